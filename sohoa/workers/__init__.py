@@ -1,0 +1,1 @@
+"""Long-running processes and entry points: CLI, watcher, executor, web server."""

@@ -1,0 +1,52 @@
+"""Shared fixtures: a real MinIO server per test session, isolated configs per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sohoa.pipeline.config import Config, load_config
+from tests.minio_server import MinioServer, new_server
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+if not SHARED_DATA.exists():  # CI clones next to shared/ too; allow an override
+    import os
+
+    SHARED_DATA = Path(os.environ.get("SOHOA_SHARED_DATA", "../shared/data")).resolve()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.exists():
+        pytest.fail(f"shared test data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def minio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinioServer]:
+    server = new_server(tmp_path_factory.mktemp("minio"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sohoa_env(tmp_path: Path, minio_server: MinioServer) -> dict[str, str]:
+    """Environment for one test: its own home, inbox and buckets on the shared server."""
+    suffix = tmp_path.name.lower().replace("_", "-")[-20:].strip("-")
+    env = dict(minio_server.env())
+    env.update(
+        SOHOA_HOME=str(tmp_path / "home"),
+        SOHOA_INBOX=str(tmp_path / "inbox"),
+        SOHOA_BUCKET_RAW=f"raw-{suffix}",
+        SOHOA_BUCKET_ARCHIVE=f"archive-{suffix}",
+    )
+    return env
+
+
+@pytest.fixture
+def cfg(sohoa_env: dict[str, str]) -> Config:
+    """A configuration pointing at the test MinIO, with a short stability window."""
+    return load_config(env=sohoa_env, overrides={"watch": {"stable_seconds": 1, "rescan_seconds": 1}})
