@@ -1,0 +1,246 @@
+"""End to end: the real `sohoa` CLI, a real MinIO, real Tesseract, real PDFs read back by poppler."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from samples import generate
+from sohoa.pipeline import store
+from sohoa.pipeline.config import load_config
+from sohoa.pipeline.textnorm import fold
+
+pytestmark = pytest.mark.integration
+
+CODE_FOLDER = "000.00.13.H38-261120-0001"
+CODE_NAME = "000.00.13.H38-261120-0002"
+CODE_QR = "000.00.13.H38-261121-0003"
+
+
+def sohoa(env: dict[str, str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "sohoa.workers.cli", *args],
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+@pytest.fixture
+def env(sohoa_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    conf = tmp_path / "test.yaml"
+    conf.write_text("watch:\n  stable_seconds: 2\n  rescan_seconds: 1\nminio:\n  retry_seconds: 3\n",
+                    encoding="utf-8")
+    return {**sohoa_env, "SOHOA_CONFIG": str(conf)}
+
+
+def words_found(expected: str, actual: str) -> float:
+    """Share of ground-truth words present in the extracted text (exact diacritics)."""
+    want = [w for w in expected.split() if any(ch.isalpha() for ch in w)]
+    have = set(actual.split())
+    return sum(1 for w in want if w in have) / max(1, len(want))
+
+
+def pdftotext(path: Path) -> str:
+    return subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def test_inbox_to_archive(env: dict[str, str], tmp_path: Path) -> None:
+    inbox = Path(env["SOHOA_INBOX"])
+    originals = tmp_path / "originals"
+    originals.mkdir()
+    png_page = generate.degrade(generate.render_page("application", seed=11, dpi=200), "skew", seed=11)
+    pdf_pages = generate.make_dossier(CODE_NAME, ["application", "decision", "letter"], seed=12, dpi=200)
+    tif_pages = [
+        generate.render_page("receipt", seed=13, dossier_code=CODE_QR, dpi=200, qr=True),
+        generate.render_page("application", seed=14, dpi=200),
+    ]
+    drops = {
+        f"motcua-01/{CODE_FOLDER}/to-khai.png": ([png_page], generate.write_png),
+        f"motcua-01/{CODE_NAME}__ho-so-xay-dung.pdf": (pdf_pages, generate.write_pdf),
+        "motcua-02/bien-nhan.tif": (tif_pages, generate.write_tiff),
+    }
+    for rel, (pages, writer) in drops.items():
+        target = originals / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        writer(pages[0] if writer is generate.write_png else pages, target)
+    shutil.copytree(originals, inbox)
+
+    result = sohoa(env, "--json", "watch", "--once")
+    assert result.returncode == 0, result.stderr
+    docs = {d["dossier_code"]: d for d in json_lines(result.stdout)}
+    assert set(docs) == {CODE_FOLDER, CODE_NAME, CODE_QR}, result.stdout + result.stderr
+    assert {d["status"] for d in docs.values()} == {"indexed"}
+    assert [docs[c]["pages"] for c in (CODE_FOLDER, CODE_NAME, CODE_QR)] == [1, 3, 2]
+    assert not [p for p in inbox.rglob("*") if p.is_file()], "inbox must be empty afterwards"
+
+    cfg = load_config(env=env)
+    st = store.connect(cfg)
+    keys = set(store.list_keys(st, st.archive_bucket))
+    for code in docs:
+        for ext in ("pdf", "json", "txt"):
+            assert f"{code}/{code}.1.{ext}" in keys
+
+    truths = {CODE_FOLDER: [png_page], CODE_NAME: pdf_pages, CODE_QR: tif_pages}
+    sources = {CODE_FOLDER: "to-khai.png", CODE_NAME: f"{CODE_NAME}__ho-so-xay-dung.pdf",
+               CODE_QR: "bien-nhan.tif"}
+    for code, pages in truths.items():
+        pdf_path = tmp_path / f"{code}.pdf"
+        pdf_path.write_bytes(store.get_bytes(st, st.archive_bucket, f"{code}/{code}.1.pdf"))
+        text = pdftotext(pdf_path)
+        truth = "\n".join(p.text for p in pages)
+        assert words_found(truth, text) >= 0.9, (code, text[:400])
+        assert "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM" in text
+        fonts = subprocess.run(["pdffonts", str(pdf_path)], capture_output=True, text=True).stdout
+        assert "yes" in fonts.splitlines()[-1], fonts
+
+        meta = json.loads(store.get_bytes(st, st.archive_bucket, f"{code}/{code}.1.json"))
+        src = next(originals.rglob(sources[code]))
+        src_bytes = src.read_bytes()
+        assert meta["dossier_code"] == code and meta["doc_id"] == f"{code}.1"
+        assert meta["doc_ordinal"] == 1 and meta["number_of_page"] == len(pages)
+        assert meta["confidence_level"] == "02" and meta["language"] == "vi"
+        assert meta["ocr"]["unicode_form"] == "NFC" and len(meta["ocr"]["mean_confidence"]) == len(pages)
+        assert meta["file"]["pdfa"] == {"part": 2, "conformance": "B"}
+        assert meta["file"]["sha256"] == hashlib.sha256(pdf_path.read_bytes()).hexdigest()
+        assert meta["source"]["sha256"] == hashlib.sha256(src_bytes).hexdigest()
+        assert meta["source"]["file_name"] == sources[code]
+        assert meta["type_name"] is None and meta["organ_name"] is None  # never invented
+        raw = store.get_bytes(st, st.raw_bucket, meta["source"]["raw_key"])
+        assert raw == src_bytes, "raw bucket must hold the byte-identical original"
+        txt = store.get_bytes(st, st.archive_bucket, f"{code}/{code}.1.txt").decode("utf-8")
+        assert txt.count("\f") == len(pages) - 1
+    assert json.loads(store.get_bytes(st, st.archive_bucket, f"{CODE_QR}/{CODE_QR}.1.json"))[
+        "sohoa"]["dossier_source"] == "qr"
+
+    # Search sees it too, typed without diacritics.
+    found = sohoa(env, "--json", "search", "cong hoa xa hoi chu nghia", "--dossier", CODE_QR)
+    assert found.returncode == 0, found.stderr
+    hits = json_lines(found.stdout)
+    assert hits and all(h["dossier_code"] == CODE_QR for h in hits)
+
+    # Dropping the same bytes again never makes a second archive document.
+    again = inbox / "motcua-03" / "lai.png"
+    again.parent.mkdir(parents=True)
+    shutil.copyfile(originals / f"motcua-01/{CODE_FOLDER}/to-khai.png", again)
+    second = sohoa(env, "--json", "watch", "--once")
+    (dup,) = json_lines(second.stdout)
+    assert dup["status"] == "duplicate" and f"{CODE_FOLDER}.1.pdf" in dup["error"]
+    assert sum(1 for k in store.list_keys(st, st.archive_bucket) if k.endswith(".pdf")) == 3
+
+
+def test_file_written_slowly_is_taken_once_complete(env: dict[str, str], tmp_path: Path) -> None:
+    inbox = Path(env["SOHOA_INBOX"])
+    src = tmp_path / "slow.png"
+    generate.write_png(generate.render_page("application", seed=21, dpi=200), src)
+    data = src.read_bytes()
+    target = inbox / "motcua-01" / CODE_FOLDER / "cham.png"
+    target.parent.mkdir(parents=True)
+    chunks = 10
+    step = len(data) // chunks + 1
+
+    def writer() -> None:
+        with open(target, "wb") as fh:
+            for i in range(chunks):
+                fh.write(data[i * step : (i + 1) * step])
+                fh.flush()
+                os.fsync(fh.fileno())
+                time.sleep(1.0)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    time.sleep(0.3)
+    result = sohoa(env, "--json", "watch", "--once")
+    t.join()
+    assert result.returncode == 0, result.stderr
+    (doc,) = json_lines(result.stdout)
+    assert doc["status"] == "indexed" and doc["pages"] == 1
+    cfg = load_config(env=env)
+    st = store.connect(cfg)
+    meta = json.loads(store.get_bytes(st, st.archive_bucket, doc["metadata_key"]))
+    assert store.get_bytes(st, st.raw_bucket, meta["source"]["raw_key"]) == data
+    assert [k for k in store.list_keys(st, st.archive_bucket) if k.endswith(".pdf")] == [doc["pdf_key"]]
+
+
+def test_bad_files_are_rejected_and_the_batch_goes_on(env: dict[str, str], tmp_path: Path) -> None:
+    inbox = Path(env["SOHOA_INBOX"])
+    folder = inbox / "motcua-01" / CODE_FOLDER
+    folder.mkdir(parents=True)
+    generate.write_png(generate.render_page("application", seed=31, dpi=200), folder / "a-tot.png")
+    (folder / "b-rong.pdf").write_bytes(b"")
+    (folder / "c-anh.jpg").write_text("đây là văn bản, không phải ảnh", encoding="utf-8")
+    originals = {p.name: p.read_bytes() for p in folder.iterdir()}
+    result = sohoa(env, "--json", "watch", "--once")
+    assert result.returncode == 3, result.stderr  # input rejected
+    docs = {d["document_id"]: d for d in json_lines(result.stdout)}
+    by_status = sorted((d["status"], d["error"] or "") for d in docs.values())
+    assert [s for s, _ in by_status] == ["indexed", "rejected", "rejected"]
+    reasons = " | ".join(e for _, e in by_status)
+    assert "empty file" in reasons and "not a PDF, TIFF, JPEG or PNG" in reasons
+
+    shown = sohoa(env, "--json", "batches", "--status", "rejected")
+    (batch,) = json_lines(shown.stdout)
+    assert batch["states"] == {"indexed": 1, "rejected": 2}
+    # The originals of rejected files are kept in the raw bucket.
+    cfg = load_config(env=env)
+    st = store.connect(cfg)
+    for content in originals.values():
+        key = "sha256/" + hashlib.sha256(content).hexdigest()
+        assert store.get_bytes(st, st.raw_bucket, key) == content
+    detail = sohoa(env, "show", next(d for d in docs.values() if d["status"] == "rejected")["document_id"])
+    assert "stored_raw" in detail.stdout and "rejected" in detail.stdout
+
+
+def test_storage_unreachable_exits_4_and_keeps_the_file(env: dict[str, str], tmp_path: Path) -> None:
+    from tests.minio_server import free_port
+
+    down = {**env, "SOHOA_MINIO_ENDPOINT": f"127.0.0.1:{free_port()}"}
+    inbox = Path(env["SOHOA_INBOX"])
+    target = inbox / "motcua-01" / "x.png"
+    target.parent.mkdir(parents=True)
+    generate.write_png(generate.render_page("application", seed=41, dpi=200), target)
+    before = target.read_bytes()
+    result = sohoa(down, "watch", "--once")
+    assert result.returncode == 4, result.stderr
+    assert "unreachable" in result.stderr
+    assert target.read_bytes() == before
+    # Once MinIO is back, the same command archives it.
+    result = sohoa(env, "--json", "watch", "--once")
+    assert result.returncode == 0, result.stderr
+    assert [d["status"] for d in json_lines(result.stdout)] == ["needs_dossier"]
+    assert not target.exists()
+
+
+def test_process_command_with_explicit_dossier(env: dict[str, str], tmp_path: Path) -> None:
+    src = tmp_path / "don.png"
+    generate.write_png(generate.render_page("application", seed=51, dpi=200), src)
+    bad = sohoa(env, "process", str(src), "--dossier", "../etc")
+    assert bad.returncode == 2 and "not a valid dossier code" in bad.stderr
+    result = sohoa(env, "--json", "process", str(src), "--dossier", "000.00.13.h38-261127-0009",
+                   "--station", "quay-1")
+    assert result.returncode == 0, result.stderr
+    (doc,) = json_lines(result.stdout)
+    assert doc["dossier_code"] == "000.00.13.H38-261127-0009" and doc["status"] == "indexed"
+    assert src.exists(), "process leaves the user's own file in place"
+    text = fold(pdftotext_from(env, doc["pdf_key"], tmp_path))
+    assert "CONG HOA" in text
+
+
+def pdftotext_from(env: dict[str, str], key: str, tmp_path: Path) -> str:
+    cfg = load_config(env=env)
+    st = store.connect(cfg)
+    path = tmp_path / "fetched.pdf"
+    path.write_bytes(store.get_bytes(st, st.archive_bucket, key))
+    return pdftotext(path)
