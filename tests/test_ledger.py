@@ -47,15 +47,25 @@ def test_ordinals_are_allocated_once_and_in_order(conn):
     assert ledger.allocate_ordinal(conn, c.id, code, floor=7) == 8  # archive already holds 7
 
 
-def test_the_same_bytes_cannot_be_archived_twice(conn):
+def test_only_one_live_document_per_sha256(conn):
     a, b = _doc(conn, "f" * 64, "a.pdf"), _doc(conn, "f" * 64, "b.pdf")
-    for d in (a, b):
-        ledger.transition(conn, d.id, ledger.STORED_RAW, actor="w")
-        ledger.transition(conn, d.id, ledger.PROCESSING, actor="w")
-    ledger.transition(conn, a.id, ledger.ARCHIVED, actor="w")
+    ledger.transition(conn, a.id, ledger.STORED_RAW, actor="w")
     with pytest.raises(ledger.sqlite3.IntegrityError):
-        ledger.transition(conn, b.id, ledger.ARCHIVED, actor="w")
-    assert ledger.get_document(conn, b.id).state == ledger.PROCESSING
+        ledger.transition(conn, b.id, ledger.STORED_RAW, actor="w")
+    assert ledger.get_document(conn, b.id).state == ledger.RECEIVED
+    dup = ledger.mark_duplicate(conn, b.id, ledger.live_twin(conn, b), actor="w")
+    assert dup.state == ledger.DUPLICATE and dup.duplicate_of == a.id
+    assert a.id in dup.reason
+
+
+def test_failed_document_can_be_retried_only_if_no_twin_took_over(conn):
+    a, b = _doc(conn, "e" * 64, "a.pdf"), _doc(conn, "e" * 64, "b.pdf")
+    ledger.transition(conn, a.id, ledger.STORED_RAW, actor="w")
+    ledger.transition(conn, a.id, ledger.PROCESSING, actor="w")
+    ledger.transition(conn, a.id, ledger.FAILED, actor="w", reason="boom")
+    ledger.transition(conn, b.id, ledger.STORED_RAW, actor="w")  # a re-drop takes over
+    with pytest.raises(ledger.sqlite3.IntegrityError):
+        ledger.transition(conn, a.id, ledger.PROCESSING, actor="cli:x")
 
 
 def test_resolve_id_by_prefix(conn):

@@ -10,6 +10,7 @@ marker that :func:`recover` looks for after a crash.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -19,11 +20,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sohoa.pipeline import dossier, ledger, metadata, pages, pdf, store
+from concurrent.futures.process import BrokenProcessPool
+
+from sohoa.pipeline import dossier, faults, ingest, ledger, metadata, pages, pdf, store
 from sohoa.pipeline.config import Config
 from sohoa.pipeline.ocr import OcrError, engine_version
 from sohoa.pipeline.page import PageJob, PageResult, process_page
 from sohoa.pipeline.textnorm import nfc
+
+class WorkerDied(RuntimeError):
+    """A page worker process died; the document was put back to be resumed."""
+
 
 MapPages = Callable[[Callable[[PageJob], PageResult], Sequence[PageJob]], Iterable[PageResult]]
 IndexHook = Callable[[dict[str, Any], list[str]], None]
@@ -57,12 +64,11 @@ def highest_archived_ordinal(st: store.Store, code: str) -> int:
     return best
 
 
-def _source_file(st: store.Store, doc: ledger.Document, tmp: Path) -> Path:
+def _source_file(st: store.Store, cfg: Config, doc: ledger.Document, tmp: Path) -> Path:
     """The spool copy when it is intact, else a fresh download of the raw original."""
-    if doc.spool_path and Path(doc.spool_path).exists():
-        spooled = Path(doc.spool_path)
-        if spooled.stat().st_size == doc.size:
-            return spooled
+    spooled = ingest.spool_path(cfg, doc.id)
+    if spooled.exists() and spooled.stat().st_size == doc.size:
+        return spooled
     if not doc.raw_key:
         raise RuntimeError("document has neither a spool copy nor a raw key")
     dest = tmp / "source"
@@ -72,16 +78,12 @@ def _source_file(st: store.Store, doc: ledger.Document, tmp: Path) -> Path:
     return dest
 
 
-def _already_archived(conn: sqlite3.Connection, doc: ledger.Document) -> ledger.Document | None:
-    for other in ledger.find_documents(conn, sha256=doc.sha256, states=[ledger.ARCHIVED, ledger.INDEXED]):
-        if other.id != doc.id:
-            return other
-    return None
+def _finish_spool(cfg: Config, doc: ledger.Document) -> None:
+    """The raw copy is verified in MinIO; the local one is no longer needed."""
+    ingest.spool_path(cfg, doc.id).unlink(missing_ok=True)
 
 
-def _finish_spool(doc: ledger.Document) -> None:
-    if doc.spool_path:
-        Path(doc.spool_path).unlink(missing_ok=True)
+MAX_WORKER_DEATHS = 3
 
 
 def run_document(
@@ -102,23 +104,27 @@ def run_document(
     on the document (``failed``/``rejected``/``needs_dossier``/``duplicate``).
     """
     doc = ledger.get_document(conn, doc_id)
-    if doc.state != ledger.PROCESSING:
-        doc = ledger.transition(conn, doc_id, ledger.PROCESSING, actor=actor, stage="start",
-                                reason="processing started")
-    prior = _already_archived(conn, doc)
-    if prior:
-        doc = ledger.transition(conn, doc_id, ledger.DUPLICATE, actor=actor, stage="dedupe",
-                                reason=f"same file already archived as {prior.pdf_key} (document {prior.id})",
-                                duplicate_of=prior.id, pdf_key=prior.pdf_key,
-                                metadata_key=prior.metadata_key, text_key=prior.text_key,
-                                dossier_code=prior.dossier_code, pages=prior.pages)
-        _finish_spool(doc)
+    if doc.state in (ledger.DUPLICATE, ledger.INDEXED):
+        _finish_spool(cfg, doc)
         return doc
+    if doc.state == ledger.ARCHIVED:
+        return _index_from_archive(conn, st, doc, index_hook, actor)
+    if doc.state != ledger.PROCESSING:
+        try:
+            doc = ledger.transition(conn, doc_id, ledger.PROCESSING, actor=actor, stage="start",
+                                    reason="processing started")
+        except sqlite3.IntegrityError:
+            prior = ledger.live_twin(conn, doc)
+            if prior is None:
+                raise
+            doc = ledger.mark_duplicate(conn, doc_id, prior, actor=actor)
+            _finish_spool(cfg, doc)
+            return doc
     cfg.tmp_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{doc_id}-", dir=cfg.tmp_dir))
+    tmp = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-{doc_id}-", dir=cfg.tmp_dir))
     stage = "ingest"
     try:
-        source = _source_file(st, doc, tmp)
+        source = _source_file(st, cfg, doc, tmp)
         info = pages.inspect(source, cfg.ingest)
         ledger.update_fields(conn, doc_id, media_type=info.media_type, pages=info.pages)
         stage = "pages"
@@ -135,7 +141,7 @@ def run_document(
                        " run: sohoa assign " + doc_id + " --dossier CODE",
                 pages=len(results),
             )
-            _finish_spool(doc)
+            _finish_spool(cfg, doc)
             return doc
         stage = "pdf"
         pdf_path = tmp / "document.pdf"
@@ -158,25 +164,26 @@ def run_document(
         raise
     except pages.RejectedInput as exc:
         doc = ledger.transition(conn, doc_id, ledger.REJECTED, actor=actor, stage=stage, reason=str(exc))
-        _finish_spool(doc)
+        _finish_spool(cfg, doc)
         return doc
+    except BrokenProcessPool:
+        # A page worker died (out of memory, killed). Try again a few times, then give up
+        # with a reason rather than loop forever on a page that always kills its worker.
+        deaths = ledger.attempts(conn, doc_id, "worker-died") + 1
+        if deaths < MAX_WORKER_DEATHS:
+            ledger.transition(conn, doc_id, ledger.STORED_RAW, actor=actor, stage="worker-died",
+                              reason=f"a page worker died (attempt {deaths}); will resume")
+            raise WorkerDied(doc_id) from None
+        return ledger.transition(conn, doc_id, ledger.FAILED, actor=actor, stage="worker-died",
+                                 reason=f"a page worker died {deaths} times (out of memory?)")
     except OcrError as exc:
         return ledger.transition(conn, doc_id, ledger.FAILED, actor=actor, stage="ocr", reason=str(exc))
-    except sqlite3.IntegrityError as exc:
-        # Another run archived the same bytes between our dedupe check and commit.
-        prior = _already_archived(conn, ledger.get_document(conn, doc_id))
-        if prior is None:
-            raise
-        doc = ledger.transition(conn, doc_id, ledger.DUPLICATE, actor=actor, stage="dedupe",
-                                reason=f"same file archived concurrently as {prior.pdf_key}: {exc}",
-                                duplicate_of=prior.id)
-        return doc
     except Exception as exc:  # noqa: BLE001 - any other failure is recorded, never lost
         return ledger.transition(conn, doc_id, ledger.FAILED, actor=actor, stage=stage,
                                  reason=f"{type(exc).__name__}: {exc}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    _finish_spool(doc)
+    _finish_spool(cfg, doc)
     if index_hook is not None:
         doc = index_document(conn, doc, meta, texts, index_hook, actor)
     return doc
@@ -223,6 +230,7 @@ def _archive(
     meta_bytes = json.dumps(meta, ensure_ascii=False, indent=2).encode("utf-8")
     store.put_bytes_verified(st, st.archive_bucket, keys.metadata, meta_bytes,
                              "application/json; charset=utf-8", meta=obj_meta)
+    faults.crash_point("after_archive_upload")
     doc = ledger.transition(
         conn, doc.id, ledger.ARCHIVED, actor=actor, stage="archive",
         reason=f"archived as {st.archive_bucket}/{keys.pdf}",
@@ -255,9 +263,46 @@ def _load_archived(st: store.Store, doc: ledger.Document) -> tuple[dict[str, Any
     return meta, text.split("\f")
 
 
+def _index_from_archive(
+    conn: sqlite3.Connection,
+    st: store.Store,
+    doc: ledger.Document,
+    index_hook: IndexHook | None,
+    actor: str,
+) -> ledger.Document:
+    if index_hook is None:
+        return doc
+    meta, texts = _load_archived(st, doc)
+    return index_document(conn, doc, meta, texts, index_hook, actor)
+
+
+def clean_tmp(cfg: Config) -> int:
+    """Remove temporary folders left by processes that no longer run (after a kill -9)."""
+    removed = 0
+    if not cfg.tmp_dir.exists():
+        return removed
+    for entry in cfg.tmp_dir.iterdir():
+        pid = entry.name.split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def recover(
     conn: sqlite3.Connection,
     st: store.Store,
+    cfg: Config,
     *,
     index_hook: IndexHook | None = None,
     actor: str = "worker",
@@ -268,8 +313,10 @@ def recover(
     written) is already in the archive with its SHA-256 was in fact archived:
     the ledger is brought up to date instead of processing it twice. Any other
     interrupted document goes back to ``stored_raw`` and keeps its number, so
-    its re-run overwrites the same keys.
+    its re-run overwrites the same keys. Spool files of settled documents and
+    temporary folders of dead processes are removed.
     """
+    clean_tmp(cfg)
     for doc in ledger.find_documents(conn, states=[ledger.PROCESSING]):
         if doc.dossier_code and doc.ordinal:
             keys = archive_keys(doc.dossier_code, doc.ordinal)
@@ -285,8 +332,9 @@ def recover(
                 continue
         ledger.transition(conn, doc.id, ledger.STORED_RAW, actor=actor, stage="recover",
                           reason="interrupted while processing; will resume")
-    if index_hook is not None:
-        for doc in ledger.find_documents(conn, states=[ledger.ARCHIVED]):
-            meta, texts = _load_archived(st, doc)
-            index_document(conn, doc, meta, texts, index_hook, actor)
+    for doc in ledger.find_documents(conn, states=[ledger.ARCHIVED]):
+        _index_from_archive(conn, st, doc, index_hook, actor)
+    for doc in ledger.find_documents(conn, states=[ledger.DUPLICATE, ledger.INDEXED, ledger.REJECTED,
+                                                   ledger.NEEDS_DOSSIER]):
+        _finish_spool(cfg, doc)
     return [d.id for d in ledger.find_documents(conn, states=[ledger.STORED_RAW])]

@@ -14,7 +14,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from sohoa.pipeline import ledger, store
+from sohoa.pipeline import faults, ledger, store
 from sohoa.pipeline.config import Config
 from sohoa.pipeline.textnorm import nfc
 
@@ -74,7 +74,7 @@ def accept_file(
     resumable = [
         d for d in ledger.find_documents(conn, sha256=sha256, source_path=str(path),
                                          states=[ledger.RECEIVED, ledger.STORED_RAW])
-        if not (d.spool_path and Path(d.spool_path).exists())
+        if not spool_path(cfg, d.id).exists()
     ]
     if resumable:
         doc = resumable[0]
@@ -86,16 +86,31 @@ def accept_file(
         )
     if doc.state == ledger.RECEIVED:
         key = raw_key(sha256)
+        faults.crash_point("before_raw_upload")
         store.put_file_verified(
             st, st.raw_bucket, key, path, sha256,
             meta={"original-name": nfc(path.name), "station": station or "", "size": size},
         )
-        doc = ledger.transition(conn, doc.id, ledger.STORED_RAW, actor=actor, stage="ingest",
-                                reason=f"raw copy verified at {st.raw_bucket}/{key}", raw_key=key)
+        faults.crash_point("after_raw_upload")
+        try:
+            doc = ledger.transition(conn, doc.id, ledger.STORED_RAW, actor=actor, stage="ingest",
+                                    reason=f"raw copy verified at {st.raw_bucket}/{key}", raw_key=key)
+        except sqlite3.IntegrityError:
+            # The same bytes are already in custody: keep the verified raw copy, record the
+            # duplicate, and clear the inbox entry.
+            prior = ledger.live_twin(conn, doc)
+            if prior is None:
+                raise
+            ledger.update_fields(conn, doc.id, raw_key=key)
+            doc = ledger.mark_duplicate(conn, doc.id, prior, actor=actor)
+            if not keep_source:
+                path.unlink(missing_ok=True)
+            return doc
     dest = spool_path(cfg, doc.id)
     if keep_source:
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, dest)
     else:
         _move(path, dest)
+    faults.crash_point("after_spool")
     return ledger.update_fields(conn, doc.id, spool_path=str(dest))

@@ -38,13 +38,15 @@ ALLOWED: dict[str, frozenset[str]] = {
     PROCESSING: frozenset({ARCHIVED, FAILED, REJECTED, NEEDS_DOSSIER, DUPLICATE, STORED_RAW}),
     ARCHIVED: frozenset({INDEXED}),
     INDEXED: frozenset(),
-    FAILED: frozenset({PROCESSING, STORED_RAW}),
-    REJECTED: frozenset({PROCESSING}),
-    NEEDS_DOSSIER: frozenset({PROCESSING}),
+    FAILED: frozenset({PROCESSING, STORED_RAW, DUPLICATE}),
+    REJECTED: frozenset({PROCESSING, DUPLICATE}),
+    NEEDS_DOSSIER: frozenset({PROCESSING, DUPLICATE}),
     DUPLICATE: frozenset(),
 }
-# A document in one of these holds (or will hold) the archive copy of its bytes.
-LIVE_STATES = (RECEIVED, STORED_RAW, PROCESSING, ARCHIVED, INDEXED, NEEDS_DOSSIER)
+# At most one document per SHA-256 may be in these states (a unique index enforces it):
+# the one that holds, or will hold, the archive copy of those bytes.
+LIVE_STATES = (STORED_RAW, PROCESSING, ARCHIVED, INDEXED, NEEDS_DOSSIER)
+SETTLED_STATES = (INDEXED, DUPLICATE)
 UNFINISHED_STATES = (RECEIVED, STORED_RAW, PROCESSING)
 
 SCHEMA = """
@@ -89,8 +91,9 @@ CREATE INDEX IF NOT EXISTS documents_state ON documents(state);
 CREATE INDEX IF NOT EXISTS documents_batch ON documents(batch_id);
 CREATE UNIQUE INDEX IF NOT EXISTS documents_ordinal
     ON documents(dossier_code, ordinal) WHERE ordinal IS NOT NULL;
-CREATE UNIQUE INDEX IF NOT EXISTS documents_archived_sha
-    ON documents(sha256) WHERE state IN ('archived', 'indexed');
+CREATE UNIQUE INDEX IF NOT EXISTS documents_live_sha
+    ON documents(sha256) WHERE state IN ('stored_raw', 'processing', 'archived', 'indexed',
+                                         'needs_dossier');
 CREATE TABLE IF NOT EXISTS ordinals (
     dossier_code TEXT PRIMARY KEY,
     last INTEGER NOT NULL
@@ -449,3 +452,33 @@ def get_batch(conn: sqlite3.Connection, batch_id: str) -> dict[str, Any]:
     if row is None:
         raise NotFound(f"no batch {batch_id}")
     return dict(row)
+
+
+def live_twin(conn: sqlite3.Connection, doc: Document) -> Document | None:
+    """Another document holding the same bytes in a live state (the one that keeps them)."""
+    for other in find_documents(conn, sha256=doc.sha256, states=LIVE_STATES):
+        if other.id != doc.id:
+            return other
+    return None
+
+
+def duplicate_reason(prior: Document) -> str:
+    if prior.pdf_key and prior.state in (ARCHIVED, INDEXED):
+        return f"same file already archived as {prior.pdf_key} (document {prior.id})"
+    return f"same file already taken as document {prior.id} ({prior.state})"
+
+
+def mark_duplicate(conn: sqlite3.Connection, doc_id: str, prior: Document, *, actor: str) -> Document:
+    return transition(
+        conn, doc_id, DUPLICATE, actor=actor, stage="dedupe", reason=duplicate_reason(prior),
+        duplicate_of=prior.id, pdf_key=prior.pdf_key, metadata_key=prior.metadata_key,
+        text_key=prior.text_key, dossier_code=prior.dossier_code, pages=prior.pages,
+    )
+
+
+def attempts(conn: sqlite3.Connection, doc_id: str, stage: str) -> int:
+    """How many times an event of ``stage`` was recorded for the document (bounded retries)."""
+    row = conn.execute(
+        "SELECT COUNT(*) FROM events WHERE document_id = ? AND stage = ?", (doc_id, stage)
+    ).fetchone()
+    return int(row[0])

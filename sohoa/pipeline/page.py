@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from sohoa.pipeline import cleanup, dossier, ocr, pages, pdf
+from sohoa.pipeline import cleanup, dossier, faults, ocr, pages, pdf
 from sohoa.pipeline.config import Config
 
 
@@ -80,6 +80,7 @@ def process_page(job: PageJob) -> PageResult:
     image, dpi = upscale_to(loaded.image, loaded.dpi, cfg.pdf.min_output_dpi)
     clean = cleanup.cleanup_page(image, dpi, cfg.cleanup)
     del image
+    faults.crash_point("during_ocr")
     result = ocr.ocr_page(clean.ocr_image, dpi, cfg.ocr)
     codes: tuple[str, ...] = ()
     if job.want_codes:

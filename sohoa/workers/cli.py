@@ -15,9 +15,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sohoa import __version__
-from sohoa.pipeline import document, dossier, ingest, ledger, store
+from sohoa.pipeline import dossier, ingest, ledger, store
 from sohoa.pipeline.config import Config, ConfigError, load_config
-from sohoa.workers.executor import LocalExecutor, index_hook_for, pool_size, run_documents
+from sohoa.workers.executor import (
+    LocalExecutor,
+    index_hook_for,
+    pool_size,
+    run_documents,
+    run_until_settled,
+)
 from sohoa.workers.output import Output
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED, EXIT_STORAGE = 0, 1, 2, 3, 4
@@ -158,9 +164,8 @@ def _rerun(cfg: Config, ids: list[str], out: Output, explicit_code: str | None =
     if explicit_code:
         conn = ledger.connect(cfg.ledger_path)
         with LocalExecutor(pool_size(cfg)) as executor:
-            doc = document.run_document(conn, st, cfg, ids[0], map_pages=executor.map_pages,
-                                        index_hook=index_hook_for(cfg), actor=actor,
-                                        explicit_code=explicit_code)
+            doc = run_until_settled(conn, st, cfg, ids[0], executor, index_hook=index_hook_for(cfg),
+                                    actor=actor, explicit_code=explicit_code)
         out.row(doc.summary(), DOC_COLUMNS)
         return exit_code_for([doc])
     with LocalExecutor(pool_size(cfg)) as executor:

@@ -67,6 +67,27 @@ class LocalExecutor:
         self.close()
 
 
+def run_until_settled(
+    conn: ledger.sqlite3.Connection,
+    st: store.Store,
+    cfg: Config,
+    doc_id: str,
+    executor: LocalExecutor,
+    *,
+    index_hook: document.IndexHook | None,
+    actor: str,
+    explicit_code: str | None = None,
+) -> ledger.Document:
+    """Run a document, starting it again if a page worker died (bounded inside the pipeline)."""
+    while True:
+        try:
+            return document.run_document(conn, st, cfg, doc_id, map_pages=executor.map_pages,
+                                         index_hook=index_hook, actor=actor,
+                                         explicit_code=explicit_code)
+        except document.WorkerDied:
+            continue
+
+
 def run_documents(
     cfg: Config,
     st: store.Store,
@@ -91,8 +112,8 @@ def run_documents(
             return
         conn = ledger.connect(cfg.ledger_path)
         try:
-            doc = document.run_document(conn, st, cfg, doc_id, map_pages=executor.map_pages,
-                                        index_hook=index_hook, actor=actor)
+            doc = run_until_settled(conn, st, cfg, doc_id, executor, index_hook=index_hook,
+                                    actor=actor)
             results[doc_id] = doc
             if on_done:
                 on_done(doc)

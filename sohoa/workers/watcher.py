@@ -22,7 +22,7 @@ from pathlib import Path
 from sohoa.pipeline import document, ingest, ledger, store
 from sohoa.pipeline.config import Config
 from sohoa.pipeline.textnorm import nfc
-from sohoa.workers.executor import LocalExecutor
+from sohoa.workers.executor import LocalExecutor, run_until_settled
 
 _TEMP_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial", ".filepart", ".swp")
 
@@ -159,9 +159,8 @@ class Watcher:
     def _process(self, doc_id: str) -> ledger.Document:
         conn = ledger.connect(self.cfg.ledger_path)
         try:
-            doc = document.run_document(conn, self.st, self.cfg, doc_id,
-                                        map_pages=self.executor.map_pages,
-                                        index_hook=self.index_hook, actor="worker")
+            doc = run_until_settled(conn, self.st, self.cfg, doc_id, self.executor,
+                                    index_hook=self.index_hook, actor="worker")
         except store.StorageUnavailable as exc:
             with self._lock:
                 self.outage = exc
@@ -196,7 +195,7 @@ class Watcher:
         workers = max(2, self.executor.workers)
         try:
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                for doc_id in document.recover(conn, self.st, index_hook=self.index_hook,
+                for doc_id in document.recover(conn, self.st, self.cfg, index_hook=self.index_hook,
                                                actor=self.actor):
                     self.submit(pool, doc_id)
                 while not stop.is_set():
@@ -207,7 +206,7 @@ class Watcher:
                         self.log(f"{self.outage}; retrying in {self.cfg.watch.rescan_seconds:.0f} s")
                         stop.wait(self.cfg.watch.rescan_seconds)
                         self.outage = None
-                        for doc_id in document.recover(conn, self.st, index_hook=self.index_hook,
+                        for doc_id in document.recover(conn, self.st, self.cfg, index_hook=self.index_hook,
                                                        actor=self.actor):
                             self.submit(pool, doc_id)
                         continue
