@@ -1,7 +1,8 @@
-"""Shared bits of the benchmarks: the machine, timing commands, sampling memory of a process tree."""
+"""Shared bits of the benchmarks: the machine, timing commands, memory of a process tree."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import subprocess
@@ -23,9 +24,13 @@ def machine() -> str:
     except OSError:
         pass
     mem = psutil.virtual_memory().total / 2**30
-    tess = subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
-    return (f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, {platform.system()} "
-            f"{platform.release()}, Python {platform.python_version()}, {tess}")
+    tess = subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout.split(
+        "\n"
+    )[0]
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}, {tess}"
+    )
 
 
 @dataclass
@@ -41,8 +46,9 @@ class Run:
 def run_measured(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Run:
     """Run ``cmd`` and sample the RSS of it and its descendants every 100 ms."""
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     peaks = {"tree": 0, "proc": 0}
     done = threading.Event()
 
@@ -56,10 +62,8 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | 
                 procs = [root, *root.children(recursive=True)]
                 rss = []
                 for p in procs:
-                    try:
+                    with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
                         rss.append(p.memory_info().rss)
-                    except (psutil.NoSuchProcess, psutil.AccessDenied):
-                        pass
                 peaks["tree"] = max(peaks["tree"], sum(rss))
                 peaks["proc"] = max(peaks["proc"], max(rss, default=0))
             except psutil.NoSuchProcess:
@@ -71,7 +75,9 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | 
     out, err = proc.communicate()
     done.set()
     sampler.join()
-    return Run(time.perf_counter() - started, peaks["tree"], peaks["proc"], proc.returncode, out, err)
+    return Run(
+        time.perf_counter() - started, peaks["tree"], peaks["proc"], proc.returncode, out, err
+    )
 
 
 def table(headers: list[str], rows: list[list[object]]) -> str:

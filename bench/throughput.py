@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -38,8 +37,9 @@ def make_pages(n: int, dpi: int, work: Path) -> tuple[list[Path], list[Path], Pa
     """PNG and JPEG files of ``n`` pages, and one PDF holding the JPEGs at their DPI."""
     pngs, jpgs = [], []
     for i in range(n):
-        page = generate.render_page(KINDS[i % len(KINDS)], seed=100 + i, dpi=dpi,
-                                    dossier_code=CODE, seal=(i % 3 == 1))
+        page = generate.render_page(
+            KINDS[i % len(KINDS)], seed=100 + i, dpi=dpi, dossier_code=CODE, seal=(i % 3 == 1)
+        )
         page = generate.degrade(page, PROFILES[i % len(PROFILES)], seed=100 + i)
         png = work / f"page-{i:03d}.png"
         jpg = work / f"page-{i:03d}.jpg"
@@ -59,8 +59,9 @@ def big_pdf(jpgs: list[Path], n: int, out: Path) -> Path:
 
 def run_sohoa(pdf: Path, env: dict[str, str], home: Path) -> tuple[float, int, int]:
     env = {**env, "SOHOA_HOME": str(home)}
-    run = run_measured([sys.executable, "-m", "sohoa.workers.cli", "process", str(pdf),
-                        "--dossier", CODE], env=env)
+    run = run_measured(
+        [sys.executable, "-m", "sohoa.workers.cli", "process", str(pdf), "--dossier", CODE], env=env
+    )
     if run.returncode != 0:
         raise SystemExit(f"sohoa failed: {run.stderr}\n{run.stdout}")
     return run.seconds, run.peak_tree_rss, run.peak_proc_rss
@@ -81,8 +82,14 @@ def run_tesseract_parallel(pngs: list[Path], out: Path, jobs: int) -> tuple[floa
 
     started = time.perf_counter()
     with ThreadPoolExecutor(jobs) as pool:
-        runs = list(pool.map(lambda p: run_measured(
-            ["tesseract", str(p), str(out / (p.stem + "-p")), "-l", "vie"], env=env), pngs))
+        runs = list(
+            pool.map(
+                lambda p: run_measured(
+                    ["tesseract", str(p), str(out / (p.stem + "-p")), "-l", "vie"], env=env
+                ),
+                pngs,
+            )
+        )
     return time.perf_counter() - started, max(r.peak_proc_rss for r in runs)
 
 
@@ -90,8 +97,20 @@ def run_ocrmypdf(pdf: Path, out: Path, jobs: int) -> tuple[float, int, int] | No
     exe = shutil.which("ocrmypdf") or str(Path(sys.executable).parent / "ocrmypdf")
     if not Path(exe).exists():
         return None
-    run = run_measured([exe, "--deskew", "--clean", "--rotate-pages", "-l", "vie", "--jobs", str(jobs),
-                        str(pdf), str(out / "ocrmypdf.pdf")])
+    run = run_measured(
+        [
+            exe,
+            "--deskew",
+            "--clean",
+            "--rotate-pages",
+            "-l",
+            "vie",
+            "--jobs",
+            str(jobs),
+            str(pdf),
+            str(out / "ocrmypdf.pdf"),
+        ]
+    )
     if run.returncode != 0:
         print(f"ocrmypdf failed ({run.returncode}): {run.stderr[-500:]}", file=sys.stderr)
         return None
@@ -126,16 +145,38 @@ def main() -> None:
     ppm = lambda sec: n / sec * 60  # noqa: E731
     mib = lambda b: f"{b / 2**20:.0f}"  # noqa: E731
     rows = [
-        ["sohoa process (render+cleanup+OCR+PDF/A+upload+index)", f"{s_sec:.1f}", f"{ppm(s_sec):.1f}",
-         mib(s_proc), mib(s_tree)],
-        ["tesseract -l vie, sequential, default threads", f"{t_seq:.1f}", f"{ppm(t_seq):.1f}",
-         mib(t_seq_rss), mib(t_seq_rss)],
-        [f"tesseract -l vie, {jobs} in parallel, OMP_THREAD_LIMIT=1", f"{t_par:.1f}",
-         f"{ppm(t_par):.1f}", mib(t_par_rss), "-"],
+        [
+            "sohoa process (render+cleanup+OCR+PDF/A+upload+index)",
+            f"{s_sec:.1f}",
+            f"{ppm(s_sec):.1f}",
+            mib(s_proc),
+            mib(s_tree),
+        ],
+        [
+            "tesseract -l vie, sequential, default threads",
+            f"{t_seq:.1f}",
+            f"{ppm(t_seq):.1f}",
+            mib(t_seq_rss),
+            mib(t_seq_rss),
+        ],
+        [
+            f"tesseract -l vie, {jobs} in parallel, OMP_THREAD_LIMIT=1",
+            f"{t_par:.1f}",
+            f"{ppm(t_par):.1f}",
+            mib(t_par_rss),
+            "-",
+        ],
     ]
     if o:
-        rows.append([f"ocrmypdf --deskew --clean --rotate-pages --jobs {jobs}", f"{o[0]:.1f}",
-                     f"{ppm(o[0]):.1f}", mib(o[2]), mib(o[1])])
+        rows.append(
+            [
+                f"ocrmypdf --deskew --clean --rotate-pages --jobs {jobs}",
+                f"{o[0]:.1f}",
+                f"{ppm(o[0]):.1f}",
+                mib(o[2]),
+                mib(o[1]),
+            ]
+        )
     print(f"machine: {machine()}")
     print(f"pages: {n} generated A4 pages at {args.dpi} dpi, profiles {', '.join(PROFILES)}\n")
     print(table(["run", "seconds", "pages/min", "peak RSS/proc MiB", "peak RSS tree MiB"], rows))
@@ -146,9 +187,11 @@ def main() -> None:
     else:
         print("ocrmypdf: not installed (pip install -r bench/requirements.txt)")
     if big:
-        print(f"\n{args.big}-page {args.dpi}-dpi PDF through sohoa: {big[0]:.0f} s "
-              f"({args.big / big[0] * 60:.1f} pages/min), peak RSS of one process {mib(big[2])} MiB, "
-              f"whole tree {mib(big[1])} MiB")
+        print(
+            f"\n{args.big}-page {args.dpi}-dpi PDF through sohoa: {big[0]:.0f} s "
+            f"({args.big / big[0] * 60:.1f} pages/min), peak RSS of one process {mib(big[2])} MiB, "
+            f"whole tree {mib(big[1])} MiB"
+        )
 
 
 if __name__ == "__main__":

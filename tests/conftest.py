@@ -49,4 +49,6 @@ def sohoa_env(tmp_path: Path, minio_server: MinioServer) -> dict[str, str]:
 @pytest.fixture
 def cfg(sohoa_env: dict[str, str]) -> Config:
     """A configuration pointing at the test MinIO, with a short stability window."""
-    return load_config(env=sohoa_env, overrides={"watch": {"stable_seconds": 1, "rescan_seconds": 1}})
+    return load_config(
+        env=sohoa_env, overrides={"watch": {"stable_seconds": 1, "rescan_seconds": 1}}
+    )

@@ -24,7 +24,9 @@ def minio_binary() -> str:
             return cand
     found = shutil.which("minio")
     if not found:
-        raise RuntimeError("no minio binary: run scripts/setup.sh (it builds one into .cache/minio)")
+        raise RuntimeError(
+            "no minio binary: run scripts/setup.sh (it builds one into .cache/minio)"
+        )
     return found
 
 

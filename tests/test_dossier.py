@@ -46,7 +46,10 @@ def test_received_date():
 
 
 def test_code_from_filename_needs_the_double_underscore_prefix():
-    assert dossier.code_from_filename("000.00.13.H38-261127-0002__ho so.pdf") == "000.00.13.H38-261127-0002"
+    assert (
+        dossier.code_from_filename("000.00.13.H38-261127-0002__ho so.pdf")
+        == "000.00.13.H38-261127-0002"
+    )
     assert dossier.code_from_filename("000.00.13.H38-261127-0002.pdf") is None
     assert dossier.code_from_filename("../x__y.pdf") is None
 
@@ -54,7 +57,9 @@ def test_code_from_filename_needs_the_double_underscore_prefix():
 def test_code_from_text_reads_the_label_with_or_without_diacritics():
     text = "GIẤY TIẾP NHẬN HỒ SƠ\nMã hồ sơ: 000.00.13.H38-261127-0003\nNgười nộp: Phạm Văn Anh"
     assert dossier.code_from_text(text) == "000.00.13.H38-261127-0003"
-    assert dossier.code_from_text("Ma ho so 000.00.13.H38-261127-0004") == "000.00.13.H38-261127-0004"
+    assert (
+        dossier.code_from_text("Ma ho so 000.00.13.H38-261127-0004") == "000.00.13.H38-261127-0004"
+    )
     assert dossier.code_from_text("Số: 263/KH-UBND, 000.00.13.H38-261127-0004") is None
 
 
@@ -68,7 +73,10 @@ def test_resolve_order_folder_then_filename_then_qr_then_text():
     assert dossier.resolve("scans", "a.pdf", qr, text).source == "qr"
     assert dossier.resolve("scans", "a.pdf", [], text).code.endswith("0004")
     assert dossier.resolve("scans", "a.pdf", ["http://x/?q=../.."], "nothing") is None
-    assert dossier.resolve("..", "a.pdf", [], "", explicit="000.00.13.H38-261127-0009").source == "assigned"
+    assert (
+        dossier.resolve("..", "a.pdf", [], "", explicit="000.00.13.H38-261127-0009").source
+        == "assigned"
+    )
 
 
 def test_decode_codes_reads_a_qr_at_the_top_left():

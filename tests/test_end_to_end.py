@@ -1,4 +1,4 @@
-"""End to end: the real `sohoa` CLI, a real MinIO, real Tesseract, real PDFs read back by poppler."""
+"""End to end: the real `sohoa` CLI, a real MinIO, real Tesseract, PDFs read back by poppler."""
 
 from __future__ import annotations
 
@@ -29,7 +29,10 @@ CODE_QR = "000.00.13.H38-261121-0003"
 def sohoa(env: dict[str, str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "sohoa.workers.cli", *args],
-        env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -40,8 +43,10 @@ def json_lines(text: str) -> list[dict]:
 @pytest.fixture
 def env(sohoa_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
     conf = tmp_path / "test.yaml"
-    conf.write_text("watch:\n  stable_seconds: 2\n  rescan_seconds: 1\nminio:\n  retry_seconds: 3\n",
-                    encoding="utf-8")
+    conf.write_text(
+        "watch:\n  stable_seconds: 2\n  rescan_seconds: 1\nminio:\n  retry_seconds: 3\n",
+        encoding="utf-8",
+    )
     return {**sohoa_env, "SOHOA_CONFIG": str(conf)}
 
 
@@ -53,16 +58,21 @@ def words_found(expected: str, actual: str) -> float:
 
 
 def pdftotext(path: Path) -> str:
-    return subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True,
-                          check=True).stdout
+    return subprocess.run(
+        ["pdftotext", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
 
 
 def test_inbox_to_archive(env: dict[str, str], tmp_path: Path) -> None:
     inbox = Path(env["SOHOA_INBOX"])
     originals = tmp_path / "originals"
     originals.mkdir()
-    png_page = generate.degrade(generate.render_page("application", seed=11, dpi=200), "skew", seed=11)
-    pdf_pages = generate.make_dossier(CODE_NAME, ["application", "decision", "letter"], seed=12, dpi=200)
+    png_page = generate.degrade(
+        generate.render_page("application", seed=11, dpi=200), "skew", seed=11
+    )
+    pdf_pages = generate.make_dossier(
+        CODE_NAME, ["application", "decision", "letter"], seed=12, dpi=200
+    )
     tif_pages = [
         generate.render_page("receipt", seed=13, dossier_code=CODE_QR, dpi=200, qr=True),
         generate.render_page("application", seed=14, dpi=200),
@@ -94,8 +104,11 @@ def test_inbox_to_archive(env: dict[str, str], tmp_path: Path) -> None:
             assert f"{code}/{code}.1.{ext}" in keys
 
     truths = {CODE_FOLDER: [png_page], CODE_NAME: pdf_pages, CODE_QR: tif_pages}
-    sources = {CODE_FOLDER: "to-khai.png", CODE_NAME: f"{CODE_NAME}__ho-so-xay-dung.pdf",
-               CODE_QR: "bien-nhan.tif"}
+    sources = {
+        CODE_FOLDER: "to-khai.png",
+        CODE_NAME: f"{CODE_NAME}__ho-so-xay-dung.pdf",
+        CODE_QR: "bien-nhan.tif",
+    }
     for code, pages in truths.items():
         pdf_path = tmp_path / f"{code}.pdf"
         pdf_path.write_bytes(store.get_bytes(st, st.archive_bucket, f"{code}/{code}.1.pdf"))
@@ -112,7 +125,9 @@ def test_inbox_to_archive(env: dict[str, str], tmp_path: Path) -> None:
         assert meta["dossier_code"] == code and meta["doc_id"] == f"{code}.1"
         assert meta["doc_ordinal"] == 1 and meta["number_of_page"] == len(pages)
         assert meta["confidence_level"] == "02" and meta["language"] == "vi"
-        assert meta["ocr"]["unicode_form"] == "NFC" and len(meta["ocr"]["mean_confidence"]) == len(pages)
+        assert meta["ocr"]["unicode_form"] == "NFC" and len(meta["ocr"]["mean_confidence"]) == len(
+            pages
+        )
         assert meta["file"]["pdfa"] == {"part": 2, "conformance": "B"}
         assert meta["file"]["sha256"] == hashlib.sha256(pdf_path.read_bytes()).hexdigest()
         assert meta["source"]["sha256"] == hashlib.sha256(src_bytes).hexdigest()
@@ -122,8 +137,12 @@ def test_inbox_to_archive(env: dict[str, str], tmp_path: Path) -> None:
         assert raw == src_bytes, "raw bucket must hold the byte-identical original"
         txt = store.get_bytes(st, st.archive_bucket, f"{code}/{code}.1.txt").decode("utf-8")
         assert txt.count("\f") == len(pages) - 1
-    assert json.loads(store.get_bytes(st, st.archive_bucket, f"{CODE_QR}/{CODE_QR}.1.json"))[
-        "sohoa"]["dossier_source"] == "qr"
+    assert (
+        json.loads(store.get_bytes(st, st.archive_bucket, f"{CODE_QR}/{CODE_QR}.1.json"))["sohoa"][
+            "dossier_source"
+        ]
+        == "qr"
+    )
 
     # Search sees it too, typed without diacritics.
     found = sohoa(env, "--json", "search", "cong hoa xa hoi chu nghia", "--dossier", CODE_QR)
@@ -171,7 +190,9 @@ def test_file_written_slowly_is_taken_once_complete(env: dict[str, str], tmp_pat
     st = store.connect(cfg)
     meta = json.loads(store.get_bytes(st, st.archive_bucket, doc["metadata_key"]))
     assert store.get_bytes(st, st.raw_bucket, meta["source"]["raw_key"]) == data
-    assert [k for k in store.list_keys(st, st.archive_bucket) if k.endswith(".pdf")] == [doc["pdf_key"]]
+    assert [k for k in store.list_keys(st, st.archive_bucket) if k.endswith(".pdf")] == [
+        doc["pdf_key"]
+    ]
 
 
 def test_bad_files_are_rejected_and_the_batch_goes_on(env: dict[str, str], tmp_path: Path) -> None:
@@ -199,11 +220,15 @@ def test_bad_files_are_rejected_and_the_batch_goes_on(env: dict[str, str], tmp_p
     for content in originals.values():
         key = "sha256/" + hashlib.sha256(content).hexdigest()
         assert store.get_bytes(st, st.raw_bucket, key) == content
-    detail = sohoa(env, "show", next(d for d in docs.values() if d["status"] == "rejected")["document_id"])
+    detail = sohoa(
+        env, "show", next(d for d in docs.values() if d["status"] == "rejected")["document_id"]
+    )
     assert "stored_raw" in detail.stdout and "rejected" in detail.stdout
 
 
-def test_storage_unreachable_exits_4_and_keeps_the_file(env: dict[str, str], tmp_path: Path) -> None:
+def test_storage_unreachable_exits_4_and_keeps_the_file(
+    env: dict[str, str], tmp_path: Path
+) -> None:
     from tests.minio_server import free_port
 
     down = {**env, "SOHOA_MINIO_ENDPOINT": f"127.0.0.1:{free_port()}"}
@@ -228,8 +253,16 @@ def test_process_command_with_explicit_dossier(env: dict[str, str], tmp_path: Pa
     generate.write_png(generate.render_page("application", seed=51, dpi=200), src)
     bad = sohoa(env, "process", str(src), "--dossier", "../etc")
     assert bad.returncode == 2 and "not a valid dossier code" in bad.stderr
-    result = sohoa(env, "--json", "process", str(src), "--dossier", "000.00.13.h38-261127-0009",
-                   "--station", "quay-1")
+    result = sohoa(
+        env,
+        "--json",
+        "process",
+        str(src),
+        "--dossier",
+        "000.00.13.h38-261127-0009",
+        "--station",
+        "quay-1",
+    )
     assert result.returncode == 0, result.stderr
     (doc,) = json_lines(result.stdout)
     assert doc["dossier_code"] == "000.00.13.H38-261127-0009" and doc["status"] == "indexed"

@@ -12,9 +12,18 @@ def conn(tmp_path):
 
 def _doc(conn, sha="a" * 64, name="x.pdf"):
     batch = ledger.create_batch(conn, "motcua-01", "test", "watcher")
-    return ledger.add_document(conn, batch, actor="watcher", source_name=name, source_path=f"/in/{name}",
-                               sha256=sha, size=10, station="motcua-01", folder_name=None,
-                               dossier_hint=None)
+    return ledger.add_document(
+        conn,
+        batch,
+        actor="watcher",
+        source_name=name,
+        source_path=f"/in/{name}",
+        sha256=sha,
+        size=10,
+        station="motcua-01",
+        folder_name=None,
+        dossier_hint=None,
+    )
 
 
 def test_happy_path_writes_one_event_per_transition(conn):
@@ -23,8 +32,11 @@ def test_happy_path_writes_one_event_per_transition(conn):
         doc = ledger.transition(conn, doc.id, state, actor="worker", stage="t")
     history = ledger.events(conn, document_id=doc.id)
     assert [(e["from_state"], e["to_state"]) for e in history] == [
-        (None, "received"), ("received", "stored_raw"), ("stored_raw", "processing"),
-        ("processing", "archived"), ("archived", "indexed"),
+        (None, "received"),
+        ("received", "stored_raw"),
+        ("stored_raw", "processing"),
+        ("processing", "archived"),
+        ("archived", "indexed"),
     ]
     assert all(e["actor"] and e["at"] for e in history)
 

@@ -50,7 +50,9 @@ def test_empty_file_is_rejected(tmp_path):
 
 def test_truncated_png_is_rejected_with_reason(tmp_path):
     path = _png(tmp_path / "t.png", (300, 300), mode="RGB")
-    Image.fromarray(np.random.default_rng(1).integers(0, 255, (600, 800, 3), dtype=np.uint8)).save(path)
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (600, 800, 3), dtype=np.uint8)).save(
+        path
+    )
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(pages.RejectedInput):

@@ -15,18 +15,18 @@ import shutil
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-from concurrent.futures.process import BrokenProcessPool
 
 from sohoa.pipeline import dossier, faults, ingest, ledger, metadata, pages, pdf, store
 from sohoa.pipeline.config import Config
 from sohoa.pipeline.ocr import OcrError, engine_version
 from sohoa.pipeline.page import PageJob, PageResult, process_page
 from sohoa.pipeline.textnorm import nfc
+
 
 class WorkerDied(RuntimeError):
     """A page worker process died; the document was put back to be resumed."""
@@ -111,8 +111,14 @@ def run_document(
         return _index_from_archive(conn, st, doc, index_hook, actor)
     if doc.state != ledger.PROCESSING:
         try:
-            doc = ledger.transition(conn, doc_id, ledger.PROCESSING, actor=actor, stage="start",
-                                    reason="processing started")
+            doc = ledger.transition(
+                conn,
+                doc_id,
+                ledger.PROCESSING,
+                actor=actor,
+                stage="start",
+                reason="processing started",
+            )
         except sqlite3.IntegrityError:
             prior = ledger.live_twin(conn, doc)
             if prior is None:
@@ -128,17 +134,25 @@ def run_document(
         info = pages.inspect(source, cfg.ingest)
         ledger.update_fields(conn, doc_id, media_type=info.media_type, pages=info.pages)
         stage = "pages"
-        jobs = [PageJob(source, info.media_type, i, tmp, cfg, want_codes=(i == 0)) for i in range(info.pages)]
+        jobs = [
+            PageJob(source, info.media_type, i, tmp, cfg, want_codes=(i == 0))
+            for i in range(info.pages)
+        ]
         results = sorted(map_pages(process_page, jobs), key=lambda r: r.index)
         stage = "dossier"
         hint = explicit_code or doc.dossier_hint
-        match = dossier.resolve(doc.folder_name, doc.source_name, results[0].codes, results[0].text,
-                                explicit=hint)
+        match = dossier.resolve(
+            doc.folder_name, doc.source_name, results[0].codes, results[0].text, explicit=hint
+        )
         if match is None:
             doc = ledger.transition(
-                conn, doc_id, ledger.NEEDS_DOSSIER, actor=actor, stage="dossier",
+                conn,
+                doc_id,
+                ledger.NEEDS_DOSSIER,
+                actor=actor,
+                stage="dossier",
                 reason="no dossier code in folder name, file name, QR/barcode or 'Mã hồ sơ' text;"
-                       " run: sohoa assign " + doc_id + " --dossier CODE",
+                " run: sohoa assign " + doc_id + " --dossier CODE",
                 pages=len(results),
             )
             _finish_spool(cfg, doc)
@@ -147,23 +161,52 @@ def run_document(
         pdf_path = tmp / "document.pdf"
         digitized_at = datetime.now(UTC).isoformat(timespec="seconds")
         pdfa = pdf.assemble_pdfa(
-            [r.pdf_path for r in results], pdf_path,
-            pdf.PdfInfo(title=f"{match.code} – {nfc(doc.source_name)}", subject=None, keywords=match.code,
-                        language="vi", created=datetime.now(UTC), creator_tool="sohoa",
-                        document_id=doc_id),
+            [r.pdf_path for r in results],
+            pdf_path,
+            pdf.PdfInfo(
+                title=f"{match.code} – {nfc(doc.source_name)}",
+                subject=None,
+                keywords=match.code,
+                language="vi",
+                created=datetime.now(UTC),
+                creator_tool="sohoa",
+                document_id=doc_id,
+            ),
         )
         stage = "archive"
-        ordinal = ledger.allocate_ordinal(conn, doc_id, match.code,
-                                          floor=highest_archived_ordinal(st, match.code))
+        ordinal = ledger.allocate_ordinal(
+            conn, doc_id, match.code, floor=highest_archived_ordinal(st, match.code)
+        )
         keys = archive_keys(match.code, ordinal)
-        doc, meta, texts = _archive(conn, st, cfg, doc, info, results, match, ordinal, keys,
-                                    pdf_path, pdfa, digitized_at, actor)
+        doc, meta, texts = _archive(
+            conn,
+            st,
+            cfg,
+            doc,
+            info,
+            results,
+            match,
+            ordinal,
+            keys,
+            pdf_path,
+            pdfa,
+            digitized_at,
+            actor,
+        )
     except store.StorageUnavailable:
-        ledger.transition(conn, doc_id, ledger.STORED_RAW, actor=actor, stage=stage,
-                          reason="storage unreachable; will resume")
+        ledger.transition(
+            conn,
+            doc_id,
+            ledger.STORED_RAW,
+            actor=actor,
+            stage=stage,
+            reason="storage unreachable; will resume",
+        )
         raise
     except pages.RejectedInput as exc:
-        doc = ledger.transition(conn, doc_id, ledger.REJECTED, actor=actor, stage=stage, reason=str(exc))
+        doc = ledger.transition(
+            conn, doc_id, ledger.REJECTED, actor=actor, stage=stage, reason=str(exc)
+        )
         _finish_spool(cfg, doc)
         return doc
     except BrokenProcessPool:
@@ -171,16 +214,36 @@ def run_document(
         # with a reason rather than loop forever on a page that always kills its worker.
         deaths = ledger.attempts(conn, doc_id, "worker-died") + 1
         if deaths < MAX_WORKER_DEATHS:
-            ledger.transition(conn, doc_id, ledger.STORED_RAW, actor=actor, stage="worker-died",
-                              reason=f"a page worker died (attempt {deaths}); will resume")
+            ledger.transition(
+                conn,
+                doc_id,
+                ledger.STORED_RAW,
+                actor=actor,
+                stage="worker-died",
+                reason=f"a page worker died (attempt {deaths}); will resume",
+            )
             raise WorkerDied(doc_id) from None
-        return ledger.transition(conn, doc_id, ledger.FAILED, actor=actor, stage="worker-died",
-                                 reason=f"a page worker died {deaths} times (out of memory?)")
+        return ledger.transition(
+            conn,
+            doc_id,
+            ledger.FAILED,
+            actor=actor,
+            stage="worker-died",
+            reason=f"a page worker died {deaths} times (out of memory?)",
+        )
     except OcrError as exc:
-        return ledger.transition(conn, doc_id, ledger.FAILED, actor=actor, stage="ocr", reason=str(exc))
-    except Exception as exc:  # noqa: BLE001 - any other failure is recorded, never lost
-        return ledger.transition(conn, doc_id, ledger.FAILED, actor=actor, stage=stage,
-                                 reason=f"{type(exc).__name__}: {exc}")
+        return ledger.transition(
+            conn, doc_id, ledger.FAILED, actor=actor, stage="ocr", reason=str(exc)
+        )
+    except Exception as exc:
+        return ledger.transition(
+            conn,
+            doc_id,
+            ledger.FAILED,
+            actor=actor,
+            stage=stage,
+            reason=f"{type(exc).__name__}: {exc}",
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     _finish_spool(cfg, doc)
@@ -210,32 +273,73 @@ def _archive(
     confs = [r.mean_confidence for r in results if r.mean_confidence is not None]
     mean_conf = round(sum(confs) / len(confs), 2) if confs else None
     meta = metadata.build(
-        dossier_code=match.code, ordinal=ordinal,
-        page_summaries=[r.summary() for r in results], first_page_text=texts[0],
-        ocr_engine=engine_version(), ocr_model=cfg.ocr.lang, ocr_lang=cfg.ocr.lang,
-        pdf_key=keys.pdf, pdf_sha256=pdf_sha, pdf_size=pdf_size,
+        dossier_code=match.code,
+        ordinal=ordinal,
+        page_summaries=[r.summary() for r in results],
+        first_page_text=texts[0],
+        ocr_engine=engine_version(),
+        ocr_model=cfg.ocr.lang,
+        ocr_lang=cfg.ocr.lang,
+        pdf_key=keys.pdf,
+        pdf_sha256=pdf_sha,
+        pdf_size=pdf_size,
         pdfa={"part": pdfa.part, "conformance": pdfa.conformance},
-        station=doc.station, digitized_at=digitized_at, device=info.producer,
-        raw_key=doc.raw_key or "", source_name=doc.source_name, source_sha256=doc.sha256,
-        source_size=doc.size, media_type=info.media_type, document_id=doc.id,
-        batch_id=doc.batch_id, dossier_source=match.source,
+        station=doc.station,
+        digitized_at=digitized_at,
+        device=info.producer,
+        raw_key=doc.raw_key or "",
+        source_name=doc.source_name,
+        source_sha256=doc.sha256,
+        source_size=doc.size,
+        media_type=info.media_type,
+        document_id=doc.id,
+        batch_id=doc.batch_id,
+        dossier_source=match.source,
     )
-    obj_meta = {"source-sha256": doc.sha256, "pages": len(results), "mean-confidence": mean_conf,
-                "dossier-code": match.code, "document-id": doc.id}
-    store.put_file_verified(st, st.archive_bucket, keys.pdf, pdf_path, pdf_sha,
-                            content_type="application/pdf", meta=obj_meta)
+    obj_meta = {
+        "source-sha256": doc.sha256,
+        "pages": len(results),
+        "mean-confidence": mean_conf,
+        "dossier-code": match.code,
+        "document-id": doc.id,
+    }
+    store.put_file_verified(
+        st,
+        st.archive_bucket,
+        keys.pdf,
+        pdf_path,
+        pdf_sha,
+        content_type="application/pdf",
+        meta=obj_meta,
+    )
     text_bytes = "\f".join(texts).encode("utf-8")
-    store.put_bytes_verified(st, st.archive_bucket, keys.text, text_bytes,
-                             "text/plain; charset=utf-8", meta=obj_meta)
+    store.put_bytes_verified(
+        st, st.archive_bucket, keys.text, text_bytes, "text/plain; charset=utf-8", meta=obj_meta
+    )
     meta_bytes = json.dumps(meta, ensure_ascii=False, indent=2).encode("utf-8")
-    store.put_bytes_verified(st, st.archive_bucket, keys.metadata, meta_bytes,
-                             "application/json; charset=utf-8", meta=obj_meta)
+    store.put_bytes_verified(
+        st,
+        st.archive_bucket,
+        keys.metadata,
+        meta_bytes,
+        "application/json; charset=utf-8",
+        meta=obj_meta,
+    )
     faults.crash_point("after_archive_upload")
     doc = ledger.transition(
-        conn, doc.id, ledger.ARCHIVED, actor=actor, stage="archive",
+        conn,
+        doc.id,
+        ledger.ARCHIVED,
+        actor=actor,
+        stage="archive",
         reason=f"archived as {st.archive_bucket}/{keys.pdf}",
-        dossier_code=match.code, dossier_source=match.source, pages=len(results),
-        pdf_key=keys.pdf, metadata_key=keys.metadata, text_key=keys.text, mean_confidence=mean_conf,
+        dossier_code=match.code,
+        dossier_source=match.source,
+        pages=len(results),
+        pdf_key=keys.pdf,
+        metadata_key=keys.metadata,
+        text_key=keys.text,
+        mean_confidence=mean_conf,
     )
     return doc, meta, texts
 
@@ -251,10 +355,11 @@ def index_document(
     """Feed the search index; a failure here leaves the document archived (reindex repairs it)."""
     try:
         index_hook(meta, texts)
-    except Exception as exc:  # noqa: BLE001 - the index is derived state; the archive is safe
+    except Exception as exc:
         return ledger.update_fields(conn, doc.id, reason=f"archived; indexing failed: {exc}")
-    return ledger.transition(conn, doc.id, ledger.INDEXED, actor=actor, stage="index",
-                             reason="page text indexed")
+    return ledger.transition(
+        conn, doc.id, ledger.INDEXED, actor=actor, stage="index", reason="page text indexed"
+    )
 
 
 def _load_archived(st: store.Store, doc: ledger.Document) -> tuple[dict[str, Any], list[str]]:
@@ -324,17 +429,30 @@ def recover(
             if found and found["meta"].get("source-sha256") == doc.sha256:
                 meta = json.loads(store.get_bytes(st, st.archive_bucket, keys.metadata))
                 ledger.transition(
-                    conn, doc.id, ledger.ARCHIVED, actor=actor, stage="recover",
+                    conn,
+                    doc.id,
+                    ledger.ARCHIVED,
+                    actor=actor,
+                    stage="recover",
                     reason="archive objects found after an interruption",
-                    pdf_key=keys.pdf, metadata_key=keys.metadata, text_key=keys.text,
+                    pdf_key=keys.pdf,
+                    metadata_key=keys.metadata,
+                    text_key=keys.text,
                     pages=meta.get("number_of_page"),
                 )
                 continue
-        ledger.transition(conn, doc.id, ledger.STORED_RAW, actor=actor, stage="recover",
-                          reason="interrupted while processing; will resume")
+        ledger.transition(
+            conn,
+            doc.id,
+            ledger.STORED_RAW,
+            actor=actor,
+            stage="recover",
+            reason="interrupted while processing; will resume",
+        )
     for doc in ledger.find_documents(conn, states=[ledger.ARCHIVED]):
         _index_from_archive(conn, st, doc, index_hook, actor)
-    for doc in ledger.find_documents(conn, states=[ledger.DUPLICATE, ledger.INDEXED, ledger.REJECTED,
-                                                   ledger.NEEDS_DOSSIER]):
+    for doc in ledger.find_documents(
+        conn, states=[ledger.DUPLICATE, ledger.INDEXED, ledger.REJECTED, ledger.NEEDS_DOSSIER]
+    ):
         _finish_spool(cfg, doc)
     return [d.id for d in ledger.find_documents(conn, states=[ledger.STORED_RAW])]

@@ -19,7 +19,9 @@ from sohoa.pipeline.textnorm import fold, nfc
 
 CODE_RE = re.compile(r"^[0-9A-Z]{1,3}(\.[0-9A-Z]{1,3}){0,4}-\d{6}-\d{4,7}$")
 # The same shape, unanchored, for text and QR payloads that carry more than the code.
-_CODE_IN_TEXT = re.compile(r"(?<![0-9A-Z.])([0-9A-Z]{1,3}(?:\.[0-9A-Z]{1,3}){0,4}-\d{6}-\d{4,7})(?!\d)")
+_CODE_IN_TEXT = re.compile(
+    r"(?<![0-9A-Z.])([0-9A-Z]{1,3}(?:\.[0-9A-Z]{1,3}){0,4}-\d{6}-\d{4,7})(?!\d)"
+)
 # "Mã hồ sơ: ..." after folding, tolerant of OCR noise around the colon.
 _LABEL_RE = re.compile(r"ma\s*(?:so\s*)?ho\s*so\s*[:.;]?\s*", re.IGNORECASE)
 FILENAME_SEPARATOR = "__"
@@ -63,7 +65,7 @@ def code_from_filename(file_name: str) -> str | None:
 
 
 def code_from_payloads(payloads: Iterable[str]) -> str | None:
-    """The first valid code inside decoded QR/barcode payloads (a payload may hold a URL or more)."""
+    """The first valid code in decoded QR/barcode payloads (a payload may hold a URL or more)."""
     for payload in payloads:
         if not payload:
             continue

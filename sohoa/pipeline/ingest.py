@@ -72,29 +72,49 @@ def accept_file(
     """
     sha256, size = _hash_and_size(path)
     resumable = [
-        d for d in ledger.find_documents(conn, sha256=sha256, source_path=str(path),
-                                         states=[ledger.RECEIVED, ledger.STORED_RAW])
+        d
+        for d in ledger.find_documents(
+            conn, sha256=sha256, source_path=str(path), states=[ledger.RECEIVED, ledger.STORED_RAW]
+        )
         if not spool_path(cfg, d.id).exists()
     ]
     if resumable:
         doc = resumable[0]
     else:
         doc = ledger.add_document(
-            conn, batch_id, actor=actor, source_name=nfc(path.name), source_path=str(path),
-            sha256=sha256, size=size, station=station, folder_name=folder_name,
+            conn,
+            batch_id,
+            actor=actor,
+            source_name=nfc(path.name),
+            source_path=str(path),
+            sha256=sha256,
+            size=size,
+            station=station,
+            folder_name=folder_name,
             dossier_hint=dossier_hint,
         )
     if doc.state == ledger.RECEIVED:
         key = raw_key(sha256)
         faults.crash_point("before_raw_upload")
         store.put_file_verified(
-            st, st.raw_bucket, key, path, sha256,
+            st,
+            st.raw_bucket,
+            key,
+            path,
+            sha256,
             meta={"original-name": nfc(path.name), "station": station or "", "size": size},
         )
         faults.crash_point("after_raw_upload")
         try:
-            doc = ledger.transition(conn, doc.id, ledger.STORED_RAW, actor=actor, stage="ingest",
-                                    reason=f"raw copy verified at {st.raw_bucket}/{key}", raw_key=key)
+            doc = ledger.transition(
+                conn,
+                doc.id,
+                ledger.STORED_RAW,
+                actor=actor,
+                stage="ingest",
+                reason=f"raw copy verified at {st.raw_bucket}/{key}",
+                raw_key=key,
+            )
         except sqlite3.IntegrityError:
             # The same bytes are already in custody: keep the verified raw copy, record the
             # duplicate, and clear the inbox entry.

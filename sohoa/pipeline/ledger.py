@@ -29,7 +29,17 @@ REJECTED = "rejected"
 NEEDS_DOSSIER = "needs_dossier"
 DUPLICATE = "duplicate"
 
-STATES = (RECEIVED, STORED_RAW, PROCESSING, ARCHIVED, INDEXED, FAILED, REJECTED, NEEDS_DOSSIER, DUPLICATE)
+STATES = (
+    RECEIVED,
+    STORED_RAW,
+    PROCESSING,
+    ARCHIVED,
+    INDEXED,
+    FAILED,
+    REJECTED,
+    NEEDS_DOSSIER,
+    DUPLICATE,
+)
 # Where a document may go from each state. Retrying re-enters "processing" from
 # failed/rejected; assigning a code re-enters it from needs_dossier.
 ALLOWED: dict[str, frozenset[str]] = {
@@ -162,7 +172,9 @@ class Document:
             "pdf_key": self.pdf_key,
             "metadata_key": self.metadata_key,
             "text_key": self.text_key,
-            "error": self.reason if self.state in (FAILED, REJECTED, NEEDS_DOSSIER, DUPLICATE) else None,
+            "error": self.reason
+            if self.state in (FAILED, REJECTED, NEEDS_DOSSIER, DUPLICATE)
+            else None,
         }
 
 
@@ -255,13 +267,36 @@ def add_document(
             "SELECT COALESCE(MAX(seq), 0) + 1 FROM documents WHERE batch_id = ?", (batch_id,)
         ).fetchone()[0]
         conn.execute(
-            "INSERT INTO documents(id, batch_id, seq, station, folder_name, source_name, source_path,"
+            "INSERT INTO documents(id, batch_id, seq, station, folder_name, source_name,"
+            " source_path,"
             " sha256, size, dossier_hint, state, created_at, updated_at)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (doc_id, batch_id, seq, station, folder_name, source_name, source_path, sha256, size,
-             dossier_hint, RECEIVED, stamp, stamp),
+            (
+                doc_id,
+                batch_id,
+                seq,
+                station,
+                folder_name,
+                source_name,
+                source_path,
+                sha256,
+                size,
+                dossier_hint,
+                RECEIVED,
+                stamp,
+                stamp,
+            ),
         )
-        _event(conn, actor, doc_id, batch_id, None, RECEIVED, "ingest", f"file {source_name} ({size} bytes)")
+        _event(
+            conn,
+            actor,
+            doc_id,
+            batch_id,
+            None,
+            RECEIVED,
+            "ingest",
+            f"file {source_name} ({size} bytes)",
+        )
     return get_document(conn, doc_id)
 
 
@@ -287,7 +322,9 @@ def transition(
     if bad or "state" in fields:
         raise TransitionError(f"cannot set fields {sorted(bad | ({'state'} & set(fields)))}")
     with tx(conn):
-        row = conn.execute("SELECT state, batch_id FROM documents WHERE id = ?", (doc_id,)).fetchone()
+        row = conn.execute(
+            "SELECT state, batch_id FROM documents WHERE id = ?", (doc_id,)
+        ).fetchone()
         if row is None:
             raise NotFound(f"no document {doc_id}")
         current = row["state"]
@@ -295,7 +332,13 @@ def transition(
             raise TransitionError(f"document {doc_id} is {current}, expected one of {list(expect)}")
         if to_state not in ALLOWED[current]:
             raise TransitionError(f"document {doc_id}: {current} → {to_state} is not allowed")
-        assignments = {**fields, "state": to_state, "stage": stage, "reason": reason, "updated_at": now()}
+        assignments = {
+            **fields,
+            "state": to_state,
+            "stage": stage,
+            "reason": reason,
+            "updated_at": now(),
+        }
         cols = ", ".join(f"{k} = ?" for k in assignments)
         conn.execute(f"UPDATE documents SET {cols} WHERE id = ?", (*assignments.values(), doc_id))
         _event(conn, actor, doc_id, row["batch_id"], current, to_state, stage, reason)
@@ -315,7 +358,9 @@ def update_fields(conn: sqlite3.Connection, doc_id: str, **fields: Any) -> Docum
     return get_document(conn, doc_id)
 
 
-def allocate_ordinal(conn: sqlite3.Connection, doc_id: str, dossier_code: str, floor: int = 0) -> int:
+def allocate_ordinal(
+    conn: sqlite3.Connection, doc_id: str, dossier_code: str, floor: int = 0
+) -> int:
     """Give a document its number ``<n>`` in the dossier, once and atomically.
 
     A document that already has a number for this dossier keeps it, so a re-run
@@ -324,14 +369,19 @@ def allocate_ordinal(conn: sqlite3.Connection, doc_id: str, dossier_code: str, f
     ledger was lost and rebuilt.
     """
     with tx(conn):
-        row = conn.execute("SELECT dossier_code, ordinal FROM documents WHERE id = ?", (doc_id,)).fetchone()
+        row = conn.execute(
+            "SELECT dossier_code, ordinal FROM documents WHERE id = ?", (doc_id,)
+        ).fetchone()
         if row is None:
             raise NotFound(f"no document {doc_id}")
         if row["ordinal"] is not None and row["dossier_code"] == dossier_code:
             return int(row["ordinal"])
-        last = conn.execute("SELECT last FROM ordinals WHERE dossier_code = ?", (dossier_code,)).fetchone()
+        last = conn.execute(
+            "SELECT last FROM ordinals WHERE dossier_code = ?", (dossier_code,)
+        ).fetchone()
         used = conn.execute(
-            "SELECT COALESCE(MAX(ordinal), 0) FROM documents WHERE dossier_code = ?", (dossier_code,)
+            "SELECT COALESCE(MAX(ordinal), 0) FROM documents WHERE dossier_code = ?",
+            (dossier_code,),
         ).fetchone()[0]
         n = max(int(last[0]) if last else 0, int(used), floor) + 1
         conn.execute(
@@ -372,8 +422,12 @@ def find_documents(
     if states:
         clauses.append(f"state IN ({','.join('?' * len(states))})")
         params.extend(states)
-    for col, value in (("sha256", sha256), ("batch_id", batch_id), ("station", station),
-                       ("source_path", source_path)):
+    for col, value in (
+        ("sha256", sha256),
+        ("batch_id", batch_id),
+        ("station", station),
+        ("source_path", source_path),
+    ):
         if value is not None:
             clauses.append(f"{col} = ?")
             params.append(value)
@@ -381,7 +435,9 @@ def find_documents(
         clauses.append("created_at >= ?")
         params.append(since)
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-    rows = conn.execute(f"SELECT * FROM documents{where} ORDER BY created_at, batch_id, seq", params)
+    rows = conn.execute(
+        f"SELECT * FROM documents{where} ORDER BY created_at, batch_id, seq", params
+    )
     return [_doc(r) for r in rows]
 
 
@@ -404,9 +460,13 @@ def resolve_id(conn: sqlite3.Connection, ident: str) -> tuple[str, str]:
     raise NotFound(f"{ident!r} is ambiguous: {', '.join(h[1] for h in hits)}")
 
 
-def events(conn: sqlite3.Connection, *, document_id: str | None = None, batch_id: str | None = None) -> list[dict[str, Any]]:
+def events(
+    conn: sqlite3.Connection, *, document_id: str | None = None, batch_id: str | None = None
+) -> list[dict[str, Any]]:
     if document_id:
-        rows = conn.execute("SELECT * FROM events WHERE document_id = ? ORDER BY id", (document_id,))
+        rows = conn.execute(
+            "SELECT * FROM events WHERE document_id = ? ORDER BY id", (document_id,)
+        )
     else:
         rows = conn.execute("SELECT * FROM events WHERE batch_id = ? ORDER BY id", (batch_id,))
     return [dict(r) for r in rows]
@@ -422,18 +482,23 @@ def batch_rows(conn: sqlite3.Connection, status: str | None = None) -> list[dict
             counts[d.state] = counts.get(d.state, 0) + 1
         if status and status not in counts:
             continue
-        reasons = [f"{d.source_name}: {d.reason}" for d in docs
-                   if d.state in (FAILED, REJECTED, NEEDS_DOSSIER, DUPLICATE) and d.reason]
-        out.append({
-            "batch_id": b["id"],
-            "station": b["station"],
-            "created_at": b["created_at"],
-            "documents": len(docs),
-            "states": counts,
-            "status": batch_status(counts),
-            "reasons": reasons,
-            "origin": b["origin"],
-        })
+        reasons = [
+            f"{d.source_name}: {d.reason}"
+            for d in docs
+            if d.state in (FAILED, REJECTED, NEEDS_DOSSIER, DUPLICATE) and d.reason
+        ]
+        out.append(
+            {
+                "batch_id": b["id"],
+                "station": b["station"],
+                "created_at": b["created_at"],
+                "documents": len(docs),
+                "states": counts,
+                "status": batch_status(counts),
+                "reasons": reasons,
+                "origin": b["origin"],
+            }
+        )
     return out
 
 
@@ -468,11 +533,22 @@ def duplicate_reason(prior: Document) -> str:
     return f"same file already taken as document {prior.id} ({prior.state})"
 
 
-def mark_duplicate(conn: sqlite3.Connection, doc_id: str, prior: Document, *, actor: str) -> Document:
+def mark_duplicate(
+    conn: sqlite3.Connection, doc_id: str, prior: Document, *, actor: str
+) -> Document:
     return transition(
-        conn, doc_id, DUPLICATE, actor=actor, stage="dedupe", reason=duplicate_reason(prior),
-        duplicate_of=prior.id, pdf_key=prior.pdf_key, metadata_key=prior.metadata_key,
-        text_key=prior.text_key, dossier_code=prior.dossier_code, pages=prior.pages,
+        conn,
+        doc_id,
+        DUPLICATE,
+        actor=actor,
+        stage="dedupe",
+        reason=duplicate_reason(prior),
+        duplicate_of=prior.id,
+        pdf_key=prior.pdf_key,
+        metadata_key=prior.metadata_key,
+        text_key=prior.text_key,
+        dossier_code=prior.dossier_code,
+        pages=prior.pages,
     )
 
 

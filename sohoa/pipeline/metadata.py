@@ -16,7 +16,9 @@ from sohoa import __version__
 from sohoa.pipeline.textnorm import fold, nfc
 
 # "Số: 263/KH-UBND" (OCR may drop the colon or the diacritics of "Số").
-_NUMBER_RE = re.compile(r"\bSo\s*[:.]?\s*(\d{1,6})\s*/\s*([0-9A-Z][0-9A-Z.\-]*[0-9A-Z])", re.IGNORECASE)
+_NUMBER_RE = re.compile(
+    r"\bSo\s*[:.]?\s*(\d{1,6})\s*/\s*([0-9A-Z][0-9A-Z.\-]*[0-9A-Z])", re.IGNORECASE
+)
 # "ngày 27 tháng 11 năm 2026" in folded form.
 _DATE_RE = re.compile(r"ngay\s+(\d{1,2})\s+thang\s+(\d{1,2})\s+nam\s+(\d{4})", re.IGNORECASE)
 

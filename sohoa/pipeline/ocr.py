@@ -63,7 +63,7 @@ def engine_version() -> str:
 
 
 def ocr_page(gray: np.ndarray, dpi: float, cfg: OcrConfig) -> OcrResult:
-    """Recognise one page image; Tesseract runs single-threaded (the executor sets OMP_THREAD_LIMIT)."""
+    """Recognise one page; Tesseract runs single-threaded (the executor sets OMP_THREAD_LIMIT)."""
     import pytesseract
     from PIL import Image
 
@@ -71,7 +71,10 @@ def ocr_page(gray: np.ndarray, dpi: float, cfg: OcrConfig) -> OcrResult:
     config = f"{_tesseract_config(cfg)} --dpi {round(dpi)}"
     try:
         data = pytesseract.image_to_data(
-            img, lang=cfg.lang, config=config, output_type=pytesseract.Output.DICT,
+            img,
+            lang=cfg.lang,
+            config=config,
+            output_type=pytesseract.Output.DICT,
             timeout=cfg.timeout_seconds,
         )
     except RuntimeError as exc:  # pytesseract raises RuntimeError on timeout
@@ -81,8 +84,13 @@ def ocr_page(gray: np.ndarray, dpi: float, cfg: OcrConfig) -> OcrResult:
     words = tuple(_words(data))
     confs = [w.conf for w in words if w.conf >= 0]
     mean = round(sum(confs) / len(confs), 2) if confs else None
-    return OcrResult(words=words, text=words_to_text(words), mean_confidence=mean,
-                     engine=engine_version(), lang=cfg.lang)
+    return OcrResult(
+        words=words,
+        text=words_to_text(words),
+        mean_confidence=mean,
+        engine=engine_version(),
+        lang=cfg.lang,
+    )
 
 
 def _words(data: dict[str, list]) -> list[Word]:
@@ -95,13 +103,19 @@ def _words(data: dict[str, list]) -> list[Word]:
             conf = float(data["conf"][i])
         except (TypeError, ValueError):
             conf = -1.0
-        out.append(Word(
-            text=text,
-            left=int(data["left"][i]), top=int(data["top"][i]),
-            width=int(data["width"][i]), height=int(data["height"][i]),
-            conf=conf,
-            block=int(data["block_num"][i]), par=int(data["par_num"][i]), line=int(data["line_num"][i]),
-        ))
+        out.append(
+            Word(
+                text=text,
+                left=int(data["left"][i]),
+                top=int(data["top"][i]),
+                width=int(data["width"][i]),
+                height=int(data["height"][i]),
+                conf=conf,
+                block=int(data["block_num"][i]),
+                par=int(data["par_num"][i]),
+                line=int(data["line_num"][i]),
+            )
+        )
     return out
 
 

@@ -98,7 +98,9 @@ def _inspect_pdf(path: Path) -> SourceInfo:
     try:
         pdf = pikepdf.open(path)
     except pikepdf.PasswordError as exc:
-        raise RejectedInput("encrypted PDF that needs a password to open; ask for an unprotected copy") from exc
+        raise RejectedInput(
+            "encrypted PDF that needs a password to open; ask for an unprotected copy"
+        ) from exc
     except pikepdf.PdfError as exc:
         raise RejectedInput(f"damaged or invalid PDF: {exc}") from exc
     with pdf:
@@ -113,8 +115,12 @@ def _inspect_pdf(path: Path) -> SourceInfo:
         signed = _pdf_is_signed(pdf)
         has_text = _pdf_has_fonts(pdf)
         return SourceInfo(
-            media_type=PDF, pages=n, encrypted=pdf.is_encrypted, has_text=has_text,
-            signed=signed, producer=producer,
+            media_type=PDF,
+            pages=n,
+            encrypted=pdf.is_encrypted,
+            has_text=has_text,
+            signed=signed,
+            producer=producer,
         )
 
 
@@ -122,7 +128,7 @@ def _pdf_is_signed(pdf: object) -> bool:
     try:
         fields = pdf.Root.get("/AcroForm", {}).get("/Fields", [])  # type: ignore[attr-defined]
         return any(f.get("/FT") == "/Sig" for f in fields)
-    except Exception:  # noqa: BLE001 - malformed forms are common and irrelevant here
+    except Exception:
         return False
 
 
@@ -132,7 +138,7 @@ def _pdf_has_fonts(pdf: object) -> bool:
             res = page.get("/Resources", {})
             if res.get("/Font"):
                 return True
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
     return False
 
@@ -164,11 +170,19 @@ def _to_array(img: Image.Image) -> tuple[np.ndarray, str]:
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(white, rgba).convert("RGB")
     elif mode == "CMYK":
-        img = ImageOps.invert(img.convert("RGB")) if img.info.get("adobe_transform") == -1 else img.convert("RGB")
+        img = (
+            ImageOps.invert(img.convert("RGB"))
+            if img.info.get("adobe_transform") == -1
+            else img.convert("RGB")
+        )
     elif mode != "RGB":
         img = img.convert("RGB")
     rgb = np.asarray(img)
-    if rgb.ndim == 3 and np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]):
+    if (
+        rgb.ndim == 3
+        and np.array_equal(rgb[..., 0], rgb[..., 1])
+        and np.array_equal(rgb[..., 1], rgb[..., 2])
+    ):
         return np.ascontiguousarray(rgb[..., 0]), "gray"
     return np.ascontiguousarray(rgb[..., ::-1]), "colour"
 
@@ -189,7 +203,9 @@ def load_page(path: Path, media_type: str, index: int, cfg: IngestConfig) -> Pag
     except EOFError as exc:
         raise RejectedInput(f"page {index + 1} is missing (file truncated?)") from exc
     except (OSError, SyntaxError, ValueError) as exc:
-        raise RejectedInput(f"page {index + 1} cannot be decoded (truncated or corrupt): {exc}") from exc
+        raise RejectedInput(
+            f"page {index + 1} cannot be decoded (truncated or corrupt): {exc}"
+        ) from exc
     dpi = None
     if isinstance(dpi_info, tuple) and dpi_info:
         dpi = sane_dpi(dpi_info[0], cfg)
@@ -227,7 +243,7 @@ def _render_pdf_page(path: Path, index: int, cfg: IngestConfig) -> PageImage:
 
     try:
         w_pt, h_pt = _pdf_page_size(path, index)
-    except Exception as exc:  # noqa: BLE001 - any pikepdf failure means unreadable
+    except Exception as exc:
         raise RejectedInput(f"page {index + 1}: cannot read page size: {exc}") from exc
     dpi = pdf_render_dpi(w_pt, h_pt, cfg)
     try:

@@ -89,16 +89,22 @@ def with_retry(store: Store, what: str, fn: Callable[[], T]) -> T:
         except _TRANSIENT as exc:
             last = exc
         if time.monotonic() + delay > deadline:
-            raise StorageUnavailable(f"storage unreachable while trying to {what}: {last}") from last
+            raise StorageUnavailable(
+                f"storage unreachable while trying to {what}: {last}"
+            ) from last
         time.sleep(delay)
         delay = min(delay * 2, 8.0)
 
 
 def ensure_buckets(store: Store) -> None:
     for bucket in (store.raw_bucket, store.archive_bucket):
-        if not with_retry(store, f"check bucket {bucket}", lambda b=bucket: store.client.bucket_exists(b)):
+        if not with_retry(
+            store, f"check bucket {bucket}", lambda b=bucket: store.client.bucket_exists(b)
+        ):
             try:
-                with_retry(store, f"create bucket {bucket}", lambda b=bucket: store.client.make_bucket(b))
+                with_retry(
+                    store, f"create bucket {bucket}", lambda b=bucket: store.client.make_bucket(b)
+                )
             except S3Error as exc:
                 if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                     raise
@@ -114,7 +120,9 @@ def sha256_file(path: Path) -> str:
 
 def encode_meta(meta: dict[str, Any]) -> dict[str, str]:
     """S3 user metadata travels in HTTP headers: percent-encode anything non-ASCII."""
-    return {k: urllib.parse.quote(str(v), safe=" -_.:/,@+=()") for k, v in meta.items() if v is not None}
+    return {
+        k: urllib.parse.quote(str(v), safe=" -_.:/,@+=()") for k, v in meta.items() if v is not None
+    }
 
 
 def decode_meta(headers: Any) -> dict[str, str]:
@@ -122,7 +130,7 @@ def decode_meta(headers: Any) -> dict[str, str]:
     for key, value in (headers or {}).items():
         lk = key.lower()
         if lk.startswith("x-amz-meta-"):
-            out[lk[len("x-amz-meta-"):]] = urllib.parse.unquote(value)
+            out[lk[len("x-amz-meta-") :]] = urllib.parse.unquote(value)
     return out
 
 
@@ -181,7 +189,9 @@ def put_file_verified(
     with_retry(
         store,
         f"upload {bucket}/{key}",
-        lambda: store.client.fput_object(bucket, key, str(path), content_type=content_type, metadata=headers),
+        lambda: store.client.fput_object(
+            bucket, key, str(path), content_type=content_type, metadata=headers
+        ),
     )
     digest, _ = _hash_object(store, bucket, key)
     if digest != sha256:
@@ -225,13 +235,17 @@ def get_bytes(store: Store, bucket: str, key: str) -> bytes:
 
 
 def download_file(store: Store, bucket: str, key: str, dest: Path) -> None:
-    with_retry(store, f"download {bucket}/{key}", lambda: store.client.fget_object(bucket, key, str(dest)))
+    with_retry(
+        store, f"download {bucket}/{key}", lambda: store.client.fget_object(bucket, key, str(dest))
+    )
 
 
 def list_keys(store: Store, bucket: str, prefix: str = "", suffix: str = "") -> Iterator[str]:
     """Keys under ``prefix`` (recursive) ending in ``suffix``, in lexical order."""
     objs = with_retry(
-        store, f"list {bucket}/{prefix}", lambda: list(store.client.list_objects(bucket, prefix=prefix, recursive=True))
+        store,
+        f"list {bucket}/{prefix}",
+        lambda: list(store.client.list_objects(bucket, prefix=prefix, recursive=True)),
     )
     for obj in objs:
         if obj.object_name and obj.object_name.endswith(suffix):
@@ -240,7 +254,9 @@ def list_keys(store: Store, bucket: str, prefix: str = "", suffix: str = "") -> 
 
 def presigned_url(store: Store, bucket: str, key: str, expires_seconds: int) -> str:
     """A time-limited GET link; signing is local, so this never touches the network."""
-    return store.client.presigned_get_object(bucket, key, expires=timedelta(seconds=expires_seconds))
+    return store.client.presigned_get_object(
+        bucket, key, expires=timedelta(seconds=expires_seconds)
+    )
 
 
 def ping(store: Store) -> None:

@@ -27,8 +27,17 @@ from sohoa.workers.executor import (
 from sohoa.workers.output import Output
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED, EXIT_STORAGE = 0, 1, 2, 3, 4
-DOC_COLUMNS = ("document_id", "batch_id", "dossier_code", "status", "pages", "pdf_key",
-               "metadata_key", "text_key", "error")
+DOC_COLUMNS = (
+    "document_id",
+    "batch_id",
+    "dossier_code",
+    "status",
+    "pages",
+    "pdf_key",
+    "metadata_key",
+    "text_key",
+    "error",
+)
 
 
 class UsageError(ValueError):
@@ -49,7 +58,9 @@ def _files_of(paths: Sequence[str]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")))
+            files.extend(
+                sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            )
         elif path.is_file():
             files.append(path)
         else:
@@ -64,7 +75,9 @@ def _valid_code(raw: str | None) -> str | None:
         return None
     code = dossier.normalize_code(raw)
     if code is None:
-        raise UsageError(f"not a valid dossier code: {raw!r} (expected e.g. 000.00.13.H38-261127-0001)")
+        raise UsageError(
+            f"not a valid dossier code: {raw!r} (expected e.g. 000.00.13.H38-261127-0001)"
+        )
     return code
 
 
@@ -78,14 +91,30 @@ def cmd_process(args: argparse.Namespace, cfg: Config, out: Output) -> int:
     batch_id = ledger.create_batch(conn, args.station, "cli: " + " ".join(args.paths)[:500], actor)
     ids = []
     for path in files:
-        doc = ingest.accept_file(conn, st, cfg, path.resolve(), batch_id=batch_id, station=args.station,
-                                 folder_name=path.resolve().parent.name, dossier_hint=code,
-                                 actor=actor, keep_source=True)
+        doc = ingest.accept_file(
+            conn,
+            st,
+            cfg,
+            path.resolve(),
+            batch_id=batch_id,
+            station=args.station,
+            folder_name=path.resolve().parent.name,
+            dossier_hint=code,
+            actor=actor,
+            keep_source=True,
+        )
         ids.append(doc.id)
     out.header(DOC_COLUMNS)
     with LocalExecutor(pool_size(cfg)) as executor:
-        docs = run_documents(cfg, st, ids, executor, index_hook=index_hook_for(cfg), actor=actor,
-                             on_done=lambda d: out.row(d.summary(), DOC_COLUMNS))
+        docs = run_documents(
+            cfg,
+            st,
+            ids,
+            executor,
+            index_hook=index_hook_for(cfg),
+            actor=actor,
+            on_done=lambda d: out.row(d.summary(), DOC_COLUMNS),
+        )
     return exit_code_for(docs)
 
 
@@ -99,8 +128,14 @@ def cmd_watch(args: argparse.Namespace, cfg: Config, out: Output) -> int:
     out.info(f"watching {cfg.inbox} (stable after {cfg.watch.stable_seconds:g} s)")
     out.header(DOC_COLUMNS)
     with LocalExecutor(pool_size(cfg)) as executor:
-        watcher = Watcher(cfg, st, executor, index_hook_for(cfg),
-                          report=lambda d: out.row(d.summary(), DOC_COLUMNS), log=out.info)
+        watcher = Watcher(
+            cfg,
+            st,
+            executor,
+            index_hook_for(cfg),
+            report=lambda d: out.row(d.summary(), DOC_COLUMNS),
+            log=out.info,
+        )
         watcher.run(once=args.once, stop=stop)
     return exit_code_for(watcher.settled) if args.once else EXIT_OK
 
@@ -115,8 +150,11 @@ def cmd_batches(args: argparse.Namespace, cfg: Config, out: Output) -> int:
         if args.status and args.status != row["status"] and args.status not in row["states"]:
             continue
         if not out.json_mode:
-            row = {**row, "states": ",".join(f"{k}={v}" for k, v in sorted(row["states"].items())),
-                   "reasons": "; ".join(row["reasons"]) or None}
+            row = {
+                **row,
+                "states": ",".join(f"{k}={v}" for k, v in sorted(row["states"].items())),
+                "reasons": "; ".join(row["reasons"]) or None,
+            }
         out.row(row, cols)
     return EXIT_OK
 
@@ -134,22 +172,31 @@ def cmd_show(args: argparse.Namespace, cfg: Config, out: Output) -> int:
             out.stream.write(f"{key:16} {'-' if value is None else value}\n")
         out.stream.write("history:\n")
         for ev in history:
-            out.stream.write(f"  {ev['at']}  {ev['actor']:14} {ev['from_state'] or '-':>13} → "
-                             f"{ev['to_state'] or '-':13} [{ev['stage'] or '-'}] {ev['reason'] or ''}\n")
+            out.stream.write(
+                f"  {ev['at']}  {ev['actor']:14} {ev['from_state'] or '-':>13} → "
+                f"{ev['to_state'] or '-':13} [{ev['stage'] or '-'}] {ev['reason'] or ''}\n"
+            )
         return EXIT_OK
     batch = ledger.get_batch(conn, ident)
     docs = ledger.find_documents(conn, batch_id=ident)
     if out.json_mode:
-        out.row({"kind": "batch", **batch, "documents": [d.summary() | {"source_name": d.source_name}
-                                                          for d in docs],
-                 "events": ledger.events(conn, batch_id=ident)})
+        out.row(
+            {
+                "kind": "batch",
+                **batch,
+                "documents": [d.summary() | {"source_name": d.source_name} for d in docs],
+                "events": ledger.events(conn, batch_id=ident),
+            }
+        )
         return EXIT_OK
     for key, value in batch.items():
         out.stream.write(f"{key:16} {value}\n")
     out.stream.write("documents:\n")
     for d in docs:
-        out.stream.write(f"  {d.seq:3} {d.id} {d.state:13} {d.dossier_code or '-':28} {d.source_name}"
-                         f"{'  — ' + d.reason if d.reason and d.state != ledger.INDEXED else ''}\n")
+        out.stream.write(
+            f"  {d.seq:3} {d.id} {d.state:13} {d.dossier_code or '-':28} {d.source_name}"
+            f"{'  — ' + d.reason if d.reason and d.state != ledger.INDEXED else ''}\n"
+        )
     return EXIT_OK
 
 
@@ -164,13 +211,28 @@ def _rerun(cfg: Config, ids: list[str], out: Output, explicit_code: str | None =
     if explicit_code:
         conn = ledger.connect(cfg.ledger_path)
         with LocalExecutor(pool_size(cfg)) as executor:
-            doc = run_until_settled(conn, st, cfg, ids[0], executor, index_hook=index_hook_for(cfg),
-                                    actor=actor, explicit_code=explicit_code)
+            doc = run_until_settled(
+                conn,
+                st,
+                cfg,
+                ids[0],
+                executor,
+                index_hook=index_hook_for(cfg),
+                actor=actor,
+                explicit_code=explicit_code,
+            )
         out.row(doc.summary(), DOC_COLUMNS)
         return exit_code_for([doc])
     with LocalExecutor(pool_size(cfg)) as executor:
-        docs = run_documents(cfg, st, ids, executor, index_hook=index_hook_for(cfg), actor=actor,
-                             on_done=lambda d: out.row(d.summary(), DOC_COLUMNS))
+        docs = run_documents(
+            cfg,
+            st,
+            ids,
+            executor,
+            index_hook=index_hook_for(cfg),
+            actor=actor,
+            on_done=lambda d: out.row(d.summary(), DOC_COLUMNS),
+        )
     return exit_code_for(docs)
 
 
@@ -182,14 +244,18 @@ def cmd_retry(args: argparse.Namespace, cfg: Config, out: Output) -> int:
     if args.failed == bool(args.batch_ids):
         raise UsageError("give BATCH_ID... or --failed (not both)")
     if args.failed:
-        docs = ledger.find_documents(conn, states=[ledger.FAILED], station=args.station, since=args.since)
+        docs = ledger.find_documents(
+            conn, states=[ledger.FAILED], station=args.station, since=args.since
+        )
     else:
         docs = []
         for ident in args.batch_ids:
             kind, bid = ledger.resolve_id(conn, ident)
             if kind != "batch":
                 raise UsageError(f"{ident} is a document, not a batch")
-            docs.extend(d for d in ledger.find_documents(conn, batch_id=bid) if d.state in RETRYABLE)
+            docs.extend(
+                d for d in ledger.find_documents(conn, batch_id=bid) if d.state in RETRYABLE
+            )
     for d in docs:
         out.info(f"retrying {d.id} ({d.source_name}, was {d.state}: {d.reason or '-'})")
     return _rerun(cfg, [d.id for d in docs], out)
@@ -203,14 +269,18 @@ def cmd_assign(args: argparse.Namespace, cfg: Config, out: Output) -> int:
         raise UsageError(f"{args.document_id} is a batch, not a document")
     doc = ledger.get_document(conn, doc_id)
     if doc.state not in (ledger.NEEDS_DOSSIER, ledger.FAILED, ledger.REJECTED):
-        raise UsageError(f"document {doc_id} is {doc.state}; only documents that need a dossier code"
-                         " (or failed) can be assigned one")
+        raise UsageError(
+            f"document {doc_id} is {doc.state}; only documents that need a dossier code"
+            " (or failed) can be assigned one"
+        )
     return _rerun(cfg, [doc_id], out, explicit_code=code)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sohoa", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", help="YAML file overriding configs/default.yaml (or SOHOA_CONFIG)")
+    parser.add_argument(
+        "--config", help="YAML file overriding configs/default.yaml (or SOHOA_CONFIG)"
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument("--version", action="version", version=f"sohoa {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -81,9 +81,16 @@ def run_until_settled(
     """Run a document, starting it again if a page worker died (bounded inside the pipeline)."""
     while True:
         try:
-            return document.run_document(conn, st, cfg, doc_id, map_pages=executor.map_pages,
-                                         index_hook=index_hook, actor=actor,
-                                         explicit_code=explicit_code)
+            return document.run_document(
+                conn,
+                st,
+                cfg,
+                doc_id,
+                map_pages=executor.map_pages,
+                index_hook=index_hook,
+                actor=actor,
+                explicit_code=explicit_code,
+            )
         except document.WorkerDied:
             continue
 
@@ -112,8 +119,9 @@ def run_documents(
             return
         conn = ledger.connect(cfg.ledger_path)
         try:
-            doc = run_until_settled(conn, st, cfg, doc_id, executor, index_hook=index_hook,
-                                    actor=actor)
+            doc = run_until_settled(
+                conn, st, cfg, doc_id, executor, index_hook=index_hook, actor=actor
+            )
             results[doc_id] = doc
             if on_done:
                 on_done(doc)

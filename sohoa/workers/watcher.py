@@ -11,6 +11,7 @@ in it is stable.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -80,7 +81,7 @@ def scan(inbox: Path, extensions: tuple[str, ...]) -> list[Path]:
 
 
 def locate(inbox: Path, path: Path) -> tuple[str | None, str | None]:
-    """``inbox/<station>/[<folder>/]file`` → (station, folder); deeper paths use the nearest folder."""
+    """``inbox/<station>/[<folder>/]file`` → (station, folder); deeper: the nearest folder."""
     parts = path.relative_to(inbox).parts
     station = nfc(parts[0]) if len(parts) >= 2 else None
     folder = nfc(parts[-2]) if len(parts) >= 3 else None
@@ -119,7 +120,9 @@ class Watcher:
         now = self.clock()
         groups: dict[Path, list[tuple[Path, bool]]] = {}
         for path in scan(inbox, self.cfg.watch.extensions):
-            groups.setdefault(group_key(inbox, path), []).append((path, self.tracker.observe(path, now)))
+            groups.setdefault(group_key(inbox, path), []).append(
+                (path, self.tracker.observe(path, now))
+            )
         ready = [[p for p, _ in files] for files in groups.values() if all(ok for _, ok in files)]
         waiting = sum(1 for files in groups.values() for _, ok in files if not ok)
         return ready, waiting
@@ -133,9 +136,17 @@ class Watcher:
         ids: list[str] = []
         for path in files:
             try:
-                doc = ingest.accept_file(conn, self.st, self.cfg, path, batch_id=batch_id,
-                                         station=station, folder_name=folder, dossier_hint=None,
-                                         actor=self.actor)
+                doc = ingest.accept_file(
+                    conn,
+                    self.st,
+                    self.cfg,
+                    path,
+                    batch_id=batch_id,
+                    station=station,
+                    folder_name=folder,
+                    dossier_hint=None,
+                    actor=self.actor,
+                )
             except OSError as exc:
                 self.log(f"skipped {path}: {exc}; will look again")
                 continue
@@ -144,10 +155,8 @@ class Watcher:
             self.log(f"took {origin}/{path.name} as document {doc.id} (batch {batch_id})")
         folder_dir = group_key(inbox, files[0])
         if folder_dir.is_dir() and folder_dir != inbox:
-            try:
+            with contextlib.suppress(OSError):
                 folder_dir.rmdir()
-            except OSError:
-                pass
         return ids
 
     # -- processing -----------------------------------------------------------------------
@@ -159,8 +168,15 @@ class Watcher:
     def _process(self, doc_id: str) -> ledger.Document:
         conn = ledger.connect(self.cfg.ledger_path)
         try:
-            doc = run_until_settled(conn, self.st, self.cfg, doc_id, self.executor,
-                                    index_hook=self.index_hook, actor="worker")
+            doc = run_until_settled(
+                conn,
+                self.st,
+                self.cfg,
+                doc_id,
+                self.executor,
+                index_hook=self.index_hook,
+                actor="worker",
+            )
         except store.StorageUnavailable as exc:
             with self._lock:
                 self.outage = exc
@@ -195,19 +211,23 @@ class Watcher:
         workers = max(2, self.executor.workers)
         try:
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                for doc_id in document.recover(conn, self.st, self.cfg, index_hook=self.index_hook,
-                                               actor=self.actor):
+                for doc_id in document.recover(
+                    conn, self.st, self.cfg, index_hook=self.index_hook, actor=self.actor
+                ):
                     self.submit(pool, doc_id)
                 while not stop.is_set():
                     self.reap()
                     if self.outage:
                         if once:
                             break
-                        self.log(f"{self.outage}; retrying in {self.cfg.watch.rescan_seconds:.0f} s")
+                        self.log(
+                            f"{self.outage}; retrying in {self.cfg.watch.rescan_seconds:.0f} s"
+                        )
                         stop.wait(self.cfg.watch.rescan_seconds)
                         self.outage = None
-                        for doc_id in document.recover(conn, self.st, self.cfg, index_hook=self.index_hook,
-                                                       actor=self.actor):
+                        for doc_id in document.recover(
+                            conn, self.st, self.cfg, index_hook=self.index_hook, actor=self.actor
+                        ):
                             self.submit(pool, doc_id)
                         continue
                     ready, waiting = self.ready_groups()
@@ -220,7 +240,11 @@ class Watcher:
                         continue
                     if once and not ready and not waiting and not self.inflight:
                         break
-                    pause = tick if (waiting or self.inflight or once) else self.cfg.watch.rescan_seconds
+                    pause = (
+                        tick
+                        if (waiting or self.inflight or once)
+                        else self.cfg.watch.rescan_seconds
+                    )
                     self.wake.wait(pause)
                     self.wake.clear()
             self.reap()
@@ -233,7 +257,7 @@ class Watcher:
             raise self.outage
 
 
-def _start_observer(inbox: Path, wake: threading.Event):  # noqa: ANN202 - watchdog type is optional
+def _start_observer(inbox: Path, wake: threading.Event):
     """Wake the loop on any inbox event; polling stays the source of truth."""
     try:
         from watchdog.events import FileSystemEventHandler
