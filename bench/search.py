@@ -14,11 +14,13 @@ import json
 import os
 import platform
 import random
+import re
 import shutil
 import sqlite3
 import statistics
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,6 +31,7 @@ from sohoa.pipeline.textnorm import fold, nfc  # noqa: E402
 
 CORPUS = REPO.parent / "shared" / "data" / "vi-corpus"
 PAGES_PER_DOC = 4
+_WORD_RE = re.compile(r"[^\W\d_]+")
 WORDS_PER_PAGE = (180, 320)
 PHRASES = [
     "giấy phép xây dựng",
@@ -113,20 +116,38 @@ def make_pages(n_pages: int, rng: random.Random) -> list[tuple[dict, list[str]]]
 
 
 def make_queries(docs, count: int, rng: random.Random) -> dict[str, list[str]]:
-    """Words and phrases drawn from the indexed pages, so every query can hit."""
-    queries: dict[str, list[str]] = {"folded": [], "exact": [], "phrase": [], "code-prefix": []}
+    """Queries drawn from the indexed pages, so every one can hit.
+
+    "folded" and "exact" use words outside the 200 most frequent ones, as staff
+    search for names and procedure words; "common words" pairs two of the 50 most
+    frequent words, the worst case for BM25 (tens of thousands of matching pages).
+    """
+    freq: Counter[str] = Counter()
+    sample = [p for _, pages in rng.sample(docs, min(len(docs), 2000)) for p in pages]
+    for page in sample:
+        freq.update(w.lower() for w in _WORD_RE.findall(page))
+    ranked = [w for w, _ in freq.most_common()]
+    frequent = set(ranked[:200])
+    queries: dict[str, list[str]] = {
+        "folded": [],
+        "exact": [],
+        "phrase": [],
+        "code-prefix": [],
+        "common words": [],
+    }
     while len(queries["folded"]) < count:
         meta, pages = rng.choice(docs)
-        words = [w.strip(".,;:()\"'") for w in rng.choice(pages).split()[6:]]
-        words = [w for w in words if w.isalpha()]
-        if len(words) < 4:
+        words = _WORD_RE.findall(rng.choice(pages).split("\n", 1)[1])
+        content = [w for w in words if w.lower() not in frequent and not w.isdigit()]
+        if len(words) < 4 or len(set(content)) < 2:
             continue
         i = rng.randrange(len(words) - 3)
-        pair = " ".join(words[i : i + 2])
+        pair = " ".join(rng.sample(sorted(set(content)), 2))
         queries["exact"].append(pair)
         queries["folded"].append(fold(pair).lower())
         queries["phrase"].append('"' + fold(" ".join(words[i : i + 3])).lower() + '"')
         queries["code-prefix"].append(meta["dossier_code"][:18] + "*")
+        queries["common words"].append(fold(" ".join(rng.sample(ranked[:50], 2))))
     return queries
 
 

@@ -14,9 +14,9 @@ SHARED_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/sohoa"
 log() { printf '[setup] %s\n' "$*" >&2; }
 
 apt_packages=(tesseract-ocr tesseract-ocr-vie tesseract-ocr-osd poppler-utils qpdf
-              fonts-noto-core fonts-dejavu-core)
+              fonts-noto-core fonts-dejavu-core hunspell-vi)
 if [ "${SOHOA_SETUP_TEST:-0}" = 1 ]; then
-  apt_packages+=(chromium)
+  apt_packages+=(chromium default-jre-headless maven)
 fi
 missing=()
 for pkg in "${apt_packages[@]}"; do

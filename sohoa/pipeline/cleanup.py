@@ -1,0 +1,473 @@
+"""Page cleanup with OpenCV: upright, deskewed, scanner borders cropped, plus an OCR copy.
+
+Every decision is taken on a small working copy (about 100 dpi for geometry,
+150 dpi for Tesseract's orientation detection) and applied once to the full
+resolution image, so a 600-dpi page costs one warp, not a dozen. The colour
+image that goes into the PDF is never binarised or filtered here: an archive
+copy must look like the paper ("colour as the original"); the OCR copy is a
+separate gray image of exactly the same geometry, so OCR word boxes map 1:1
+onto the PDF page image.
+
+Conventions:
+- ``rotation`` is the clockwise quarter turn applied to make the page upright
+  (Tesseract OSD's "Rotate" value).
+- ``skew_angle`` is the measured tilt of the text lines in the upright page, in
+  degrees, counter-clockwise positive as seen on screen (lines rising to the
+  right are positive, like ``PIL.Image.rotate`` and ``cv2.getRotationMatrix2D``).
+  The correction rotates the page clockwise by that angle. 0.0 when not corrected.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import pytesseract
+
+from sohoa.pipeline.config import CleanupConfig
+
+GEOMETRY_DPI = 100.0  # working resolution for skew, borders and blank detection
+OSD_DPI = 150.0  # OSD needs letters of a certain pixel size; 100 dpi is too small for it
+OSD_MIN_CONFIDENCE = 2.0  # below this, Tesseract's orientation guesses are often wrong
+OSD_MIN_CONFIDENCE_UNCHECKED = 5.0  # when the line structure can neither confirm nor veto
+DIRECTION_RATIO = 1.3  # how much stronger line structure must be in one direction to count
+MIN_SKEW_DEGREES = 0.1  # smaller corrections are below what we can measure: not worth a warp
+SKEW_COARSE_STEP = 0.5
+SKEW_FINE_STEP = 0.05
+MIN_SKEW_PEAK = 2.0  # profile peak over median score; text pages measure above 20, noise ~1
+BLANK_INK_FRACTION = 0.0005  # ink share of the page (after speckle removal) below which it is blank
+
+
+@dataclass(frozen=True)
+class CleanPage:
+    """One cleaned page; ``image`` and ``ocr_image`` have the same width and height.
+
+    ``rotation_confidence`` is Tesseract OSD's confidence in its own answer, also
+    when that answer was rejected (then ``rotation`` is 0); None when OSD did not
+    run or could not tell. ``crop_box`` is in the rotated and deskewed image.
+    """
+
+    image: np.ndarray
+    ocr_image: np.ndarray
+    rotation: int
+    rotation_confidence: float | None
+    skew_angle: float
+    crop_box: tuple[int, int, int, int] | None
+    blank: bool
+
+
+@dataclass(frozen=True)
+class Orientation:
+    """What orientation detection concluded, and why (kept for logs and benchmarks)."""
+
+    rotation: int
+    confidence: float | None
+    osd_rotation: int | None
+    direction: str  # "horizontal", "vertical" or "unknown": the text-line cross-check
+
+
+# --- input normalisation ---------------------------------------------------------------------
+
+
+def normalize_input(image: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Return (uint8 gray or BGR image, was_bilevel).
+
+    Accepts what loaders hand over: bool arrays (Pillow mode "1"), gray or BGR/BGRA
+    uint8, 16-bit scans. A bilevel page stays bilevel after cleanup so the PDF
+    stage can still store it losslessly and small.
+    """
+    if image.ndim not in (2, 3):
+        raise ValueError(f"expected a 2-D or 3-D image array, got shape {image.shape}")
+    if image.dtype == np.bool_:
+        return image.astype(np.uint8) * 255, True
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise ValueError(f"unsupported image dtype {image.dtype}")
+    if image.ndim == 3:
+        channels = image.shape[2]
+        if channels == 1:
+            image = image[:, :, 0]
+        elif channels == 4:
+            image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+        elif channels != 3:
+            raise ValueError(f"unsupported channel count {channels}")
+    if image.ndim == 2:
+        return image, _is_bilevel(image)
+    return image, False
+
+
+def _is_bilevel(gray: np.ndarray) -> bool:
+    """Only 0 and 255 present (a G4/CCITT page handed over as uint8)."""
+    hist = cv2.calcHist([gray], [0], None, [256], [0, 256]).ravel()
+    return bool(hist[1:255].sum() == 0)
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+
+def downscale(image: np.ndarray, dpi: float, target_dpi: float) -> np.ndarray:
+    """Copy at about ``target_dpi`` (never upscaled), colour kept; area averaging keeps thin
+    strokes visible instead of dropping them."""
+    scale = min(1.0, target_dpi / dpi) if dpi > 0 else 1.0
+    if scale >= 1.0:
+        return image
+    h, w = image.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+# --- paper, ink and borders ------------------------------------------------------------------
+
+
+def paper_level(gray: np.ndarray) -> int:
+    """Brightness of the paper: a high percentile, so text and dark borders do not pull it down."""
+    hist = cv2.calcHist([gray], [0], None, [256], [0, 256]).ravel()
+    cumulative = np.cumsum(hist)
+    return int(np.searchsorted(cumulative, 0.9 * cumulative[-1]))
+
+
+def paper_colour(image: np.ndarray) -> tuple[int, ...]:
+    """Fill colour for areas a rotation uncovers: the per-channel paper level."""
+    if image.ndim == 2:
+        return (paper_level(image),)
+    return tuple(paper_level(np.ascontiguousarray(image[:, :, c])) for c in range(3))
+
+
+def ink_mask(gray: np.ndarray) -> np.ndarray:
+    """Dark-on-paper pixels as 0/1 uint8.
+
+    Otsu alone splits a blank page's noise in half; capping the threshold well
+    below the paper level keeps blank pages empty.
+    """
+    otsu, _ = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    level = min(otsu, paper_level(gray) - 40)
+    return (gray < level).astype(np.uint8)
+
+
+def border_mask(gray: np.ndarray) -> np.ndarray:
+    """Dark regions touching the image edge that are big enough to be scanner background.
+
+    Text never qualifies: a component must run along at least a fifth of the
+    side it touches.
+    """
+    dark = (gray < min(90, paper_level(gray) // 2)).astype(np.uint8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
+    h, w = gray.shape
+    x, y, bw, bh = stats[:, 0], stats[:, 1], stats[:, 2], stats[:, 3]
+    near = max(2, round(0.01 * min(h, w)))  # a rotated frame meets the edge only at corners
+    along_h = ((y <= near) | (y + bh >= h - near)) & (bw >= w / 5)
+    along_v = ((x <= near) | (x + bw >= w - near)) & (bh >= h / 5)
+    keep = along_h | along_v
+    keep[0] = False
+    return keep[labels].astype(np.uint8)
+
+
+def near_border(gray: np.ndarray) -> np.ndarray:
+    """Border mask grown by a few pixels, to drop the gray rim where border meets paper."""
+    grown = cv2.dilate(border_mask(gray), np.ones((7, 7), np.uint8))
+    return grown > 0
+
+
+def text_pixels(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates (x, y) of ink pixels that belong to letter-sized components.
+
+    Rules, photos, borders and speckle are left out: they have no line structure
+    (or a misleading one, like a border aligned with the scanner, not the page).
+    """
+    ink = ink_mask(gray)
+    ink[near_border(gray)] = 0
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    max_side = 0.4 * GEOMETRY_DPI
+    widths, heights, areas = stats[:, 2], stats[:, 3], stats[:, 4]
+    letter = (heights <= max_side) & (widths <= 2.5 * max_side) & (areas >= 3)
+    letter[0] = False
+    ys, xs = np.nonzero(letter[labels])
+    return xs.astype(np.float32), ys.astype(np.float32)
+
+
+# --- orientation -----------------------------------------------------------------------------
+
+
+def profile_score(xs: np.ndarray, ys: np.ndarray, degrees: float) -> float:
+    """Sharpness of the projection profile across lines tilted by ``degrees`` (CCW positive).
+
+    A pixel on a line rising to the right at angle a keeps y*cos(a) + x*sin(a)
+    constant; when the guess is right the histogram of that value alternates
+    between full lines and empty gaps, maximising the squared differences.
+    """
+    a = math.radians(degrees)
+    proj = ys * math.cos(a) + xs * math.sin(a)
+    proj -= proj.min()
+    hist = np.bincount(proj.astype(np.int32)).astype(np.float64)
+    return float(np.sum(np.diff(hist) ** 2))
+
+
+def _best_angle(xs: np.ndarray, ys: np.ndarray, max_degrees: float) -> tuple[float, float, float]:
+    """Coarse-then-fine search for the sharpest profile: (angle, score, peak ratio).
+
+    The peak ratio (best coarse score over the median one) says whether there is
+    line structure at all: above 20 on text pages, about 1 on noise.
+    """
+    coarse = np.arange(-max_degrees, max_degrees + 1e-9, SKEW_COARSE_STEP)
+    scores = [profile_score(xs, ys, a) for a in coarse]
+    centre = float(coarse[int(np.argmax(scores))])
+    fine = np.arange(centre - SKEW_COARSE_STEP, centre + SKEW_COARSE_STEP + 1e-9, SKEW_FINE_STEP)
+    fine = fine[np.abs(fine) <= max_degrees + 1e-9]
+    fine_scores = [profile_score(xs, ys, a) for a in fine]
+    best = int(np.argmax(fine_scores))
+    median = float(np.median(scores))
+    peak = max(scores) / median if median > 0 else math.inf
+    return round(float(fine[best]), 3), float(fine_scores[best]), peak
+
+
+def line_direction(gray: np.ndarray, max_degrees: float = 10.0) -> str:
+    """Whether text lines run "horizontal" or "vertical" (a 90/270 page), or "unknown".
+
+    Cheap and independent of Tesseract, so it can veto an OSD answer that
+    contradicts the page's visible line structure.
+    """
+    xs, ys = text_pixels(gray)
+    if xs.size < 200:
+        return "unknown"
+    coarse = max(max_degrees, 2.0)
+    _, horizontal, _ = _best_angle(xs, ys, coarse)
+    _, vertical, _ = _best_angle(ys, xs, coarse)
+    if horizontal >= DIRECTION_RATIO * vertical:
+        return "horizontal"
+    if vertical >= DIRECTION_RATIO * horizontal:
+        return "vertical"
+    return "unknown"
+
+
+_OSD_ROTATE = re.compile(r"Rotate:\s*(\d+)")
+_OSD_CONF = re.compile(r"Orientation confidence:\s*([-\d.]+)")
+
+
+def tesseract_osd(gray: np.ndarray) -> tuple[int, float] | None:
+    """Tesseract's (clockwise rotation to upright, confidence), or None when it cannot tell."""
+    try:
+        out = pytesseract.image_to_osd(gray, config="--psm 0")
+    except pytesseract.TesseractError:
+        return None  # "Too few characters", empty pages, odd scripts: keep the page as it is
+    rotate, conf = _OSD_ROTATE.search(out), _OSD_CONF.search(out)
+    if not rotate or not conf:
+        return None
+    return int(rotate.group(1)) % 360, float(conf.group(1))
+
+
+def detect_orientation(
+    osd_gray: np.ndarray, geometry_gray: np.ndarray, max_skew_degrees: float = 10.0
+) -> Orientation:
+    """Clockwise quarter turn that makes the page upright, decided conservatively.
+
+    ``osd_gray`` is a ~150-dpi gray copy for Tesseract, ``geometry_gray`` a ~100-dpi
+    one for the line-structure check. A wrong turn is worse than none, so OSD is
+    only followed when it is confident and the line structure agrees: 90/270 needs
+    vertical lines, 0/180 horizontal ones. When the structure is unclear a higher
+    confidence is required. Measured on synthetic pages, wrong answers came with
+    confidences below 1 on the right axis, but up to about 4 on the wrong axis.
+    """
+    direction = line_direction(geometry_gray, max_skew_degrees)
+    osd = tesseract_osd(osd_gray)
+    if osd is None:
+        return Orientation(0, None, None, direction)
+    rotate, conf = osd
+    expected = "vertical" if rotate in (90, 270) else "horizontal"
+    if direction == expected:
+        needed = OSD_MIN_CONFIDENCE
+    elif direction == "unknown":
+        needed = OSD_MIN_CONFIDENCE_UNCHECKED
+    else:
+        needed = math.inf  # OSD contradicts the visible line direction: keep the page as it is
+    rotation = rotate if conf >= needed else 0
+    return Orientation(rotation, conf, rotate, direction)
+
+
+# --- skew ------------------------------------------------------------------------------------
+
+
+def estimate_skew(gray: np.ndarray, max_degrees: float) -> float:
+    """Tilt of the text lines in degrees (CCW positive) on a ~100-dpi upright gray page.
+
+    Returns 0.0 when there is too little text to measure or no clear peak (noise,
+    photographs without text lines).
+    """
+    xs, ys = text_pixels(gray)
+    if xs.size < 200 or max_degrees <= 0:
+        return 0.0
+    angle, _, peak = _best_angle(xs, ys, max_degrees)
+    return angle if peak >= MIN_SKEW_PEAK else 0.0  # no line structure: nothing to correct
+
+
+def rotation_matrix(width: int, height: int, degrees_cw: float) -> tuple[np.ndarray, int, int]:
+    """Affine matrix rotating clockwise about the centre onto a canvas that holds every corner."""
+    m = cv2.getRotationMatrix2D((width / 2.0, height / 2.0), -degrees_cw, 1.0)
+    cos, sin = abs(m[0, 0]), abs(m[0, 1])
+    new_w = math.ceil(height * sin + width * cos - 1e-6)
+    new_h = math.ceil(height * cos + width * sin - 1e-6)
+    m[0, 2] += new_w / 2.0 - width / 2.0
+    m[1, 2] += new_h / 2.0 - height / 2.0
+    return m, new_w, new_h
+
+
+def rotate_bound(
+    image: np.ndarray, degrees_cw: float, fill: tuple[int, ...] | int = 255
+) -> np.ndarray:
+    """Rotate clockwise without clipping; quarter turns are exact (no resampling)."""
+    quarter = degrees_cw / 90.0
+    if abs(quarter - round(quarter)) < 1e-9:
+        turns = round(quarter) % 4
+        codes = {1: cv2.ROTATE_90_CLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90_COUNTERCLOCKWISE}
+        return image if turns == 0 else cv2.rotate(image, codes[turns])
+    h, w = image.shape[:2]
+    m, new_w, new_h = rotation_matrix(w, h, degrees_cw)
+    border = fill if isinstance(fill, int) else tuple(float(c) for c in fill)
+    return cv2.warpAffine(
+        image,
+        m,
+        (new_w, new_h),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=border,
+    )
+
+
+def deskew(
+    image: np.ndarray, skew_degrees: float, rotation: int = 0, fill: tuple[int, ...] | int = 255
+) -> np.ndarray:
+    """Apply the quarter turn and the skew correction in a single full-resolution warp."""
+    return rotate_bound(image, rotation + skew_degrees, fill)
+
+
+# --- crop and blank --------------------------------------------------------------------------
+
+
+def find_content_box(
+    gray: np.ndarray, valid: np.ndarray | None = None, inset: int = 3
+) -> tuple[int, int, int, int] | None:
+    """Box (x, y, w, h) of the paper inside dark scanner borders, or None if there are none.
+
+    The paper is the largest region that is neither dark border nor rotation
+    fill (``valid`` is 0 where a rotation filled the canvas); its bounding box is
+    the candidate. A side is only cut when what would be cut away is mostly dark
+    border, so a side with plain paper margin, or tilted paper edges without a
+    frame, are never touched. Cut sides go ``inset`` pixels further in: the
+    blurred paper edge of a working copy leaves a dark rim otherwise, and a
+    fraction of a millimetre of margin is no loss.
+    """
+    border = border_mask(gray) > 0
+    h, w = gray.shape
+    if border.sum() < 0.002 * h * w:
+        return None
+    scanned = np.ones_like(border) if valid is None else valid > 0
+    paper = (scanned & ~border).astype(np.uint8)
+    paper = cv2.morphologyEx(paper, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    n, _, stats, _ = cv2.connectedComponentsWithStats(paper, connectivity=4)
+    if n < 2:
+        return None
+    biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    x, y, bw, bh, area = (int(v) for v in stats[biggest])
+    if area < 0.2 * h * w:
+        return None  # no sizeable paper: a dark page or a photo, not a scanner frame
+
+    def mostly_border(rows: slice, cols: slice) -> bool:
+        real = int(scanned[rows, cols].sum())
+        return real > 0 and int(border[rows, cols].sum()) >= 0.5 * real
+
+    top = y + inset if mostly_border(slice(0, y), slice(None)) else 0
+    bottom = h - y - bh + inset if mostly_border(slice(y + bh, h), slice(None)) else 0
+    left = x + inset if mostly_border(slice(None), slice(0, x)) else 0
+    right = w - x - bw + inset if mostly_border(slice(None), slice(x + bw, w)) else 0
+    if top == bottom == left == right == 0 or top + bottom >= h // 2 or left + right >= w // 2:
+        return None
+    return left, top, w - left - right, h - top - bottom
+
+
+def scale_box(
+    box: tuple[int, int, int, int], small_shape: tuple[int, ...], full_shape: tuple[int, ...]
+) -> tuple[int, int, int, int]:
+    """Map a box from a working copy to full resolution, clamped to the image."""
+    sy = full_shape[0] / small_shape[0]
+    sx = full_shape[1] / small_shape[1]
+    x0 = max(0, math.floor(box[0] * sx))
+    y0 = max(0, math.floor(box[1] * sy))
+    x1 = min(full_shape[1], math.ceil((box[0] + box[2]) * sx))
+    y1 = min(full_shape[0], math.ceil((box[1] + box[3]) * sy))
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def is_blank(gray: np.ndarray, dpi: float = GEOMETRY_DPI) -> bool:
+    """Nearly no ink once speckle and scanner borders are ignored (e.g. a duplex back side)."""
+    ink = ink_mask(gray)
+    ink[near_border(gray)] = 0
+    n, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    min_area = max(2.0, (0.02 * dpi) ** 2)  # a dot of 0.5 mm: dust is smaller
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    ink_area = float(areas[areas >= min_area].sum()) if n > 1 else 0.0
+    return ink_area < BLANK_INK_FRACTION * gray.size
+
+
+def to_ocr_gray(image: np.ndarray) -> np.ndarray:
+    """The image Tesseract reads: gray, same geometry. Tesseract binarises by itself."""
+    return np.ascontiguousarray(to_gray(image))
+
+
+# --- composition -----------------------------------------------------------------------------
+
+
+def cleanup_page(image: np.ndarray, dpi: float, cfg: CleanupConfig) -> CleanPage:
+    """Orientation → deskew → border crop → OCR copy, measured small and applied once.
+
+    ``image`` is BGR or gray uint8, or bool for bilevel scans (True is white, as
+    ``np.asarray`` of a Pillow mode "1" image gives); ``dpi`` its resolution, used
+    only to size the working copies.
+    """
+    image, bilevel = normalize_input(image)
+    medium = downscale(image, dpi, OSD_DPI)
+    medium_gray = to_gray(medium)
+    geometry = downscale(medium_gray, min(dpi, OSD_DPI), GEOMETRY_DPI)
+    geometry_dpi = dpi * geometry.shape[1] / image.shape[1]
+    blank = is_blank(geometry, geometry_dpi)
+
+    rotation, confidence = 0, None
+    if cfg.orientation and not blank:
+        found = detect_orientation(medium_gray, geometry, cfg.max_skew_degrees)
+        rotation, confidence = found.rotation, found.confidence
+    upright = rotate_bound(geometry, rotation)
+
+    skew = 0.0
+    if cfg.deskew and not blank:
+        skew = estimate_skew(upright, cfg.max_skew_degrees)
+        if abs(skew) < MIN_SKEW_DEGREES:
+            skew = 0.0
+
+    fill = paper_colour(medium)
+    out = deskew(image, skew, rotation, fill if len(fill) > 1 else fill[0])
+    if bilevel and skew:
+        _, out = cv2.threshold(out, 127, 255, cv2.THRESH_BINARY)  # stay bilevel after the warp
+
+    box = None
+    if cfg.crop_borders:
+        gray_fill = paper_level(geometry)
+        small = deskew(upright, skew, 0, gray_fill)
+        valid = deskew(np.full(upright.shape, 255, np.uint8), skew, 0, 0)
+        small_box = find_content_box(small, valid, inset=max(1, round(0.03 * geometry_dpi)))
+        if small_box is not None:
+            box = scale_box(small_box, small.shape, out.shape)
+            x, y, w, h = box
+            out = np.ascontiguousarray(out[y : y + h, x : x + w])
+
+    return CleanPage(
+        image=out,
+        ocr_image=to_ocr_gray(out),
+        rotation=rotation,
+        rotation_confidence=confidence,
+        skew_angle=float(skew),
+        crop_box=box,
+        blank=blank,
+    )
