@@ -73,6 +73,9 @@ class OcrConfig:
     oem: int = 1
     timeout_seconds: float = 300.0
     workers: int = 0
+    correct: bool = True
+    review_min_confidence: float = 70.0
+    review_max_invalid_share: float = 0.1
 
 
 @dataclass(frozen=True)

@@ -135,7 +135,15 @@ def run_document(
         ledger.update_fields(conn, doc_id, media_type=info.media_type, pages=info.pages)
         stage = "pages"
         jobs = [
-            PageJob(source, info.media_type, i, tmp, cfg, want_codes=(i == 0))
+            PageJob(
+                source,
+                info.media_type,
+                i,
+                tmp,
+                cfg,
+                want_codes=(i == 0),
+                has_text_layer=info.has_text,
+            )
             for i in range(info.pages)
         ]
         results = sorted(map_pages(process_page, jobs), key=lambda r: r.index)
@@ -204,8 +212,10 @@ def run_document(
         )
         raise
     except pages.RejectedInput as exc:
+        # Messages from qpdf/poppler name the spool copy; the operator knows the file by name.
+        reason = str(exc).replace(str(ingest.spool_path(cfg, doc_id)), doc.source_name)
         doc = ledger.transition(
-            conn, doc_id, ledger.REJECTED, actor=actor, stage=stage, reason=str(exc)
+            conn, doc_id, ledger.REJECTED, actor=actor, stage=stage, reason=reason
         )
         _finish_spool(cfg, doc)
         return doc
@@ -278,8 +288,13 @@ def _archive(
         page_summaries=[r.summary() for r in results],
         first_page_text=texts[0],
         ocr_engine=engine_version(),
-        ocr_model=cfg.ocr.lang,
+        ocr_model=f"{cfg.ocr.lang} ({cfg.ocr.tessdata_dir or 'system tessdata'})",
         ocr_lang=cfg.ocr.lang,
+        source_flags={
+            "encrypted": info.encrypted,
+            "signed": info.signed,
+            "had_text_layer": info.has_text,
+        },
         pdf_key=keys.pdf,
         pdf_sha256=pdf_sha,
         pdf_size=pdf_size,
@@ -340,8 +355,22 @@ def _archive(
         metadata_key=keys.metadata,
         text_key=keys.text,
         mean_confidence=mean_conf,
+        review=review_note(results),
     )
     return doc, meta, texts
+
+
+def review_note(results: Sequence[PageResult]) -> str | None:
+    """Which pages an operator should check, and why; None when every page looks fine."""
+    flagged = [r for r in results if r.needs_review]
+    if not flagged:
+        return None
+    parts = [
+        f"page {r.index + 1} (confidence {r.mean_confidence}, invalid syllables "
+        f"{r.invalid_share:.0%})"
+        for r in flagged
+    ]
+    return "low OCR quality: " + "; ".join(parts)
 
 
 def index_document(

@@ -92,43 +92,44 @@ def code_from_text(text: str) -> str | None:
     return None
 
 
+def _decode_qr(qr: object, region: np.ndarray) -> list[str]:
+    import cv2
+
+    try:
+        ok, texts, _points, _ = qr.detectAndDecodeMulti(region)  # type: ignore[attr-defined]
+        if ok and any(texts):
+            return [t for t in texts if t]
+        text, _pts, _ = qr.detectAndDecode(region)  # type: ignore[attr-defined]
+    except cv2.error:
+        return []
+    return [text] if text else []
+
+
 def decode_codes(image: np.ndarray) -> list[str]:
     """Decode QR codes and barcodes with OpenCV; receipts carry the code in a QR at top-left.
 
-    The top-left quarter is tried first at full resolution (small QR codes on a
-    300-dpi A4 page), then the whole page.
+    The top-left of the page is tried first at full resolution (small QR codes on a
+    300-dpi A4 page), then the whole page; each also after a median filter, which
+    removes the speckle of photocopies and noisy scans that breaks the QR finder.
     """
     import cv2
 
     gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     h, w = gray.shape[:2]
-    regions = [gray[: max(1, h // 3), : max(1, w // 2)], gray]
-    found: list[str] = []
     qr = cv2.QRCodeDetector()
-    for region in regions:
-        try:
-            ok, texts, _points, _ = qr.detectAndDecodeMulti(region)
-        except cv2.error:
-            ok, texts = False, ()
-        if ok:
-            found.extend(t for t in texts if t)
-        if not found:
-            try:
-                text, _pts, _ = qr.detectAndDecode(region)
-            except cv2.error:
-                text = ""
-            if text:
-                found.append(text)
-        if found:
-            return found
+    for region in (gray[: max(1, h // 3), : max(1, w // 2)], gray):
+        for candidate in (region, cv2.medianBlur(region, 3)):
+            found = _decode_qr(qr, candidate)
+            if found:
+                return found
     try:
         bar = cv2.barcode.BarcodeDetector()
         ok, texts, _types, _pts = bar.detectAndDecodeWithType(gray)
         if ok:
-            found.extend(t for t in texts if t)
+            return [t for t in texts if t]
     except (cv2.error, AttributeError):
         pass
-    return found
+    return []
 
 
 def resolve(

@@ -94,7 +94,8 @@ CREATE TABLE IF NOT EXISTS documents (
     mean_confidence REAL,
     duplicate_of TEXT,
     created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    review TEXT
 );
 CREATE INDEX IF NOT EXISTS documents_sha ON documents(sha256);
 CREATE INDEX IF NOT EXISTS documents_state ON documents(state);
@@ -160,6 +161,7 @@ class Document:
     duplicate_of: str | None
     created_at: str
     updated_at: str
+    review: str | None = None  # why an operator should look at the archived pages, if at all
 
     def summary(self) -> dict[str, Any]:
         """The fields `sohoa process` prints, in DESIGN §3 order."""
@@ -203,7 +205,15 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.executescript(SCHEMA)
+    _migrate(conn)
     return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Add columns that newer versions introduced to a ledger created by an older one."""
+    have = {row["name"] for row in conn.execute("PRAGMA table_info(documents)")}
+    if "review" not in have:
+        conn.execute("ALTER TABLE documents ADD COLUMN review TEXT")
 
 
 @contextmanager

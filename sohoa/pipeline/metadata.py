@@ -55,6 +55,7 @@ def build(
     ocr_engine: str,
     ocr_model: str,
     ocr_lang: str,
+    source_flags: dict[str, bool],
     pdf_key: str,
     pdf_sha256: str,
     pdf_size: int,
@@ -104,6 +105,10 @@ def build(
             "lang": ocr_lang,
             "mean_confidence": [p["mean_confidence"] for p in page_summaries],
             "unicode_form": "NFC",
+            "text_source": [p.get("text_source", "ocr") for p in page_summaries],
+            "corrected_tokens": [p.get("corrections", 0) for p in page_summaries],
+            "invalid_syllable_share": [p.get("invalid_syllable_share") for p in page_summaries],
+            "pages_needing_review": [p["page"] for p in page_summaries if p.get("needs_review")],
         },
         "pages": list(page_summaries),
         "file": {
@@ -118,6 +123,7 @@ def build(
             "sha256": source_sha256,
             "size": source_size,
             "media_type": media_type,
+            **source_flags,
         },
         "sohoa": {
             "document_id": document_id,

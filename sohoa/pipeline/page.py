@@ -15,8 +15,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from sohoa.pipeline import cleanup, dossier, faults, ocr, pages, pdf
-from sohoa.pipeline.config import Config
+from sohoa.pipeline import cleanup, correct, dossier, faults, ocr, pages, pdf, textlayer
+from sohoa.pipeline.config import Config, OcrConfig
+from sohoa.pipeline.syllables import invalid_share
+from sohoa.pipeline.textnorm import has_diacritics
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class PageJob:
     workdir: Path
     cfg: Config
     want_codes: bool = False
+    has_text_layer: bool = False
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,11 @@ class PageResult:
     blank: bool
     codes: tuple[str, ...]
     seconds: float
+    text_source: str = "ocr"
+    corrections: int = 0
+    invalid_share_ocr: float = 0.0
+    invalid_share: float = 0.0
+    needs_review: bool = False
 
     def summary(self) -> dict[str, object]:
         """Per-page facts kept in the metadata JSON."""
@@ -61,6 +69,11 @@ class PageResult:
             "blank": self.blank,
             "words": self.words,
             "mean_confidence": self.mean_confidence,
+            "text_source": self.text_source,
+            "corrections": self.corrections,
+            "invalid_syllable_share_ocr": round(self.invalid_share_ocr, 4),
+            "invalid_syllable_share": round(self.invalid_share, 4),
+            "needs_review": self.needs_review,
         }
 
 
@@ -73,6 +86,58 @@ def upscale_to(image: np.ndarray, dpi: float, min_dpi: float) -> tuple[np.ndarra
     return resized, float(min_dpi)
 
 
+def _geometry_kept(clean: cleanup.CleanPage, loaded: pages.PageImage, dpi: float) -> bool:
+    """True when the cleaned image has the rendered page's exact geometry (no turn, crop, scale)."""
+    return (
+        clean.rotation == 0
+        and clean.skew_angle == 0.0
+        and clean.crop_box is None
+        and dpi == loaded.dpi
+        and clean.image.shape[:2] == loaded.image.shape[:2]
+    )
+
+
+def choose_words(
+    job: PageJob,
+    clean: cleanup.CleanPage,
+    loaded: pages.PageImage,
+    dpi: float,
+    result: ocr.OcrResult,
+) -> tuple[tuple[ocr.Word, ...], str, int]:
+    """The page's words: its own good text layer, else our OCR after syllable correction."""
+    if job.has_text_layer and _geometry_kept(clean, loaded, dpi):
+        layer = textlayer.read_words(job.source, job.index, dpi)
+        if layer and textlayer.keep_existing(ocr.words_to_text(layer), result.text):
+            return tuple(layer), "pdf", 0
+    if not job.cfg.ocr.correct:
+        return result.words, "ocr", 0
+    words, corrections = correct.correct_words(result.words)
+    return words, "ocr", len(corrections)
+
+
+def looks_vietnamese(words: list[str], min_marked: float = 0.15) -> bool:
+    """Vietnamese prose marks most syllables; an English or French page marks few or none."""
+    letters = [w for w in words if any(ch.isalpha() for ch in w)]
+    if not letters:
+        return False
+    return sum(1 for w in letters if has_diacritics(w)) / len(letters) >= min_marked
+
+
+def needs_review(
+    mean_confidence: float | None, invalid: float, vietnamese: bool, blank: bool, cfg: OcrConfig
+) -> bool:
+    """Flag a page for an operator: low Tesseract confidence or many impossible syllables.
+
+    The syllable test only applies to pages that read as Vietnamese: on a page in
+    another language every word would count as an impossible syllable.
+    """
+    if blank:
+        return False
+    if mean_confidence is not None and mean_confidence < cfg.review_min_confidence:
+        return True
+    return vietnamese and invalid > cfg.review_max_invalid_share
+
+
 def process_page(job: PageJob) -> PageResult:
     started = time.monotonic()
     cfg = job.cfg
@@ -82,17 +147,20 @@ def process_page(job: PageJob) -> PageResult:
     del image
     faults.crash_point("during_ocr")
     result = ocr.ocr_page(clean.ocr_image, dpi, cfg.ocr)
+    words, source, n_corrected = choose_words(job, clean, loaded, dpi, result)
     codes: tuple[str, ...] = ()
     if job.want_codes:
         codes = tuple(dossier.decode_codes(clean.image))
     out = job.workdir / f"page-{job.index:05d}.pdf"
-    pdf.write_page_pdf(clean.image, dpi, result.words, out, jpeg_quality=cfg.pdf.jpeg_quality)
+    pdf.write_page_pdf(clean.image, dpi, words, out, jpeg_quality=cfg.pdf.jpeg_quality)
     h, w = clean.image.shape[:2]
+    invalid_ocr = invalid_share([x.text for x in result.words])
+    invalid = invalid_share([x.text for x in words])
     return PageResult(
         index=job.index,
         pdf_path=out,
-        text=result.text,
-        words=len(result.words),
+        text=ocr.words_to_text(words),
+        words=len(words),
         mean_confidence=result.mean_confidence,
         dpi=dpi,
         dpi_source=loaded.dpi_source,
@@ -104,4 +172,15 @@ def process_page(job: PageJob) -> PageResult:
         blank=clean.blank,
         codes=codes,
         seconds=round(time.monotonic() - started, 3),
+        text_source=source,
+        corrections=n_corrected,
+        invalid_share_ocr=invalid_ocr,
+        invalid_share=invalid,
+        needs_review=needs_review(
+            result.mean_confidence,
+            invalid,
+            looks_vietnamese([x.text for x in words]),
+            clean.blank,
+            cfg.ocr,
+        ),
     )

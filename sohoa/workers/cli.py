@@ -144,7 +144,16 @@ def cmd_batches(args: argparse.Namespace, cfg: Config, out: Output) -> int:
     if args.status and args.status not in (*ledger.STATES, "in_progress", "done"):
         raise UsageError(f"unknown status {args.status!r}; one of {', '.join(ledger.STATES)}")
     conn = ledger.connect(cfg.ledger_path)
-    cols = ("batch_id", "station", "created_at", "documents", "status", "states", "reasons")
+    cols = (
+        "batch_id",
+        "station",
+        "created_at",
+        "documents",
+        "status",
+        "states",
+        "reasons",
+        "review",
+    )
     out.header(cols)
     for row in ledger.batch_rows(conn):
         if args.status and args.status != row["status"] and args.status not in row["states"]:
@@ -154,6 +163,7 @@ def cmd_batches(args: argparse.Namespace, cfg: Config, out: Output) -> int:
                 **row,
                 "states": ",".join(f"{k}={v}" for k, v in sorted(row["states"].items())),
                 "reasons": "; ".join(row["reasons"]) or None,
+                "review": "; ".join(row["review"]) or None,
             }
         out.row(row, cols)
     return EXIT_OK
@@ -195,7 +205,8 @@ def cmd_show(args: argparse.Namespace, cfg: Config, out: Output) -> int:
     for d in docs:
         out.stream.write(
             f"  {d.seq:3} {d.id} {d.state:13} {d.dossier_code or '-':28} {d.source_name}"
-            f"{'  — ' + d.reason if d.reason and d.state != ledger.INDEXED else ''}\n"
+            f"{'  — ' + d.reason if d.reason and d.state != ledger.INDEXED else ''}"
+            f"{'  [review: ' + d.review + ']' if d.review else ''}\n"
         )
     return EXIT_OK
 

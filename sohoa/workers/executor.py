@@ -23,7 +23,12 @@ def _worker_init() -> None:
     os.environ["OMP_THREAD_LIMIT"] = "1"
     import cv2
 
+    from sohoa.pipeline import correct, syllables
+
     cv2.setNumThreads(1)
+    # Load the language model once per worker, not on the first page of every document.
+    correct.default_model()
+    syllables.skeleton_index()
 
 
 def pool_size(cfg: Config) -> int:
