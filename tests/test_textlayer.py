@@ -38,5 +38,5 @@ def test_review_flags_low_confidence_and_impossible_syllables():
     assert needs_review(90.0, 0.3, True, False, cfg)
     assert not needs_review(90.0, 0.3, False, False, cfg)  # an English page
     assert not needs_review(10.0, 0.9, True, True, cfg)  # blank backs are not reviewed
-    assert looks_vietnamese("Quyết định về việc cấp giấy phép".split())
-    assert not looks_vietnamese("Table of Contents Heading".split())
+    assert looks_vietnamese(["Quyết", "định", "về", "việc", "cấp", "giấy", "phép"])
+    assert not looks_vietnamese(["Table", "of", "Contents", "Heading"])
