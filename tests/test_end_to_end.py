@@ -160,6 +160,24 @@ def test_inbox_to_archive(env: dict[str, str], tmp_path: Path) -> None:
     assert sum(1 for k in store.list_keys(st, st.archive_bucket) if k.endswith(".pdf")) == 3
 
 
+def assert_pdfa(paths: list[Path]) -> None:
+    """veraPDF says every archived file is PDF/A-2b (required in CI, where setup installs it)."""
+    from tests.test_pdf import verapdf_command
+
+    cmd = verapdf_command()
+    if cmd is None:
+        assert not os.environ.get("CI"), "veraPDF missing in CI: scripts/get-verapdf.sh failed"
+        return
+    result = subprocess.run(
+        [*cmd, "--flavour", "2b", "--format", "text", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    for path in paths:
+        assert f"PASS {path} 2b" in result.stdout, result.stdout + result.stderr
+
+
 def test_file_written_slowly_is_taken_once_complete(env: dict[str, str], tmp_path: Path) -> None:
     inbox = Path(env["SOHOA_INBOX"])
     src = tmp_path / "slow.png"
