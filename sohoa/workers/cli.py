@@ -22,7 +22,6 @@ from sohoa.workers.executor import (
     index_hook_for,
     pool_size,
     run_documents,
-    run_until_settled,
 )
 from sohoa.workers.output import Output
 
@@ -104,18 +103,7 @@ def cmd_process(args: argparse.Namespace, cfg: Config, out: Output) -> int:
             keep_source=True,
         )
         ids.append(doc.id)
-    out.header(DOC_COLUMNS)
-    with LocalExecutor(pool_size(cfg)) as executor:
-        docs = run_documents(
-            cfg,
-            st,
-            ids,
-            executor,
-            index_hook=index_hook_for(cfg),
-            actor=actor,
-            on_done=lambda d: out.row(d.summary(), DOC_COLUMNS),
-        )
-    return exit_code_for(docs)
+    return _run_and_print(cfg, st, ids, out, actor)
 
 
 def cmd_watch(args: argparse.Namespace, cfg: Config, out: Output) -> int:
@@ -211,29 +199,16 @@ def cmd_show(args: argparse.Namespace, cfg: Config, out: Output) -> int:
     return EXIT_OK
 
 
-def _rerun(cfg: Config, ids: list[str], out: Output, explicit_code: str | None = None) -> int:
-    st = store.connect(cfg)
-    store.ensure_buckets(st)
-    actor = ledger.cli_actor()
+def _run_and_print(
+    cfg: Config,
+    st: store.Store,
+    ids: list[str],
+    out: Output,
+    actor: str,
+    explicit_code: str | None = None,
+) -> int:
+    """Process documents in the local pool, printing one line per document as it settles."""
     out.header(DOC_COLUMNS)
-    if not ids:
-        out.info("nothing to do")
-        return EXIT_OK
-    if explicit_code:
-        conn = ledger.connect(cfg.ledger_path)
-        with LocalExecutor(pool_size(cfg)) as executor:
-            doc = run_until_settled(
-                conn,
-                st,
-                cfg,
-                ids[0],
-                executor,
-                index_hook=index_hook_for(cfg),
-                actor=actor,
-                explicit_code=explicit_code,
-            )
-        out.row(doc.summary(), DOC_COLUMNS)
-        return exit_code_for([doc])
     with LocalExecutor(pool_size(cfg)) as executor:
         docs = run_documents(
             cfg,
@@ -242,9 +217,20 @@ def _rerun(cfg: Config, ids: list[str], out: Output, explicit_code: str | None =
             executor,
             index_hook=index_hook_for(cfg),
             actor=actor,
+            explicit_code=explicit_code,
             on_done=lambda d: out.row(d.summary(), DOC_COLUMNS),
         )
     return exit_code_for(docs)
+
+
+def _rerun(cfg: Config, ids: list[str], out: Output, explicit_code: str | None = None) -> int:
+    if not ids:
+        out.header(DOC_COLUMNS)
+        out.info("nothing to do")
+        return EXIT_OK
+    st = store.connect(cfg)
+    store.ensure_buckets(st)
+    return _run_and_print(cfg, st, ids, out, ledger.cli_actor(), explicit_code)
 
 
 RETRYABLE = (ledger.FAILED, ledger.REJECTED, ledger.NEEDS_DOSSIER, ledger.STORED_RAW)

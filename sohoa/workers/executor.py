@@ -108,6 +108,7 @@ def run_documents(
     *,
     index_hook: document.IndexHook | None,
     actor: str,
+    explicit_code: str | None = None,
     on_done: Callable[[ledger.Document], None] | None = None,
 ) -> list[ledger.Document]:
     """Run documents concurrently (pages interleave in the shared pool), in input order.
@@ -125,7 +126,14 @@ def run_documents(
         conn = ledger.connect(cfg.ledger_path)
         try:
             doc = run_until_settled(
-                conn, st, cfg, doc_id, executor, index_hook=index_hook, actor=actor
+                conn,
+                st,
+                cfg,
+                doc_id,
+                executor,
+                index_hook=index_hook,
+                actor=actor,
+                explicit_code=explicit_code,
             )
             results[doc_id] = doc
             if on_done:
