@@ -16,7 +16,9 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 apt_packages=(tesseract-ocr tesseract-ocr-vie tesseract-ocr-osd poppler-utils qpdf
               fonts-noto-core fonts-dejavu-core hunspell-vi)
 if [ "${SOHOA_SETUP_TEST:-0}" = 1 ]; then
-  apt_packages+=(chromium default-jre-headless maven)
+  apt_packages+=(chromium)
+  command -v java >/dev/null || apt_packages+=(default-jre-headless)
+  command -v mvn >/dev/null || apt_packages+=(maven)
 fi
 missing=()
 for pkg in "${apt_packages[@]}"; do
