@@ -295,3 +295,25 @@ def pdftotext_from(env: dict[str, str], key: str, tmp_path: Path) -> str:
     path = tmp_path / "fetched.pdf"
     path.write_bytes(store.get_bytes(st, st.archive_bucket, key))
     return pdftotext(path)
+
+
+def test_listing_commands_in_both_output_forms(env: dict[str, str], tmp_path: Path) -> None:
+    src = tmp_path / "to-khai.png"
+    generate.write_png(generate.render_page("application", seed=71, dpi=200), src)
+    done = sohoa(env, "--json", "process", str(src), "--dossier", CODE_FOLDER)
+    (doc,) = json_lines(done.stdout)
+    for args in (
+        ("batches",),
+        ("--json", "batches"),
+        ("show", doc["batch_id"]),
+        ("show", doc["document_id"][:8]),
+        ("--json", "show", doc["document_id"]),
+    ):
+        result = sohoa(env, *args)
+        assert result.returncode == 0, (args, result.stderr)
+        assert doc["batch_id"] in result.stdout or doc["document_id"] in result.stdout
+    history = sohoa(env, "show", doc["document_id"]).stdout
+    for state in ("received", "stored_raw", "processing", "archived", "indexed"):
+        assert state in history
+    assert "cli:" in history  # the actor of every transition is recorded
+    assert sohoa(env, "show", "nope").returncode == 2

@@ -96,3 +96,13 @@ def test_batch_status_is_the_worst_document(conn):
     ledger.transition(conn, doc.id, ledger.REJECTED, actor="w", reason="empty file (0 bytes)")
     (row,) = ledger.batch_rows(conn)
     assert row["status"] == "rejected" and "empty file" in row["reasons"][0]
+
+
+def test_batch_rows_carry_reasons_and_review_notes(conn):
+    doc = _doc(conn)
+    ledger.transition(conn, doc.id, ledger.STORED_RAW, actor="w")
+    ledger.transition(conn, doc.id, ledger.PROCESSING, actor="w")
+    ledger.transition(conn, doc.id, ledger.ARCHIVED, actor="w", review="low OCR quality: page 1")
+    (row,) = ledger.batch_rows(conn)
+    assert row["status"] == "done" and row["reasons"] == []
+    assert row["review"] == ["x.pdf: low OCR quality: page 1"]

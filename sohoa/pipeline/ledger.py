@@ -506,6 +506,7 @@ def batch_rows(conn: sqlite3.Connection, status: str | None = None) -> list[dict
                 "states": counts,
                 "status": batch_status(counts),
                 "reasons": reasons,
+                "review": [f"{d.source_name}: {d.review}" for d in docs if d.review],
                 "origin": b["origin"],
             }
         )

@@ -152,7 +152,7 @@ class Watcher:
                 continue
             self.tracker.forget(path)
             ids.append(doc.id)
-            self.log(f"took {origin}/{path.name} as document {doc.id} (batch {batch_id})")
+            self.log(f"took {path.relative_to(inbox)} as document {doc.id} (batch {batch_id})")
         folder_dir = group_key(inbox, files[0])
         if folder_dir.is_dir() and folder_dir != inbox:
             with contextlib.suppress(OSError):
