@@ -286,3 +286,12 @@ def test_helpers():
     assert [u.tokens for u in parsed.units] == [("giấy", "phép"), ("xay",)]
     assert parsed.units[1].prefix
     assert parse_query("khoản 1.2").codes == ()
+
+
+def test_words_together_rank_above_the_same_words_scattered(tmp_path: Path) -> None:
+    c = open_index(tmp_path / "phrase.sqlite3")
+    index_document(c, meta(CODE_A, 1), ["Giấy tiếp nhận hồ sơ. Cấp phép cho nhà xây trên đất."])
+    index_document(c, meta(CODE_B, 1), ["Đơn đề nghị cấp giấy phép xây dựng nhà ở riêng lẻ."])
+    for query in ("giay phep xay", "giấy phép xây"):
+        codes = [h.dossier_code for h in search(c, query)]
+        assert codes == [CODE_B, CODE_A], query

@@ -512,6 +512,13 @@ def _filters(
     return "".join(f" AND {w}" for w in where), params
 
 
+def _as_phrase(units: Sequence[_Unit]) -> _Unit | None:
+    """All typed words as one phrase, when there are several and only the last may be a prefix."""
+    if len(units) < 2 or any(u.prefix for u in units[:-1]):
+        return None
+    return _Unit(tuple(t for u in units for t in u.tokens), units[-1].prefix)
+
+
 def search(
     conn: sqlite3.Connection,
     query: str,
@@ -534,10 +541,18 @@ def search(
     try:
         if not parsed.units:
             return _code_hits(conn, where, params, limit)
+        # Within each of exact and folded, pages holding the words as one phrase come
+        # before pages holding them scattered: BM25 alone cannot tell them apart, and on a
+        # small archive every common word scores about zero.
+        phrase = _as_phrase(parsed.units)
         tiers: list[tuple[str, str]] = []
         if parsed.marked:
+            if phrase:
+                tiers.append(("exact", phrase.fts(folded=False)))
             expr = " AND ".join(u.fts(folded=not u.marked) for u in parsed.units)
             tiers.append(("exact", expr))
+        if phrase:
+            tiers.append(("folded", phrase.fts(folded=True)))
         tiers.append(("folded", " AND ".join(u.fts(folded=True) for u in parsed.units)))
         hits: list[Hit] = []
         seen: set[int] = set()
