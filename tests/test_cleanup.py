@@ -1,4 +1,4 @@
-"""Page cleanup: orientation, deskew, border crop, blank detection, input kinds, geometry."""
+"""Page cleanup: orientation, deskew, border crop, blank pages, OCR image, input kinds."""
 
 from __future__ import annotations
 
@@ -9,17 +9,23 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from samples import generate
 from sohoa.pipeline import cleanup
 from sohoa.pipeline.cleanup import (
     CleanPage,
     cleanup_page,
+    colour_ink_mask,
+    colour_mark_zones,
     detect_orientation,
     downscale,
     estimate_skew,
     find_content_box,
     is_blank,
     line_direction,
+    normalize_illumination,
+    remove_speckle,
     rotate_bound,
+    suppress_colour_ink,
     to_gray,
 )
 from sohoa.pipeline.config import CleanupConfig
@@ -49,9 +55,12 @@ def orientation_of(image: np.ndarray, dpi: float) -> cleanup.Orientation:
 
 
 def assert_same_geometry(result: CleanPage) -> None:
+    """The OCR image is the PDF image, enlarged by exactly ``ocr_scale``."""
     assert result.ocr_image.dtype == np.uint8
     assert result.ocr_image.ndim == 2
-    assert result.ocr_image.shape == result.image.shape[:2]
+    h, w = result.image.shape[:2]
+    oh, ow = result.ocr_image.shape
+    assert abs(oh - h * result.ocr_scale) <= 1 and abs(ow - w * result.ocr_scale) <= 1
 
 
 # --- deskew ----------------------------------------------------------------------------------
@@ -259,3 +268,134 @@ def test_unsupported_input_is_rejected() -> None:
         cleanup_page(np.zeros((10, 10), np.float32), DPI, CFG)
     with pytest.raises(ValueError):
         cleanup_page(np.zeros((10, 10, 2), np.uint8), DPI, CFG)
+
+
+# --- the OCR image: seals, light, dust, size -------------------------------------------------
+
+
+def generated(kind: str, seed: int, profile: str = "clean", seal: bool = False, dpi: int = DPI):
+    """A page from the sample generator (with ground truth), as BGR uint8."""
+    page = generate.degrade(
+        generate.render_page(kind, seed=seed, dpi=dpi, seal=seal), profile, seed=seed
+    )
+    return page, np.ascontiguousarray(np.asarray(page.image)[:, :, ::-1])
+
+
+def test_seal_is_removed_and_text_under_it_kept() -> None:
+    """One letter rendered with and without a red seal: OCR copy of one ≈ the other."""
+    _, plain = generated("letter", 21)
+    _, sealed = generated("letter", 21, "seal")  # a red seal across the body text
+    truth = to_gray(plain)
+    seal = np.abs(sealed.astype(int) - plain.astype(int)).max(axis=2) > 40
+    assert seal.sum() > 2000
+    paper_under_seal = seal & (truth > 200)
+    text_under_seal = seal & (truth < 100) & (colour_ink_mask(plain) == 0)  # not the signature
+    assert text_under_seal.sum() > 60  # the seal does cross text
+    raw = to_gray(sealed)
+    assert (raw[paper_under_seal] < 200).mean() > 0.3  # plain gray keeps the seal: test can fail
+    ocr = normalize_illumination(suppress_colour_ink(sealed, DPI), DPI)
+    assert (ocr[paper_under_seal] > 200).mean() > 0.97
+    assert (ocr[text_under_seal] < 128).mean() > 0.9
+
+
+def test_blue_signature_is_removed() -> None:
+    _, image = generated("decision", 22)
+    blue = colour_ink_mask(image) > 0
+    assert blue.sum() > 200  # the signature scribble
+    ocr = normalize_illumination(suppress_colour_ink(image, DPI), DPI)
+    assert (ocr[blue] > 170).mean() > 0.95
+    assert (to_gray(image)[blue] < 128).mean() > 0.5
+
+
+def test_coloured_text_line_is_kept(page: np.ndarray) -> None:
+    """A line of red print is content, not a seal: it stays in the OCR image."""
+    colour = cv2.cvtColor(page, cv2.COLOR_GRAY2BGR)
+    cv2.putText(colour, "KHAN 2026 RED HEADING", (150, 1690), cv2.FONT_HERSHEY_SIMPLEX, 1.0,
+                (40, 30, 200), 2)  # fmt: skip
+    red = colour_ink_mask(colour) > 0
+    assert red.sum() > 300
+    assert not colour_mark_zones(colour, DPI).any()
+    assert np.array_equal(suppress_colour_ink(colour, DPI), to_gray(colour))
+
+
+def test_shadow_is_evened_out() -> None:
+    plain, _ = generated("letter", 23)
+    _, shaded = generated("letter", 23, "shadow")
+    truth = np.asarray(plain.image.convert("L"))
+    gray = to_gray(shaded)
+
+    def tile_paper(img: np.ndarray) -> np.ndarray:
+        h, w = img.shape
+        tiles = [img[y : y + h // 4, x : x + w // 4] for y in range(0, h - 3, h // 4)
+                 for x in range(0, w - 3, w // 4)]  # fmt: skip
+        return np.array([np.percentile(t, 90) for t in tiles])
+
+    assert tile_paper(gray).min() < 0.8 * tile_paper(gray).max()  # the shadow is there
+    flat = normalize_illumination(gray, DPI)
+    assert tile_paper(flat).min() >= 235
+    text = truth < 100
+    assert (flat[text] < 128).mean() > 0.9  # text in the shadow keeps its contrast
+
+
+def test_speckle_removed_and_diacritics_kept(page: np.ndarray) -> None:
+    """Isolated dust goes; a clean page of Vietnamese text loses not a single pixel."""
+    assert np.array_equal(remove_speckle(page, DPI), page)  # dots of ạ, ệ, ị ... all stay
+    dusty = page.copy()
+    rng = np.random.default_rng(5)
+    margin = np.zeros(page.shape, bool)
+    margin[:, :100] = True  # the left margin holds no text at 150 dpi
+    for y in range(10, page.shape[0] - 10, 30):  # dust 5 mm apart: no dot has a neighbour
+        for x in (25, 65):
+            cv2.circle(dusty, (x + int(rng.integers(-5, 6)), y), int(rng.integers(0, 2)), 20, -1)
+    assert (dusty[margin] < 128).sum() > 300
+    cleaned = remove_speckle(dusty, DPI)
+    assert (cleaned[margin] < 128).sum() == 0
+    assert np.array_equal(cleaned[:, 100:], page[:, 100:])
+
+
+def test_small_print_is_enlarged_for_ocr(page: np.ndarray) -> None:
+    """12 pt at 150 dpi is below Tesseract's comfort; 300 dpi is not."""
+    height = cleanup.text_height(page)
+    assert height is not None and height < cleanup.OCR_MIN_TEXT_PX
+    factor = cleanup.ocr_upscale_factor(height)
+    assert 1.5 <= factor <= cleanup.OCR_MAX_UPSCALE
+    big = cv2.resize(page, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+    assert cleanup.ocr_upscale_factor(cleanup.text_height(big)) == 1.0
+    result = cleanup_page(page, DPI, UPRIGHT)
+    assert result.ocr_scale == pytest.approx(factor)
+    assert result.image.shape == page.shape  # the PDF image keeps its own resolution
+    assert_same_geometry(result)
+
+
+def test_phone_photo_is_flattened() -> None:
+    page, photo = generated("letter", 24, "phone", dpi=100)
+    corners = np.array(page.params["phone"]["corners"])
+    result = cleanup_page(photo, 100, UPRIGHT)
+    assert result.page_quad is not None
+    assert np.abs(np.array(result.page_quad) - corners).max() < 0.015 * photo.shape[1]
+    h, w = result.image.shape[:2]
+    assert abs(h / w - 297 / 210) < 0.04
+    gray = to_gray(result.image)
+    for edge in (gray[0], gray[-1], gray[:, 0], gray[:, -1]):
+        assert np.median(edge) > 100  # paper, not the table it lay on
+    assert_same_geometry(result)
+
+
+@pytest.mark.parametrize("profile", ["clean", "skew:3", "border"])
+def test_flat_scans_get_no_perspective_warp(profile: str) -> None:
+    _, scan = generated("receipt", 25, profile, dpi=100)
+    assert cleanup.find_page_quad(small(scan, 100)) is None
+
+
+def test_duplex_back_with_show_through_is_blank() -> None:
+    """Mirrored text bleeding through from the front is not content; faded toner text is."""
+    template, _ = generated("letter", 26)
+    paper = Image.new("RGB", template.image.size, template.info["paper"])
+    back = generate.GeneratedPage(paper, DPI, "", None, "letter", {}, dict(template.info))
+    for profile in ("bleed", "bleed+shadow"):
+        shown = generate.degrade(back, profile, seed=26)
+        gray = np.asarray(shown.image.convert("L"))
+        assert (gray < 0.96 * np.percentile(gray, 90)).sum() > 2000  # show-through is visible
+        assert is_blank(small(gray))
+    _, faded = generated("receipt", 27, "faded")
+    assert not is_blank(small(faded))

@@ -40,3 +40,12 @@ def test_review_flags_low_confidence_and_impossible_syllables():
     assert not needs_review(10.0, 0.9, True, True, cfg)  # blank backs are not reviewed
     assert looks_vietnamese(["Quyết", "định", "về", "việc", "cấp", "giấy", "phép"])
     assert not looks_vietnamese(["Table", "of", "Contents", "Heading"])
+
+
+def test_word_boxes_from_an_upscaled_ocr_image_map_back():
+    from sohoa.pipeline.ocr import OcrResult, Word, scale_boxes
+
+    result = OcrResult((Word("Hà", 200, 100, 60, 40, 90.0),), "Hà", 90.0, "t", "vie")
+    (word,) = scale_boxes(result, 0.5).words
+    assert (word.left, word.top, word.width, word.height) == (100, 50, 30, 20)
+    assert scale_boxes(result, 1.0) is result

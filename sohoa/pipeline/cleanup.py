@@ -1,12 +1,14 @@
-"""Page cleanup with OpenCV: upright, deskewed, scanner borders cropped, plus an OCR copy.
+"""Page cleanup with OpenCV: flattened, upright, deskewed, borders cropped, plus an OCR copy.
 
 Every decision is taken on a small working copy (about 100 dpi for geometry,
 150 dpi for Tesseract's orientation detection) and applied once to the full
-resolution image, so a 600-dpi page costs one warp, not a dozen. The colour
-image that goes into the PDF is never binarised or filtered here: an archive
-copy must look like the paper ("colour as the original"); the OCR copy is a
-separate gray image of exactly the same geometry, so OCR word boxes map 1:1
-onto the PDF page image.
+resolution image, so a 600-dpi page costs one warp, not a dozen. Geometry
+(phone-photo perspective, turn, skew, crop) applies to both images. The colour
+image that goes into the PDF is otherwise never filtered: an archive copy must
+look like the paper ("colour as the original"). Only the gray OCR copy loses
+seals and signatures, shadows and dust, and is enlarged when the print is small;
+it shows the same page, ``ocr_scale`` times larger, so OCR word boxes divided by
+``ocr_scale`` land on the PDF page image.
 
 Conventions:
 - ``rotation`` is the clockwise quarter turn applied to make the page upright
@@ -39,15 +41,33 @@ SKEW_COARSE_STEP = 0.5
 SKEW_FINE_STEP = 0.05
 MIN_SKEW_PEAK = 2.0  # profile peak over median score; text pages measure above 20, noise ~1
 BLANK_INK_FRACTION = 0.0005  # ink share of the page (after speckle removal) below which it is blank
+BLANK_INK_RATIO = 0.75  # ink is darker than this share of the local paper brightness
+COLOUR_MIN_EXCESS = 25  # a channel this far above both others is coloured ink, not gray
+COLOUR_CLOSE_MM = 1.0  # gap bridged between seal letters and signature strokes
+COLOUR_MIN_LONG_MM = 15.0  # a seal or signature spans at least this much ...
+COLOUR_MIN_SHORT_MM = 7.0  # ... and this much across: a line of coloured print is thinner
+BACKGROUND_KERNEL_MM = 3.0  # wider than any letter stroke gap, so text never counts as paper
+SPECKLE_MAX_MM = 0.7  # dots up to this size may be dust; Vietnamese tone marks are this size too
+SPECKLE_REACH_MM = 1.6  # ... so only dots farther than this from any letter are removed
+OCR_MIN_TEXT_PX = 22.0  # median letter height below which Tesseract gets an enlarged copy
+OCR_MAX_UPSCALE = 2.0
+OCR_MIN_UPSCALE = 1.2  # smaller enlargements cost Tesseract time for no measured gain
+QUAD_MIN_AREA = 0.25  # the paper covers at least this share of a phone photo
+QUAD_MIN_PERSPECTIVE = 0.01  # corner offset from the nearest rectangle, share of the short side
 
 
 @dataclass(frozen=True)
 class CleanPage:
-    """One cleaned page; ``image`` and ``ocr_image`` have the same width and height.
+    """One cleaned page.
 
-    ``rotation_confidence`` is Tesseract OSD's confidence in its own answer, also
-    when that answer was rejected (then ``rotation`` is 0); None when OSD did not
-    run or could not tell. ``crop_box`` is in the rotated and deskewed image.
+    ``ocr_image`` shows the same page as ``image``, ``ocr_scale`` times larger
+    (1.0 unless small print was enlarged for Tesseract): divide OCR word boxes by
+    ``ocr_scale`` to place them on ``image``. ``rotation_confidence`` is Tesseract
+    OSD's confidence in its own answer, also when that answer was rejected (then
+    ``rotation`` is 0); None when OSD did not run or could not tell. ``page_quad``
+    is the photographed sheet's corners (tl, tr, br, bl) in the input image when
+    perspective was corrected; ``crop_box`` is in the flattened, rotated and
+    deskewed image.
     """
 
     image: np.ndarray
@@ -57,6 +77,8 @@ class CleanPage:
     skew_angle: float
     crop_box: tuple[int, int, int, int] | None
     blank: bool
+    ocr_scale: float = 1.0
+    page_quad: tuple[tuple[float, float], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -402,11 +424,18 @@ def scale_box(
 
 
 def is_blank(gray: np.ndarray, dpi: float = GEOMETRY_DPI) -> bool:
-    """Nearly no ink once speckle and scanner borders are ignored (e.g. a duplex back side)."""
-    ink = ink_mask(gray)
+    """Nearly no ink once speckle, scanner borders and show-through are ignored.
+
+    A duplex back side often shows the mirrored text of the front through the
+    paper. That is not content of this page, so it counts as blank: ink must be
+    darker than ``BLANK_INK_RATIO`` of the local paper brightness. Show-through
+    measures above 0.8 of the paper on generated pages, faded toner text below
+    0.7, shadows are divided out first. Dots under about 0.75 mm are dust.
+    """
+    ink = (normalize_illumination(gray, dpi) < BLANK_INK_RATIO * 255).astype(np.uint8)
     ink[near_border(gray)] = 0
     n, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
-    min_area = max(2.0, (0.02 * dpi) ** 2)  # a dot of 0.5 mm: dust is smaller
+    min_area = max(2.0, (0.03 * dpi) ** 2)
     areas = stats[1:, cv2.CC_STAT_AREA]
     ink_area = float(areas[areas >= min_area].sum()) if n > 1 else 0.0
     return ink_area < BLANK_INK_FRACTION * gray.size
@@ -417,17 +446,303 @@ def to_ocr_gray(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(to_gray(image))
 
 
+# --- phone photos: the paper quadrilateral --------------------------------------------------
+
+
+def _order_corners(pts: np.ndarray) -> np.ndarray:
+    """Top-left, top-right, bottom-right, bottom-left, whatever order the contour gave."""
+    s, d = pts.sum(axis=1), pts[:, 1] - pts[:, 0]
+    return np.float32([pts[np.argmin(s)], pts[np.argmin(d)], pts[np.argmax(s)], pts[np.argmax(d)]])
+
+
+def find_page_quad(gray: np.ndarray) -> np.ndarray | None:
+    """Corners (tl, tr, br, bl; float32, pixels of ``gray``) of a sheet photographed at an angle.
+
+    The sheet is the large bright region on a darker background. Only a confident
+    perspective quad is returned: four convex corners that fit the region closely,
+    clearly brighter inside than out, and not a plain (maybe tilted) rectangle,
+    which deskew and border crop already handle and report.
+    """
+    h, w = gray.shape
+    blurred = cv2.GaussianBlur(gray, (5, 5), 0)
+    _, bright = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    k = max(3, round(0.02 * min(h, w)) | 1)
+    bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, np.ones((k, k), np.uint8))
+    bright = cv2.morphologyEx(bright, cv2.MORPH_OPEN, np.ones((k, k), np.uint8))
+    contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return None
+    contour = max(contours, key=cv2.contourArea)
+    area = cv2.contourArea(contour)
+    if not QUAD_MIN_AREA * h * w <= area <= 0.97 * h * w:
+        return None
+    approx = cv2.approxPolyDP(contour, 0.02 * cv2.arcLength(contour, True), True)
+    if len(approx) != 4 or not cv2.isContourConvex(approx):
+        return None
+    quad = _order_corners(approx.reshape(4, 2).astype(np.float32))
+    if abs(cv2.contourArea(quad) - area) > 0.03 * area:
+        return None  # the region is not really four-sided (a curled or torn sheet)
+    inside = np.zeros_like(gray)
+    cv2.fillConvexPoly(inside, quad.astype(np.int32), 1)
+    outside_mean = cv2.mean(gray, mask=1 - inside)[0]
+    if outside_mean > 0.7 * cv2.mean(gray, mask=inside)[0]:
+        return None  # no clear background around the sheet
+    rect = cv2.boxPoints(cv2.minAreaRect(quad))
+    offsets = np.linalg.norm(quad[:, None, :] - rect[None, :, :], axis=2).min(axis=1)
+    short = min(cv2.minAreaRect(quad)[1])
+    if offsets.max() < QUAD_MIN_PERSPECTIVE * short:
+        return None
+    return quad
+
+
+def warp_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    """The sheet inside ``quad`` flattened to a rectangle (mean of opposite side lengths)."""
+    tl, tr, br, bl = quad
+    width = round((np.linalg.norm(tr - tl) + np.linalg.norm(br - bl)) / 2)
+    height = round((np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2)
+    target = np.float32([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]])
+    m = cv2.getPerspectiveTransform(quad.astype(np.float32), target)
+    return cv2.warpPerspective(
+        image, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+
+
+def inset_quad(quad: np.ndarray, pixels: float) -> np.ndarray:
+    """Move every corner ``pixels`` towards the centre: drops the blurred sheet edge."""
+    centre = quad.mean(axis=0)
+    direction = centre - quad
+    length = np.linalg.norm(direction, axis=1, keepdims=True)
+    return (quad + direction / np.maximum(length, 1e-6) * pixels).astype(np.float32)
+
+
+# --- the OCR image ---------------------------------------------------------------------------
+
+
+def _mm(dpi: float, mm: float) -> int:
+    return max(1, round(mm * dpi / 25.4))
+
+
+def colour_ink_mask(image: np.ndarray) -> np.ndarray:
+    """Pixels (0/1 uint8) where red or blue clearly dominates: seal and ballpoint ink.
+
+    Black text under a seal stays out: it is dark in every channel, so no channel
+    stands out far above the others.
+    """
+    b, g, r = (image[:, :, c].astype(np.int16) for c in range(3))
+    red = r - np.maximum(g, b)
+    blue = b - np.maximum(r, g)
+    return ((red > COLOUR_MIN_EXCESS) | (blue > COLOUR_MIN_EXCESS)).astype(np.uint8)
+
+
+def colour_mark_zones(image: np.ndarray, dpi: float) -> np.ndarray:
+    """Where seals and signatures are (0/1 uint8, full size), found on a ~100-dpi copy.
+
+    Only coloured marks the size of a seal or a signature count; a line of red or
+    blue printed text is thinner than ``COLOUR_MIN_SHORT_MM`` and is kept for OCR.
+    """
+    work_dpi = min(dpi, 100.0)  # thinner than this, a pen stroke fades into the paper
+    small = downscale(image, dpi, work_dpi)
+    work_dpi = dpi * small.shape[1] / image.shape[1]
+    mask = colour_ink_mask(small)
+    close = _mm(work_dpi, COLOUR_CLOSE_MM) * 2 + 1
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((close, close), np.uint8))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if n < 2:
+        return np.zeros(image.shape[:2], np.uint8)
+    w, h = stats[:, 2], stats[:, 3]
+    long_side, short_side = np.maximum(w, h), np.minimum(w, h)
+    keep = (long_side >= COLOUR_MIN_LONG_MM * work_dpi / 25.4) & (
+        short_side >= COLOUR_MIN_SHORT_MM * work_dpi / 25.4
+    )
+    keep[0] = False
+    if not keep.any():
+        return np.zeros(image.shape[:2], np.uint8)
+    zones = np.zeros_like(mask)
+    for i in np.flatnonzero(keep):  # the hull: a seal's star is not joined to its ring
+        x, y, w, h = stats[i, :4]
+        points = cv2.findNonZero((labels[y : y + h, x : x + w] == i).astype(np.uint8))
+        cv2.fillConvexPoly(zones, cv2.convexHull(points + np.array([x, y])), 1)
+    zones = cv2.dilate(zones, np.ones((3, 3), np.uint8))
+    size = (image.shape[1], image.shape[0])
+    return cv2.resize(zones, size, interpolation=cv2.INTER_NEAREST)
+
+
+def fade_colour(image: np.ndarray) -> np.ndarray:
+    """Gray where coloured ink turns to paper and black ink stays black.
+
+    Each pixel takes its brightest channel: red seal ink is bright in red, paper
+    in all, black text in none, so text crossed by a seal stays as dark as it
+    was. Blue ballpoint lets less through even in blue, so where blue leads it is
+    lifted further by twice its lead over the middle channel.
+    """
+    b, g, r = (c.astype(np.int16) for c in cv2.split(image))
+    top = np.maximum(np.maximum(b, g), r)
+    low = np.minimum(np.minimum(b, g), r)
+    middle = b + g + r - top - low
+    lift = np.where(b == top, 2 * (top - middle), 0)
+    return np.clip(top + lift, 0, 255).astype(np.uint8)
+
+
+def suppress_colour_ink(image: np.ndarray, dpi: float) -> np.ndarray:
+    """Gray page with red seals and blue signatures faded into the paper (see fade_colour).
+
+    Only inside seal and signature zones: elsewhere the page is plain luminance,
+    so coloured printed text and the noise of the paper are left alone.
+    """
+    gray = to_gray(image)
+    if image.ndim == 2:
+        return gray
+    zones = colour_mark_zones(image, dpi)
+    x, y, w, h = cv2.boundingRect(zones)
+    if w == 0 or h == 0:
+        return gray
+    out = gray.copy()
+    faded = fade_colour(image[y : y + h, x : x + w])
+    np.copyto(out[y : y + h, x : x + w], faded, where=zones[y : y + h, x : x + w] > 0)
+    return out
+
+
+def background(gray: np.ndarray, dpi: float) -> np.ndarray:
+    """Paper brightness at every pixel (uint8, full size, at least 1), from a ~50-dpi copy.
+
+    A max filter wider than the gaps inside letters sees paper everywhere on a
+    text page; blurring it leaves the slow light changes of shadows, curled
+    pages and photocopier drums.
+    """
+    work_dpi = min(dpi, 50.0)
+    small = downscale(gray, dpi, work_dpi)
+    work_dpi = dpi * small.shape[1] / gray.shape[1]
+    k = _mm(work_dpi, BACKGROUND_KERNEL_MM) | 1
+    bg = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    bg = np.maximum(cv2.GaussianBlur(bg, (0, 0), k), 1)
+    return cv2.resize(bg, (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def normalize_illumination(gray: np.ndarray, dpi: float) -> np.ndarray:
+    """Divide by the paper brightness: shadows, vignetting and gray copier paper become white.
+
+    Ink keeps its contrast relative to the paper around it, so text in a shadow is
+    as dark (relative to white) as text in the light.
+    """
+    return cv2.divide(gray, background(gray, dpi), scale=255.0)
+
+
+def remove_speckle(gray: np.ndarray, dpi: float) -> np.ndarray:
+    """White out small isolated dark dots (dust, copier toner) on a normalised gray page.
+
+    Size alone cannot tell dust from diacritics: a dot-below or a tone mark is as
+    small as a toner speck. A mark belongs to a letter, so only dots farther than
+    ``SPECKLE_REACH_MM`` from any larger component are removed, and only lone ones:
+    a dot with another dot that close is part of a row (a form's dot leader). After
+    the labelling all works on component boxes, never on per-pixel label lookups,
+    which cost more than the labelling itself.
+    """
+    ink = (gray < 128).astype(np.uint8)
+    n, _, stats, centroids = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    x, y, w, h = (stats[:, i] for i in range(4))
+    max_dot = SPECKLE_MAX_MM * dpi / 25.4
+    dots = np.maximum(w, h) <= max_dot
+    dots[0] = False
+    if n < 2 or not dots.any():
+        return gray
+    step = 4  # the distance test runs on a quarter-size map of letter boxes
+    rows, cols = -(-gray.shape[0] // step), -(-gray.shape[1] // step)
+    near = np.zeros((rows, cols), np.uint8)
+    for i in np.flatnonzero(~dots)[1:]:
+        near[y[i] // step : (y[i] + h[i]) // step + 1, x[i] // step : (x[i] + w[i]) // step + 1] = 1
+    reach = max(1, round(SPECKLE_REACH_MM * dpi / 25.4 / step)) * 2 + 1
+    near = cv2.dilate(near, np.ones((reach, reach), np.uint8))
+    cx = np.clip((centroids[:, 0] / step).astype(int), 0, cols - 1)
+    cy = np.clip((centroids[:, 1] / step).astype(int), 0, rows - 1)
+    dot_count = np.zeros((rows, cols), np.float32)
+    np.add.at(dot_count, (cy[dots], cx[dots]), 1.0)
+    around = cv2.boxFilter(dot_count, -1, (reach, reach), normalize=False)
+    lonely = np.flatnonzero(dots & (near[cy, cx] == 0) & (around[cy, cx] < 1.5))
+    if lonely.size == 0:
+        return gray
+    out = gray.copy()
+    span = int(max_dot) + 2  # each lonely dot's box plus a pixel of anti-aliasing round it
+    for dy in range(span):
+        for dx in range(span):
+            pick = lonely[(dy < h[lonely] + 2) & (dx < w[lonely] + 2)]
+            ys = np.clip(y[pick] - 1 + dy, 0, gray.shape[0] - 1)
+            xs = np.clip(x[pick] - 1 + dx, 0, gray.shape[1] - 1)
+            out[ys, xs] = 255
+    return out
+
+
+def text_height(gray: np.ndarray) -> float | None:
+    """Median height in pixels of letter-sized ink components, None without enough text.
+
+    Measured on a half-size copy: a pixel more or less does not change the answer.
+    """
+    half = cv2.resize(gray, (gray.shape[1] // 2, gray.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    ink = (half < 128).astype(np.uint8)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    w, h, area = stats[1:, 2], stats[1:, 3], stats[1:, 4]
+    letter = (h >= 3) & (h <= 0.05 * half.shape[0]) & (w <= 3 * h) & (area >= 4)
+    if int(letter.sum()) < 50:
+        return None
+    return 2.0 * float(np.median(h[letter]))
+
+
+def ocr_upscale_factor(height: float | None, min_px: float = OCR_MIN_TEXT_PX) -> float:
+    """How much to enlarge the OCR image so letters reach ``min_px`` (1.0: not at all)."""
+    if height is None or min_px <= 0 or height * OCR_MIN_UPSCALE > min_px:
+        return 1.0
+    return min(OCR_MAX_UPSCALE, min_px / height)
+
+
+def make_ocr_image(
+    image: np.ndarray, dpi: float, bilevel: bool, cfg: CleanupConfig | None = None
+) -> tuple[np.ndarray, float]:
+    """(gray OCR image, ocr_scale): seals out, light even, dust gone, letters big enough.
+
+    A bilevel page has no colour and no shading to fix, and its dots are exactly
+    what the scanner's own threshold left, so it only gets the upscale.
+    """
+    cfg = cfg or CleanupConfig()
+    if bilevel:
+        gray = to_ocr_gray(image)
+    else:
+        gray = suppress_colour_ink(image, dpi) if cfg.remove_colour_ink else to_gray(image)
+        if cfg.normalize_light:
+            gray = normalize_illumination(gray, dpi)
+        if cfg.despeckle:
+            gray = remove_speckle(gray, dpi)
+    factor = ocr_upscale_factor(text_height(gray), cfg.ocr_min_text_px)
+    if factor == 1.0:
+        return np.ascontiguousarray(gray), 1.0
+    h, w = gray.shape
+    size = (round(w * factor), round(h * factor))
+    return cv2.resize(gray, size, interpolation=cv2.INTER_CUBIC), factor
+
+
 # --- composition -----------------------------------------------------------------------------
 
 
+def flatten_photo(image: np.ndarray, dpi: float) -> tuple[np.ndarray, np.ndarray | None]:
+    """(image, quad): a phone photo's sheet warped flat, or the image untouched (quad None)."""
+    small = to_gray(downscale(image, dpi, GEOMETRY_DPI))
+    quad = find_page_quad(small)
+    if quad is None:
+        return image, None
+    scale = image.shape[1] / small.shape[1]
+    full = inset_quad(quad, 1.0) * np.float32(scale)  # one working pixel: the blurred edge
+    return warp_quad(image, full), full
+
+
 def cleanup_page(image: np.ndarray, dpi: float, cfg: CleanupConfig) -> CleanPage:
-    """Orientation → deskew → border crop → OCR copy, measured small and applied once.
+    """Flatten → orientation → deskew → border crop → OCR copy, measured small, applied once.
 
     ``image`` is BGR or gray uint8, or bool for bilevel scans (True is white, as
     ``np.asarray`` of a Pillow mode "1" image gives); ``dpi`` its resolution, used
-    only to size the working copies.
+    to size the working copies and the filters.
     """
     image, bilevel = normalize_input(image)
+    quad = None
+    if cfg.perspective and not bilevel:
+        image, quad = flatten_photo(image, dpi)
     medium = downscale(image, dpi, OSD_DPI)
     medium_gray = to_gray(medium)
     geometry = downscale(medium_gray, min(dpi, OSD_DPI), GEOMETRY_DPI)
@@ -436,10 +751,11 @@ def cleanup_page(image: np.ndarray, dpi: float, cfg: CleanupConfig) -> CleanPage
 
     rotation, confidence = 0, None
     if cfg.orientation and not blank:
-        found = detect_orientation(medium_gray, geometry, cfg.max_skew_degrees)
+        medium_dpi = dpi * medium.shape[1] / image.shape[1]
+        osd_gray = medium_gray if bilevel else suppress_colour_ink(medium, medium_dpi)
+        found = detect_orientation(osd_gray, geometry, cfg.max_skew_degrees)
         rotation, confidence = found.rotation, found.confidence
     upright = rotate_bound(geometry, rotation)
-
     skew = 0.0
     if cfg.deskew and not blank:
         skew = estimate_skew(upright, cfg.max_skew_degrees)
@@ -462,12 +778,15 @@ def cleanup_page(image: np.ndarray, dpi: float, cfg: CleanupConfig) -> CleanPage
             x, y, w, h = box
             out = np.ascontiguousarray(out[y : y + h, x : x + w])
 
+    ocr_image, ocr_scale = make_ocr_image(out, dpi, bilevel, cfg)
     return CleanPage(
         image=out,
-        ocr_image=to_ocr_gray(out),
+        ocr_image=ocr_image,
         rotation=rotation,
         rotation_confidence=confidence,
         skew_angle=float(skew),
         crop_box=box,
         blank=blank,
+        ocr_scale=ocr_scale,
+        page_quad=None if quad is None else tuple((float(x), float(y)) for x, y in quad),
     )

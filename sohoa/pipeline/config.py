@@ -63,6 +63,11 @@ class CleanupConfig:
     deskew: bool = True
     crop_borders: bool = True
     max_skew_degrees: float = 10.0
+    perspective: bool = True
+    remove_colour_ink: bool = True
+    normalize_light: bool = True
+    despeckle: bool = True
+    ocr_min_text_px: float = 22.0
 
 
 @dataclass(frozen=True)

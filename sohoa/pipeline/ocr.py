@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -136,3 +136,20 @@ def words_to_text(words: Sequence[Word]) -> str:
     if current:
         lines.append(" ".join(current))
     return nfc("\n".join(lines).strip())
+
+
+def scale_boxes(result: OcrResult, factor: float) -> OcrResult:
+    """Map word boxes from an upscaled OCR image back onto the page image."""
+    if factor == 1.0:
+        return result
+    words = tuple(
+        replace(
+            w,
+            left=round(w.left * factor),
+            top=round(w.top * factor),
+            width=max(1, round(w.width * factor)),
+            height=max(1, round(w.height * factor)),
+        )
+        for w in result.words
+    )
+    return replace(result, words=words)

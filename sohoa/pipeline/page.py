@@ -54,6 +54,7 @@ class PageResult:
     invalid_share_ocr: float = 0.0
     invalid_share: float = 0.0
     needs_review: bool = False
+    perspective_corrected: bool = False
 
     def summary(self) -> dict[str, object]:
         """Per-page facts kept in the metadata JSON."""
@@ -74,6 +75,7 @@ class PageResult:
             "invalid_syllable_share_ocr": round(self.invalid_share_ocr, 4),
             "invalid_syllable_share": round(self.invalid_share, 4),
             "needs_review": self.needs_review,
+            "perspective_corrected": self.perspective_corrected,
         }
 
 
@@ -92,6 +94,7 @@ def _geometry_kept(clean: cleanup.CleanPage, loaded: pages.PageImage, dpi: float
         clean.rotation == 0
         and clean.skew_angle == 0.0
         and clean.crop_box is None
+        and clean.page_quad is None
         and dpi == loaded.dpi
         and clean.image.shape[:2] == loaded.image.shape[:2]
     )
@@ -146,7 +149,9 @@ def process_page(job: PageJob) -> PageResult:
     clean = cleanup.cleanup_page(image, dpi, cfg.cleanup)
     del image
     faults.crash_point("during_ocr")
-    result = ocr.ocr_page(clean.ocr_image, dpi, cfg.ocr)
+    result = ocr.scale_boxes(
+        ocr.ocr_page(clean.ocr_image, dpi * clean.ocr_scale, cfg.ocr), 1.0 / clean.ocr_scale
+    )
     words, source, n_corrected = choose_words(job, clean, loaded, dpi, result)
     codes: tuple[str, ...] = ()
     if job.want_codes:
@@ -176,6 +181,7 @@ def process_page(job: PageJob) -> PageResult:
         corrections=n_corrected,
         invalid_share_ocr=invalid_ocr,
         invalid_share=invalid,
+        perspective_corrected=clean.page_quad is not None,
         needs_review=needs_review(
             result.mean_confidence,
             invalid,
