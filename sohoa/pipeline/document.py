@@ -241,19 +241,19 @@ def run_document(
             stage="worker-died",
             reason=f"a page worker died {deaths} times (out of memory?)",
         )
-    except OcrError as exc:
-        return ledger.transition(
-            conn, doc_id, ledger.FAILED, actor=actor, stage="ocr", reason=str(exc)
-        )
     except Exception as exc:
-        return ledger.transition(
-            conn,
-            doc_id,
-            ledger.FAILED,
-            actor=actor,
-            stage=stage,
-            reason=f"{type(exc).__name__}: {exc}",
+        # Recorded, never lost: the raw copy in MinIO is what `sohoa retry` starts from,
+        # so the local spool copy goes (no stale files pile up on the scanning PC).
+        failed_stage, reason = (
+            ("ocr", str(exc))
+            if isinstance(exc, OcrError)
+            else (stage, f"{type(exc).__name__}: {exc}")
         )
+        doc = ledger.transition(
+            conn, doc_id, ledger.FAILED, actor=actor, stage=failed_stage, reason=reason
+        )
+        _finish_spool(cfg, doc)
+        return doc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     _finish_spool(cfg, doc)
@@ -480,8 +480,13 @@ def recover(
         )
     for doc in ledger.find_documents(conn, states=[ledger.ARCHIVED]):
         _index_from_archive(conn, st, doc, index_hook, actor)
-    for doc in ledger.find_documents(
-        conn, states=[ledger.DUPLICATE, ledger.INDEXED, ledger.REJECTED, ledger.NEEDS_DOSSIER]
-    ):
+    settled = [
+        ledger.DUPLICATE,
+        ledger.INDEXED,
+        ledger.REJECTED,
+        ledger.NEEDS_DOSSIER,
+        ledger.FAILED,
+    ]
+    for doc in ledger.find_documents(conn, states=settled):
         _finish_spool(cfg, doc)
     return [d.id for d in ledger.find_documents(conn, states=[ledger.STORED_RAW])]

@@ -17,10 +17,10 @@ import numpy as np
 
 from sohoa.pipeline.textnorm import fold, nfc
 
-CODE_RE = re.compile(r"^[0-9A-Z]{1,3}(\.[0-9A-Z]{1,3}){0,4}-\d{6}-\d{4,7}$")
+CODE_RE = re.compile(r"^[0-9A-Z]{1,3}(\.[0-9A-Z]{1,3}){0,4}-[0-9]{6}-[0-9]{4,7}$")
 # The same shape, unanchored, for text and QR payloads that carry more than the code.
 _CODE_IN_TEXT = re.compile(
-    r"(?<![0-9A-Z.])([0-9A-Z]{1,3}(?:\.[0-9A-Z]{1,3}){0,4}-\d{6}-\d{4,7})(?!\d)"
+    r"(?<![0-9A-Z.])([0-9A-Z]{1,3}(?:\.[0-9A-Z]{1,3}){0,4}-[0-9]{6}-[0-9]{4,7})(?![0-9])"
 )
 # "Mã hồ sơ: ..." after folding, tolerant of OCR noise around the colon.
 _LABEL_RE = re.compile(r"ma\s*(?:so\s*)?ho\s*so\s*[:.;]?\s*", re.IGNORECASE)
@@ -37,7 +37,11 @@ def normalize_code(raw: str | None) -> str | None:
     """Return the canonical code, or None when ``raw`` is not a valid dossier code."""
     if raw is None:
         return None
-    candidate = nfc(raw).strip().upper()
+    candidate = nfc(raw).strip()
+    # ASCII only, checked before upper(): "ß".upper() is "SS", fullwidth digits are \d.
+    if not candidate.isascii():
+        return None
+    candidate = candidate.upper()
     if CODE_RE.fullmatch(candidate):
         return candidate
     return None

@@ -77,10 +77,10 @@ def ocr_page(gray: np.ndarray, dpi: float, cfg: OcrConfig) -> OcrResult:
             output_type=pytesseract.Output.DICT,
             timeout=cfg.timeout_seconds,
         )
-    except RuntimeError as exc:  # pytesseract raises RuntimeError on timeout
+    except pytesseract.TesseractError as exc:  # a subclass of RuntimeError: catch it first
+        raise OcrError(f"Tesseract failed: {exc.message or exc}") from exc
+    except RuntimeError as exc:  # pytesseract's timeout is a bare RuntimeError
         raise OcrError(f"Tesseract timed out after {cfg.timeout_seconds:.0f} s") from exc
-    except pytesseract.TesseractError as exc:
-        raise OcrError(f"Tesseract failed: {exc}") from exc
     words = tuple(_words(data))
     confs = [w.conf for w in words if w.conf >= 0]
     mean = round(sum(confs) / len(confs), 2) if confs else None

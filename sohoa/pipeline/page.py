@@ -8,6 +8,7 @@ page count of the document.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,13 +80,22 @@ class PageResult:
         }
 
 
-def upscale_to(image: np.ndarray, dpi: float, min_dpi: float) -> tuple[np.ndarray, float]:
-    """Bring a low-resolution page up to ``min_dpi`` (archive rule: ≥ 200 dpi; helps OCR too)."""
+def upscale_to(
+    image: np.ndarray, dpi: float, min_dpi: float, max_pixels: int
+) -> tuple[np.ndarray, float]:
+    """Bring a low-resolution page up to ``min_dpi`` (archive rule: ≥ 200 dpi; helps OCR too).
+
+    Never beyond the pixel budget: a page too large to reach ``min_dpi`` within it
+    (a poster, a 35000-pixel mono sheet) is kept at the resolution the budget allows.
+    """
     if dpi >= min_dpi:
         return image, dpi
-    factor = min_dpi / dpi
+    h, w = image.shape[:2]
+    factor = min(min_dpi / dpi, math.sqrt(max_pixels / (h * w)))
+    if factor <= 1.0:
+        return image, dpi
     resized = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
-    return resized, float(min_dpi)
+    return resized, dpi * factor
 
 
 def _geometry_kept(clean: cleanup.CleanPage, loaded: pages.PageImage, dpi: float) -> bool:
@@ -145,7 +155,9 @@ def process_page(job: PageJob) -> PageResult:
     started = time.monotonic()
     cfg = job.cfg
     loaded = pages.load_page(job.source, job.media_type, job.index, cfg.ingest)
-    image, dpi = upscale_to(loaded.image, loaded.dpi, cfg.pdf.min_output_dpi)
+    image, dpi = upscale_to(
+        loaded.image, loaded.dpi, cfg.pdf.min_output_dpi, cfg.ingest.max_page_pixels
+    )
     clean = cleanup.cleanup_page(image, dpi, cfg.cleanup)
     del image
     faults.crash_point("during_ocr")

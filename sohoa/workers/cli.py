@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from sohoa import __version__
@@ -240,6 +241,13 @@ def cmd_retry(args: argparse.Namespace, cfg: Config, out: Output) -> int:
     conn = ledger.connect(cfg.ledger_path)
     if args.failed == bool(args.batch_ids):
         raise UsageError("give BATCH_ID... or --failed (not both)")
+    if not args.failed and (args.since or args.station):
+        raise UsageError("--since and --station go with --failed")
+    if args.since:
+        try:
+            args.since = datetime.fromisoformat(args.since).isoformat()
+        except ValueError:
+            raise UsageError(f"--since takes a date like 2026-11-27, not {args.since!r}") from None
     if args.failed:
         docs = ledger.find_documents(
             conn, states=[ledger.FAILED], station=args.station, since=args.since

@@ -26,6 +26,22 @@ from sohoa.pipeline.textnorm import nfc
 from sohoa.workers.executor import LocalExecutor, run_until_settled
 
 _TEMP_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial", ".filepart", ".swp")
+# Folders that file servers and sync tools create inside shares; never documents.
+_SYSTEM_DIRS = (
+    "@eaDir",
+    "#recycle",
+    "#snapshot",
+    ".snapshot",
+    ".stfolder",
+    ".stversions",
+    ".sync",
+    ".git",
+    "lost+found",
+)
+
+
+def is_system_dir(name: str) -> bool:
+    return name in _SYSTEM_DIRS or name.startswith((".Trash", ".Spotlight", ".fseventsd"))
 
 
 @dataclass
@@ -67,12 +83,16 @@ def is_candidate(path: Path, extensions: tuple[str, ...]) -> bool:
 
 
 def scan(inbox: Path, extensions: tuple[str, ...]) -> list[Path]:
-    """Every candidate file under the inbox, hidden folders skipped, sorted for stable numbering."""
+    """Every candidate file under the inbox, system folders skipped, sorted for stable numbering.
+
+    Hidden-looking folders are not skipped wholesale: a folder a clerk named
+    ``..000.00.13.H38-…`` by mistake must still be taken (it just has no valid code).
+    """
     found: list[Path] = []
     if not inbox.exists():
         return found
     for root, dirs, files in os.walk(inbox):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        dirs[:] = [d for d in dirs if not is_system_dir(d)]
         for name in files:
             path = Path(root) / name
             if is_candidate(path, extensions) and path.is_file() and not path.is_symlink():
