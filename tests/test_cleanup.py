@@ -399,3 +399,15 @@ def test_duplex_back_with_show_through_is_blank() -> None:
         assert is_blank(small(gray))
     _, faded = generated("receipt", 27, "faded")
     assert not is_blank(small(faded))
+
+
+def test_a_shadowed_flat_scan_is_not_taken_for_a_photographed_sheet() -> None:
+    """The lit part of a scan with a heavy shadow is a four-sided bright region too, but it
+    runs into the image edges; flattening it would scramble the page (seen in bench)."""
+    from samples import generate
+
+    page = generate.render_page("decision", seed=8400, dpi=150, seal=True)
+    page = generate.degrade(page, "shadow+photocopy", seed=8400)
+    bgr = np.ascontiguousarray(np.asarray(page.image)[:, :, ::-1])
+    small = cleanup.to_gray(cleanup.downscale(bgr, 150, 100))
+    assert cleanup.find_page_quad(small) is None

@@ -79,6 +79,7 @@ class CleanPage:
     blank: bool
     ocr_scale: float = 1.0
     page_quad: tuple[tuple[float, float], ...] | None = None
+    orientation_deferred: bool = False  # upright assumed without OSD; the caller may re-check
 
 
 @dataclass(frozen=True)
@@ -283,7 +284,10 @@ def tesseract_osd(gray: np.ndarray) -> tuple[int, float] | None:
 
 
 def detect_orientation(
-    osd_gray: np.ndarray, geometry_gray: np.ndarray, max_skew_degrees: float = 10.0
+    osd_gray: np.ndarray,
+    geometry_gray: np.ndarray,
+    max_skew_degrees: float = 10.0,
+    osd_when_horizontal: bool = True,
 ) -> Orientation:
     """Clockwise quarter turn that makes the page upright, decided conservatively.
 
@@ -293,8 +297,14 @@ def detect_orientation(
     vertical lines, 0/180 horizontal ones. When the structure is unclear a higher
     confidence is required. Measured on synthetic pages, wrong answers came with
     confidences below 1 on the right axis, but up to about 4 on the wrong axis.
+
+    With ``osd_when_horizontal`` off, a page whose lines run horizontally is taken
+    as upright without asking OSD (about 1 s a page): the caller then checks the
+    OCR confidence and asks again only when it is low (an upside-down page).
     """
     direction = line_direction(geometry_gray, max_skew_degrees)
+    if direction == "horizontal" and not osd_when_horizontal:
+        return Orientation(0, None, None, direction)
     osd = tesseract_osd(osd_gray)
     if osd is None:
         return Orientation(0, None, None, direction)
@@ -480,6 +490,11 @@ def find_page_quad(gray: np.ndarray) -> np.ndarray | None:
     if len(approx) != 4 or not cv2.isContourConvex(approx):
         return None
     quad = _order_corners(approx.reshape(4, 2).astype(np.float32))
+    margin = 0.01 * max(h, w)
+    on_edge = (quad[:, 0] <= margin) | (quad[:, 0] >= w - 1 - margin)
+    on_edge |= (quad[:, 1] <= margin) | (quad[:, 1] >= h - 1 - margin)
+    if on_edge.sum() >= 2:
+        return None  # a lit part of a shadowed scan, not a sheet lying on a background
     if abs(cv2.contourArea(quad) - area) > 0.03 * area:
         return None  # the region is not really four-sided (a curled or torn sheet)
     inside = np.zeros_like(gray)
@@ -732,7 +747,9 @@ def flatten_photo(image: np.ndarray, dpi: float) -> tuple[np.ndarray, np.ndarray
     return warp_quad(image, full), full
 
 
-def cleanup_page(image: np.ndarray, dpi: float, cfg: CleanupConfig) -> CleanPage:
+def cleanup_page(
+    image: np.ndarray, dpi: float, cfg: CleanupConfig, *, osd_when_horizontal: bool = True
+) -> CleanPage:
     """Flatten → orientation → deskew → border crop → OCR copy, measured small, applied once.
 
     ``image`` is BGR or gray uint8, or bool for bilevel scans (True is white, as
@@ -749,12 +766,15 @@ def cleanup_page(image: np.ndarray, dpi: float, cfg: CleanupConfig) -> CleanPage
     geometry_dpi = dpi * geometry.shape[1] / image.shape[1]
     blank = is_blank(geometry, geometry_dpi)
 
-    rotation, confidence = 0, None
+    rotation, confidence, deferred = 0, None, False
     if cfg.orientation and not blank:
         medium_dpi = dpi * medium.shape[1] / image.shape[1]
         osd_gray = medium_gray if bilevel else suppress_colour_ink(medium, medium_dpi)
-        found = detect_orientation(osd_gray, geometry, cfg.max_skew_degrees)
+        found = detect_orientation(
+            osd_gray, geometry, cfg.max_skew_degrees, osd_when_horizontal=osd_when_horizontal
+        )
         rotation, confidence = found.rotation, found.confidence
+        deferred = found.direction == "horizontal" and not osd_when_horizontal
     upright = rotate_bound(geometry, rotation)
     skew = 0.0
     if cfg.deskew and not blank:
@@ -789,4 +809,5 @@ def cleanup_page(image: np.ndarray, dpi: float, cfg: CleanupConfig) -> CleanPage
         blank=blank,
         ocr_scale=ocr_scale,
         page_quad=None if quad is None else tuple((float(x), float(y)) for x, y in quad),
+        orientation_deferred=deferred,
     )

@@ -81,6 +81,7 @@ class OcrConfig:
     correct: bool = True
     review_min_confidence: float = 70.0
     review_max_invalid_share: float = 0.1
+    orientation_recheck_confidence: float = 75.0
 
 
 @dataclass(frozen=True)

@@ -151,6 +151,52 @@ def needs_review(
     return vietnamese and invalid > cfg.review_max_invalid_share
 
 
+def _read(clean: cleanup.CleanPage, dpi: float, cfg: Config) -> ocr.OcrResult:
+    raw = ocr.ocr_page(clean.ocr_image, dpi * clean.ocr_scale, cfg.ocr)
+    return ocr.scale_boxes(raw, 1.0 / clean.ocr_scale)
+
+
+def clean_and_read(
+    image: np.ndarray, dpi: float, cfg: Config
+) -> tuple[cleanup.CleanPage, ocr.OcrResult]:
+    """Cleanup and OCR, asking Tesseract's orientation detection only when it can matter.
+
+    OSD costs about as much as reading the page, and almost every scan is upright.
+    So a page whose text lines run horizontally is read as it is first; only when
+    that reading is poor (an upside-down page reads as low-confidence junk) is OSD
+    asked, and its turn is kept only if the page then reads clearly better: a wrong
+    rotation is worse than none.
+    """
+    clean = cleanup.cleanup_page(image, dpi, cfg.cleanup, osd_when_horizontal=False)
+    faults.crash_point("during_ocr")
+    result = _read(clean, dpi, cfg)
+    if not clean.orientation_deferred or _reads_well(result, cfg.ocr):
+        return clean, result
+    turned = cleanup.cleanup_page(image, dpi, cfg.cleanup, osd_when_horizontal=True)
+    if turned.rotation == clean.rotation:
+        return clean, result
+    second = _read(turned, dpi, cfg)
+    if _better(second, result):
+        return turned, second
+    return clean, result
+
+
+def _reads_well(result: ocr.OcrResult, cfg: OcrConfig) -> bool:
+    conf = result.mean_confidence
+    return conf is not None and conf >= cfg.orientation_recheck_confidence
+
+
+def _better(candidate: ocr.OcrResult, current: ocr.OcrResult, margin: float = 10.0) -> bool:
+    """Clearly more confident, and not by reading only a few words."""
+    if candidate.mean_confidence is None:
+        return False
+    if current.mean_confidence is None:
+        return True
+    return candidate.mean_confidence >= current.mean_confidence + margin and len(
+        candidate.words
+    ) >= 0.5 * len(current.words)
+
+
 def process_page(job: PageJob) -> PageResult:
     started = time.monotonic()
     cfg = job.cfg
@@ -158,12 +204,8 @@ def process_page(job: PageJob) -> PageResult:
     image, dpi = upscale_to(
         loaded.image, loaded.dpi, cfg.pdf.min_output_dpi, cfg.ingest.max_page_pixels
     )
-    clean = cleanup.cleanup_page(image, dpi, cfg.cleanup)
+    clean, result = clean_and_read(image, dpi, cfg)
     del image
-    faults.crash_point("during_ocr")
-    result = ocr.scale_boxes(
-        ocr.ocr_page(clean.ocr_image, dpi * clean.ocr_scale, cfg.ocr), 1.0 / clean.ocr_scale
-    )
     words, source, n_corrected = choose_words(job, clean, loaded, dpi, result)
     codes: tuple[str, ...] = ()
     if job.want_codes:

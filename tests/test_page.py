@@ -1,0 +1,41 @@
+"""One page through cleanup and OCR: orientation asked only when the first reading is poor."""
+
+import numpy as np
+import pytest
+
+from samples import generate
+from sohoa.pipeline import page
+from sohoa.pipeline.config import load_config
+
+
+@pytest.fixture(scope="module")
+def cfg(tmp_path_factory):
+    return load_config(env={"SOHOA_HOME": str(tmp_path_factory.mktemp("home"))})
+
+
+def _bgr(profile: str) -> np.ndarray:
+    rendered = generate.render_page("decision", seed=91, dpi=200)
+    return np.ascontiguousarray(
+        np.asarray(generate.degrade(rendered, profile, seed=91).image)[:, :, ::-1]
+    )
+
+
+def test_upright_page_is_read_once_without_osd(cfg):
+    clean, result = page.clean_and_read(_bgr("clean"), 200, cfg)
+    assert clean.rotation == 0 and clean.orientation_deferred
+    assert result.mean_confidence > cfg.ocr.orientation_recheck_confidence
+
+
+def test_upside_down_page_is_turned_after_a_poor_first_reading(cfg):
+    clean, result = page.clean_and_read(_bgr("rotate180"), 200, cfg)
+    assert clean.rotation == 180
+    assert result.mean_confidence > 85
+    assert "QUYẾT ĐỊNH" in " ".join(w.text for w in result.words)
+
+
+def test_upscaling_respects_the_pixel_budget():
+    image = np.zeros((1000, 1000), np.uint8)
+    same, dpi = page.upscale_to(image, 100, 200, max_pixels=1_000_000)
+    assert same is image and dpi == 100
+    bigger, dpi = page.upscale_to(image, 100, 200, max_pixels=2_250_000)
+    assert bigger.shape == (1500, 1500) and dpi == pytest.approx(150)
