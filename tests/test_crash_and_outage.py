@@ -166,3 +166,36 @@ def test_minio_outage_mid_batch(tmp_path: Path) -> None:
         assert_archived_exactly_once(env, shas)
     finally:
         server.stop()
+
+
+def test_long_running_watcher_waits_out_an_outage(tmp_path: Path) -> None:
+    """`sohoa watch` (a service) keeps waiting for MinIO instead of exiting; SIGTERM stops it."""
+    from tests.minio_server import free_port
+
+    conf = tmp_path / "c.yaml"
+    conf.write_text(
+        "watch:\n  rescan_seconds: 1\nminio:\n  retry_seconds: 1\n  connect_timeout: 1\n",
+        encoding="utf-8",
+    )
+    env = {
+        "SOHOA_HOME": str(tmp_path / "home"),
+        "SOHOA_INBOX": str(tmp_path / "inbox"),
+        "SOHOA_CONFIG": str(conf),
+        "SOHOA_MINIO_ENDPOINT": f"127.0.0.1:{free_port()}",
+        "SOHOA_MINIO_ACCESS_KEY": "k",
+        "SOHOA_MINIO_SECRET_KEY": "s",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sohoa.workers.cli", "watch"],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    time.sleep(6)
+    assert proc.poll() is None, "the watcher must not exit while MinIO is down"
+    proc.terminate()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "unreachable" in err and "retrying" in err

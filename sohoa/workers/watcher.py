@@ -224,7 +224,16 @@ class Watcher:
         """
         stop = stop or threading.Event()
         self.cfg.inbox.mkdir(parents=True, exist_ok=True)
-        store.ensure_buckets(self.st)
+        while True:
+            try:
+                store.ensure_buckets(self.st)
+                break
+            except store.StorageUnavailable as exc:
+                if once:
+                    raise
+                self.log(f"{exc}; retrying in {self.cfg.watch.rescan_seconds:.0f} s")
+                if stop.wait(self.cfg.watch.rescan_seconds):
+                    return
         conn = ledger.connect(self.cfg.ledger_path)
         observer = _start_observer(self.cfg.inbox, self.wake)
         tick = max(0.2, min(1.0, self.cfg.watch.stable_seconds / 4 or 0.2))
@@ -245,10 +254,17 @@ class Watcher:
                         )
                         stop.wait(self.cfg.watch.rescan_seconds)
                         self.outage = None
-                        for doc_id in document.recover(
-                            conn, self.st, self.cfg, index_hook=self.index_hook, actor=self.actor
-                        ):
-                            self.submit(pool, doc_id)
+                        try:
+                            for doc_id in document.recover(
+                                conn,
+                                self.st,
+                                self.cfg,
+                                index_hook=self.index_hook,
+                                actor=self.actor,
+                            ):
+                                self.submit(pool, doc_id)
+                        except store.StorageUnavailable as exc:
+                            self.outage = exc
                         continue
                     ready, waiting = self.ready_groups()
                     try:
