@@ -169,12 +169,6 @@ def _to_array(img: Image.Image) -> tuple[np.ndarray, str]:
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(white, rgba).convert("RGB")
-    elif mode == "CMYK":
-        img = (
-            ImageOps.invert(img.convert("RGB"))
-            if img.info.get("adobe_transform") == -1
-            else img.convert("RGB")
-        )
     elif mode != "RGB":
         img = img.convert("RGB")
     rgb = np.asarray(img)
