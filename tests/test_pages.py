@@ -99,3 +99,48 @@ def test_invalid_pdf_is_rejected(shared_data):
     path = shared_data / "odd-inputs" / "ocrmypdf-tests-resources" / "invalid.pdf"
     with pytest.raises(pages.RejectedInput):
         pages.inspect(path, CFG)
+
+
+def _scan_pdf(tmp_path: Path, rotate: int = 0) -> Path:
+    """A one-page 'scanned' PDF: a 200-dpi image over the whole page, maybe with /Rotate."""
+    import img2pdf
+    import pikepdf
+
+    img = Image.new("RGB", (400, 600), (250, 250, 245))
+    img.paste((200, 20, 20), (0, 0, 100, 50))  # a red mark at the top-left of the sheet
+    src = tmp_path / "scan.jpg"
+    img.save(src, dpi=(200, 200), quality=95)
+    pdf_path = tmp_path / f"scan-{rotate}.pdf"
+    pdf_path.write_bytes(img2pdf.convert(str(src)))
+    if rotate:
+        with pikepdf.open(pdf_path, allow_overwriting_input=True) as pdf:
+            pdf.pages[0].obj["/Rotate"] = rotate
+            pdf.save(pdf_path)
+    return pdf_path
+
+
+@pytest.mark.parametrize("rotate", [0, 90, 180, 270])
+def test_scanned_pdf_page_image_is_taken_directly_and_matches_a_render(tmp_path, rotate):
+    path = _scan_pdf(tmp_path, rotate)
+    direct = pages.load_page(path, pages.PDF, 0, CFG)
+    assert direct.dpi_source == "image" and direct.dpi == pytest.approx(200, abs=0.5)
+    rendered = pages.load_page(path, pages.PDF, 0, IngestConfig(pdf_render_dpi=200, max_dpi=199))
+    assert rendered.dpi_source == "render"  # 200 dpi is outside [70, 199]: no fast path
+    assert direct.image.shape == rendered.image.shape
+    def mark_centre(image: np.ndarray) -> np.ndarray:
+        ys, xs = np.nonzero(image.astype(int).sum(axis=2) < 500)  # the red mark, not paper
+        return np.array([ys.mean(), xs.mean()])
+
+    assert np.abs(mark_centre(direct.image) - mark_centre(rendered.image)).max() < 3
+
+
+def test_pages_with_more_than_one_image_are_rendered(shared_data):
+    cfg = CFG
+    ccitt = pages.load_page(
+        shared_data / "odd-inputs" / "ocrmypdf-tests-resources" / "ccitt.pdf", pages.PDF, 0, cfg
+    )
+    assert (ccitt.dpi_source, ccitt.colour) == ("image", "bilevel")
+    masks = pages.load_page(
+        shared_data / "odd-inputs" / "ocrmypdf-tests-resources" / "masks.pdf", pages.PDF, 0, cfg
+    )
+    assert masks.dpi_source == "render"

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -234,6 +235,17 @@ def _pdf_page_size(path: Path, index: int) -> tuple[float, float]:
 def _render_pdf_page(path: Path, index: int, cfg: IngestConfig) -> PageImage:
     from pdf2image import convert_from_path
     from pdf2image.exceptions import PDFPageCountError, PDFSyntaxError
+
+    from sohoa.pipeline.pdfimage import full_page_image
+
+    Image.MAX_IMAGE_PIXELS = cfg.max_file_pixels
+    scanned = full_page_image(str(path), index, cfg)
+    if scanned is not None:
+        image, dpi, rotate = scanned
+        arr, colour = _to_array(image)
+        if rotate is not None:
+            arr = np.ascontiguousarray(cv2.rotate(arr, rotate))
+        return PageImage(arr, dpi, "image", colour)
 
     try:
         w_pt, h_pt = _pdf_page_size(path, index)
