@@ -127,6 +127,7 @@ def test_scanned_pdf_page_image_is_taken_directly_and_matches_a_render(tmp_path,
     rendered = pages.load_page(path, pages.PDF, 0, IngestConfig(pdf_render_dpi=200, max_dpi=199))
     assert rendered.dpi_source == "render"  # 200 dpi is outside [70, 199]: no fast path
     assert direct.image.shape == rendered.image.shape
+
     def mark_centre(image: np.ndarray) -> np.ndarray:
         ys, xs = np.nonzero(image.astype(int).sum(axis=2) < 500)  # the red mark, not paper
         return np.array([ys.mean(), xs.mean()])
