@@ -134,6 +134,9 @@ def run_document(
         info = pages.inspect(source, cfg.ingest)
         ledger.update_fields(conn, doc_id, media_type=info.media_type, pages=info.pages)
         stage = "pages"
+        hint = explicit_code or doc.dossier_hint
+        # Decoding QR codes costs about half a second; skip it when the code is already known.
+        known = dossier.resolve(doc.folder_name, doc.source_name, (), "", explicit=hint)
         jobs = [
             PageJob(
                 source,
@@ -141,15 +144,14 @@ def run_document(
                 i,
                 tmp,
                 cfg,
-                want_codes=(i == 0),
+                want_codes=(i == 0 and known is None),
                 has_text_layer=info.has_text,
             )
             for i in range(info.pages)
         ]
         results = sorted(map_pages(process_page, jobs), key=lambda r: r.index)
         stage = "dossier"
-        hint = explicit_code or doc.dossier_hint
-        match = dossier.resolve(
+        match = known or dossier.resolve(
             doc.folder_name, doc.source_name, results[0].codes, results[0].text, explicit=hint
         )
         if match is None:
