@@ -124,6 +124,7 @@ def test_scanned_pdf_page_image_is_taken_directly_and_matches_a_render(tmp_path,
     path = _scan_pdf(tmp_path, rotate)
     direct = pages.load_page(path, pages.PDF, 0, CFG)
     assert direct.dpi_source == "image" and direct.dpi == pytest.approx(200, abs=0.5)
+    assert type(direct.dpi) is float  # numpy scalars break pikepdf when the page is written
     rendered = pages.load_page(path, pages.PDF, 0, IngestConfig(pdf_render_dpi=200, max_dpi=199))
     assert rendered.dpi_source == "render"  # 200 dpi is outside [70, 199]: no fast path
     assert direct.image.shape == rendered.image.shape

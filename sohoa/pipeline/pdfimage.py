@@ -98,4 +98,4 @@ def full_page_image(
             image.load()
     except Exception:
         return None
-    return image, round(dpi_x, 2), _ROTATE[rotate]
+    return image, round(float(dpi_x), 2), _ROTATE[rotate]
