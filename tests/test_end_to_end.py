@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,26 +17,13 @@ from samples import generate
 from sohoa.pipeline import store
 from sohoa.pipeline.config import load_config
 from sohoa.pipeline.textnorm import fold
+from tests.cli import json_lines, sohoa
 
 pytestmark = pytest.mark.integration
 
 CODE_FOLDER = "000.00.13.H38-261120-0001"
 CODE_NAME = "000.00.13.H38-261120-0002"
 CODE_QR = "000.00.13.H38-261121-0003"
-
-
-def sohoa(env: dict[str, str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "sohoa.workers.cli", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def json_lines(text: str) -> list[dict]:
-    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
 @pytest.fixture

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import secrets
 import shutil
 import struct
 import subprocess
-import sys
 import unicodedata
 import zlib
 from dataclasses import dataclass
@@ -29,6 +27,7 @@ from samples import generate
 from sohoa.pipeline import cleanup, pages, store
 from sohoa.pipeline.config import load_config
 from sohoa.pipeline.page import PageJob, process_page
+from tests.cli import json_lines, sohoa
 from tests.conftest import SHARED_DATA
 from tests.minio_server import MinioServer
 
@@ -38,20 +37,6 @@ ODD = SHARED_DATA / "odd-inputs"
 RES = ODD / "ocrmypdf-tests-resources"
 CODE = "000.00.13.H38-261127-0101"
 NFD_NAME = unicodedata.normalize("NFD", "Đơn đề nghị.png")
-
-
-def sohoa(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "sohoa.workers.cli", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-
-
-def json_lines(text: str) -> list[dict]:
-    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
 def pdftotext(data: bytes, tmp: Path) -> str:

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,24 +17,11 @@ import pytest
 from samples import generate
 from sohoa.pipeline import store
 from sohoa.pipeline.config import load_config
+from tests.cli import json_lines, sohoa
 
 pytestmark = pytest.mark.integration
 
 CODE = "000.00.13.H38-261127-0077"
-
-
-def sohoa(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "sohoa.workers.cli", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
-def json_lines(text: str) -> list[dict]:
-    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
 def small_page(seed: int, path: Path) -> Path:
