@@ -374,7 +374,7 @@ def test_huge_page_stays_within_the_pixel_budget(
     """
     cfg = load_config(env={}, overrides={"ingest": {"max_page_pixels": 2_000_000}})
 
-    def probe(image: object, dpi: float, _cfg: object) -> None:
+    def probe(image: object, dpi: float, _cfg: object, **_options: object) -> None:
         raise _Captured(image.shape)  # type: ignore[attr-defined]
 
     monkeypatch.setattr(cleanup, "cleanup_page", probe)
