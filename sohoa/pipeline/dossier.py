@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 
@@ -24,6 +25,7 @@ _CODE_IN_TEXT = re.compile(
 )
 # "Mã hồ sơ: ..." after folding, tolerant of OCR noise around the colon.
 _LABEL_RE = re.compile(r"ma\s*(?:so\s*)?ho\s*so\s*[:.;]?\s*", re.IGNORECASE)
+_RECEIVED_RE = re.compile(r"-([0-9]{2})([0-9]{2})([0-9]{2})-[0-9]{4,7}$")
 FILENAME_SEPARATOR = "__"
 
 
@@ -48,12 +50,14 @@ def normalize_code(raw: str | None) -> str | None:
 
 
 def received_date(code: str) -> str | None:
-    """ISO date of the YYMMDD part (``...-261120-...`` → ``2026-11-20``), None if impossible."""
-    part = code.split("-")[-2]
-    yy, mm, dd = int(part[:2]), int(part[2:4]), int(part[4:])
-    if not (1 <= mm <= 12 and 1 <= dd <= 31):
+    """ISO date of the YYMMDD part (``...-261120-...`` → ``2026-11-20``), None if no real date."""
+    match = _RECEIVED_RE.search(code)
+    if not match:
         return None
-    return f"{2000 + yy:04d}-{mm:02d}-{dd:02d}"
+    try:
+        return date(2000 + int(match[1]), int(match[2]), int(match[3])).isoformat()
+    except ValueError:
+        return None
 
 
 def code_from_folder(folder_name: str | None) -> str | None:

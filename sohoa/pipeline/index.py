@@ -36,6 +36,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from sohoa.pipeline.dossier import CODE_RE, received_date
 from sohoa.pipeline.textnorm import fold, has_diacritics, nfc
 
 log = logging.getLogger(__name__)
@@ -79,9 +80,9 @@ CREATE VIRTUAL TABLE IF NOT EXISTS pages_fts USING fts5(
 # highlighting: letters and digits; underscore and punctuation separate.
 _TOKEN_RE = re.compile(r"[^\W_]+")
 _SPACE_RE = re.compile(r"\s+")
-_DOSSIER_RE = re.compile(r"[0-9A-Z]{1,3}(?:\.[0-9A-Z]{1,3}){0,4}-\d{6}-\d{4,7}")
-_CODE_PREFIX_RE = re.compile(r"[0-9A-Z]{1,3}(?:\.[0-9A-Z]{0,3}){0,4}(?:-\d{0,6}(?:-\d{0,7})?)?")
-_RECEIVED_RE = re.compile(r"-(\d{2})(\d{2})(\d{2})-\d{4,7}$")
+_CODE_PREFIX_RE = re.compile(
+    r"[0-9A-Z]{1,3}(?:\.[0-9A-Z]{0,3}){0,4}(?:-[0-9]{0,6}(?:-[0-9]{0,7})?)?"
+)
 _ARCHIVE_JSON_RE = re.compile(r"(?P<code>[^/]+)/(?P=code)\.\d+\.json")
 
 
@@ -180,17 +181,6 @@ class _Write:
 
 def normalize_code(code: str) -> str:
     return nfc(code).strip().upper()
-
-
-def received_date(code: str) -> str | None:
-    """The YYMMDD inside a dossier code as ``YYYY-MM-DD``, or None if it is no date."""
-    m = _RECEIVED_RE.search(code)
-    if not m:
-        return None
-    try:
-        return date(2000 + int(m[1]), int(m[2]), int(m[3])).isoformat()
-    except ValueError:
-        return None
 
 
 def split_pages(text: str, expected: int | None = None) -> list[str]:
@@ -384,7 +374,7 @@ def _code_term(word: str) -> tuple[str, bool] | None:
     body = upper.rstrip("*")
     if not body:
         return None
-    if not star and _DOSSIER_RE.fullmatch(body):
+    if not star and CODE_RE.fullmatch(body):
         return body, False
     if not _CODE_PREFIX_RE.fullmatch(body):
         return None
