@@ -133,4 +133,4 @@ def accept_file(
     else:
         _move(path, dest)
     faults.crash_point("after_spool")
-    return ledger.update_fields(conn, doc.id, spool_path=str(dest))
+    return doc

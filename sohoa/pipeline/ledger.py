@@ -56,7 +56,6 @@ ALLOWED: dict[str, frozenset[str]] = {
 # At most one document per SHA-256 may be in these states (a unique index enforces it):
 # the one that holds, or will hold, the archive copy of those bytes.
 LIVE_STATES = (STORED_RAW, PROCESSING, ARCHIVED, INDEXED, NEEDS_DOSSIER)
-SETTLED_STATES = (INDEXED, DUPLICATE)
 UNFINISHED_STATES = (RECEIVED, STORED_RAW, PROCESSING)
 
 SCHEMA = """
@@ -79,7 +78,6 @@ CREATE TABLE IF NOT EXISTS documents (
     size INTEGER NOT NULL,
     media_type TEXT,
     raw_key TEXT,
-    spool_path TEXT,
     dossier_hint TEXT,
     dossier_code TEXT,
     dossier_source TEXT,
@@ -145,7 +143,6 @@ class Document:
     size: int
     media_type: str | None
     raw_key: str | None
-    spool_path: str | None
     dossier_hint: str | None
     dossier_code: str | None
     dossier_source: str | None
@@ -406,8 +403,12 @@ def allocate_ordinal(
     return n
 
 
+_FIELDS = frozenset(Document.__dataclass_fields__)
+
+
 def _doc(row: sqlite3.Row) -> Document:
-    return Document(**{k: row[k] for k in row.keys()})  # noqa: SIM118
+    # Only known columns: a ledger made by an older version may carry retired ones.
+    return Document(**{k: row[k] for k in row.keys() if k in _FIELDS})  # noqa: SIM118
 
 
 def get_document(conn: sqlite3.Connection, doc_id: str) -> Document:

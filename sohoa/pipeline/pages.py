@@ -25,7 +25,6 @@ TIFF = "image/tiff"
 JPEG = "image/jpeg"
 PNG = "image/png"
 JP2 = "image/jp2"
-_EXT = {PDF: ".pdf", TIFF: ".tif", JPEG: ".jpg", PNG: ".png", JP2: ".jp2"}
 
 
 class RejectedInput(ValueError):
@@ -48,10 +47,6 @@ class PageImage:
     dpi: float
     dpi_source: str  # "file" | "config" | "render"
     colour: str  # "colour" | "gray" | "bilevel"
-
-
-def extension_for(media_type: str) -> str:
-    return _EXT.get(media_type, "")
 
 
 def sniff(path: Path) -> str:

@@ -257,8 +257,3 @@ def presigned_url(store: Store, bucket: str, key: str, expires_seconds: int) -> 
     return store.client.presigned_get_object(
         bucket, key, expires=timedelta(seconds=expires_seconds)
     )
-
-
-def ping(store: Store) -> None:
-    """Raise StorageUnavailable unless MinIO answers (one quick round trip, retried)."""
-    with_retry(store, "reach MinIO", lambda: store.client.bucket_exists(store.raw_bucket))
