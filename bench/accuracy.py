@@ -120,6 +120,8 @@ def make_sets(profiles: list[str], per_profile: int, dpi: int, work: Path) -> li
             )
             pages.append(generate.degrade(page, profile, seed=seed))
         pngs = [generate.write_png(p, folder / f"page-{i}.png") for i, p in enumerate(pages)]
+        for i, p in enumerate(pages):  # kept with --keep, for reading the errors
+            (folder / f"page-{i}.truth.txt").write_text(p.text, encoding="utf-8")
         tiff = folder / "pages.tif"
         # fresh images: JPEG-damaged pages carry JFIF/EXIF info that libtiff rejects
         images = [Image.fromarray(np.asarray(p.image)) for p in pages]

@@ -155,6 +155,35 @@ def test_text_is_invisible(page_pdf: Path) -> None:
     assert content.index("Do") < content.index("BT")  # image first, text on top
 
 
+LONG_LINE = "Trình tự hòa giải tranh chấp lao động tập thể về lợi ích"
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["overlap", "wide_gap", "uneven_height"],
+)
+def test_a_line_with_odd_word_boxes_stays_one_line(tmp_path: Path, damage: str) -> None:
+    """Tesseract's boxes overlap on italics and gape around specks; the line must not split."""
+    page, words = render([LONG_LINE, LONG_LINE, LONG_LINE], (2400, 400))
+    odd = []
+    for w in words:
+        if damage == "overlap" and w.text == "giải":  # a tail reaching under the next word
+            w = Word(w.text, w.left, w.top, w.width + 40, w.height, w.conf, 1, 1, w.line)
+        elif damage == "wide_gap" and w.text == "động":  # box short of the word's end
+            w = Word(w.text, w.left, w.top, w.width - 40, w.height, w.conf, 1, 1, w.line)
+        elif damage == "uneven_height" and w.text == "tập":  # specks high above it
+            w = Word(
+                w.text, w.left, w.top - 2 * w.height, w.width, 3 * w.height, w.conf, 1, 1, w.line
+            )
+        elif damage == "uneven_height" and w.text == "thể":  # and one below the next
+            w = Word(w.text, w.left, w.top, w.width, 2 * w.height, w.conf, 1, 1, w.line)
+        odd.append(w)
+    out = tmp_path / "odd.pdf"
+    write_page_pdf(bgr(page), DPI, odd, out)
+    got = [line for line in run("pdftotext", out, "-").splitlines() if line.strip()]
+    assert got == [LONG_LINE] * 3
+
+
 def test_non_bmp_characters_are_dropped_and_blank_words_skipped(tmp_path: Path) -> None:
     page, words = render(["Số hồ sơ"], size=(800, 200))
     words = [

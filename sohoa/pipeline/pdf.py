@@ -44,6 +44,8 @@ _IMAGE_RES = "/Im0"
 # Poppler and viewers place the selection box from the descriptor's Ascent and
 # Descent; a 1000-unit span makes the font size equal the box height.
 _ASCENT, _DESCENT = 800, -200
+# Gaps between the words of one OCR line, in ems of the line's font size (see _fit_to_next)
+_GAP_MIN_EM, _GAP_MAX_EM, _GAP_COLUMN_EM = 0.15, 0.6, 3.0
 _MIN_TZ = 1.0  # horizontal scaling floor (percent): 0 would make the text matrix singular
 
 
@@ -306,16 +308,36 @@ def _lines(words: Iterable[Word]) -> list[list[Word]]:
     return list(lines.values())
 
 
+def _fit_to_next(x: float, width: float, next_x: float, size: float) -> float:
+    """A word's width such that Poppler sees the same line Tesseract saw.
+
+    Tesseract's boxes overlap on italics (a y's tail reaches under the next word)
+    and leave wide gaps where a speck or a stretched justified space sits between
+    words. Poppler reads an overlap as a new line and a gap over about one em as a
+    column break, and printed one line as two or three. So an overlapping word is
+    cut short of its neighbour and a wide gap is narrowed by stretching the word
+    before it; a gap wider than ``_GAP_COLUMN_EM`` is a real column and stays.
+    """
+    gap = next_x - (x + width)
+    if gap < _GAP_MIN_EM * size:
+        return max(next_x - x - _GAP_MIN_EM * size, 0.2 * width)
+    if _GAP_MAX_EM * size < gap < _GAP_COLUMN_EM * size:
+        return width + gap - _GAP_MAX_EM * size
+    return width
+
+
 def _text_layer(
     lines: list[list[Word]], dpi: float, page_height_pt: float, advance: int
 ) -> list[str]:
     """Content-stream operators writing each word invisibly over its pixel box.
 
-    Font size is per line (median word height), so Poppler and viewers keep a
-    line together; each word is placed at its own box with ``Tm`` and stretched
-    with ``Tz`` to span exactly its width. A space between words is stretched
-    to fill the gap, so extraction yields natural spaces and selection never
-    runs into the next word.
+    Font size and baseline are per line (median word height and centre), so
+    Poppler and viewers keep a line together: word boxes differ in height with
+    stacked tone marks, dots below and descenders, and on a photocopy with toner
+    specks touching a letter, and a baseline per word split such lines in two.
+    Each word starts at its own box with ``Tm`` and is stretched with ``Tz`` to
+    span exactly its width. A space between words is stretched to fill the gap,
+    so extraction yields natural spaces and selection never runs into the next word.
     """
     scale = 72.0 / dpi
     em = advance / 1000.0  # advance of one character at font size 1
@@ -323,13 +345,15 @@ def _text_layer(
     for line in lines:
         size = max(median(w.height for w in line) * scale, 0.5)
         ops.append(f"{_FONT_RES} {_num(size)} Tf")
+        centre = page_height_pt - median(w.top + w.height / 2 for w in line) * scale
+        # The box [baseline + Descent, baseline + Ascent] is centred on the line.
+        baseline = centre - (_ASCENT + _DESCENT) / 2000.0 * size
         for i, word in enumerate(line):
             code = _encode(word.text.strip())
             x = word.left * scale
             width = word.width * scale
-            centre = page_height_pt - (word.top + word.height / 2) * scale
-            # The box [baseline + Descent, baseline + Ascent] is centred on the word.
-            baseline = centre - (_ASCENT + _DESCENT) / 2000.0 * size
+            if i + 1 < len(line):
+                width = _fit_to_next(x, width, line[i + 1].left * scale, size)
             tz = max(100.0 * width / (len(code) // 2 * em * size), _MIN_TZ)
             ops.append(f"1 0 0 1 {_num(x)} {_num(baseline)} Tm {_num(tz)} Tz <{code.hex()}> Tj")
             if i + 1 < len(line):
