@@ -307,6 +307,36 @@ def test_blue_signature_is_removed() -> None:
     assert (to_gray(image)[blue] < 128).mean() > 0.5
 
 
+def test_faded_signature_on_yellowed_paper_is_removed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Faded toner on yellow paper: the blue leads the other channels by less than the
+    threshold until the paper's own tint is balanced out."""
+    _, fresh = generated("decision", 7001, dpi=300)
+    _, faded = generated("decision", 7001, "faded", dpi=300)
+    blue = cv2.dilate(colour_ink_mask(fresh), np.ones((3, 3), np.uint8)) > 0
+    assert blue.sum() > 2000
+    zones = colour_mark_zones(faded, 300) > 0
+    assert zones[blue].mean() > 0.95
+    ocr = normalize_illumination(suppress_colour_ink(faded, 300), 300)
+    assert (ocr[blue] > 200).mean() > 0.95
+    with monkeypatch.context() as m:  # the same page without the balance: the test can fail
+        m.setattr(cleanup, "white_balance", lambda image, paper: image)
+        assert not colour_mark_zones(faded, 300).any()
+
+
+def test_contrast_stretch_whitens_paper_and_darkens_faded_ink() -> None:
+    plain, _ = generated("letter", 28)
+    _, faded = generated("letter", 28, "faded+photocopy")
+    truth = np.asarray(plain.image.convert("L"))
+    text, paper = truth < 80, truth > 240
+    flat = normalize_illumination(to_gray(faded), DPI)
+    out = cleanup.stretch_contrast(flat, DPI)
+    assert np.median(out[text]) < np.median(flat[text]) - 5
+    assert (out[paper] == 255).mean() > 0.9 > (flat[paper] == 255).mean()
+    assert (out[text] < 128).mean() > 0.9
+    blank = np.full((200, 200), 250, np.uint8)
+    assert (cleanup.stretch_contrast(blank, DPI) == 250).all()  # no ink: nothing to stretch
+
+
 def test_coloured_text_line_is_kept(page: np.ndarray) -> None:
     """A line of red print is content, not a seal: it stays in the OCR image."""
     colour = cv2.cvtColor(page, cv2.COLOR_GRAY2BGR)

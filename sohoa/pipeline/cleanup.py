@@ -49,6 +49,8 @@ COLOUR_MIN_SHORT_MM = 7.0  # ... and this much across: a line of coloured print 
 BACKGROUND_KERNEL_MM = 3.0  # wider than any letter stroke gap, so text never counts as paper
 SPECKLE_MAX_MM = 0.7  # dots up to this size may be dust; Vietnamese tone marks are this size too
 SPECKLE_REACH_MM = 1.6  # ... so only dots farther than this from any letter are removed
+STRETCH_BLUR_PX = 0.8  # Gaussian sigma at 300 dpi before the contrast stretch
+STRETCH_GRAIN_SIGMAS = 2.5  # paper grain within this many standard deviations turns white
 OCR_MIN_TEXT_PX = 22.0  # median letter height below which Tesseract gets an enlarged copy
 OCR_MAX_UPSCALE = 2.0
 OCR_MIN_UPSCALE = 1.2  # smaller enlargements cost Tesseract time for no measured gain
@@ -549,6 +551,19 @@ def colour_ink_mask(image: np.ndarray) -> np.ndarray:
     return ((red > COLOUR_MIN_EXCESS) | (blue > COLOUR_MIN_EXCESS)).astype(np.uint8)
 
 
+def white_balance(image: np.ndarray, paper: tuple[int, ...]) -> np.ndarray:
+    """``image`` with each channel scaled so that the paper comes out neutral gray-white.
+
+    Old, recycled and faded paper is yellow: its blue channel reads 20-30 levels
+    under its red, which hides the lead of a faded blue signature over the others.
+    """
+    top = max(paper)
+    gains = np.array([top / max(p, 1) for p in paper], np.float32)
+    if np.all(np.abs(gains - 1.0) < 0.01):
+        return image
+    return np.clip(image.astype(np.float32) * gains, 0, 255).astype(np.uint8)
+
+
 def colour_mark_zones(image: np.ndarray, dpi: float) -> np.ndarray:
     """Where seals and signatures are (0/1 uint8, full size), found on a ~100-dpi copy.
 
@@ -558,7 +573,7 @@ def colour_mark_zones(image: np.ndarray, dpi: float) -> np.ndarray:
     work_dpi = min(dpi, 100.0)  # thinner than this, a pen stroke fades into the paper
     small = downscale(image, dpi, work_dpi)
     work_dpi = dpi * small.shape[1] / image.shape[1]
-    mask = colour_ink_mask(small)
+    mask = colour_ink_mask(white_balance(small, paper_colour(small)))
     close = _mm(work_dpi, COLOUR_CLOSE_MM) * 2 + 1
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((close, close), np.uint8))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
@@ -612,7 +627,8 @@ def suppress_colour_ink(image: np.ndarray, dpi: float) -> np.ndarray:
     if w == 0 or h == 0:
         return gray
     out = gray.copy()
-    faded = fade_colour(image[y : y + h, x : x + w])
+    paper = paper_colour(downscale(image, dpi, GEOMETRY_DPI))
+    faded = fade_colour(white_balance(image[y : y + h, x : x + w], paper))
     np.copyto(out[y : y + h, x : x + w], faded, where=zones[y : y + h, x : x + w] > 0)
     return out
 
@@ -686,6 +702,33 @@ def remove_speckle(gray: np.ndarray, dpi: float) -> np.ndarray:
     return out
 
 
+def stretch_contrast(gray: np.ndarray, dpi: float) -> np.ndarray:
+    """Paper to white and ink to black on a normalised page, after a slight blur.
+
+    Faded toner leaves letters light gray and a copier's grain leaves the paper
+    mottled; Tesseract's own global threshold then cuts strokes and marks apart.
+    The paper level is the brightest histogram peak and its grain is measured
+    around it; everything within the grain becomes white, the darkest ink black,
+    and the blur (about a pixel at 300 dpi) keeps the grain from turning into dots.
+    """
+    smooth = cv2.GaussianBlur(gray, (0, 0), max(0.5, STRETCH_BLUR_PX * dpi / 300.0))
+    hist = np.bincount(smooth.ravel(), minlength=256).astype(np.float64)
+    paper = int(np.argmax(hist[128:])) + 128
+    levels = np.arange(256, dtype=np.float64)
+    near = slice(max(0, paper - 30), paper + 1)
+    weights = hist[near]
+    grain = (
+        np.sqrt(np.average((levels[near] - paper) ** 2, weights=weights)) if weights.sum() else 0
+    )
+    dark = hist[:128]
+    if dark.sum() == 0:
+        return smooth
+    ink = float(np.searchsorted(np.cumsum(dark), 0.1 * dark.sum()))
+    white = paper - STRETCH_GRAIN_SIGMAS * max(2.0, float(grain))
+    lut = np.clip((levels - ink) * 255.0 / max(white - ink, 1.0), 0, 255).astype(np.uint8)
+    return cv2.LUT(smooth, lut)
+
+
 def text_height(gray: np.ndarray) -> float | None:
     """Median height in pixels of letter-sized ink components, None without enough text.
 
@@ -725,6 +768,8 @@ def make_ocr_image(
             gray = normalize_illumination(gray, dpi)
         if cfg.despeckle:
             gray = remove_speckle(gray, dpi)
+        if cfg.stretch_contrast:
+            gray = stretch_contrast(gray, dpi)
     factor = ocr_upscale_factor(text_height(gray), cfg.ocr_min_text_px)
     if factor == 1.0:
         return np.ascontiguousarray(gray), 1.0

@@ -67,6 +67,7 @@ class CleanupConfig:
     remove_colour_ink: bool = True
     normalize_light: bool = True
     despeckle: bool = True
+    stretch_contrast: bool = True
     ocr_min_text_px: float = 22.0
 
 
@@ -76,6 +77,7 @@ class OcrConfig:
     tessdata_dir: str | None = None
     psm: int = 3
     oem: int = 1
+    reread_missed: bool = True
     timeout_seconds: float = 300.0
     workers: int = 0
     correct: bool = True

@@ -41,6 +41,10 @@ class OcrResult:
     lang: str
 
 
+JUNK_MAX_CONF = 60.0  # a line all of whose words read below this and mean nothing is not text
+JUNK_HEIGHT_SHARE = 0.5  # junk this much shorter than its line's words is stray marks
+
+
 class OcrError(RuntimeError):
     """Tesseract failed or timed out on a page."""
 
@@ -153,3 +157,42 @@ def scale_boxes(result: OcrResult, factor: float) -> OcrResult:
         for w in result.words
     )
     return replace(result, words=words)
+
+
+def _line_groups(words: Sequence[Word]) -> list[list[Word]]:
+    groups: dict[tuple[int, int, int], list[Word]] = {}
+    for w in words:
+        groups.setdefault((w.block, w.par, w.line), []).append(w)
+    return list(groups.values())
+
+
+def is_junk(word: Word) -> bool:
+    """Low confidence and no meaning: not a Vietnamese syllable, not a number, no code."""
+    from sohoa.pipeline.syllables import is_valid_syllable, strip_punct
+
+    if word.conf >= JUNK_MAX_CONF:
+        return False
+    core = strip_punct(word.text)[1]
+    if not core:
+        return True
+    if any(ch.isdigit() for ch in core):
+        return False
+    return not is_valid_syllable(core)
+
+
+def drop_junk_lines(words: Sequence[Word]) -> tuple[Word, ...]:
+    """Words without the lines that are only junk: QR codes, logos and scribbles read as text.
+
+    Tesseract reads a QR code as ``Ih>nH)`` and a signature as ``z z ~``, with
+    confidences near zero. Whole lines go only when every word of them is junk, so
+    a real line read badly keeps the words a clerk could still search for; inside a
+    line only junk much smaller than its words goes: the tone marks of a heading
+    that Tesseract put on the line below as ``š :``.
+    """
+    kept: list[Word] = []
+    for line in _line_groups(words):
+        if all(is_junk(w) for w in line):
+            continue
+        tall = sorted(w.height for w in line)[len(line) // 2]
+        kept.extend(w for w in line if not (is_junk(w) and w.height < JUNK_HEIGHT_SHARE * tall))
+    return tuple(kept)

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from sohoa.pipeline import cleanup, correct, dossier, faults, ocr, pages, pdf, textlayer
+from sohoa.pipeline import cleanup, correct, dossier, faults, ocr, pages, pdf, reread, textlayer
 from sohoa.pipeline.config import Config, OcrConfig
 from sohoa.pipeline.syllables import invalid_share
 from sohoa.pipeline.textnorm import has_diacritics
@@ -122,9 +122,10 @@ def choose_words(
         layer = textlayer.read_words(job.source, job.index, dpi)
         if layer and textlayer.keep_existing(ocr.words_to_text(layer), result.text):
             return tuple(layer), "pdf", 0
+    words = ocr.drop_junk_lines(result.words)
     if not job.cfg.ocr.correct:
-        return result.words, "ocr", 0
-    words, corrections = correct.correct_words(result.words)
+        return words, "ocr", 0
+    words, corrections = correct.correct_words(words)
     return words, "ocr", len(corrections)
 
 
@@ -156,6 +157,18 @@ def _read(clean: cleanup.CleanPage, dpi: float, cfg: Config) -> ocr.OcrResult:
     return ocr.scale_boxes(raw, 1.0 / clean.ocr_scale)
 
 
+def _complete(clean: cleanup.CleanPage, result: ocr.OcrResult, dpi: float, cfg: Config):
+    """The chosen reading with the ink it left unread read again (see reread)."""
+    if not cfg.ocr.reread_missed:
+        return clean, result
+    scale = clean.ocr_scale
+    raw = ocr.scale_boxes(result, scale)
+    filled = reread.fill_gaps(clean.ocr_image, raw, dpi * scale, cfg.ocr)
+    if filled is raw:
+        return clean, result
+    return clean, ocr.scale_boxes(filled, 1.0 / scale)
+
+
 def clean_and_read(
     image: np.ndarray, dpi: float, cfg: Config
 ) -> tuple[cleanup.CleanPage, ocr.OcrResult]:
@@ -171,14 +184,14 @@ def clean_and_read(
     faults.crash_point("during_ocr")
     result = _read(clean, dpi, cfg)
     if not clean.orientation_deferred or _reads_well(result, cfg.ocr):
-        return clean, result
+        return _complete(clean, result, dpi, cfg)
     turned = cleanup.cleanup_page(image, dpi, cfg.cleanup, osd_when_horizontal=True)
     if turned.rotation == clean.rotation:
-        return clean, result
+        return _complete(clean, result, dpi, cfg)
     second = _read(turned, dpi, cfg)
     if _better(second, result):
-        return turned, second
-    return clean, result
+        return _complete(turned, second, dpi, cfg)
+    return _complete(clean, result, dpi, cfg)
 
 
 def _reads_well(result: ocr.OcrResult, cfg: OcrConfig) -> bool:
