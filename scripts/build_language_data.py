@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Regenerate sohoa/pipeline/data/vi_syllable_lm.tsv.gz from public Vietnamese text.
 
+(It also stores the syllable rules' skeleton index as data/vi_skeletons.tsv.gz.)
+
 Sources (see /work/shared/data/vi-corpus/SOURCES.md): the public-domain laws
 (legal register, closest to administrative documents), Vietnamese Wikipedia
 extracts, the UDHR, Tatoeba sentences and Wikisource prefaces for running
@@ -34,7 +36,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sohoa.pipeline.correct import DATA_FILE, correct_tokens, lm_token, runs  # noqa: E402
-from sohoa.pipeline.syllables import TONE_MARKS, is_valid_syllable, strip_punct  # noqa: E402
+from sohoa.pipeline.syllables import (  # noqa: E402
+    TONE_MARKS,
+    is_valid_syllable,
+    strip_punct,
+    write_skeleton_index,
+)
 from sohoa.pipeline.textnorm import nfc  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "data" / "vi-corpus"
@@ -214,6 +221,7 @@ def main() -> None:
         evaluate(args.limit)
     else:
         build()
+        write_skeleton_index()
 
 
 if __name__ == "__main__":

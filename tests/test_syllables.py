@@ -131,3 +131,11 @@ def test_strip_punct() -> None:
     assert strip_punct("“QUYÉT:") == ("“", "QUYÉT", ":")
     assert strip_punct("263/KH-UBND,") == ("", "263/KH-UBND", ",")
     assert strip_punct("...") == ("...", "", "")
+
+
+def test_stored_skeleton_index_matches_the_rules() -> None:
+    """The data file is what the rules give: regenerate it with scripts/build_language_data.py."""
+    from sohoa.pipeline.syllables import SKELETON_FILE, build_skeleton_index
+
+    assert SKELETON_FILE.is_file()
+    assert skeleton_index() == build_skeleton_index()

@@ -72,6 +72,7 @@ def ocr_page(gray: np.ndarray, dpi: float, cfg: OcrConfig) -> OcrResult:
     from PIL import Image
 
     img = Image.fromarray(gray)
+    img.format = "BMP"  # pytesseract's hand-over file: PNG would cost 0.1 s per page to pack
     config = f"{_tesseract_config(cfg)} --dpi {round(dpi)}"
     try:
         data = pytesseract.image_to_data(

@@ -13,12 +13,15 @@ calling a real word invalid would make the corrector change it.
 from __future__ import annotations
 
 import functools
+import gzip
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from sohoa.pipeline.textnorm import fold
 
+SKELETON_FILE = Path(__file__).resolve().parent / "data" / "vi_skeletons.tsv.gz"
 TONE_MARKS = {
     "\u0300": "huyen",
     "\u0301": "sac",
@@ -282,9 +285,8 @@ def all_syllables() -> frozenset[str]:
     return frozenset(out)
 
 
-@functools.cache
-def skeleton_index() -> dict[str, tuple[str, ...]]:
-    """Folded spelling → the valid syllables (canonical placement) folding to it.
+def build_skeleton_index() -> dict[str, tuple[str, ...]]:
+    """Folded spelling → the valid syllables (canonical placement) folding to it, from the rules.
 
     ``quyet`` → (quyết, quyệt): the candidates for a mark-only OCR error.
     """
@@ -292,6 +294,28 @@ def skeleton_index() -> dict[str, tuple[str, ...]]:
     for syl in sorted({canonical(s) for s in all_syllables()}):
         index.setdefault(fold(syl), []).append(syl)
     return {key: tuple(vals) for key, vals in index.items()}
+
+
+def write_skeleton_index(path: Path = SKELETON_FILE) -> None:
+    """Store the rules' index (scripts/build_language_data.py; a test keeps it in step)."""
+    rows = (f"{key}\t{' '.join(vals)}" for key, vals in sorted(build_skeleton_index().items()))
+    with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+        gz.write(("\n".join(rows) + "\n").encode("utf-8"))  # mtime 0: same rules, same bytes
+
+
+@functools.cache
+def skeleton_index() -> dict[str, tuple[str, ...]]:
+    """:func:`build_skeleton_index`, read from the package's data file.
+
+    Deriving it from the rules takes about 0.4 s, which every OCR worker paid at
+    start, on every ``sohoa process`` call; reading the stored copy takes 20 ms.
+    """
+    try:
+        with gzip.open(SKELETON_FILE, "rt", encoding="utf-8") as fh:
+            rows = [line.rstrip("\n").split("\t") for line in fh if line.strip()]
+    except FileNotFoundError:
+        return build_skeleton_index()
+    return {key: tuple(vals.split(" ")) for key, vals in rows}
 
 
 def invalid_share(words: Sequence[str]) -> float:

@@ -31,6 +31,10 @@ def _worker_init() -> None:
     syllables.skeleton_index()
 
 
+def _ready() -> None:
+    """A task that does nothing: submitting it starts the pool's processes."""
+
+
 def pool_size(cfg: Config) -> int:
     return cfg.ocr.workers if cfg.ocr.workers > 0 else max(1, os.cpu_count() or 1)
 
@@ -44,7 +48,11 @@ class LocalExecutor:
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=self.workers, initializer=_worker_init)
+        pool = ProcessPoolExecutor(max_workers=self.workers, initializer=_worker_init)
+        # Start the workers now (a fork pool starts all of them on its first task), so
+        # their set-up overlaps the parent's hashing and raw upload of the first file.
+        pool.submit(_ready)
+        return pool
 
     def map_pages(self, fn: Callable[[Any], Any], jobs: Sequence[Any]) -> list[Any]:
         with self._lock:
