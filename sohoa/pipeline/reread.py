@@ -27,7 +27,9 @@ MIN_WIDTH_MM = 2.0
 MIN_INK_SHARE = 0.04  # share of a region's box that is ink: fewer is dust in a wide box
 JOIN_X_MM, JOIN_Y_MM = 2.5, 0.4  # ink this close belongs to the same strip of text
 COVER_MARGIN_MM = 0.4  # a word box covers its own anti-aliasing and dots this far out
-BLOCK_PSM = 6  # each region is read as one uniform block of text
+BLOCK_PSM = 6  # a strip of a line or two is read as one uniform block of text
+SPARSE_PSM = 11  # a taller region is read as sparse text (words anywhere)
+TALL_MM = 15.0  # about three lines of 13-pt print
 DOUBT_CONF = 65.0  # words read below this do not count as covering their ink
 MIN_CONF = 50.0  # a second reading is of doubtful ink: only its confident words count
 MAX_REGIONS = 24  # a page with more holes than this is not a layout slip: leave it
@@ -95,14 +97,12 @@ def _montage(gray: np.ndarray, boxes: list[Box]) -> tuple[np.ndarray, list[tuple
     return sheet, offsets
 
 
-def read_regions(
-    gray: np.ndarray, boxes: list[Box], dpi: float, cfg: OcrConfig
+def _read_montage(
+    gray: np.ndarray, boxes: list[Box], dpi: float, cfg: OcrConfig, psm: int
 ) -> list[list[ocr.Word]]:
-    """Confident words read in each region (page coordinates), in one Tesseract run."""
-    if not boxes:
-        return []
+    """Confident words of each region (page coordinates), the regions read together."""
     sheet, offsets = _montage(gray, boxes)
-    result = ocr.ocr_page(sheet, dpi, replace(cfg, psm=BLOCK_PSM))
+    result = ocr.ocr_page(sheet, dpi, replace(cfg, psm=psm))
     found: list[list[ocr.Word]] = [[] for _ in boxes]
     for w in ocr.drop_junk_lines(result.words):
         if w.conf < MIN_CONF:
@@ -112,6 +112,27 @@ def read_regions(
             if by + oy - bh / 2 <= cy <= by + oy + bh * 1.5:  # inside region i's padded slot
                 found[i].append(replace(w, left=w.left - ox, top=w.top - oy))
                 break
+    return found
+
+
+def read_regions(
+    gray: np.ndarray, boxes: list[Box], dpi: float, cfg: OcrConfig
+) -> list[list[ocr.Word]]:
+    """Confident words read in each region (page coordinates).
+
+    Strips of a line or two are read together as one block of text; a region
+    taller than a few lines is text tangled with a graphic (a signature block
+    under a photocopied seal) and is read as sparse text, which looks for words
+    anywhere instead of forcing the ring's arcs into lines.
+    """
+    tall = _px(dpi, TALL_MM)
+    found: list[list[ocr.Word]] = [[] for _ in boxes]
+    for psm, pick in ((BLOCK_PSM, lambda h: h <= tall), (SPARSE_PSM, lambda h: h > tall)):
+        chosen = [i for i, b in enumerate(boxes) if pick(b[3])]
+        if chosen:
+            words = _read_montage(gray, [boxes[i] for i in chosen], dpi, cfg, psm)
+            for i, w in zip(chosen, words, strict=True):
+                found[i] = w
     return found
 
 
@@ -139,7 +160,7 @@ def merge(
     Doubtful words inside a re-read region are replaced by what the second reading
     found there when that reading is clearly more confident, else the region adds
     nothing. A re-read word level with an existing line (sharing most of its
-    height) joins that line in x order; the others form new lines, placed in
+    height; the nearest such line) joins that line in x order; the others form new lines, placed in
     reading order before the first line that starts below them.
     """
     regions: list[Box] = []
@@ -164,13 +185,14 @@ def merge(
     order = list(lines)
     next_block = max((w.block for w in words), default=0) + 1
     for new in (w for f in found for w in f):
-        home = None
+        home, best = None, (0.5, 0.0)  # (share of height in common, -horizontal distance)
         for key in order:
-            _, top, _, height = _line_box(lines[key])
+            left, top, width, height = _line_box(lines[key])
             shared = min(top + height, new.top + new.height) - max(top, new.top)
-            if shared >= 0.5 * min(height, new.height):
-                home = key
-                break
+            gap = max(left - (new.left + new.width), new.left - (left + width), 0)
+            score = (shared / min(height, new.height), -float(gap))
+            if score >= best:
+                home, best = key, score
         if home is not None:
             b, p, n = home
             lines[home].append(replace(new, block=b, par=p, line=n))
