@@ -148,6 +148,26 @@ def test_vietnamese_landscape_tiff_page(shared_data: Path) -> None:
     assert_same_geometry(result)
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["danang_1.pdf", "danang_3.pdf"],
+)
+def test_ink_above_and_below_the_lines_tells_up_from_down(shared_data: Path, name: str) -> None:
+    """Real Vietnamese scans and a generated decision: clearly positive upright,
+    clearly negative turned over."""
+    from pdf2image import convert_from_path
+
+    pdf = shared_data / "odd-inputs" / "vn-real-scans-vietadmin" / name
+    scan = np.asarray(
+        convert_from_path(str(pdf), dpi=100, first_page=1, last_page=1)[0].convert("L")
+    )
+    _, generated_page = generated("decision", 29, seal=True)
+    for gray in (scan, small(to_gray(generated_page))):
+        assert cleanup.upright_score(gray) > 0.25
+        assert cleanup.upright_score(np.ascontiguousarray(gray[::-1, ::-1])) < -0.25
+    assert cleanup.upright_score(np.full((800, 600), 250, np.uint8)) == 0.0  # no text: no say
+
+
 def test_osd_that_contradicts_line_direction_is_ignored(
     page: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:

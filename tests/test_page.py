@@ -26,11 +26,25 @@ def test_upright_page_is_read_once_without_osd(cfg):
     assert result.mean_confidence > cfg.ocr.orientation_recheck_confidence
 
 
-def test_upside_down_page_is_turned_after_a_poor_first_reading(cfg):
+def test_upside_down_page_is_turned_before_the_first_reading(cfg, monkeypatch):
+    """The ink's up/down asymmetry sends the page to OSD first: no wasted full reading."""
+    reads = []
+    real_read = page._read
+    monkeypatch.setattr(page, "_read", lambda *a: reads.append(1) or real_read(*a))
+    clean, result = page.clean_and_read(_bgr("rotate180"), 200, cfg)
+    assert clean.rotation == 180 and not clean.orientation_deferred
+    assert len(reads) == 1
+    assert result.mean_confidence > 85
+    assert "QUYẾT ĐỊNH" in " ".join(w.text for w in result.words)
+
+
+def test_upside_down_page_the_ink_hint_misses_is_turned_after_a_poor_reading(cfg, monkeypatch):
+    from sohoa.pipeline import cleanup
+
+    monkeypatch.setattr(cleanup, "upright_score", lambda *a: 0.0)  # no hint: the old path
     clean, result = page.clean_and_read(_bgr("rotate180"), 200, cfg)
     assert clean.rotation == 180
     assert result.mean_confidence > 85
-    assert "QUYẾT ĐỊNH" in " ".join(w.text for w in result.words)
 
 
 def test_upscaling_respects_the_pixel_budget():

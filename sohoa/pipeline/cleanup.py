@@ -35,6 +35,7 @@ GEOMETRY_DPI = 100.0  # working resolution for skew, borders and blank detection
 OSD_DPI = 150.0  # OSD needs letters of a certain pixel size; 100 dpi is too small for it
 OSD_MIN_CONFIDENCE = 2.0  # below this, Tesseract's orientation guesses are often wrong
 OSD_MIN_CONFIDENCE_UNCHECKED = 5.0  # when the line structure can neither confirm nor veto
+FLIP_HINT = 0.2  # an upright_score below minus this sends the page to OSD before reading
 DIRECTION_RATIO = 1.3  # how much stronger line structure must be in one direction to count
 MIN_SKEW_DEGREES = 0.1  # smaller corrections are below what we can measure: not worth a warp
 SKEW_COARSE_STEP = 0.5
@@ -92,6 +93,7 @@ class Orientation:
     confidence: float | None
     osd_rotation: int | None
     direction: str  # "horizontal", "vertical" or "unknown": the text-line cross-check
+    deferred: bool = False  # taken as upright without asking OSD; the caller may re-check
 
 
 # --- input normalisation ---------------------------------------------------------------------
@@ -250,6 +252,38 @@ def _best_angle(xs: np.ndarray, ys: np.ndarray, max_degrees: float) -> tuple[flo
     return round(float(fine[best]), 3), float(fine_scores[best]), peak
 
 
+def upright_score(gray: np.ndarray, max_degrees: float = 10.0) -> float:
+    """From +1 to -1: how much more letter ink lies above each line's x-height band than below.
+
+    Vietnamese puts tone marks and hats over most syllables and a dot under few;
+    Latin ascenders and capitals outnumber descenders too. Measured on generated
+    pages, the Da Nang scans and Tesseract's and OCRmyPDF's test pages, upright
+    text scores +0.27 to +0.92 and the same pages upside down -0.29 to -0.92, so a
+    clearly negative score says "turned over" without any OCR. Lines are the runs
+    of the letter pixels' projection across the text direction; the band is where
+    a line's profile is at least half its peak.
+    """
+    xs, ys = text_pixels(gray)
+    if xs.size < 500:
+        return 0.0
+    angle, _, _ = _best_angle(xs, ys, max_degrees)
+    a = math.radians(angle)
+    proj = ys * math.cos(a) + xs * math.sin(a)
+    profile = np.bincount((proj - proj.min()).astype(np.int32)).astype(np.float64)
+    text_rows = np.concatenate(([0], (profile > 0.05 * profile.max()).astype(np.int8), [0]))
+    edges = np.flatnonzero(np.diff(text_rows))
+    above = below = 0.0
+    for start, end in zip(edges[::2], edges[1::2], strict=True):
+        band = profile[start:end]
+        if band.size < 4:
+            continue
+        core = np.flatnonzero(band >= 0.5 * band.max())
+        above += band[: core[0]].sum()
+        below += band[core[-1] + 1 :].sum()
+    total = above + below
+    return (above - below) / total if total else 0.0
+
+
 def line_direction(gray: np.ndarray, max_degrees: float = 10.0) -> str:
     """Whether text lines run "horizontal" or "vertical" (a 90/270 page), or "unknown".
 
@@ -301,12 +335,17 @@ def detect_orientation(
     confidences below 1 on the right axis, but up to about 4 on the wrong axis.
 
     With ``osd_when_horizontal`` off, a page whose lines run horizontally is taken
-    as upright without asking OSD (about 1 s a page): the caller then checks the
-    OCR confidence and asks again only when it is low (an upside-down page).
+    as upright without asking OSD (about 1 s a page), unless its ink says it is
+    upside down (:func:`upright_score`): the caller then checks the OCR confidence
+    and asks again only when it is low.
     """
     direction = line_direction(geometry_gray, max_skew_degrees)
-    if direction == "horizontal" and not osd_when_horizontal:
-        return Orientation(0, None, None, direction)
+    if (
+        direction == "horizontal"
+        and not osd_when_horizontal
+        and upright_score(geometry_gray, max_skew_degrees) > -FLIP_HINT
+    ):
+        return Orientation(0, None, None, direction, deferred=True)
     osd = tesseract_osd(osd_gray)
     if osd is None:
         return Orientation(0, None, None, direction)
@@ -819,7 +858,7 @@ def cleanup_page(
             osd_gray, geometry, cfg.max_skew_degrees, osd_when_horizontal=osd_when_horizontal
         )
         rotation, confidence = found.rotation, found.confidence
-        deferred = found.direction == "horizontal" and not osd_when_horizontal
+        deferred = found.deferred
     upright = rotate_bound(geometry, rotation)
     skew = 0.0
     if cfg.deskew and not blank:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from sohoa.pipeline.config import OcrConfig
+from sohoa.pipeline.syllables import is_valid_syllable, strip_punct
 from sohoa.pipeline.textnorm import nfc
 
 
@@ -169,8 +170,6 @@ def _line_groups(words: Sequence[Word]) -> list[list[Word]]:
 
 def is_junk(word: Word) -> bool:
     """Low confidence and no meaning: not a Vietnamese syllable, not a number, no code."""
-    from sohoa.pipeline.syllables import is_valid_syllable, strip_punct
-
     if word.conf >= JUNK_MAX_CONF:
         return False
     core = strip_punct(word.text)[1]

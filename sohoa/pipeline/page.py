@@ -157,7 +157,9 @@ def _read(clean: cleanup.CleanPage, dpi: float, cfg: Config) -> ocr.OcrResult:
     return ocr.scale_boxes(raw, 1.0 / clean.ocr_scale)
 
 
-def _complete(clean: cleanup.CleanPage, result: ocr.OcrResult, dpi: float, cfg: Config):
+def _complete(
+    clean: cleanup.CleanPage, result: ocr.OcrResult, dpi: float, cfg: Config
+) -> tuple[cleanup.CleanPage, ocr.OcrResult]:
     """The chosen reading with the ink it left unread read again (see reread)."""
     if not cfg.ocr.reread_missed:
         return clean, result
