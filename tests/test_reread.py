@@ -115,6 +115,27 @@ def test_dust_and_word_box_slivers_are_not_regions() -> None:
     assert reread.missed_regions(image, tuple(short), DPI) == []
 
 
+def test_a_page_read_without_any_word_gets_no_second_full_run() -> None:
+    """Everything missed is not a layout slip: the regions would be the whole page."""
+    image, lines = rendered()
+    top, left = 100, 120  # the text block alone: its lines cover a third of this image
+    crop = np.ascontiguousarray(image[top:540, left:900])
+    moved = [[replace(w, left=w.left - left, top=w.top - top) for w in line] for line in lines]
+    assert len(reread.missed_regions(crop, (*moved[0], *moved[1]), DPI)) == 1
+    assert reread.missed_regions(crop, (), DPI) == []
+
+
+def test_a_qr_code_is_not_a_region() -> None:
+    """Tesseract has nothing to say about a QR code: reading it again would waste a run."""
+    import qrcode
+
+    image, lines = rendered()
+    code = np.asarray(qrcode.make("000.00.13.H38-261127-0009", box_size=8).convert("L"))
+    image[60 : 60 + code.shape[0], 1450 : 1450 + code.shape[1]] = code[:, : 1800 - 1450]
+    everything = tuple(w for line in lines for w in line)
+    assert reread.missed_regions(image, everything, DPI) == []
+
+
 def test_regions_are_read_in_one_run_in_page_coordinates(cfg) -> None:
     image, lines = rendered()
     regions = reread.missed_regions(image, (*lines[0],), DPI)

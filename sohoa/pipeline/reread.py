@@ -25,6 +25,7 @@ Box = tuple[int, int, int, int]  # left, top, width, height in OCR-image pixels
 MIN_HEIGHT_MM, MAX_HEIGHT_MM = 1.2, 60.0
 MIN_WIDTH_MM = 2.0
 MIN_INK_SHARE = 0.04  # share of a region's box that is ink: fewer is dust in a wide box
+MAX_INK_SHARE = 0.45  # more is a QR code, a photo or a solid stamp (bold print stays < 0.43)
 JOIN_X_MM, JOIN_Y_MM = 2.5, 0.4  # ink this close belongs to the same strip of text
 COVER_MARGIN_MM = 0.4  # a word box covers its own anti-aliasing and dots this far out
 BLOCK_PSM = 6  # a strip of a line or two is read as one uniform block of text
@@ -33,6 +34,7 @@ TALL_MM = 15.0  # about three lines of 13-pt print
 DOUBT_CONF = 65.0  # words read below this do not count as covering their ink
 MIN_CONF = 50.0  # a second reading is of doubtful ink: only its confident words count
 MAX_REGIONS = 24  # a page with more holes than this is not a layout slip: leave it
+MAX_AREA_SHARE = 0.25  # ... nor one whose holes cover more than this share of it
 
 
 def _px(dpi: float, mm: float) -> int:
@@ -75,10 +77,14 @@ def missed_regions(gray: np.ndarray, words: tuple[ocr.Word, ...], dpi: float) ->
             continue
         if w < _px(dpi, MIN_WIDTH_MM):
             continue
-        if ink[y : y + h, x : x + w].mean() < MIN_INK_SHARE:
+        share = ink[y : y + h, x : x + w].mean()
+        if not MIN_INK_SHARE <= share <= MAX_INK_SHARE:
             continue
         boxes.append((int(x), int(y), int(w), int(h)))
-    return boxes if len(boxes) <= MAX_REGIONS else []
+    area = sum(w * h for _, _, w, h in boxes)
+    if len(boxes) > MAX_REGIONS or area > MAX_AREA_SHARE * gray.size:
+        return []  # not a layout slip but a page Tesseract could not read: no second full run
+    return boxes
 
 
 def _montage(gray: np.ndarray, boxes: list[Box]) -> tuple[np.ndarray, list[tuple[int, int]]]:
