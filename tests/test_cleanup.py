@@ -168,6 +168,29 @@ def test_ink_above_and_below_the_lines_tells_up_from_down(shared_data: Path, nam
     assert cleanup.upright_score(np.full((800, 600), 250, np.uint8)) == 0.0  # no text: no say
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "tesseract-test-images/phototest.tif",
+        "tesseract-test-images/eurotext.tif",
+        "tesseract-test-images/8087_054.3B.tif",
+        "vietocr3-samples/vietsample.tif",
+        "vietocr3-samples/vietsample2.png",
+        "ocrmypdf-tests-resources/typewriter.png",
+    ],
+)
+@pytest.mark.parametrize("turned", [0, 90, 180, 270])
+def test_real_pages_are_righted_by_their_ink_alone(shared_data: Path, name: str, turned: int):
+    """English, French, Vietnamese and typewriter pages, turned each way: no OCR needed."""
+    with Image.open(shared_data / "odd-inputs" / name) as im:
+        dpi = float(im.info.get("dpi", (300, 300))[0] or 300)
+        gray = np.asarray(im.convert("L"))
+    delivered = rotate_cw(gray, turned)
+    geometry = small(delivered, dpi if dpi >= 50 else 300.0)
+    direction = cleanup.line_direction(geometry)
+    assert cleanup.ink_orientation(geometry, direction) == (360 - turned) % 360
+
+
 def test_osd_that_contradicts_line_direction_is_ignored(
     page: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:

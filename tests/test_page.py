@@ -26,16 +26,31 @@ def test_upright_page_is_read_once_without_osd(cfg):
     assert result.mean_confidence > cfg.ocr.orientation_recheck_confidence
 
 
-def test_upside_down_page_is_turned_before_the_first_reading(cfg, monkeypatch):
-    """The ink's up/down asymmetry sends the page to OSD first: no wasted full reading."""
-    reads = []
-    real_read = page._read
+@pytest.mark.parametrize(
+    ("profile", "turn"), [("rotate180", 180), ("rotate90", 90), ("rotate270", 270)]
+)
+def test_turned_page_is_righted_by_its_ink_without_osd(cfg, monkeypatch, profile, turn):
+    """The marks above vs below the lines say which way is up: one reading, no OSD run."""
+    from sohoa.pipeline import cleanup
+
+    reads, osd = [], []
+    real_read, real_osd = page._read, cleanup.tesseract_osd
     monkeypatch.setattr(page, "_read", lambda *a: reads.append(1) or real_read(*a))
-    clean, result = page.clean_and_read(_bgr("rotate180"), 200, cfg)
-    assert clean.rotation == 180 and not clean.orientation_deferred
-    assert len(reads) == 1
+    monkeypatch.setattr(cleanup, "tesseract_osd", lambda *a: osd.append(1) or real_osd(*a))
+    clean, result = page.clean_and_read(_bgr(profile), 200, cfg)
+    assert clean.rotation == turn
+    assert (len(reads), len(osd)) == (1, 0)
     assert result.mean_confidence > 85
     assert "QUYẾT ĐỊNH" in " ".join(w.text for w in result.words)
+
+
+def test_a_wrong_ink_guess_is_caught_by_the_poor_reading(cfg, monkeypatch):
+    from sohoa.pipeline import cleanup
+
+    monkeypatch.setattr(cleanup, "ink_orientation", lambda *a: 180)  # an upright page, turned over
+    clean, result = page.clean_and_read(_bgr("clean"), 200, cfg)
+    assert clean.rotation == 0
+    assert result.mean_confidence > 85
 
 
 def test_upside_down_page_the_ink_hint_misses_is_turned_after_a_poor_reading(cfg, monkeypatch):

@@ -177,17 +177,18 @@ def clean_and_read(
     """Cleanup and OCR, asking Tesseract's orientation detection only when it can matter.
 
     OSD costs about as much as reading the page, and almost every scan is upright.
-    So a page whose text lines run horizontally is read as it is first; only when
-    that reading is poor (an upside-down page reads as low-confidence junk) is OSD
-    asked, and its turn is kept only if the page then reads clearly better: a wrong
-    rotation is worse than none.
+    So the page is first turned the way its own ink says (line direction and the
+    marks above vs below the lines: see cleanup.ink_orientation) and read; only
+    when that reading is poor (a page the wrong way up reads as low-confidence
+    junk) is OSD asked, and its turn is kept only if the page then reads clearly
+    better: a wrong rotation is worse than none.
     """
-    clean = cleanup.cleanup_page(image, dpi, cfg.cleanup, osd_when_horizontal=False)
+    clean = cleanup.cleanup_page(image, dpi, cfg.cleanup, osd_first=False)
     faults.crash_point("during_ocr")
     result = _read(clean, dpi, cfg)
     if not clean.orientation_deferred or _reads_well(result, cfg.ocr):
         return _complete(clean, result, dpi, cfg)
-    turned = cleanup.cleanup_page(image, dpi, cfg.cleanup, osd_when_horizontal=True)
+    turned = cleanup.cleanup_page(image, dpi, cfg.cleanup, osd_first=True)
     if turned.rotation == clean.rotation:
         return _complete(clean, result, dpi, cfg)
     second = _read(turned, dpi, cfg)
