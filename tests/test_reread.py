@@ -127,11 +127,13 @@ def test_a_page_read_without_any_word_gets_no_second_full_run() -> None:
 
 def test_a_qr_code_is_not_a_region() -> None:
     """Tesseract has nothing to say about a QR code: reading it again would waste a run."""
-    import qrcode
+    import segno
 
     image, lines = rendered()
-    code = np.asarray(qrcode.make("000.00.13.H38-261127-0009", box_size=8).convert("L"))
-    image[60 : 60 + code.shape[0], 1450 : 1450 + code.shape[1]] = code[:, : 1800 - 1450]
+    matrix = segno.make_qr("000.00.13.H38-261127-0009", error="m").matrix_iter(border=4)
+    code = np.kron(np.array(list(matrix), bool), np.ones((8, 8), bool))
+    patch = np.where(code, 0, 255).astype(np.uint8)[:, : 1800 - 1450]
+    image[60 : 60 + patch.shape[0], 1450 : 1450 + patch.shape[1]] = patch
     everything = tuple(w for line in lines for w in line)
     assert reread.missed_regions(image, everything, DPI) == []
 
