@@ -183,8 +183,8 @@ class Sohoa:
     def close(self) -> None:
         self.server.stop()
 
-    def process(self, path: Path, code: str = CODE) -> tuple[dict, float]:
-        """Run one file; return its summary row and the wall time."""
+    def _run(self, path: Path, code: str) -> tuple[list[dict], float]:
+        """``sohoa process PATH --dossier CODE``: the archived documents' rows, wall time."""
         cmd = [sys.executable, "-m", "sohoa.workers.cli", "--json", "process", str(path)]
         started = time.perf_counter()
         run = subprocess.run(
@@ -192,24 +192,19 @@ class Sohoa:
         )
         seconds = time.perf_counter() - started
         rows = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
-        docs = [r for r in rows if r.get("pdf_key") or r.get("status")]
-        if run.returncode != 0 or not docs or not docs[-1].get("pdf_key"):
+        docs = [r for r in rows if r.get("pdf_key")]
+        if run.returncode != 0 or not docs:
             raise RuntimeError(f"sohoa failed on {path}: {run.stderr[-800:]}\n{run.stdout[-800:]}")
+        return docs, seconds
+
+    def process(self, path: Path, code: str = CODE) -> tuple[dict, float]:
+        """Run one file; return its summary row and the wall time."""
+        docs, seconds = self._run(path, code)
         return docs[-1], seconds
 
     def process_folder(self, folder: Path, code: str = CODE) -> tuple[list[dict], float]:
         """Run every file of ``folder`` in one ``sohoa process`` call: rows and wall time."""
-        cmd = [sys.executable, "-m", "sohoa.workers.cli", "--json", "process", str(folder)]
-        started = time.perf_counter()
-        run = subprocess.run(
-            [*cmd, "--dossier", code], env=self.env, capture_output=True, text=True, cwd=REPO
-        )
-        seconds = time.perf_counter() - started
-        rows = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
-        docs = [r for r in rows if r.get("pdf_key")]
-        if run.returncode != 0:
-            raise RuntimeError(f"sohoa failed on {folder}: {run.stderr[-800:]}")
-        return docs, seconds
+        return self._run(folder, code)
 
     def fetch(self, key: str, dest: Path) -> Path:
         response = self.client.get_object(self.bucket, key)

@@ -166,8 +166,8 @@ def merge(
     Doubtful words inside a re-read region are replaced by what the second reading
     found there when that reading is clearly more confident, else the region adds
     nothing. A re-read word level with an existing line (sharing most of its
-    height; the nearest such line) joins that line in x order; the others form new lines, placed in
-    reading order before the first line that starts below them.
+    height; the nearest such line) joins that line in x order; the others form
+    new lines, placed in reading order before the first line that starts below them.
     """
     regions: list[Box] = []
     replaced: set[int] = set()

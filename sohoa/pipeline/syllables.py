@@ -308,7 +308,7 @@ def skeleton_index() -> dict[str, tuple[str, ...]]:
     """:func:`build_skeleton_index`, read from the package's data file.
 
     Deriving it from the rules takes about 0.4 s, which every OCR worker paid at
-    start, on every ``sohoa process`` call; reading the stored copy takes 20 ms.
+    start, on every ``sohoa process`` call; reading the stored copy takes a few ms.
     """
     try:
         with gzip.open(SKELETON_FILE, "rt", encoding="utf-8") as fh:
