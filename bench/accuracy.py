@@ -43,8 +43,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import img2pdf
-import numpy as np
-from PIL import Image
 
 from bench.cer import cer, cer_aligned, word_recall
 from bench.common import machine, table
@@ -124,17 +122,7 @@ def make_sets(profiles: list[str], per_profile: int, dpi: int, work: Path) -> li
         pngs = [generate.write_png(p, folder / f"page-{i}.png") for i, p in enumerate(pages)]
         for i, p in enumerate(pages):  # kept with --keep, for reading the errors
             (folder / f"page-{i}.truth.txt").write_text(p.text, encoding="utf-8")
-        tiff = folder / "pages.tif"
-        # fresh images: JPEG-damaged pages carry JFIF/EXIF info that libtiff rejects
-        images = [Image.fromarray(np.asarray(p.image)) for p in pages]
-        images[0].save(
-            tiff,
-            format="TIFF",
-            save_all=True,
-            append_images=images[1:],
-            compression="tiff_deflate",
-            dpi=(pages[0].dpi, pages[0].dpi),
-        )
+        tiff = generate.write_tiff(pages, folder / "pages.tif", lossless=True)
         pdf = folder / "pages.pdf"
         pdf.write_bytes(img2pdf.convert([str(p) for p in pngs]))
         sets.append(ProfileSet(profile, [p.text for p in pages], pngs, tiff, pdf))

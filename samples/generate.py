@@ -1137,9 +1137,14 @@ def write_pdf(
 
 
 def write_tiff(
-    pages: Sequence[GeneratedPage], path: str | Path, *, quality: int = 50, grey: bool = False
+    pages: Sequence[GeneratedPage],
+    path: str | Path,
+    *,
+    quality: int = 50,
+    grey: bool = False,
+    lossless: bool = False,
 ) -> Path:
-    """Multi-page JPEG-compressed TIFF; all pages must share one DPI.
+    """Multi-page TIFF, JPEG-compressed (or deflated with ``lossless``); one DPI for all pages.
 
     Colour JPEG-in-TIFF is written without chroma subsampling (about 3x the size of a
     JPEG), so scanner-like greyscale (``grey=True``) is the way to keep files small.
@@ -1148,15 +1153,20 @@ def write_tiff(
     if len(dpis) != 1:
         raise ValueError(f"a TIFF here carries one DPI for all pages, got {sorted(dpis)}")
     path = Path(path)
-    images = [p.image.convert("L" if grey else "RGB") for p in pages]
+    # fresh images: JPEG-damaged pages carry JFIF/EXIF info that libtiff rejects
+    images = [Image.fromarray(np.asarray(p.image.convert("L" if grey else "RGB"))) for p in pages]
+    codec = (
+        {"compression": "tiff_deflate"}
+        if lossless
+        else {"compression": "tiff_jpeg", "quality": quality}
+    )
     images[0].save(
         path,
         format="TIFF",
         save_all=True,
         append_images=images[1:],
-        compression="tiff_jpeg",
-        quality=quality,
         dpi=(pages[0].dpi, pages[0].dpi),
+        **codec,
     )
     return path
 
