@@ -50,7 +50,9 @@ def small(image: np.ndarray, dpi: float = DPI) -> np.ndarray:
 def orientation_of(image: np.ndarray, dpi: float) -> cleanup.Orientation:
     gray = to_gray(image)
     return detect_orientation(
-        to_gray(downscale(gray, dpi, cleanup.OSD_DPI)), small(gray, dpi), CFG.max_skew_degrees
+        lambda: to_gray(downscale(gray, dpi, cleanup.OSD_DPI)),
+        small(gray, dpi),
+        CFG.max_skew_degrees,
     )
 
 

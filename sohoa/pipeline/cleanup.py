@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -342,15 +343,16 @@ def ink_orientation(gray: np.ndarray, direction: str, max_degrees: float = 10.0)
 
 
 def detect_orientation(
-    osd_gray: np.ndarray,
+    osd_gray: Callable[[], np.ndarray],
     geometry_gray: np.ndarray,
     max_skew_degrees: float = 10.0,
     osd_first: bool = True,
 ) -> Orientation:
     """Clockwise quarter turn that makes the page upright, decided conservatively.
 
-    ``osd_gray`` is a ~150-dpi gray copy for Tesseract, ``geometry_gray`` a ~100-dpi
-    one for the line-structure check. A wrong turn is worse than none, so OSD is
+    ``osd_gray`` makes a ~150-dpi gray copy for Tesseract (only called when OSD
+    runs: most pages never need it), ``geometry_gray`` is a ~100-dpi one for the
+    line-structure check. A wrong turn is worse than none, so OSD is
     only followed when it is confident and the line structure agrees: 90/270 needs
     vertical lines, 0/180 horizontal ones. When the structure is unclear a higher
     confidence is required. Measured on synthetic pages, wrong answers came with
@@ -366,7 +368,7 @@ def detect_orientation(
         guess = ink_orientation(geometry_gray, direction, max_skew_degrees)
         if guess is not None:
             return Orientation(guess, None, None, direction, deferred=True)
-    osd = tesseract_osd(osd_gray)
+    osd = tesseract_osd(osd_gray())
     if osd is None:
         return Orientation(0, None, None, direction)
     rotate, conf = osd
@@ -873,7 +875,10 @@ def cleanup_page(
     rotation, confidence, deferred = 0, None, False
     if cfg.orientation and not blank:
         medium_dpi = dpi * medium.shape[1] / image.shape[1]
-        osd_gray = medium_gray if bilevel else suppress_colour_ink(medium, medium_dpi)
+
+        def osd_gray() -> np.ndarray:
+            return medium_gray if bilevel else suppress_colour_ink(medium, medium_dpi)
+
         found = detect_orientation(osd_gray, geometry, cfg.max_skew_degrees, osd_first=osd_first)
         rotation, confidence = found.rotation, found.confidence
         deferred = found.deferred
