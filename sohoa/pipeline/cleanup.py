@@ -596,7 +596,8 @@ def inset_quad(quad: np.ndarray, pixels: float) -> np.ndarray:
 # --- the OCR image ---------------------------------------------------------------------------
 
 
-def _mm(dpi: float, mm: float) -> int:
+def mm_to_px(dpi: float, mm: float) -> int:
+    """A length on paper in whole pixels at ``dpi``, at least one."""
     return max(1, round(mm * dpi / 25.4))
 
 
@@ -635,7 +636,7 @@ def colour_mark_zones(image: np.ndarray, dpi: float) -> np.ndarray:
     small = downscale(image, dpi, work_dpi)
     work_dpi = dpi * small.shape[1] / image.shape[1]
     mask = colour_ink_mask(white_balance(small, paper_colour(small)))
-    close = _mm(work_dpi, COLOUR_CLOSE_MM) * 2 + 1
+    close = mm_to_px(work_dpi, COLOUR_CLOSE_MM) * 2 + 1
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((close, close), np.uint8))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if n < 2:
@@ -704,7 +705,7 @@ def background(gray: np.ndarray, dpi: float) -> np.ndarray:
     work_dpi = min(dpi, 50.0)
     small = downscale(gray, dpi, work_dpi)
     work_dpi = dpi * small.shape[1] / gray.shape[1]
-    k = _mm(work_dpi, BACKGROUND_KERNEL_MM) | 1
+    k = mm_to_px(work_dpi, BACKGROUND_KERNEL_MM) | 1
     bg = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
     bg = np.maximum(cv2.GaussianBlur(bg, (0, 0), k), 1)
     return cv2.resize(bg, (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_LINEAR)

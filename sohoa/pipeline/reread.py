@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from sohoa.pipeline import ocr
+from sohoa.pipeline.cleanup import mm_to_px
 from sohoa.pipeline.config import OcrConfig
 
 Box = tuple[int, int, int, int]  # left, top, width, height in OCR-image pixels
@@ -37,10 +38,6 @@ MAX_REGIONS = 24  # a page with more holes than this is not a layout slip: leave
 MAX_AREA_SHARE = 0.25  # ... nor one whose holes cover more than this share of it
 
 
-def _px(dpi: float, mm: float) -> int:
-    return max(1, round(mm * dpi / 25.4))
-
-
 def _doubtful(word: ocr.Word) -> bool:
     """Junk, or read with low confidence: its ink deserves a second look."""
     return word.conf < DOUBT_CONF or ocr.is_junk(word)
@@ -50,7 +47,7 @@ def missed_regions(gray: np.ndarray, words: tuple[ocr.Word, ...], dpi: float) ->
     """Boxes of text-sized ink strips that no meaningful word covers."""
     ink = (gray < 128).astype(np.uint8)
     covered = np.zeros_like(ink)
-    margin = _px(dpi, COVER_MARGIN_MM)
+    margin = mm_to_px(dpi, COVER_MARGIN_MM)
     for w in words:
         if not _doubtful(w):
             y0, x0 = max(0, w.top - margin), max(0, w.left - margin)
@@ -64,7 +61,7 @@ def missed_regions(gray: np.ndarray, words: tuple[ocr.Word, ...], dpi: float) ->
     ink = (~touched[labels]).astype(np.uint8)
     if not ink.any():
         return []
-    kernel = np.ones((_px(dpi, JOIN_Y_MM) * 2 + 1, _px(dpi, JOIN_X_MM) * 2 + 1), np.uint8)
+    kernel = np.ones((mm_to_px(dpi, JOIN_Y_MM) * 2 + 1, mm_to_px(dpi, JOIN_X_MM) * 2 + 1), np.uint8)
     strips = cv2.dilate(ink, kernel)
     n, _, stats, _ = cv2.connectedComponentsWithStats(strips, connectivity=8)
     grow_x, grow_y = kernel.shape[1] // 2, kernel.shape[0] // 2
@@ -73,9 +70,9 @@ def missed_regions(gray: np.ndarray, words: tuple[ocr.Word, ...], dpi: float) ->
         x, y, w, h = x + grow_x, y + grow_y, w - 2 * grow_x, h - 2 * grow_y  # undo the dilation
         if w <= 0 or h <= 0:
             continue
-        if not _px(dpi, MIN_HEIGHT_MM) <= h <= _px(dpi, MAX_HEIGHT_MM):
+        if not mm_to_px(dpi, MIN_HEIGHT_MM) <= h <= mm_to_px(dpi, MAX_HEIGHT_MM):
             continue
-        if w < _px(dpi, MIN_WIDTH_MM):
+        if w < mm_to_px(dpi, MIN_WIDTH_MM):
             continue
         share = ink[y : y + h, x : x + w].mean()
         if not MIN_INK_SHARE <= share <= MAX_INK_SHARE:
@@ -131,7 +128,7 @@ def read_regions(
     under a photocopied seal) and is read as sparse text, which looks for words
     anywhere instead of forcing the ring's arcs into lines.
     """
-    tall = _px(dpi, TALL_MM)
+    tall = mm_to_px(dpi, TALL_MM)
     found: list[list[ocr.Word]] = [[] for _ in boxes]
     for psm, pick in ((BLOCK_PSM, lambda h: h <= tall), (SPARSE_PSM, lambda h: h > tall)):
         chosen = [i for i, b in enumerate(boxes) if pick(b[3])]
