@@ -632,15 +632,21 @@ def colour_mark_zones(image: np.ndarray, dpi: float) -> np.ndarray:
     Only coloured marks the size of a seal or a signature count; a line of red or
     blue printed text is thinner than ``COLOUR_MIN_SHORT_MM`` and is kept for OCR.
     """
+    return _colour_marks(image, dpi)[0]
+
+
+def _colour_marks(image: np.ndarray, dpi: float) -> tuple[np.ndarray, tuple[int, ...]]:
+    """(:func:`colour_mark_zones`, the paper colour measured on the same small copy)."""
     work_dpi = min(dpi, 100.0)  # thinner than this, a pen stroke fades into the paper
     small = downscale(image, dpi, work_dpi)
     work_dpi = dpi * small.shape[1] / image.shape[1]
-    mask = colour_ink_mask(white_balance(small, paper_colour(small)))
+    paper = paper_colour(small)
+    mask = colour_ink_mask(white_balance(small, paper))
     close = mm_to_px(work_dpi, COLOUR_CLOSE_MM) * 2 + 1
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((close, close), np.uint8))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if n < 2:
-        return np.zeros(image.shape[:2], np.uint8)
+        return np.zeros(image.shape[:2], np.uint8), paper
     w, h = stats[:, 2], stats[:, 3]
     long_side, short_side = np.maximum(w, h), np.minimum(w, h)
     keep = (long_side >= COLOUR_MIN_LONG_MM * work_dpi / 25.4) & (
@@ -648,7 +654,7 @@ def colour_mark_zones(image: np.ndarray, dpi: float) -> np.ndarray:
     )
     keep[0] = False
     if not keep.any():
-        return np.zeros(image.shape[:2], np.uint8)
+        return np.zeros(image.shape[:2], np.uint8), paper
     zones = np.zeros_like(mask)
     for i in np.flatnonzero(keep):  # the hull: a seal's star is not joined to its ring
         x, y, w, h = stats[i, :4]
@@ -656,7 +662,7 @@ def colour_mark_zones(image: np.ndarray, dpi: float) -> np.ndarray:
         cv2.fillConvexPoly(zones, cv2.convexHull(points + np.array([x, y])), 1)
     zones = cv2.dilate(zones, np.ones((3, 3), np.uint8))
     size = (image.shape[1], image.shape[0])
-    return cv2.resize(zones, size, interpolation=cv2.INTER_NEAREST)
+    return cv2.resize(zones, size, interpolation=cv2.INTER_NEAREST), paper
 
 
 def fade_colour(image: np.ndarray) -> np.ndarray:
@@ -684,12 +690,11 @@ def suppress_colour_ink(image: np.ndarray, dpi: float) -> np.ndarray:
     gray = to_gray(image)
     if image.ndim == 2:
         return gray
-    zones = colour_mark_zones(image, dpi)
+    zones, paper = _colour_marks(image, dpi)
     x, y, w, h = cv2.boundingRect(zones)
     if w == 0 or h == 0:
         return gray
     out = gray.copy()
-    paper = paper_colour(downscale(image, dpi, GEOMETRY_DPI))
     faded = fade_colour(white_balance(image[y : y + h, x : x + w], paper))
     np.copyto(out[y : y + h, x : x + w], faded, where=zones[y : y + h, x : x + w] > 0)
     return out
