@@ -153,22 +153,17 @@ def needs_review(
 
 
 def _read(clean: cleanup.CleanPage, dpi: float, cfg: Config) -> ocr.OcrResult:
-    raw = ocr.ocr_page(clean.ocr_image, dpi * clean.ocr_scale, cfg.ocr)
-    return ocr.scale_boxes(raw, 1.0 / clean.ocr_scale)
+    """Tesseract on the OCR image; word boxes in that image's pixels."""
+    return ocr.ocr_page(clean.ocr_image, dpi * clean.ocr_scale, cfg.ocr)
 
 
 def _complete(
-    clean: cleanup.CleanPage, result: ocr.OcrResult, dpi: float, cfg: Config
+    clean: cleanup.CleanPage, raw: ocr.OcrResult, dpi: float, cfg: Config
 ) -> tuple[cleanup.CleanPage, ocr.OcrResult]:
-    """The chosen reading with the ink it left unread read again (see reread)."""
-    if not cfg.ocr.reread_missed:
-        return clean, result
-    scale = clean.ocr_scale
-    raw = ocr.scale_boxes(result, scale)
-    filled = reread.fill_gaps(clean.ocr_image, raw, dpi * scale, cfg.ocr)
-    if filled is raw:
-        return clean, result
-    return clean, ocr.scale_boxes(filled, 1.0 / scale)
+    """The chosen reading, the ink it left unread read again (see reread), boxes on the page."""
+    if cfg.ocr.reread_missed:
+        raw = reread.fill_gaps(clean.ocr_image, raw, dpi * clean.ocr_scale, cfg.ocr)
+    return clean, ocr.scale_boxes(raw, 1.0 / clean.ocr_scale)
 
 
 def clean_and_read(
