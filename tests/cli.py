@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 
 def sohoa(env: dict[str, str], *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
@@ -21,3 +22,17 @@ def sohoa(env: dict[str, str], *args: str, timeout: float = 900) -> subprocess.C
 
 def json_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def with_quick_watch(
+    env: dict[str, str], folder: Path, *, stable_seconds: float, retry_seconds: float
+) -> dict[str, str]:
+    """``env`` plus a config file in ``folder``: a watcher that settles files and retries
+    MinIO within seconds, so tests of waiting and outages finish quickly."""
+    conf = folder / "quick-watch.yaml"
+    conf.write_text(
+        f"watch:\n  stable_seconds: {stable_seconds:g}\n  rescan_seconds: 1\n"
+        f"minio:\n  retry_seconds: {retry_seconds:g}\n",
+        encoding="utf-8",
+    )
+    return {**env, "SOHOA_CONFIG": str(conf)}

@@ -16,6 +16,7 @@ import pytest
 from samples import generate
 from sohoa.pipeline import store
 from sohoa.pipeline.config import load_config
+from tests.cli import with_quick_watch
 from tests.minio_server import MinioServer, new_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -56,12 +57,7 @@ def ledger_states(home: Path) -> dict[str, int]:
 
 @pytest.fixture
 def env(sohoa_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
-    conf = tmp_path / "test.yaml"
-    conf.write_text(
-        "watch:\n  stable_seconds: 1\n  rescan_seconds: 1\nminio:\n  retry_seconds: 4\n",
-        encoding="utf-8",
-    )
-    return {**sohoa_env, "SOHOA_CONFIG": str(conf)}
+    return with_quick_watch(sohoa_env, tmp_path, stable_seconds=1, retry_seconds=4)
 
 
 def assert_archived_exactly_once(env: dict[str, str], shas: set[str]) -> None:

@@ -17,7 +17,7 @@ from samples import generate
 from sohoa.pipeline import store
 from sohoa.pipeline.config import load_config
 from sohoa.pipeline.textnorm import fold
-from tests.cli import json_lines, sohoa
+from tests.cli import json_lines, sohoa, with_quick_watch
 
 pytestmark = pytest.mark.integration
 
@@ -28,12 +28,7 @@ CODE_QR = "000.00.13.H38-261121-0003"
 
 @pytest.fixture
 def env(sohoa_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
-    conf = tmp_path / "test.yaml"
-    conf.write_text(
-        "watch:\n  stable_seconds: 2\n  rescan_seconds: 1\nminio:\n  retry_seconds: 3\n",
-        encoding="utf-8",
-    )
-    return {**sohoa_env, "SOHOA_CONFIG": str(conf)}
+    return with_quick_watch(sohoa_env, tmp_path, stable_seconds=2, retry_seconds=3)
 
 
 def words_found(expected: str, actual: str) -> float:

@@ -17,7 +17,7 @@ import pytest
 from samples import generate
 from sohoa.pipeline import store
 from sohoa.pipeline.config import load_config
-from tests.cli import json_lines, sohoa
+from tests.cli import json_lines, sohoa, with_quick_watch
 
 pytestmark = pytest.mark.integration
 
@@ -41,12 +41,7 @@ def user_actor() -> str:
 
 @pytest.fixture
 def env(sohoa_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
-    good = tmp_path / "good.yaml"
-    good.write_text(
-        "watch:\n  stable_seconds: 1\n  rescan_seconds: 1\nminio:\n  retry_seconds: 2\n",
-        encoding="utf-8",
-    )
-    return {**sohoa_env, "SOHOA_CONFIG": str(good)}
+    return with_quick_watch(sohoa_env, tmp_path, stable_seconds=1, retry_seconds=2)
 
 
 @pytest.fixture
