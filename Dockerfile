@@ -11,7 +11,8 @@ RUN apt-get update \
 RUN useradd --system --create-home --home-dir /srv/sohoa --uid 10001 sohoa
 WORKDIR /opt/sohoa
 COPY pyproject.toml README.md ./
-COPY sohoa ./sohoa
+COPY pipeline ./pipeline
+COPY workers ./workers
 COPY configs ./configs
 RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir -e .
 

@@ -46,10 +46,10 @@ import img2pdf
 
 from bench.cer import cer, cer_aligned, word_recall
 from bench.common import machine, table
+from pipeline.lang.syllables import invalid_share
+from pipeline.lang.textnorm import nfc
 from samples import generate
-from sohoa.pipeline.syllables import invalid_share
-from sohoa.pipeline.textnorm import nfc
-from tests.minio_server import new_server
+from tests.support.minio import new_server
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = (
@@ -173,7 +173,7 @@ class Sohoa:
 
     def _run(self, path: Path, code: str) -> tuple[list[dict], float]:
         """``sohoa process PATH --dossier CODE``: the archived documents' rows, wall time."""
-        cmd = [sys.executable, "-m", "sohoa.workers.cli", "--json", "process", str(path)]
+        cmd = [sys.executable, "-m", "workers.cli", "--json", "process", str(path)]
         started = time.perf_counter()
         run = subprocess.run(
             [*cmd, "--dossier", code], env=self.env, capture_output=True, text=True, cwd=REPO

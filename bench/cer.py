@@ -24,7 +24,7 @@ from collections import Counter
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
 
-from sohoa.pipeline.textnorm import fold, nfc
+from pipeline.lang.textnorm import fold, nfc
 
 MAX_LINE_ERROR = 0.5
 

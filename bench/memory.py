@@ -23,7 +23,7 @@ import img2pdf
 
 from bench.common import machine, run_measured, table
 from samples import generate
-from tests.minio_server import new_server
+from tests.support.minio import new_server
 
 KINDS = ["application", "decision", "receipt", "letter"]
 PROFILES = ["clean", "skew", "noise", "skew+shadow", "seal", "rotate180"]
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         server.start()
         try:
             env = {**os.environ, **server.env(), "SOHOA_HOME": str(work / "home")}
-            cmd = [sys.executable, "-m", "sohoa.workers.cli", "--json", "process", str(pdf)]
+            cmd = [sys.executable, "-m", "workers.cli", "--json", "process", str(pdf)]
             run = run_measured([*cmd, "--dossier", CODE], env=env)
         finally:
             server.stop()

@@ -26,8 +26,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from sohoa.pipeline.index import index_document, open_index, search  # noqa: E402
-from sohoa.pipeline.textnorm import fold, nfc  # noqa: E402
+from pipeline.lang.textnorm import fold, nfc  # noqa: E402
+from pipeline.storage.index import index_document, open_index, search  # noqa: E402
 
 CORPUS = REPO.parent / "shared" / "data" / "vi-corpus"
 PAGES_PER_DOC = 4

@@ -26,7 +26,7 @@ import img2pdf
 
 from bench.common import machine, run_measured, table
 from samples import generate
-from tests.minio_server import new_server
+from tests.support.minio import new_server
 
 KINDS = ["application", "decision", "receipt", "letter"]
 PROFILES = ["clean", "skew", "noise", "skew+shadow", "seal", "rotate180"]
@@ -60,7 +60,7 @@ def big_pdf(jpgs: list[Path], n: int, out: Path) -> Path:
 def run_sohoa(pdf: Path, env: dict[str, str], home: Path) -> tuple[float, int, int]:
     env = {**env, "SOHOA_HOME": str(home)}
     run = run_measured(
-        [sys.executable, "-m", "sohoa.workers.cli", "process", str(pdf), "--dossier", CODE], env=env
+        [sys.executable, "-m", "workers.cli", "process", str(pdf), "--dossier", CODE], env=env
     )
     if run.returncode != 0:
         raise SystemExit(f"sohoa failed: {run.stderr}\n{run.stdout}")

@@ -43,7 +43,7 @@ import pikepdf
 import segno
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
-from sohoa.pipeline.textnorm import nfc
+from pipeline.lang.textnorm import nfc
 
 KINDS = ("receipt", "application", "decision", "letter")
 PROFILES = (  # applied in this order whatever order the profile string names them

@@ -35,14 +35,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sohoa.pipeline.correct import DATA_FILE, correct_tokens, lm_token, runs  # noqa: E402
-from sohoa.pipeline.syllables import (  # noqa: E402
+from pipeline.lang.correct import DATA_FILE, correct_tokens, lm_token, runs  # noqa: E402
+from pipeline.lang.syllables import (  # noqa: E402
     TONE_MARKS,
     is_valid_syllable,
     strip_punct,
     write_skeleton_index,
 )
-from sohoa.pipeline.textnorm import nfc  # noqa: E402
+from pipeline.lang.textnorm import nfc  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "data" / "vi-corpus"
 HUNSPELL = Path("/usr/share/hunspell/vi_VN.dic")
@@ -209,11 +209,11 @@ def main() -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="override a constant of sohoa.pipeline.correct while evaluating",
+        help="override a constant of pipeline.lang.correct while evaluating",
     )
     args = parser.parse_args()
     if args.evaluate:
-        from sohoa.pipeline import correct
+        from pipeline.lang import correct
 
         for item in args.set:
             name, value = item.split("=")

@@ -3,8 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SOHOA_SETUP_TEST=1 bash scripts/setup.sh
-.venv/bin/ruff check sohoa tests samples bench
-.venv/bin/ruff format --check sohoa tests samples bench
+.venv/bin/ruff check pipeline workers tests samples bench scripts
+.venv/bin/ruff format --check pipeline workers tests samples bench scripts
 set +e
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
 rc=$?

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sohoa.pipeline.config import Config, load_config
-from tests.minio_server import MinioServer, new_server
+from pipeline.config import Config, load_config
+from tests.support.minio import MinioServer, new_server
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 if not SHARED_DATA.exists():  # CI clones next to shared/ too; allow an override

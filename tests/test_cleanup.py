@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from samples import generate
-from sohoa.pipeline import cleanup
-from sohoa.pipeline.cleanup import (
+from pipeline.cleanup import page as cleanup
+from pipeline.cleanup.page import (
     CleanPage,
     cleanup_page,
     colour_ink_mask,
@@ -28,8 +27,9 @@ from sohoa.pipeline.cleanup import (
     suppress_colour_ink,
     to_gray,
 )
-from sohoa.pipeline.config import CleanupConfig
-from tests.pages import on_dark_frame, render_page, rotate_cw, skew, speckle
+from pipeline.config import CleanupConfig
+from samples import generate
+from tests.support.pages import on_dark_frame, render_page, rotate_cw, skew, speckle
 
 DPI = 150
 CFG = CleanupConfig()

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from sohoa.pipeline.config import ConfigError, load_config, require_credentials
+from pipeline.config import ConfigError, load_config, require_credentials
 
 
 def test_defaults_and_environment_overrides(tmp_path):

@@ -1,4 +1,4 @@
-"""Syllable-aware correction of OCR words (sohoa.pipeline.correct)."""
+"""Syllable-aware correction of OCR words (pipeline.lang.correct)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from sohoa.pipeline.correct import Correction, apply_case, correct_tokens, correct_words
-from sohoa.pipeline.ocr import Word
-from sohoa.pipeline.syllables import invalid_share
+from pipeline.lang.correct import Correction, apply_case, correct_tokens, correct_words
+from pipeline.lang.syllables import invalid_share
+from pipeline.ocr.tesseract import Word
 
 ROOT = Path(__file__).resolve().parents[1]
 

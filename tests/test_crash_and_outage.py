@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.config import load_config
+from pipeline.storage import objects as store
 from samples import generate
-from sohoa.pipeline import store
-from sohoa.pipeline.config import load_config
-from tests.cli import with_quick_watch
-from tests.minio_server import MinioServer, new_server
+from tests.support.cli import with_quick_watch
+from tests.support.minio import MinioServer, new_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CODE = "000.00.13.H38-261127-0042"
@@ -38,7 +38,7 @@ def start_watch(env: dict[str, str], crash_at: str | None = None) -> subprocess.
         full["SOHOA_CRASH_AT"] = crash_at
     # Its own session: a failpoint kills the whole process group, never pytest.
     return subprocess.Popen(
-        [sys.executable, "-m", "sohoa.workers.cli", "--json", "watch", "--once"],
+        [sys.executable, "-m", "workers.cli", "--json", "watch", "--once"],
         env=full,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -166,7 +166,7 @@ def test_minio_outage_mid_batch(tmp_path: Path) -> None:
 
 def test_long_running_watcher_waits_out_an_outage(tmp_path: Path) -> None:
     """`sohoa watch` (a service) keeps waiting for MinIO instead of exiting; SIGTERM stops it."""
-    from tests.minio_server import free_port
+    from tests.support.minio import free_port
 
     conf = tmp_path / "c.yaml"
     conf.write_text(
@@ -182,7 +182,7 @@ def test_long_running_watcher_waits_out_an_outage(tmp_path: Path) -> None:
         "SOHOA_MINIO_SECRET_KEY": "s",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sohoa.workers.cli", "watch"],
+        [sys.executable, "-m", "workers.cli", "watch"],
         env={**os.environ, **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

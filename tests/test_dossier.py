@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import segno
 
-from sohoa.pipeline import dossier
+from pipeline.dossier import codes as dossier
 
 
 @pytest.mark.parametrize(

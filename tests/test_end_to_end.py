@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.config import load_config
+from pipeline.lang.textnorm import fold
+from pipeline.storage import objects as store
 from samples import generate
-from sohoa.pipeline import store
-from sohoa.pipeline.config import load_config
-from sohoa.pipeline.textnorm import fold
-from tests.cli import json_lines, sohoa, with_quick_watch
+from tests.support.cli import json_lines, sohoa, with_quick_watch
 
 pytestmark = pytest.mark.integration
 
@@ -228,7 +228,7 @@ def test_bad_files_are_rejected_and_the_batch_goes_on(env: dict[str, str], tmp_p
 def test_storage_unreachable_exits_4_and_keeps_the_file(
     env: dict[str, str], tmp_path: Path
 ) -> None:
-    from tests.minio_server import free_port
+    from tests.support.minio import free_port
 
     down = {**env, "SOHOA_MINIO_ENDPOINT": f"127.0.0.1:{free_port()}"}
     inbox = Path(env["SOHOA_INBOX"])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sohoa.pipeline.index import (
+from pipeline.storage.index import (
     QueryError,
     counts,
     dossier_documents,

@@ -1,6 +1,6 @@
 import pytest
 
-from sohoa.pipeline import ledger
+from pipeline.storage import ledger
 
 
 @pytest.fixture

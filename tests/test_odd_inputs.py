@@ -23,13 +23,15 @@ from pathlib import Path
 import pikepdf
 import pytest
 
+from pipeline.cleanup import page as cleanup
+from pipeline.config import load_config
+from pipeline.flow.page import PageJob, process_page
+from pipeline.read import pages
+from pipeline.storage import objects as store
 from samples import generate
-from sohoa.pipeline import cleanup, pages, store
-from sohoa.pipeline.config import load_config
-from sohoa.pipeline.page import PageJob, process_page
-from tests.cli import json_lines, sohoa
 from tests.conftest import SHARED_DATA
-from tests.minio_server import MinioServer
+from tests.support.cli import json_lines, sohoa
+from tests.support.minio import MinioServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

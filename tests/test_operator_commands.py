@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.config import load_config
+from pipeline.storage import objects as store
 from samples import generate
-from sohoa.pipeline import store
-from sohoa.pipeline.config import load_config
-from tests.cli import json_lines, sohoa, with_quick_watch
+from tests.support.cli import json_lines, sohoa, with_quick_watch
 
 pytestmark = pytest.mark.integration
 
@@ -191,8 +191,8 @@ def test_retry_refuses_a_since_that_is_not_a_date(env: dict[str, str]) -> None:
 def test_tesseract_failure_reason_is_not_called_a_timeout() -> None:
     import numpy as np
 
-    from sohoa.pipeline.config import OcrConfig
-    from sohoa.pipeline.ocr import OcrError, ocr_page
+    from pipeline.config import OcrConfig
+    from pipeline.ocr.tesseract import OcrError, ocr_page
 
     with pytest.raises(OcrError) as caught:
         ocr_page(np.full((60, 200), 255, np.uint8), 200, OcrConfig(lang="xxx"))
@@ -239,7 +239,7 @@ def test_assign_archives_a_needs_dossier_document(env: dict[str, str], tmp_path:
 
 
 def test_exit_codes(env: dict[str, str], tmp_path: Path) -> None:
-    from tests.minio_server import free_port
+    from tests.support.minio import free_port
 
     page = small_page(401, tmp_path / "trang.png")
     for args in (

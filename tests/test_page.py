@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from pipeline.config import load_config
+from pipeline.flow import page
 from samples import generate
-from sohoa.pipeline import page
-from sohoa.pipeline.config import load_config
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def test_upright_page_is_read_once_without_osd(cfg):
 )
 def test_turned_page_is_righted_by_its_ink_without_osd(cfg, monkeypatch, profile, turn):
     """The marks above vs below the lines say which way is up: one reading, no OSD run."""
-    from sohoa.pipeline import cleanup
+    from pipeline.cleanup import page as cleanup
 
     reads, osd = [], []
     real_read, real_osd = page._read, cleanup.tesseract_osd
@@ -45,7 +45,7 @@ def test_turned_page_is_righted_by_its_ink_without_osd(cfg, monkeypatch, profile
 
 
 def test_a_wrong_ink_guess_is_caught_by_the_poor_reading(cfg, monkeypatch):
-    from sohoa.pipeline import cleanup
+    from pipeline.cleanup import page as cleanup
 
     monkeypatch.setattr(cleanup, "ink_orientation", lambda *a: 180)  # an upright page, turned over
     clean, result = page.clean_and_read(_bgr("clean"), 200, cfg)
@@ -54,7 +54,7 @@ def test_a_wrong_ink_guess_is_caught_by_the_poor_reading(cfg, monkeypatch):
 
 
 def test_upside_down_page_the_ink_hint_misses_is_turned_after_a_poor_reading(cfg, monkeypatch):
-    from sohoa.pipeline import cleanup
+    from pipeline.cleanup import page as cleanup
 
     monkeypatch.setattr(cleanup, "upright_score", lambda *a: 0.0)  # no hint: the old path
     clean, result = page.clean_and_read(_bgr("rotate180"), 200, cfg)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sohoa.pipeline import pages
-from sohoa.pipeline.config import IngestConfig
+from pipeline.config import IngestConfig
+from pipeline.read import pages
 
 CFG = IngestConfig()
 

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from pipeline.config import load_config
+from pipeline.flow import page
+from pipeline.ocr import reread
+from pipeline.ocr import tesseract as ocr
+from pipeline.ocr.tesseract import Word
 from samples import generate
-from sohoa.pipeline import ocr, page, reread
-from sohoa.pipeline.config import load_config
-from sohoa.pipeline.ocr import Word
 
 NOTO_SERIF = Path("/usr/share/fonts/truetype/noto/NotoSerif-Regular.ttf")
 DPI = 300

@@ -15,8 +15,8 @@ import pikepdf
 import pytest
 from PIL import Image
 
+from pipeline.lang.textnorm import nfc
 from samples import generate as gen
-from sohoa.pipeline.textnorm import nfc
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 CODE = "000.00.13.H38-261127-0001"

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from sohoa.pipeline import index as idx
-from sohoa.pipeline.config import Config
-from sohoa.pipeline.store import Store, connect, ensure_buckets, put_bytes_verified
-from sohoa.workers import search_cmds
-from sohoa.workers.output import Output
+from pipeline.config import Config
+from pipeline.storage import index as idx
+from pipeline.storage.objects import Store, connect, ensure_buckets, put_bytes_verified
+from workers.cli import search as search_cmds
+from workers.cli.output import Output
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from samples import generate
-from tests.cli import json_lines, sohoa
+from tests.support.cli import json_lines, sohoa
 
 pytestmark = pytest.mark.integration
 CODE_A = "000.00.13.H38-261125-0011"

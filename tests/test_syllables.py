@@ -1,4 +1,4 @@
-"""Vietnamese syllable validity by phonotactics (sohoa.pipeline.syllables)."""
+"""Vietnamese syllable validity by phonotactics (pipeline.lang.syllables)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import unicodedata
 
 import pytest
 
-from sohoa.pipeline.syllables import (
+from pipeline.lang.syllables import (
     all_syllables,
     canonical,
     invalid_share,
@@ -135,7 +135,7 @@ def test_strip_punct() -> None:
 
 def test_stored_skeleton_index_matches_the_rules() -> None:
     """The data file is what the rules give: regenerate it with scripts/build_language_data.py."""
-    from sohoa.pipeline.syllables import SKELETON_FILE, build_skeleton_index
+    from pipeline.lang.syllables import SKELETON_FILE, build_skeleton_index
 
     assert SKELETON_FILE.is_file()
     assert skeleton_index() == build_skeleton_index()

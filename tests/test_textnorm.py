@@ -1,6 +1,6 @@
 import unicodedata
 
-from sohoa.pipeline.textnorm import fold, has_diacritics, nfc
+from pipeline.lang.textnorm import fold, has_diacritics, nfc
 
 
 def test_nfc_composes_decomposed_input():

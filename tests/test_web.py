@@ -12,12 +12,12 @@ import httpx
 import pytest
 import uvicorn
 
-from sohoa.pipeline import index as idx
-from sohoa.pipeline.config import Config
-from sohoa.pipeline.store import connect, ensure_buckets
-from sohoa.workers.web import create_app
-from tests.minio_server import free_port
+from pipeline.config import Config
+from pipeline.storage import index as idx
+from pipeline.storage.objects import connect, ensure_buckets
+from tests.support.minio import free_port
 from tests.test_search_minio import CODE_A, CODE_B, DOCS, put_archive_document
+from workers.web.app import create_app
 
 CHROMIUM = "/usr/bin/chromium"
 INJECTION = 'Ghi chú <script>alert("x")</script> <b>đậm</b> & "trích dẫn"'

@@ -1,0 +1,5 @@
+"""The ``sohoa`` command line."""
+
+from workers.cli.main import main
+
+__all__ = ["main"]

@@ -1,0 +1,195 @@
+"""The search web page for records staff: server-rendered HTML, in Vietnamese, no scripts.
+
+Plain HTML with a little inline CSS so it runs on a small office PC in any
+browser. Handlers keep no global state: everything comes from the ``Config`` and
+``store_factory`` given to :func:`create_app`, so a login layer can wrap the app
+(or its routes) later. Links to PDFs go through ``/pdf/<key>``, which checks the
+key belongs to an indexed document and redirects to a fresh presigned URL: a
+results page left open for an hour still opens PDFs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from pipeline.config import Config, ConfigError
+from pipeline.storage import index as idx
+from pipeline.storage.objects import StorageUnavailable, Store, connect, presigned_url
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+WEB_LIMIT = 50
+
+# No scripts at all; inline styles only from our own template.
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
+        "base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+_MATCH_LABELS = {"exact": "khớp đúng dấu", "folded": "khớp không dấu", "code": "theo mã hồ sơ"}
+
+
+def pdf_href(key: str, page: int) -> str:
+    return f"/pdf/{quote(key, safe='/')}?page={page}"
+
+
+def dossier_href(code: str) -> str:
+    return f"/dossier/{quote(code, safe='')}"
+
+
+def _vn_date(value: str | None) -> str:
+    """``2026-11-20`` (or an ISO timestamp) → ``20/11/2026``, as Vietnamese forms write dates."""
+    if not value:
+        return "—"
+    try:
+        return date.fromisoformat(str(value)[:10]).strftime("%d/%m/%Y")
+    except ValueError:
+        return str(value)
+
+
+class _StoreHolder:
+    """Builds the MinIO client on first use, so the page works even while it is misconfigured."""
+
+    def __init__(self, cfg: Config, factory: Callable[[Config], Store]) -> None:
+        self.cfg, self.factory = cfg, factory
+        self.lock = threading.Lock()
+        self.store: Store | None = None
+
+    def get(self) -> Store:
+        with self.lock:
+            if self.store is None:
+                self.store = self.factory(self.cfg)
+            return self.store
+
+
+def _search_params(request: Request) -> dict[str, str]:
+    keys = ("q", "dossier", "station", "from", "to", "type")
+    return {k: request.query_params.get(k, "").strip() for k in keys}
+
+
+def _hit_view(hit: idx.Hit) -> dict[str, Any]:
+    return {
+        **hit.as_dict(),
+        "parts": hit.snippet_parts,
+        "pdf_href": pdf_href(hit.pdf_key, hit.page),
+        "dossier_href": dossier_href(hit.dossier_code),
+        "match_label": _MATCH_LABELS.get(hit.match, hit.match),
+    }
+
+
+def create_app(cfg: Config, store_factory: Callable[[Config], Store] = connect) -> Starlette:
+    """The search app; every handler reads ``cfg`` and the store through this closure."""
+    templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    templates.env.filters["vn_date"] = _vn_date
+    templates.env.globals["pdf_href"] = pdf_href
+    stores = _StoreHolder(cfg, store_factory)
+
+    def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+        return templates.TemplateResponse(
+            request, name, context, status_code=status, headers=_SECURITY_HEADERS
+        )
+
+    def run_search(params: dict[str, str], limit: int) -> list[idx.Hit]:
+        conn = idx.open_index(cfg.index_path)
+        try:
+            return idx.search(
+                conn,
+                params["q"],
+                dossier=params["dossier"] or None,
+                station=params["station"] or None,
+                date_from=params["from"] or None,
+                date_to=params["to"] or None,
+                doc_type=params["type"] or None,
+                limit=limit,
+            )
+        finally:
+            conn.close()
+
+    def home(request: Request) -> Response:
+        conn = idx.open_index(cfg.index_path)
+        try:
+            dossiers, documents, pages = idx.counts(conn)
+        finally:
+            conn.close()
+        stats = {"dossiers": dossiers, "documents": documents, "pages": pages}
+        return render(request, "index.html", {"params": _search_params(request), "stats": stats})
+
+    def search_page(request: Request) -> Response:
+        params = _search_params(request)
+        if not params["q"]:
+            return render(request, "index.html", {"params": params, "stats": None})
+        try:
+            hits = run_search(params, WEB_LIMIT)
+        except idx.QueryError as exc:
+            ctx = {"params": params, "hits": [], "error": str(exc)}
+            return render(request, "results.html", ctx, status=400)
+        ctx = {"params": params, "hits": [_hit_view(h) for h in hits], "error": None}
+        return render(request, "results.html", ctx)
+
+    def api_search(request: Request) -> Response:
+        params = _search_params(request)
+        raw_limit = request.query_params.get("limit", "20")
+        try:
+            if not raw_limit.isdigit():
+                raise idx.QueryError(f"limit must be a whole number, got {raw_limit[:20]!r}")
+            hits = run_search(params, int(raw_limit))
+        except idx.QueryError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400, headers=_SECURITY_HEADERS)
+        body = {
+            "query": params["q"],
+            "hits": [{**h.as_dict(), "pdf_url": pdf_href(h.pdf_key, h.page)} for h in hits],
+        }
+        return JSONResponse(body, headers=_SECURITY_HEADERS)
+
+    def dossier_page(request: Request) -> Response:
+        code = idx.normalize_code(request.path_params["code"])
+        conn = idx.open_index(cfg.index_path)
+        try:
+            docs = idx.dossier_documents(conn, code)
+        finally:
+            conn.close()
+        ctx = {"code": code, "docs": docs, "received": idx.received_date(code)}
+        return render(request, "dossier.html", ctx, status=200 if docs else 404)
+
+    def pdf(request: Request) -> Response:
+        key = request.path_params["key"]
+        try:
+            page = max(1, int(request.query_params.get("page", "1")))
+        except ValueError:
+            page = 1
+        conn = idx.open_index(cfg.index_path)
+        try:
+            known = idx.pdf_known(conn, key)
+        finally:
+            conn.close()
+        if not known:
+            return PlainTextResponse("Không có tệp PDF này trong chỉ mục.", status_code=404)
+        try:
+            store = stores.get()
+            url = presigned_url(store, store.archive_bucket, key, cfg.web.link_expiry_seconds)
+        except (ConfigError, StorageUnavailable) as exc:
+            return PlainTextResponse(f"Không mở được kho lưu trữ: {exc}", status_code=503)
+        return RedirectResponse(f"{url}#page={page}", status_code=303, headers=_SECURITY_HEADERS)
+
+    routes = [
+        Route("/", home),
+        Route("/search", search_page),
+        Route("/api/search", api_search),
+        Route("/dossier/{code}", dossier_page),
+        Route("/pdf/{key:path}", pdf),
+    ]
+    return Starlette(routes=routes)
