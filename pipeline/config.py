@@ -16,11 +16,9 @@ from typing import Any
 
 import yaml
 
+from pipeline.errors import ConfigError
+
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[1] / "configs" / "default.yaml"
-
-
-class ConfigError(ValueError):
-    """The configuration is unusable; the CLI maps this to exit code 2."""
 
 
 @dataclass(frozen=True)

@@ -9,23 +9,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.cleanup import page as cleanup
-from pipeline.cleanup.page import (
-    CleanPage,
-    cleanup_page,
+from pipeline.cleanup import geometry, measure, ocr_copy, orientation, tone
+from pipeline.cleanup.geometry import estimate_skew, find_content_box, rotate_bound
+from pipeline.cleanup.measure import downscale, to_gray
+from pipeline.cleanup.orientation import detect_orientation, line_direction
+from pipeline.cleanup.page import CleanPage, cleanup_page
+from pipeline.cleanup.tone import (
     colour_ink_mask,
     colour_mark_zones,
-    detect_orientation,
-    downscale,
-    estimate_skew,
-    find_content_box,
     is_blank,
-    line_direction,
     normalize_illumination,
     remove_speckle,
-    rotate_bound,
     suppress_colour_ink,
-    to_gray,
 )
 from pipeline.config import CleanupConfig
 from samples import generate
@@ -44,13 +39,13 @@ def page(shared_data: Path) -> np.ndarray:
 
 
 def small(image: np.ndarray, dpi: float = DPI) -> np.ndarray:
-    return to_gray(downscale(image, dpi, cleanup.GEOMETRY_DPI))
+    return to_gray(downscale(image, dpi, measure.GEOMETRY_DPI))
 
 
-def orientation_of(image: np.ndarray, dpi: float) -> cleanup.Orientation:
+def orientation_of(image: np.ndarray, dpi: float) -> orientation.Orientation:
     gray = to_gray(image)
     return detect_orientation(
-        lambda: to_gray(downscale(gray, dpi, cleanup.OSD_DPI)),
+        lambda: to_gray(downscale(gray, dpi, measure.OSD_DPI)),
         small(gray, dpi),
         CFG.max_skew_degrees,
     )
@@ -132,7 +127,7 @@ def test_orientation_of_real_tesseract_pages(shared_data: Path, name: str, neede
         gray = np.asarray(im.convert("L"))
     found = orientation_of(gray, 200)
     assert found.rotation == needed
-    assert found.confidence is not None and found.confidence >= cleanup.OSD_MIN_CONFIDENCE
+    assert found.confidence is not None and found.confidence >= orientation.OSD_MIN_CONFIDENCE
 
 
 def test_vietnamese_landscape_tiff_page(shared_data: Path) -> None:
@@ -165,9 +160,9 @@ def test_ink_above_and_below_the_lines_tells_up_from_down(shared_data: Path, nam
     )
     _, generated_page = generated("decision", 29, seal=True)
     for gray in (scan, small(to_gray(generated_page))):
-        assert cleanup.upright_score(gray) > 0.25
-        assert cleanup.upright_score(np.ascontiguousarray(gray[::-1, ::-1])) < -0.25
-    assert cleanup.upright_score(np.full((800, 600), 250, np.uint8)) == 0.0  # no text: no say
+        assert orientation.upright_score(gray) > 0.25
+        assert orientation.upright_score(np.ascontiguousarray(gray[::-1, ::-1])) < -0.25
+    assert orientation.upright_score(np.full((800, 600), 250, np.uint8)) == 0.0  # no text: no say
 
 
 @pytest.mark.parametrize(
@@ -189,21 +184,21 @@ def test_real_pages_are_righted_by_their_ink_alone(shared_data: Path, name: str,
         gray = np.asarray(im.convert("L"))
     delivered = rotate_cw(gray, turned)
     geometry = small(delivered, dpi if dpi >= 50 else 300.0)
-    direction = cleanup.line_direction(geometry)
-    assert cleanup.ink_orientation(geometry, direction) == (360 - turned) % 360
+    direction = orientation.line_direction(geometry)
+    assert orientation.ink_orientation(geometry, direction) == (360 - turned) % 360
 
 
 def test_osd_that_contradicts_line_direction_is_ignored(
     page: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cleanup, "tesseract_osd", lambda gray: (180, 40.0))
+    monkeypatch.setattr(orientation, "tesseract_osd", lambda gray: (180, 40.0))
     found = orientation_of(rotate_cw(page, 90), DPI)  # lines are vertical: 180 cannot be right
     assert found.osd_rotation == 180
     assert found.rotation == 0
 
 
 def test_weak_osd_keeps_page_as_is(page: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cleanup, "tesseract_osd", lambda gray: (180, 0.8))
+    monkeypatch.setattr(orientation, "tesseract_osd", lambda gray: (180, 0.8))
     assert orientation_of(page, DPI).rotation == 0
 
 
@@ -211,7 +206,7 @@ def test_osd_failure_keeps_rotation_zero() -> None:
     """Too few characters for OSD: no exception, no rotation, no confidence."""
     blank = np.full((1754, 1240), 250, np.uint8)
     blank[800:830, 500:530] = 0  # one blot: not text
-    assert cleanup.tesseract_osd(blank) is None
+    assert orientation.tesseract_osd(blank) is None
     found = orientation_of(blank, DPI)
     assert (found.rotation, found.confidence, found.direction) == (0, None, "unknown")
 
@@ -364,7 +359,7 @@ def test_faded_signature_on_yellowed_paper_is_removed(monkeypatch: pytest.Monkey
     ocr = normalize_illumination(suppress_colour_ink(faded, 300), 300)
     assert (ocr[blue] > 200).mean() > 0.95
     with monkeypatch.context() as m:  # the same page without the balance: the test can fail
-        m.setattr(cleanup, "white_balance", lambda image, paper: image)
+        m.setattr(tone, "white_balance", lambda image, paper: image)
         assert not colour_mark_zones(faded, 300).any()
 
 
@@ -374,12 +369,12 @@ def test_contrast_stretch_whitens_paper_and_darkens_faded_ink() -> None:
     truth = np.asarray(plain.image.convert("L"))
     text, paper = truth < 80, truth > 240
     flat = normalize_illumination(to_gray(faded), DPI)
-    out = cleanup.stretch_contrast(flat, DPI)
+    out = tone.stretch_contrast(flat, DPI)
     assert np.median(out[text]) < np.median(flat[text]) - 5
     assert (out[paper] == 255).mean() > 0.9 > (flat[paper] == 255).mean()
     assert (out[text] < 128).mean() > 0.9
     blank = np.full((200, 200), 250, np.uint8)
-    assert (cleanup.stretch_contrast(blank, DPI) == 250).all()  # no ink: nothing to stretch
+    assert (tone.stretch_contrast(blank, DPI) == 250).all()  # no ink: nothing to stretch
 
 
 def test_coloured_text_line_is_kept(page: np.ndarray) -> None:
@@ -430,12 +425,12 @@ def test_speckle_removed_and_diacritics_kept(page: np.ndarray) -> None:
 
 def test_small_print_is_enlarged_for_ocr(page: np.ndarray) -> None:
     """12 pt at 150 dpi is below Tesseract's comfort; 300 dpi is not."""
-    height = cleanup.text_height(page)
-    assert height is not None and height < cleanup.OCR_MIN_TEXT_PX
-    factor = cleanup.ocr_upscale_factor(height)
-    assert 1.5 <= factor <= cleanup.OCR_MAX_UPSCALE
+    height = measure.text_height(page)
+    assert height is not None and height < ocr_copy.OCR_MIN_TEXT_PX
+    factor = ocr_copy.ocr_upscale_factor(height)
+    assert 1.5 <= factor <= ocr_copy.OCR_MAX_UPSCALE
     big = cv2.resize(page, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
-    assert cleanup.ocr_upscale_factor(cleanup.text_height(big)) == 1.0
+    assert ocr_copy.ocr_upscale_factor(measure.text_height(big)) == 1.0
     result = cleanup_page(page, DPI, UPRIGHT)
     assert result.ocr_scale == pytest.approx(factor)
     assert result.image.shape == page.shape  # the PDF image keeps its own resolution
@@ -459,7 +454,7 @@ def test_phone_photo_is_flattened() -> None:
 @pytest.mark.parametrize("profile", ["clean", "skew:3", "border"])
 def test_flat_scans_get_no_perspective_warp(profile: str) -> None:
     _, scan = generated("receipt", 25, profile, dpi=100)
-    assert cleanup.find_page_quad(small(scan, 100)) is None
+    assert geometry.find_page_quad(small(scan, 100)) is None
 
 
 def test_duplex_back_with_show_through_is_blank() -> None:
@@ -484,5 +479,5 @@ def test_a_shadowed_flat_scan_is_not_taken_for_a_photographed_sheet() -> None:
     page = generate.render_page("decision", seed=8400, dpi=150, seal=True)
     page = generate.degrade(page, "shadow+photocopy", seed=8400)
     bgr = np.ascontiguousarray(np.asarray(page.image)[:, :, ::-1])
-    small = cleanup.to_gray(cleanup.downscale(bgr, 150, 100))
-    assert cleanup.find_page_quad(small) is None
+    small = measure.to_gray(measure.downscale(bgr, 150, 100))
+    assert geometry.find_page_quad(small) is None

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.lang.correct import Correction, apply_case, correct_tokens, correct_words
 from pipeline.lang.syllables import invalid_share
-from pipeline.ocr.tesseract import Word
+from pipeline.ocr.words import Word
 
 ROOT = Path(__file__).resolve().parents[1]
 

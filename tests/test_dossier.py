@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import segno
 
-from pipeline.dossier import codes as dossier
+from pipeline.dossier import codes
+from pipeline.dossier.qr import decode_codes
 
 
 @pytest.mark.parametrize(
@@ -15,7 +16,7 @@ from pipeline.dossier import codes as dossier
     ],
 )
 def test_valid_codes_are_normalised(raw, expected):
-    assert dossier.normalize_code(raw) == expected
+    assert codes.normalize_code(raw) == expected
 
 
 @pytest.mark.parametrize(
@@ -37,30 +38,30 @@ def test_valid_codes_are_normalised(raw, expected):
     ],
 )
 def test_invalid_codes_are_refused(raw):
-    assert dossier.normalize_code(raw) is None
+    assert codes.normalize_code(raw) is None
 
 
 def test_received_date():
-    assert dossier.received_date("000.00.13.H38-261120-0001") == "2026-11-20"
-    assert dossier.received_date("000.00.13.H38-261340-0001") is None
+    assert codes.received_date("000.00.13.H38-261120-0001") == "2026-11-20"
+    assert codes.received_date("000.00.13.H38-261340-0001") is None
 
 
 def test_code_from_filename_needs_the_double_underscore_prefix():
     assert (
-        dossier.code_from_filename("000.00.13.H38-261127-0002__ho so.pdf")
+        codes.code_from_filename("000.00.13.H38-261127-0002__ho so.pdf")
         == "000.00.13.H38-261127-0002"
     )
-    assert dossier.code_from_filename("000.00.13.H38-261127-0002.pdf") is None
-    assert dossier.code_from_filename("../x__y.pdf") is None
+    assert codes.code_from_filename("000.00.13.H38-261127-0002.pdf") is None
+    assert codes.code_from_filename("../x__y.pdf") is None
 
 
 def test_code_from_text_reads_the_label_with_or_without_diacritics():
     text = "GIẤY TIẾP NHẬN HỒ SƠ\nMã hồ sơ: 000.00.13.H38-261127-0003\nNgười nộp: Phạm Văn Anh"
-    assert dossier.code_from_text(text) == "000.00.13.H38-261127-0003"
+    assert codes.code_from_text(text) == "000.00.13.H38-261127-0003"
     assert (
-        dossier.code_from_text("Ma ho so 000.00.13.H38-261127-0004") == "000.00.13.H38-261127-0004"
+        codes.code_from_text("Ma ho so 000.00.13.H38-261127-0004") == "000.00.13.H38-261127-0004"
     )
-    assert dossier.code_from_text("Số: 263/KH-UBND, 000.00.13.H38-261127-0004") is None
+    assert codes.code_from_text("Số: 263/KH-UBND, 000.00.13.H38-261127-0004") is None
 
 
 def test_resolve_order_folder_then_filename_then_qr_then_text():
@@ -68,13 +69,13 @@ def test_resolve_order_folder_then_filename_then_qr_then_text():
     name = "000.00.13.H38-261127-0002__a.pdf"
     qr = ["000.00.13.H38-261127-0003"]
     text = "Mã hồ sơ: 000.00.13.H38-261127-0004"
-    assert dossier.resolve(folder, name, qr, text) == dossier.DossierMatch(folder, "folder")
-    assert dossier.resolve("scans", name, qr, text).source == "filename"
-    assert dossier.resolve("scans", "a.pdf", qr, text).source == "qr"
-    assert dossier.resolve("scans", "a.pdf", [], text).code.endswith("0004")
-    assert dossier.resolve("scans", "a.pdf", ["http://x/?q=../.."], "nothing") is None
+    assert codes.resolve(folder, name, qr, text) == codes.DossierMatch(folder, "folder")
+    assert codes.resolve("scans", name, qr, text).source == "filename"
+    assert codes.resolve("scans", "a.pdf", qr, text).source == "qr"
+    assert codes.resolve("scans", "a.pdf", [], text).code.endswith("0004")
+    assert codes.resolve("scans", "a.pdf", ["http://x/?q=../.."], "nothing") is None
     assert (
-        dossier.resolve("..", "a.pdf", [], "", explicit="000.00.13.H38-261127-0009").source
+        codes.resolve("..", "a.pdf", [], "", explicit="000.00.13.H38-261127-0009").source
         == "assigned"
     )
 
@@ -87,5 +88,5 @@ def test_decode_codes_reads_a_qr_at_the_top_left():
     big = np.pad(big, 32, constant_values=255)
     page = np.full((3508, 2480), 255, dtype=np.uint8)
     page[120 : 120 + big.shape[0], 150 : 150 + big.shape[1]] = big
-    assert code in dossier.decode_codes(page)
-    assert dossier.code_from_payloads(dossier.decode_codes(page)) == code
+    assert code in decode_codes(page)
+    assert codes.code_from_payloads(decode_codes(page)) == code

@@ -23,8 +23,8 @@ from pathlib import Path
 import pikepdf
 import pytest
 
-from pipeline.cleanup import page as cleanup
 from pipeline.config import load_config
+from pipeline.flow import page as flow_page
 from pipeline.flow.page import PageJob, process_page
 from pipeline.read import pages
 from pipeline.storage import objects as store
@@ -379,7 +379,7 @@ def test_huge_page_stays_within_the_pixel_budget(
     def probe(image: object, dpi: float, _cfg: object, **_options: object) -> None:
         raise _Captured(image.shape)  # type: ignore[attr-defined]
 
-    monkeypatch.setattr(cleanup, "cleanup_page", probe)
+    monkeypatch.setattr(flow_page, "cleanup_page", probe)
     job = PageJob(RES / "hugemono.pdf", pages.PDF, 0, tmp_path, cfg)
     try:
         process_page(job)

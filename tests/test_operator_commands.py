@@ -192,7 +192,8 @@ def test_tesseract_failure_reason_is_not_called_a_timeout() -> None:
     import numpy as np
 
     from pipeline.config import OcrConfig
-    from pipeline.ocr.tesseract import OcrError, ocr_page
+    from pipeline.errors import OcrError
+    from pipeline.ocr.tesseract import ocr_page
 
     with pytest.raises(OcrError) as caught:
         ocr_page(np.full((60, 200), 255, np.uint8), 200, OcrConfig(lang="xxx"))

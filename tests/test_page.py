@@ -31,12 +31,12 @@ def test_upright_page_is_read_once_without_osd(cfg):
 )
 def test_turned_page_is_righted_by_its_ink_without_osd(cfg, monkeypatch, profile, turn):
     """The marks above vs below the lines say which way is up: one reading, no OSD run."""
-    from pipeline.cleanup import page as cleanup
+    from pipeline.cleanup import orientation
 
     reads, osd = [], []
-    real_read, real_osd = page._read, cleanup.tesseract_osd
+    real_read, real_osd = page._read, orientation.tesseract_osd
     monkeypatch.setattr(page, "_read", lambda *a: reads.append(1) or real_read(*a))
-    monkeypatch.setattr(cleanup, "tesseract_osd", lambda *a: osd.append(1) or real_osd(*a))
+    monkeypatch.setattr(orientation, "tesseract_osd", lambda *a: osd.append(1) or real_osd(*a))
     clean, result = page.clean_and_read(_bgr(profile), 200, cfg)
     assert clean.rotation == turn
     assert (len(reads), len(osd)) == (1, 0)
@@ -45,18 +45,20 @@ def test_turned_page_is_righted_by_its_ink_without_osd(cfg, monkeypatch, profile
 
 
 def test_a_wrong_ink_guess_is_caught_by_the_poor_reading(cfg, monkeypatch):
-    from pipeline.cleanup import page as cleanup
+    from pipeline.cleanup import orientation
 
-    monkeypatch.setattr(cleanup, "ink_orientation", lambda *a: 180)  # an upright page, turned over
+    monkeypatch.setattr(
+        orientation, "ink_orientation", lambda *a: 180
+    )  # an upright page, turned over
     clean, result = page.clean_and_read(_bgr("clean"), 200, cfg)
     assert clean.rotation == 0
     assert result.mean_confidence > 85
 
 
 def test_upside_down_page_the_ink_hint_misses_is_turned_after_a_poor_reading(cfg, monkeypatch):
-    from pipeline.cleanup import page as cleanup
+    from pipeline.cleanup import orientation
 
-    monkeypatch.setattr(cleanup, "upright_score", lambda *a: 0.0)  # no hint: the old path
+    monkeypatch.setattr(orientation, "upright_score", lambda *a: 0.0)  # no hint: the old path
     clean, result = page.clean_and_read(_bgr("rotate180"), 200, cfg)
     assert clean.rotation == 180
     assert result.mean_confidence > 85

@@ -22,8 +22,9 @@ import pikepdf
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from pipeline.ocr.tesseract import Word
-from pipeline.output.pdf import PdfaInfo, PdfInfo, assemble_pdfa, write_page_pdf
+from pipeline.ocr.words import Word
+from pipeline.output.page_pdf import write_page_pdf
+from pipeline.output.pdfa import PdfaInfo, PdfInfo, assemble_pdfa
 
 REPO = Path(__file__).resolve().parents[1]
 NOTO_SERIF = Path("/usr/share/fonts/truetype/noto/NotoSerif-Regular.ttf")
@@ -364,7 +365,7 @@ MEMORY_PROBE = textwrap.dedent(
     import resource, sys
     from datetime import datetime, timezone
     from pathlib import Path
-    from pipeline.output.pdf import PdfInfo, assemble_pdfa
+    from pipeline.output.pdfa import PdfInfo, assemble_pdfa
     pages = sorted(Path(sys.argv[1]).glob("p*.pdf"))
     info = PdfInfo(title="t", created=datetime(2025, 1, 1, tzinfo=timezone.utc))
     assemble_pdfa(pages[:1], Path(sys.argv[1]) / "warm.pdf", info)  # imports, caches

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from pipeline import ocr
 from pipeline.config import load_config
 from pipeline.flow import page
 from pipeline.ocr import reread
-from pipeline.ocr import tesseract as ocr
-from pipeline.ocr.tesseract import Word
+from pipeline.ocr.words import Word
 from samples import generate
 
 NOTO_SERIF = Path("/usr/share/fonts/truetype/noto/NotoSerif-Regular.ttf")

@@ -2,7 +2,7 @@
 
 from pipeline.config import OcrConfig
 from pipeline.flow.page import looks_vietnamese, needs_review
-from pipeline.ocr.tesseract import words_to_text
+from pipeline.ocr.words import words_to_text
 from pipeline.read import textlayer
 
 OCR = "Áo lụa Hà Đông\nNắng Sài Gòn anh đi mà chợt mát\nBởi vì em mặc áo lụa Hà Đông"
@@ -43,7 +43,7 @@ def test_review_flags_low_confidence_and_impossible_syllables():
 
 
 def test_word_boxes_from_an_upscaled_ocr_image_map_back():
-    from pipeline.ocr.tesseract import OcrResult, Word, scale_boxes
+    from pipeline.ocr.words import OcrResult, Word, scale_boxes
 
     result = OcrResult((Word("Hà", 200, 100, 60, 40, 90.0),), "Hà", 90.0, "t", "vie")
     (word,) = scale_boxes(result, 0.5).words

@@ -1,49 +1,17 @@
 """The metadata JSON of an archived document (Circular 05/2025/TT-BNV, snake_case).
 
-Only what the pipeline actually knows is filled in: values read off the page
-(number and notation, issue date) are parsed from the OCR text of page 1, and
-everything else stays ``null`` rather than being invented.
+Only what the pipeline actually knows is filled in; everything else stays ``null``
+rather than being invented.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from datetime import date
 from typing import Any
 
 from pipeline import __version__
-from pipeline.lang.textnorm import fold, nfc
-
-# "Số: 263/KH-UBND" (OCR may drop the colon or the diacritics of "Số").
-_NUMBER_RE = re.compile(
-    r"\bSo\s*[:.]?\s*(\d{1,6})\s*/\s*([0-9A-Z][0-9A-Z.\-]*[0-9A-Z])", re.IGNORECASE
-)
-# "ngày 27 tháng 11 năm 2026" in folded form.
-_DATE_RE = re.compile(r"ngay\s+(\d{1,2})\s+thang\s+(\d{1,2})\s+nam\s+(\d{4})", re.IGNORECASE)
-
-
-def parse_code_number(text: str) -> tuple[int | None, str | None]:
-    """``Số: 263/KH-UBND`` → ``(263, "KH-UBND")``; (None, None) when the page has none."""
-    folded = fold(text)
-    match = _NUMBER_RE.search(folded)
-    if not match:
-        return None, None
-    start, end = match.span(2)
-    # Take the notation from the original text so Đ in "QĐ-UBND" survives folding.
-    notation = nfc(text)[start:end] if len(nfc(text)) == len(folded) else match.group(2)
-    return int(match.group(1)), notation.upper()
-
-
-def parse_issued_date(text: str) -> str | None:
-    match = _DATE_RE.search(fold(text))
-    if not match:
-        return None
-    day, month, year = (int(g) for g in match.groups())
-    try:
-        return date(year, month, day).isoformat()
-    except ValueError:
-        return None
+from pipeline.extract.fields import parse_code_number, parse_issued_date
+from pipeline.lang.textnorm import nfc
 
 
 def build(

@@ -1,10 +1,10 @@
 """Dossier code (mã số hồ sơ, Circular 01/2018/TT-VPCP art. 19): parse, validate, find.
 
 The code becomes an object-key prefix, so validation is strict: after NFC,
-trimming and upper-casing it must match the pattern below, which by construction
-rules out ``/``, ``..``, spaces and anything else a key must not hold. Sources
-are tried in a fixed order (folder, file name, QR/barcode, "Mã hồ sơ:" text);
-a document with no valid code is never archived under a guess.
+trimming and upper-casing it must match ``CODE_RE``, which by construction rules
+out ``/``, ``..``, spaces and anything else a key must not hold. Sources are tried
+in a fixed order (folder, file name, QR/barcode, "Mã hồ sơ:" text); a document
+with no valid code is never archived under a guess.
 """
 
 from __future__ import annotations
@@ -14,18 +14,24 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-import numpy as np
-
 from pipeline.lang.textnorm import fold, nfc
 
 CODE_RE = re.compile(r"^[0-9A-Z]{1,3}(\.[0-9A-Z]{1,3}){0,4}-[0-9]{6}-[0-9]{4,7}$")
+
+
 # The same shape, unanchored, for text and QR payloads that carry more than the code.
 _CODE_IN_TEXT = re.compile(
     r"(?<![0-9A-Z.])([0-9A-Z]{1,3}(?:\.[0-9A-Z]{1,3}){0,4}-[0-9]{6}-[0-9]{4,7})(?![0-9])"
 )
+
+
 # "Mã hồ sơ: ..." after folding, tolerant of OCR noise around the colon.
 _LABEL_RE = re.compile(r"ma\s*(?:so\s*)?ho\s*so\s*[:.;]?\s*", re.IGNORECASE)
+
+
 _RECEIVED_RE = re.compile(r"-([0-9]{2})([0-9]{2})([0-9]{2})-[0-9]{4,7}$")
+
+
 FILENAME_SEPARATOR = "__"
 
 
@@ -98,46 +104,6 @@ def code_from_text(text: str) -> str | None:
             if code:
                 return code
     return None
-
-
-def _decode_qr(qr: object, region: np.ndarray) -> list[str]:
-    import cv2
-
-    try:
-        ok, texts, _points, _ = qr.detectAndDecodeMulti(region)  # type: ignore[attr-defined]
-        if ok and any(texts):
-            return [t for t in texts if t]
-        text, _pts, _ = qr.detectAndDecode(region)  # type: ignore[attr-defined]
-    except cv2.error:
-        return []
-    return [text] if text else []
-
-
-def decode_codes(image: np.ndarray) -> list[str]:
-    """Decode QR codes and barcodes with OpenCV; receipts carry the code in a QR at top-left.
-
-    The top-left of the page is tried first at full resolution (small QR codes on a
-    300-dpi A4 page), then the whole page; each also after a median filter, which
-    removes the speckle of photocopies and noisy scans that breaks the QR finder.
-    """
-    import cv2
-
-    gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    h, w = gray.shape[:2]
-    qr = cv2.QRCodeDetector()
-    for region in (gray[: max(1, h // 3), : max(1, w // 2)], gray):
-        for candidate in (region, cv2.medianBlur(region, 3)):
-            found = _decode_qr(qr, candidate)
-            if found:
-                return found
-    try:
-        bar = cv2.barcode.BarcodeDetector()
-        ok, texts, _types, _pts = bar.detectAndDecodeWithType(gray)
-        if ok:
-            return [t for t in texts if t]
-    except (cv2.error, AttributeError):
-        pass
-    return []
 
 
 def resolve(

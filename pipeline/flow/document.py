@@ -21,15 +21,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline import faults
+from pipeline import dossier, faults
 from pipeline.archive import metadata
 from pipeline.config import Config
-from pipeline.dossier import codes as dossier
+from pipeline.errors import OcrError
 from pipeline.flow import custody as ingest
 from pipeline.flow.page import PageJob, PageResult, process_page
 from pipeline.lang.textnorm import nfc
-from pipeline.ocr.tesseract import OcrError, engine_version
-from pipeline.output import pdf
+from pipeline.ocr.tesseract import engine_version
+from pipeline.output.pdfa import PdfInfo, assemble_pdfa
 from pipeline.read import pages
 from pipeline.storage import ledger
 from pipeline.storage import objects as store
@@ -177,10 +177,10 @@ def run_document(
         stage = "pdf"
         pdf_path = tmp / "document.pdf"
         digitized_at = datetime.now(UTC).isoformat(timespec="seconds")
-        pdfa = pdf.assemble_pdfa(
+        pdfa = assemble_pdfa(
             [r.pdf_path for r in results],
             pdf_path,
-            pdf.PdfInfo(
+            PdfInfo(
                 title=f"{match.code} – {nfc(doc.source_name)}",
                 subject=None,
                 keywords=match.code,

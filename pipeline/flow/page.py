@@ -16,16 +16,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline import faults
-from pipeline.cleanup import page as cleanup
+from pipeline import dossier, faults, ocr
+from pipeline.cleanup import CleanPage, cleanup_page
 from pipeline.config import Config, OcrConfig
-from pipeline.dossier import codes as dossier
 from pipeline.lang import correct
 from pipeline.lang.syllables import invalid_share
 from pipeline.lang.textnorm import has_diacritics
 from pipeline.ocr import reread
-from pipeline.ocr import tesseract as ocr
-from pipeline.output import pdf
+from pipeline.output.page_pdf import write_page_pdf
 from pipeline.read import pages, textlayer
 
 
@@ -105,7 +103,7 @@ def upscale_to(
     return resized, dpi * factor
 
 
-def _geometry_kept(clean: cleanup.CleanPage, loaded: pages.PageImage, dpi: float) -> bool:
+def _geometry_kept(clean: CleanPage, loaded: pages.PageImage, dpi: float) -> bool:
     """True when the cleaned image has the rendered page's exact geometry (no turn, crop, scale)."""
     return (
         clean.rotation == 0
@@ -119,7 +117,7 @@ def _geometry_kept(clean: cleanup.CleanPage, loaded: pages.PageImage, dpi: float
 
 def choose_words(
     job: PageJob,
-    clean: cleanup.CleanPage,
+    clean: CleanPage,
     loaded: pages.PageImage,
     dpi: float,
     result: ocr.OcrResult,
@@ -159,38 +157,36 @@ def needs_review(
     return vietnamese and invalid > cfg.review_max_invalid_share
 
 
-def _read(clean: cleanup.CleanPage, dpi: float, cfg: Config) -> ocr.OcrResult:
+def _read(clean: CleanPage, dpi: float, cfg: Config) -> ocr.OcrResult:
     """Tesseract on the OCR image; word boxes in that image's pixels."""
     return ocr.ocr_page(clean.ocr_image, dpi * clean.ocr_scale, cfg.ocr)
 
 
 def _complete(
-    clean: cleanup.CleanPage, raw: ocr.OcrResult, dpi: float, cfg: Config
-) -> tuple[cleanup.CleanPage, ocr.OcrResult]:
+    clean: CleanPage, raw: ocr.OcrResult, dpi: float, cfg: Config
+) -> tuple[CleanPage, ocr.OcrResult]:
     """The chosen reading, the ink it left unread read again (see reread), boxes on the page."""
     if cfg.ocr.reread_missed:
         raw = reread.fill_gaps(clean.ocr_image, raw, dpi * clean.ocr_scale, cfg.ocr)
     return clean, ocr.scale_boxes(raw, 1.0 / clean.ocr_scale)
 
 
-def clean_and_read(
-    image: np.ndarray, dpi: float, cfg: Config
-) -> tuple[cleanup.CleanPage, ocr.OcrResult]:
+def clean_and_read(image: np.ndarray, dpi: float, cfg: Config) -> tuple[CleanPage, ocr.OcrResult]:
     """Cleanup and OCR, asking Tesseract's orientation detection only when it can matter.
 
     OSD costs about as much as reading the page, and almost every scan is upright.
     So the page is first turned the way its own ink says (line direction and the
-    marks above vs below the lines: see cleanup.ink_orientation) and read; only
+    marks above vs below the lines: see orientation.ink_orientation) and read; only
     when that reading is poor (a page the wrong way up reads as low-confidence
     junk) is OSD asked, and its turn is kept only if the page then reads clearly
     better: a wrong rotation is worse than none.
     """
-    clean = cleanup.cleanup_page(image, dpi, cfg.cleanup, osd_first=False)
+    clean = cleanup_page(image, dpi, cfg.cleanup, osd_first=False)
     faults.crash_point("during_ocr")
     result = _read(clean, dpi, cfg)
     if not clean.orientation_deferred or _reads_well(result, cfg.ocr):
         return _complete(clean, result, dpi, cfg)
-    turned = cleanup.cleanup_page(image, dpi, cfg.cleanup, osd_first=True)
+    turned = cleanup_page(image, dpi, cfg.cleanup, osd_first=True)
     if turned.rotation == clean.rotation:
         return _complete(clean, result, dpi, cfg)
     second = _read(turned, dpi, cfg)
@@ -229,7 +225,7 @@ def process_page(job: PageJob) -> PageResult:
     if job.want_codes:
         codes = tuple(dossier.decode_codes(clean.image))
     out = job.workdir / f"page-{job.index:05d}.pdf"
-    pdf.write_page_pdf(clean.image, dpi, words, out, jpeg_quality=cfg.pdf.jpeg_quality)
+    write_page_pdf(clean.image, dpi, words, out, jpeg_quality=cfg.pdf.jpeg_quality)
     h, w = clean.image.shape[:2]
     invalid_ocr = invalid_share([x.text for x in result.words])
     invalid = invalid_share([x.text for x in words])

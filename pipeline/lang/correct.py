@@ -38,7 +38,7 @@ from pipeline.lang.syllables import (
     strip_punct,
 )
 from pipeline.lang.textnorm import fold, nfc
-from pipeline.ocr.tesseract import Word
+from pipeline.ocr.words import Word
 
 DATA_FILE = Path(__file__).resolve().parent / "data" / "vi_syllable_lm.tsv.gz"
 

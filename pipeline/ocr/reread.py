@@ -16,9 +16,9 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
-from pipeline.cleanup.page import mm_to_px
+from pipeline import ocr
+from pipeline.cleanup.measure import mm_to_px
 from pipeline.config import OcrConfig
-from pipeline.ocr import tesseract as ocr
 
 Box = tuple[int, int, int, int]  # left, top, width, height in OCR-image pixels
 

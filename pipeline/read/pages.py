@@ -19,16 +19,13 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from pipeline.config import IngestConfig
+from pipeline.errors import RejectedInput
 
 PDF = "application/pdf"
 TIFF = "image/tiff"
 JPEG = "image/jpeg"
 PNG = "image/png"
 JP2 = "image/jp2"
-
-
-class RejectedInput(ValueError):
-    """The file cannot be read as a document; the message says why, for the operator."""
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pipeline.lang.syllables import invalid_share, strip_punct
 from pipeline.lang.textnorm import fold, has_diacritics, nfc
-from pipeline.ocr.tesseract import Word
+from pipeline.ocr.words import Word
 
 MIN_OVERLAP = 0.6  # share of our OCR's words that the layer must also contain
 MAX_EXTRA_INVALID = 0.02  # the layer may have at most this many more invalid syllables

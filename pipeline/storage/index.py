@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.dossier.codes import CODE_RE, received_date
+from pipeline.errors import QueryError
 from pipeline.lang.textnorm import fold, has_diacritics, nfc
 
 log = logging.getLogger(__name__)
@@ -84,10 +85,6 @@ _CODE_PREFIX_RE = re.compile(
     r"[0-9A-Z]{1,3}(?:\.[0-9A-Z]{0,3}){0,4}(?:-[0-9]{0,6}(?:-[0-9]{0,7})?)?"
 )
 _ARCHIVE_JSON_RE = re.compile(r"(?P<code>[^/]+)/(?P=code)\.\d+\.json")
-
-
-class QueryError(ValueError):
-    """The query cannot be run; the message is meant for the person who typed it."""
 
 
 @dataclass(frozen=True)

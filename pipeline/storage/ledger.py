@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import NotFound, TransitionError
+
 RECEIVED = "received"
 STORED_RAW = "stored_raw"
 PROCESSING = "processing"
@@ -120,14 +122,6 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_document ON events(document_id);
 """
-
-
-class TransitionError(RuntimeError):
-    """A state change the state machine does not allow (a bug or a race, never user input)."""
-
-
-class NotFound(LookupError):
-    """No batch or document with that id (or id prefix)."""
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from pipeline import __version__
+from pipeline import __version__, dossier
 from pipeline.config import Config, ConfigError, load_config
-from pipeline.dossier import codes as dossier
+from pipeline.errors import UsageError
 from pipeline.flow import custody as ingest
 from pipeline.storage import ledger
 from pipeline.storage import objects as store
@@ -41,10 +41,6 @@ DOC_COLUMNS = (
     "text_key",
     "error",
 )
-
-
-class UsageError(ValueError):
-    """Bad arguments: exit code 2 with the message."""
 
 
 def exit_code_for(docs: Sequence[ledger.Document]) -> int:
