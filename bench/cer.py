@@ -24,6 +24,7 @@ from collections import Counter
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
 
+from pipeline.lang.syllables import strip_punct
 from pipeline.lang.textnorm import fold, nfc
 
 MAX_LINE_ERROR = 0.5
@@ -106,12 +107,7 @@ def words(text: str, *, folded: bool = False) -> Counter[str]:
     """Word tokens of ``text`` with their counts; punctuation stripped from both ends."""
     counts: Counter[str] = Counter()
     for raw in normalise(text).split(" "):
-        start, end = 0, len(raw)
-        while start < end and not raw[start].isalnum():
-            start += 1
-        while end > start and not raw[end - 1].isalnum():
-            end -= 1
-        token = raw[start:end]
+        _, token, _ = strip_punct(raw)
         if token:
             counts[fold(token).lower() if folded else token] += 1
     return counts

@@ -14,15 +14,19 @@ from pathlib import Path
 import psutil
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
+def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or "unknown CPU"
+
+
+def machine() -> str:
+    """One line: CPU, cores, RAM, OS, Python and Tesseract, for every table's heading."""
+    cpu = cpu_model()
     mem = psutil.virtual_memory().total / 2**30
     tess = subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout.split(
         "\n"

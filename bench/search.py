@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import re
 import shutil
@@ -26,8 +24,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.common import machine  # noqa: E402
 from pipeline.lang.textnorm import fold, nfc  # noqa: E402
-from pipeline.storage.index import index_document, open_index, search  # noqa: E402
+from pipeline.storage.index import SearchRequest, SqliteIndex  # noqa: E402
 
 CORPUS = REPO.parent / "shared" / "data" / "vi-corpus"
 PAGES_PER_DOC = 4
@@ -43,28 +42,9 @@ PHRASES = [
 NAMES = ["Phạm Văn Anh", "Đỗ Thị Hằng", "Nguyễn Đức Thắng", "Lê Thị Thu Hương", "Hoàng Văn Đông"]
 
 
-def machine() -> dict[str, str]:
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        kib = next(
-            int(line.split()[1])
-            for line in Path("/proc/meminfo").read_text().splitlines()
-            if line.startswith("MemTotal")
-        )
-        ram = f"{kib / 1024 / 1024:.1f} GiB"
-    except (OSError, StopIteration):
-        ram = "?"
-    return {
-        "cpu": cpu,
-        "cores": str(os.cpu_count()),
-        "ram": ram,
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-    }
+def machine_facts() -> dict[str, str]:
+    """The machine line of bench.common, plus the SQLite version the index runs on."""
+    return {"machine": machine(), "sqlite": sqlite3.sqlite_version}
 
 
 def corpus_words() -> list[list[str]]:
@@ -170,11 +150,12 @@ def main() -> None:
     n_pages = sum(len(p) for _, p in docs)
     shutil.rmtree(args.dir, ignore_errors=True)
     path = args.dir / "index.sqlite3"
-    conn = open_index(path)
+    index = SqliteIndex(path)
+    conn = index.conn
 
     t0 = time.perf_counter()
     for meta, pages in docs:
-        index_document(conn, meta, pages)
+        index.index_document(meta, pages)
     t_index = time.perf_counter() - t0
     t0 = time.perf_counter()
     conn.execute("INSERT INTO pages_fts (pages_fts) VALUES ('optimize')")
@@ -189,11 +170,11 @@ def main() -> None:
         ("optimize after bulk load", f"{t_optimize:.1f} s"),
     ]
     for kind, qs in make_queries(docs, args.queries, rng).items():
-        search(conn, qs[0])  # warm the page cache for this kind
+        index.search(SearchRequest.build(qs[0]))  # warm the page cache for this kind
         times, nhits = [], []
         for q in qs:
             t0 = time.perf_counter()
-            hits = search(conn, q, limit=20)
+            hits = index.search(SearchRequest.build(q, limit=20))
             times.append((time.perf_counter() - t0) * 1000)
             nhits.append(len(hits))
         rows.append(
@@ -204,13 +185,13 @@ def main() -> None:
                 f"e.g. {qs[0]}",
             )
         )
-    conn.close()
+    index.close()
     if not args.keep:
         shutil.rmtree(args.dir, ignore_errors=True)
 
-    info = machine()
-    rows.insert(0, ("machine", f"{info['cpu']}, {info['cores']} cores, {info['ram']} RAM"))
-    rows.insert(1, ("software", f"Python {info['python']}, SQLite {info['sqlite']} (FTS5)"))
+    info = machine_facts()
+    rows.insert(0, ("machine", info["machine"]))
+    rows.insert(1, ("software", f"SQLite {info['sqlite']} (FTS5)"))
     width = max(len(k) for k, _ in rows)
     print(f"| {'what':<{width}} | result |")
     print(f"|{'-' * (width + 2)}|--------|")

@@ -1,14 +1,18 @@
-"""Configuration: ``configs/default.yaml`` < ``--config``/``SOHOA_CONFIG`` file < environment.
+"""Configuration: defaults (here, and only here) < a YAML file < ``SOHOA_*`` environment.
 
 The result is a tree of frozen dataclasses passed explicitly to every stage, so a
-worker process gets exactly the settings its parent had (they pickle) and no
-stage reads the environment behind the caller's back.
+worker process gets exactly the settings its parent had and no stage reads the
+environment behind the caller's back. The defaults are the dataclasses' own, so
+an installed package needs no file from a checkout; ``sohoa config`` prints the
+effective values, and ``configs/*.example.yaml`` are overrides to start from.
+Secrets (MinIO keys, PINs) come from the environment, never from a committed file.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,24 +22,24 @@ import yaml
 
 from pipeline.errors import ConfigError
 
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[1] / "configs" / "default.yaml"
-
 
 @dataclass(frozen=True)
 class MinioConfig:
-    endpoint: str = "127.0.0.1:9000"
-    access_key: str | None = None
-    secret_key: str | None = None
-    secure: bool = False
+    endpoint: str = "127.0.0.1:9000"  # SOHOA_MINIO_ENDPOINT, host:port
+    access_key: str | None = None  # SOHOA_MINIO_ACCESS_KEY: this process's role key
+    secret_key: str | None = field(default=None, repr=False)  # SOHOA_MINIO_SECRET_KEY
+    secure: bool = False  # SOHOA_MINIO_SECURE: TLS
+    ca_file: str | None = None  # SOHOA_MINIO_CA_FILE: CA bundle for a private certificate
     region: str | None = None
-    connect_timeout: float = 5.0
-    retry_seconds: float = 60.0
+    connect_timeout: float = 5.0  # seconds per attempt
+    retry_seconds: float = 60.0  # retrying a server that answered before and went away
 
 
 @dataclass(frozen=True)
 class BucketsConfig:
-    raw: str = "raw"
-    archive: str = "archive"
+    raw: str = "raw"  # SOHOA_BUCKET_RAW: originals, never deleted
+    archive: str = "archive"  # SOHOA_BUCKET_ARCHIVE: PDF/A + .json + .txt
+    work: str = "work"  # SOHOA_BUCKET_WORK: page results in flight, never shown to staff
 
 
 @dataclass(frozen=True)
@@ -91,13 +95,18 @@ class PdfConfig:
 
 
 @dataclass(frozen=True)
-class DossierConfig:
-    default_agency: str | None = None
+class RunConfig:
+    """How documents are run: which executor, and the bounds every document lives within."""
+
+    executor: str = "local"  # SOHOA_EXECUTOR: local (process pool) or inline
+    max_document_seconds: float = 3600.0  # time budget per document; finished pages are kept
+    max_worker_deaths: int = 3  # a page that kills its worker this often fails the document
+    lease_seconds: float = 900.0  # a document not heard of this long is taken over by retry
 
 
 @dataclass(frozen=True)
-class IndexConfig:
-    backend: str = "sqlite"
+class DatabaseConfig:
+    url: str | None = None  # SOHOA_DATABASE_URL; None: SQLite files under home
 
 
 @dataclass(frozen=True)
@@ -118,8 +127,8 @@ class Config:
     cleanup: CleanupConfig = field(default_factory=CleanupConfig)
     ocr: OcrConfig = field(default_factory=OcrConfig)
     pdf: PdfConfig = field(default_factory=PdfConfig)
-    dossier: DossierConfig = field(default_factory=DossierConfig)
-    index: IndexConfig = field(default_factory=IndexConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
     web: WebConfig = field(default_factory=WebConfig)
 
     @property
@@ -139,6 +148,11 @@ class Config:
     def tmp_dir(self) -> Path:
         return self.home / "tmp"
 
+    @property
+    def work_dir(self) -> Path:
+        """Finished pages of documents in flight (this machine's page results)."""
+        return self.home / "work"
+
 
 _ENV_MAP: dict[str, tuple[str, ...]] = {
     "SOHOA_HOME": ("home",),
@@ -147,8 +161,12 @@ _ENV_MAP: dict[str, tuple[str, ...]] = {
     "SOHOA_MINIO_ACCESS_KEY": ("minio", "access_key"),
     "SOHOA_MINIO_SECRET_KEY": ("minio", "secret_key"),
     "SOHOA_MINIO_SECURE": ("minio", "secure"),
+    "SOHOA_MINIO_CA_FILE": ("minio", "ca_file"),
     "SOHOA_BUCKET_RAW": ("buckets", "raw"),
     "SOHOA_BUCKET_ARCHIVE": ("buckets", "archive"),
+    "SOHOA_BUCKET_WORK": ("buckets", "work"),
+    "SOHOA_EXECUTOR": ("run", "executor"),
+    "SOHOA_DATABASE_URL": ("database", "url"),
 }
 
 
@@ -229,10 +247,15 @@ _SECTIONS: dict[str, type] = {
     "cleanup": CleanupConfig,
     "ocr": OcrConfig,
     "pdf": PdfConfig,
-    "dossier": DossierConfig,
-    "index": IndexConfig,
+    "run": RunConfig,
+    "database": DatabaseConfig,
     "web": WebConfig,
 }
+
+
+def section(cls: type, data: Mapping[str, Any]) -> Any:
+    """One configuration section rebuilt from plain data (a page job's options)."""
+    return _build(cls, data, f"{cls.__name__}.")
 
 
 def load_config(
@@ -246,7 +269,7 @@ def load_config(
     ``overrides`` (a nested mapping) wins over everything, for programmatic callers.
     """
     env = os.environ if env is None else env
-    data = _read_yaml(DEFAULT_CONFIG_PATH) if DEFAULT_CONFIG_PATH.exists() else {}
+    data: dict[str, Any] = {}
     chosen = path or env.get("SOHOA_CONFIG")
     if chosen:
         data = _merge(data, _read_yaml(Path(chosen)))
@@ -269,17 +292,68 @@ def load_config(
     return cfg
 
 
+# S3 bucket naming rules (what MinIO enforces): 3-63 characters of lower-case letters,
+# digits, dots and hyphens, starting and ending with a letter or digit, not an IP address.
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IP_RE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+EXECUTORS = ("local", "inline")
+
+
+def valid_port(value: int, where: str) -> int:
+    if not 1 <= value <= 65535:
+        raise ConfigError(f"{where} must be a TCP port between 1 and 65535, got {value}")
+    return value
+
+
 def _validate(cfg: Config) -> None:
-    if ":" not in cfg.minio.endpoint or "/" in cfg.minio.endpoint:
+    host, _, port = cfg.minio.endpoint.rpartition(":")
+    if not host or "/" in cfg.minio.endpoint or not port.isascii() or not port.isdigit():
         raise ConfigError(
             f"minio.endpoint must be host:port without scheme or path, got {cfg.minio.endpoint!r}"
         )
+    valid_port(int(port), "the port of minio.endpoint")
     if cfg.ingest.default_dpi < cfg.ingest.min_dpi or cfg.ingest.default_dpi > cfg.ingest.max_dpi:
         raise ConfigError("ingest.default_dpi must lie within [ingest.min_dpi, ingest.max_dpi]")
     if cfg.watch.stable_seconds < 0 or cfg.watch.rescan_seconds <= 0:
         raise ConfigError("watch.stable_seconds must be >= 0 and watch.rescan_seconds > 0")
-    if cfg.buckets.raw == cfg.buckets.archive:
-        raise ConfigError("buckets.raw and buckets.archive must differ")
+    names = (cfg.buckets.raw, cfg.buckets.archive, cfg.buckets.work)
+    for role, name in zip(("raw", "archive", "work"), names, strict=True):
+        if ".." in name or not _BUCKET_RE.fullmatch(name) or _IP_RE.fullmatch(name):
+            raise ConfigError(
+                f"buckets.{role} {name!r} is not a valid bucket name: 3-63 lower-case letters,"
+                " digits, dots or hyphens, starting and ending with a letter or digit"
+            )
+    if len(set(names)) != len(names):
+        raise ConfigError("buckets.raw, buckets.archive and buckets.work must all differ")
+    if cfg.run.executor not in EXECUTORS:
+        raise ConfigError(
+            f"run.executor (SOHOA_EXECUTOR) must be one of {', '.join(EXECUTORS)},"
+            f" got {cfg.run.executor!r}"
+        )
+    if cfg.run.max_document_seconds <= 0 or cfg.run.lease_seconds <= 0:
+        raise ConfigError("run.max_document_seconds and run.lease_seconds must be positive")
+    url = cfg.database.url
+    if url and not url.startswith(("sqlite:", "postgresql:", "postgres:")):
+        raise ConfigError("database.url (SOHOA_DATABASE_URL) must be sqlite:… or postgresql://…")
+    valid_port(cfg.web.port, "web.port")
+
+
+def public_dict(cfg: Config) -> dict[str, Any]:
+    """The effective configuration as plain data, secrets replaced by a mark (``sohoa config``)."""
+    data = _plain(dataclasses.asdict(cfg))
+    if data["minio"].get("secret_key"):
+        data["minio"]["secret_key"] = "(set)"
+    return data
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
 
 
 def require_credentials(cfg: Config) -> tuple[str, str]:

@@ -42,6 +42,7 @@ def sohoa_env(tmp_path: Path, minio_server: MinioServer) -> dict[str, str]:
         SOHOA_INBOX=str(tmp_path / "inbox"),
         SOHOA_BUCKET_RAW=f"raw-{suffix}",
         SOHOA_BUCKET_ARCHIVE=f"archive-{suffix}",
+        SOHOA_BUCKET_WORK=f"work-{suffix}",
     )
     return env
 

@@ -63,21 +63,20 @@ def env(sohoa_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
 def assert_archived_exactly_once(env: dict[str, str], shas: set[str]) -> None:
     cfg = load_config(env=env)
     st = store.connect(cfg)
-    keys = list(store.list_keys(st, st.archive_bucket))
+    everything = list(st.list_keys(st.archive_bucket))
+    markers = {k for k in everything if k.startswith("sources/")}
+    assert markers == {f"sources/sha256/{sha}.json" for sha in shas}, "one source marker each"
+    keys = [k for k in everything if k not in markers]
     pdfs = [k for k in keys if k.endswith(".pdf")]
     metas = [k for k in keys if k.endswith(".json")]
     assert len(pdfs) == len(shas) and len(metas) == len(shas), keys
     assert len([k for k in keys if k.endswith(".txt")]) == len(shas)
     ordinals = sorted(int(k.rsplit(".", 2)[-2]) for k in metas)
     assert ordinals == list(range(1, len(shas) + 1)), "numbering has no gaps and no repeats"
-    archived = {
-        json.loads(store.get_bytes(st, st.archive_bucket, k))["source"]["sha256"] for k in metas
-    }
+    archived = {json.loads(st.get_bytes(st.archive_bucket, k))["source"]["sha256"] for k in metas}
     assert archived == shas
     for sha in shas:  # every original is in raw, byte-identical by its content address
-        assert (
-            hashlib.sha256(store.get_bytes(st, st.raw_bucket, f"sha256/{sha}")).hexdigest() == sha
-        )
+        assert hashlib.sha256(st.get_bytes(st.raw_bucket, f"sha256/{sha}")).hexdigest() == sha
     states = ledger_states(cfg.home)
     assert states.get("indexed") == len(shas), states
     assert not set(states) & {"received", "stored_raw", "processing", "failed"}, states

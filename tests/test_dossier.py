@@ -58,9 +58,7 @@ def test_code_from_filename_needs_the_double_underscore_prefix():
 def test_code_from_text_reads_the_label_with_or_without_diacritics():
     text = "GIẤY TIẾP NHẬN HỒ SƠ\nMã hồ sơ: 000.00.13.H38-261127-0003\nNgười nộp: Phạm Văn Anh"
     assert codes.code_from_text(text) == "000.00.13.H38-261127-0003"
-    assert (
-        codes.code_from_text("Ma ho so 000.00.13.H38-261127-0004") == "000.00.13.H38-261127-0004"
-    )
+    assert codes.code_from_text("Ma ho so 000.00.13.H38-261127-0004") == "000.00.13.H38-261127-0004"
     assert codes.code_from_text("Số: 263/KH-UBND, 000.00.13.H38-261127-0004") is None
 
 

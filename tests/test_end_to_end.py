@@ -79,7 +79,7 @@ def test_inbox_to_archive(env: dict[str, str], tmp_path: Path) -> None:
 
     cfg = load_config(env=env)
     st = store.connect(cfg)
-    keys = set(store.list_keys(st, st.archive_bucket))
+    keys = set(st.list_keys(st.archive_bucket))
     for code in docs:
         for ext in ("pdf", "json", "txt"):
             assert f"{code}/{code}.1.{ext}" in keys
@@ -92,7 +92,7 @@ def test_inbox_to_archive(env: dict[str, str], tmp_path: Path) -> None:
     }
     for code, pages in truths.items():
         pdf_path = tmp_path / f"{code}.pdf"
-        pdf_path.write_bytes(store.get_bytes(st, st.archive_bucket, f"{code}/{code}.1.pdf"))
+        pdf_path.write_bytes(st.get_bytes(st.archive_bucket, f"{code}/{code}.1.pdf"))
         text = pdftotext(pdf_path)
         truth = "\n".join(p.text for p in pages)
         assert words_found(truth, text) >= 0.9, (code, text[:400])
@@ -100,7 +100,7 @@ def test_inbox_to_archive(env: dict[str, str], tmp_path: Path) -> None:
         fonts = subprocess.run(["pdffonts", str(pdf_path)], capture_output=True, text=True).stdout
         assert "yes" in fonts.splitlines()[-1], fonts
 
-        meta = json.loads(store.get_bytes(st, st.archive_bucket, f"{code}/{code}.1.json"))
+        meta = json.loads(st.get_bytes(st.archive_bucket, f"{code}/{code}.1.json"))
         src = next(originals.rglob(sources[code]))
         src_bytes = src.read_bytes()
         assert meta["dossier_code"] == code and meta["doc_id"] == f"{code}.1"
@@ -114,12 +114,12 @@ def test_inbox_to_archive(env: dict[str, str], tmp_path: Path) -> None:
         assert meta["source"]["sha256"] == hashlib.sha256(src_bytes).hexdigest()
         assert meta["source"]["file_name"] == sources[code]
         assert meta["type_name"] is None and meta["organ_name"] is None  # never invented
-        raw = store.get_bytes(st, st.raw_bucket, meta["source"]["raw_key"])
+        raw = st.get_bytes(st.raw_bucket, meta["source"]["raw_key"])
         assert raw == src_bytes, "raw bucket must hold the byte-identical original"
-        txt = store.get_bytes(st, st.archive_bucket, f"{code}/{code}.1.txt").decode("utf-8")
+        txt = st.get_bytes(st.archive_bucket, f"{code}/{code}.1.txt").decode("utf-8")
         assert txt.count("\f") == len(pages) - 1
     assert (
-        json.loads(store.get_bytes(st, st.archive_bucket, f"{CODE_QR}/{CODE_QR}.1.json"))["sohoa"][
+        json.loads(st.get_bytes(st.archive_bucket, f"{CODE_QR}/{CODE_QR}.1.json"))["sohoa"][
             "dossier_source"
         ]
         == "qr"
@@ -138,7 +138,7 @@ def test_inbox_to_archive(env: dict[str, str], tmp_path: Path) -> None:
     second = sohoa(env, "--json", "watch", "--once")
     (dup,) = json_lines(second.stdout)
     assert dup["status"] == "duplicate" and f"{CODE_FOLDER}.1.pdf" in dup["error"]
-    assert sum(1 for k in store.list_keys(st, st.archive_bucket) if k.endswith(".pdf")) == 3
+    assert sum(1 for k in st.list_keys(st.archive_bucket) if k.endswith(".pdf")) == 3
 
 
 def assert_pdfa(paths: list[Path]) -> None:
@@ -187,11 +187,9 @@ def test_file_written_slowly_is_taken_once_complete(env: dict[str, str], tmp_pat
     assert doc["status"] == "indexed" and doc["pages"] == 1
     cfg = load_config(env=env)
     st = store.connect(cfg)
-    meta = json.loads(store.get_bytes(st, st.archive_bucket, doc["metadata_key"]))
-    assert store.get_bytes(st, st.raw_bucket, meta["source"]["raw_key"]) == data
-    assert [k for k in store.list_keys(st, st.archive_bucket) if k.endswith(".pdf")] == [
-        doc["pdf_key"]
-    ]
+    meta = json.loads(st.get_bytes(st.archive_bucket, doc["metadata_key"]))
+    assert st.get_bytes(st.raw_bucket, meta["source"]["raw_key"]) == data
+    assert [k for k in st.list_keys(st.archive_bucket) if k.endswith(".pdf")] == [doc["pdf_key"]]
 
 
 def test_bad_files_are_rejected_and_the_batch_goes_on(env: dict[str, str], tmp_path: Path) -> None:
@@ -218,7 +216,7 @@ def test_bad_files_are_rejected_and_the_batch_goes_on(env: dict[str, str], tmp_p
     st = store.connect(cfg)
     for content in originals.values():
         key = "sha256/" + hashlib.sha256(content).hexdigest()
-        assert store.get_bytes(st, st.raw_bucket, key) == content
+        assert st.get_bytes(st.raw_bucket, key) == content
     detail = sohoa(
         env, "show", next(d for d in docs.values() if d["status"] == "rejected")["document_id"]
     )
@@ -274,7 +272,7 @@ def pdftotext_from(env: dict[str, str], key: str, tmp_path: Path) -> str:
     cfg = load_config(env=env)
     st = store.connect(cfg)
     path = tmp_path / "fetched.pdf"
-    path.write_bytes(store.get_bytes(st, st.archive_bucket, key))
+    path.write_bytes(st.get_bytes(st.archive_bucket, key))
     return pdftotext(path)
 
 

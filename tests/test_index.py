@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import sqlite3
 import unicodedata
 from pathlib import Path
 
 import pytest
 
-from pipeline.storage.index import (
-    QueryError,
-    counts,
-    dossier_documents,
-    index_document,
-    open_index,
-    parse_query,
-    received_date,
-    search,
-    split_pages,
-)
+from pipeline.archive.layout import split_pages
+from pipeline.dossier import received_date
+from pipeline.errors import QueryError
+from pipeline.storage.index.query import parse_query
+from tests.support.index import counts, dossier_documents, index_document, open_index, search
 
 CODE_A = "000.00.13.H38-261120-0001"
 CODE_B = "000.00.13.H38-261121-0002"
@@ -42,7 +35,7 @@ def meta(code: str, n: int, station: str = "motcua-01", type_name: str | None = 
 
 
 @pytest.fixture
-def conn(tmp_path: Path) -> sqlite3.Connection:
+def conn(tmp_path: Path):
     c = open_index(tmp_path / "index.sqlite3")
     index_document(
         c,
@@ -258,10 +251,10 @@ def test_reindexing_same_document_replaces_its_rows(conn):
 
 
 def test_index_is_shared_between_connections(tmp_path, conn):
-    path = Path(conn.execute("PRAGMA database_list").fetchone()[2])
+    path = Path(conn.conn.execute("PRAGMA database_list").fetchone()[2])
     other = open_index(path)
     try:
-        assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert other.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert codes(search(other, "dong cam")) == [CODE_A]
     finally:
         other.close()

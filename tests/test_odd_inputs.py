@@ -25,12 +25,13 @@ import pytest
 
 from pipeline.config import load_config
 from pipeline.flow import page as flow_page
-from pipeline.flow.page import PageJob, process_page
+from pipeline.flow.page import process_page
 from pipeline.read import pages
 from pipeline.storage import objects as store
 from samples import generate
 from tests.conftest import SHARED_DATA
 from tests.support.cli import json_lines, sohoa
+from tests.support.jobs import page_job
 from tests.support.minio import MinioServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -109,16 +110,14 @@ class Batch:
         return self.docs[name]
 
     def meta(self, name: str) -> dict:
-        return json.loads(
-            store.get_bytes(self.st, self.st.archive_bucket, self.doc(name)["metadata_key"])
-        )
+        return json.loads(self.st.get_bytes(self.st.archive_bucket, self.doc(name)["metadata_key"]))
 
     def archived_pdf(self, name: str) -> bytes:
-        return store.get_bytes(self.st, self.st.archive_bucket, self.doc(name)["pdf_key"])
+        return self.st.get_bytes(self.st.archive_bucket, self.doc(name)["pdf_key"])
 
     def raw(self, name: str) -> bytes:
         key = "sha256/" + hashlib.sha256(self.sources[name].read_bytes()).hexdigest()
-        return store.get_bytes(self.st, self.st.raw_bucket, key)
+        return self.st.get_bytes(self.st.raw_bucket, key)
 
 
 def run_batch(env: dict[str, str], files: list[Path], work: Path, *extra: str) -> Batch:
@@ -280,8 +279,8 @@ def test_tcvn3_mojibake_layer_is_replaced_by_vietnamese_ocr(batch: Batch, tmp_pa
     ).stdout
     assert "quyền" not in original  # the layer really is mojibake
     text = pdftotext(batch.archived_pdf("udhr_vie.pdf"), tmp_path)
-    stored = store.get_bytes(
-        batch.st, batch.st.archive_bucket, batch.doc("udhr_vie.pdf")["text_key"]
+    stored = batch.st.get_bytes(
+        batch.st.archive_bucket, batch.doc("udhr_vie.pdf")["text_key"]
     ).decode("utf-8")
     for got in (text, stored):
         assert "7X\\zQQJ" not in got
@@ -336,16 +335,20 @@ def test_nfd_file_name_is_recorded_in_nfc(batch: Batch) -> None:
     assert nfc_name in batch.docs and NFD_NAME not in batch.docs
     meta = batch.meta(nfc_name)
     assert meta["source"]["file_name"] == nfc_name == "Đơn đề nghị.png"
-    raw = store.stat(batch.st, batch.st.raw_bucket, meta["source"]["raw_key"])
+    raw = batch.st.stat(batch.st.raw_bucket, meta["source"]["raw_key"])
     assert raw is not None
 
 
 def test_every_key_stays_under_its_prefix(batch: Batch) -> None:
-    archive = list(store.list_keys(batch.st, batch.st.archive_bucket))
+    everything = list(batch.st.list_keys(batch.st.archive_bucket))
+    markers = [k for k in everything if k.startswith("sources/")]
+    assert len(markers) == len(ARCHIVED)
+    assert all(re.fullmatch(r"sources/sha256/[0-9a-f]{64}\.json", k) for k in markers), markers
+    archive = [k for k in everything if k not in markers]
     assert len(archive) == 3 * len(ARCHIVED)
     pattern = re.compile(rf"^{re.escape(CODE)}/{re.escape(CODE)}\.\d+\.(pdf|json|txt)$")
     assert all(pattern.match(k) for k in archive), archive
-    raw = list(store.list_keys(batch.st, batch.st.raw_bucket))
+    raw = list(batch.st.list_keys(batch.st.raw_bucket))
     assert all(re.fullmatch(r"sha256/[0-9a-f]{64}", k) for k in raw), raw
     assert len(raw) == len(REJECTED) + len(ARCHIVED)
 
@@ -380,9 +383,9 @@ def test_huge_page_stays_within_the_pixel_budget(
         raise _Captured(image.shape)  # type: ignore[attr-defined]
 
     monkeypatch.setattr(flow_page, "cleanup_page", probe)
-    job = PageJob(RES / "hugemono.pdf", pages.PDF, 0, tmp_path, cfg)
+    job = page_job(RES / "hugemono.pdf", pages.PDF, 0, cfg)
     try:
-        process_page(job)
+        process_page(job, RES / "hugemono.pdf", tmp_path / "page.pdf")
     except pages.RejectedInput as exc:
         assert re.search(r"too large|pixels|size", str(exc)), exc
         return
@@ -437,7 +440,7 @@ def test_folder_name_with_non_ascii_digits_is_not_a_code(names_batch: Batch, lab
 
 
 def test_names_batch_archives_nothing_outside_ascii_keys(names_batch: Batch) -> None:
-    for key in store.list_keys(names_batch.st, names_batch.st.archive_bucket):
+    for key in names_batch.st.list_keys(names_batch.st.archive_bucket):
         assert ".." not in key and not key.startswith("/")
         assert "\u2215" not in key and "\uff0f" not in key and "\u2044" not in key
 
@@ -475,6 +478,6 @@ def test_watcher_records_nfd_names_in_nfc(sohoa_env: dict[str, str], tmp_path: P
     assert shown["source_name"] == "Đơn đề nghị.png"
     assert shown["station"] == "một-cửa"
     st = store.connect(load_config(env=env))
-    meta = json.loads(store.get_bytes(st, st.archive_bucket, doc["metadata_key"]))
+    meta = json.loads(st.get_bytes(st.archive_bucket, doc["metadata_key"]))
     assert meta["source"]["file_name"] == "Đơn đề nghị.png"
     assert meta["scan"]["station"] == "một-cửa"

@@ -53,8 +53,9 @@ def broken(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
 
 
 def archive_keys(env: dict[str, str]) -> list[str]:
+    """The dossier objects in the archive (source markers apart: see archive.layout)."""
     st = store.connect(load_config(env=env))
-    return sorted(store.list_keys(st, st.archive_bucket))
+    return sorted(k for k in st.list_keys(st.archive_bucket) if not k.startswith("sources/"))
 
 
 def show(env: dict[str, str], ident: str) -> dict:
@@ -224,7 +225,7 @@ def test_assign_archives_a_needs_dossier_document(env: dict[str, str], tmp_path:
     assert done["status"] == "indexed" and done["dossier_code"] == CODE
     assert done["pdf_key"] == f"{CODE}/{CODE}.1.pdf"
     st = store.connect(load_config(env=env))
-    meta = json.loads(store.get_bytes(st, st.archive_bucket, done["metadata_key"]))
+    meta = json.loads(st.get_bytes(st.archive_bucket, done["metadata_key"]))
     assert meta["sohoa"]["dossier_source"] == "assigned"
     history = show(env, doc["document_id"])["events"]
     assert history[-1]["to_state"] == "indexed"

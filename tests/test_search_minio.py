@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import urllib.request
@@ -12,9 +11,10 @@ import pytest
 from PIL import Image, ImageDraw
 
 from pipeline.config import Config
-from pipeline.storage import index as idx
-from pipeline.storage.objects import Store, connect, ensure_buckets, put_bytes_verified
+from pipeline.storage.objects import MinioStore, connect
+from tests.support import index as idx
 from workers.cli import search as search_cmds
+from workers.cli.main import build_parser, run_command
 from workers.cli.output import Output
 
 pytestmark = pytest.mark.integration
@@ -71,25 +71,25 @@ def archive_meta(code: str, n: int, station: str, type_name: str | None, pages: 
 
 
 def put_archive_document(
-    store: Store, code: str, n: int, station: str, type_name: str | None, pages: list[str]
+    store: MinioStore, code: str, n: int, station: str, type_name: str | None, pages: list[str]
 ) -> dict:
     """Write a document into the archive bucket the way the pipeline lays it out."""
     meta = archive_meta(code, n, station, type_name, len(pages))
     base = f"{code}/{code}.{n}"
     bucket = store.archive_bucket
-    put_bytes_verified(store, bucket, f"{base}.pdf", small_pdf(len(pages)), "application/pdf")
+    store.put_bytes(bucket, f"{base}.pdf", small_pdf(len(pages)), content_type="application/pdf")
     body = json.dumps(meta, ensure_ascii=False).encode("utf-8")
-    put_bytes_verified(store, bucket, f"{base}.json", body, "application/json")
+    store.put_bytes(bucket, f"{base}.json", body, content_type="application/json")
     text = "\f".join(pages).encode("utf-8")
-    put_bytes_verified(store, bucket, f"{base}.txt", text, "text/plain; charset=utf-8")
+    store.put_bytes(bucket, f"{base}.txt", text, content_type="text/plain; charset=utf-8")
     return meta
 
 
 @pytest.fixture
-def archived(cfg: Config) -> tuple[Store, dict[str, list[str]]]:
+def archived(cfg: Config) -> tuple[MinioStore, dict[str, list[str]]]:
     """The archive bucket filled with DOCS; returns the store and doc_id → page texts."""
     store = connect(cfg)
-    ensure_buckets(store)
+    store.ensure_buckets()
     texts = {}
     for code, n, station, type_name, pages in DOCS:
         meta = put_archive_document(store, code, n, station, type_name, pages)
@@ -159,11 +159,9 @@ def test_reindex_drops_documents_gone_from_archive(cfg, archived):
 
 
 def run_cli(argv: list[str], cfg: Config, json_mode: bool = True) -> tuple[int, str, str]:
-    parser = argparse.ArgumentParser(prog="sohoa")
-    search_cmds.register(parser.add_subparsers(dest="cmd", required=True))
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     out, err = io.StringIO(), io.StringIO()
-    code = args.handler(args, cfg, Output(json_mode=json_mode, stream=out, err=err))
+    code = run_command(args, Output(json_mode=json_mode, stream=out, err=err), cfg)
     return code, out.getvalue(), err.getvalue()
 
 

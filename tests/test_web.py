@@ -13,8 +13,8 @@ import pytest
 import uvicorn
 
 from pipeline.config import Config
-from pipeline.storage import index as idx
-from pipeline.storage.objects import connect, ensure_buckets
+from pipeline.storage.objects import connect
+from tests.support import index as idx
 from tests.support.minio import free_port
 from tests.test_search_minio import CODE_A, CODE_B, DOCS, put_archive_document
 from workers.web.app import create_app
@@ -27,7 +27,7 @@ INJECTION = 'Ghi chú <script>alert("x")</script> <b>đậm</b> & "trích dẫn"
 def indexed_cfg(cfg: Config) -> Config:
     """The test archive in MinIO (plus a page with HTML in its text), indexed."""
     store = connect(cfg)
-    ensure_buckets(store)
+    store.ensure_buckets()
     for code, n, station, type_name, pages in DOCS:
         put_archive_document(store, code, n, station, type_name, pages)
     put_archive_document(store, CODE_B, 2, "motcua-02", None, [INJECTION])

@@ -16,17 +16,18 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.config import Config
-from pipeline.flow import custody as ingest
-from pipeline.flow import document
+from pipeline.errors import StorageUnavailable, Unavailable
+from pipeline.flow import custody
+from pipeline.flow.context import Services
+from pipeline.flow.recover import recover
 from pipeline.lang.textnorm import nfc
-from pipeline.storage import ledger
-from pipeline.storage import objects as store
-from workers.executors.local import LocalExecutor, run_until_settled
+from pipeline.storage.ledger import Document
+from workers.runner import DocumentRunner
+from workers.services import ledger_lost_warning
 
 _TEMP_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial", ".filepart", ".swp")
 # Folders that file servers and sync tools create inside shares; never documents.
@@ -119,22 +120,23 @@ def group_key(inbox: Path, path: Path) -> Path:
 
 @dataclass
 class Watcher:
-    cfg: Config
-    st: store.Store
-    executor: LocalExecutor
-    index_hook: document.IndexHook | None
-    report: Callable[[ledger.Document], None]
+    """Takes stable files into custody and hands the documents to a :class:`DocumentRunner`."""
+
+    services: Services
+    runner: DocumentRunner
     log: Callable[[str], None]
     actor: str = "watcher"
     clock: Callable[[], float] = time.monotonic
     wake: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
+        self.cfg = self.services.cfg
         self.tracker = Tracker(self.cfg.watch.stable_seconds)
-        self.inflight: dict[str, Future[ledger.Document]] = {}
-        self.outage: store.StorageUnavailable | None = None
-        self.settled: list[ledger.Document] = []
-        self._lock = threading.Lock()
+        self.inflight: dict[str, Future[Document | None]] = {}
+
+    @property
+    def settled(self) -> list[Document]:
+        return self.runner.settled
 
     # -- ingest ---------------------------------------------------------------------------
     def ready_groups(self) -> tuple[list[list[Path]], int]:
@@ -150,18 +152,21 @@ class Watcher:
         waiting = sum(1 for files in groups.values() for _, ok in files if not ok)
         return ready, waiting
 
-    def take(self, files: list[Path], conn: ledger.sqlite3.Connection) -> list[str]:
+    def take(self, files: list[Path], stop: threading.Event) -> list[str]:
         """Put one stable group into custody as a batch; return the ids to process."""
         inbox = self.cfg.inbox
         station, folder = locate(inbox, files[0])
         origin = str(group_key(inbox, files[0]).relative_to(inbox))
-        batch_id = ledger.create_batch(conn, station, origin, self.actor)
+        ledger = self.services.ledger
+        batch_id = ledger.create_batch(station, origin, self.actor)
         ids: list[str] = []
         for path in files:
+            if stop.is_set():
+                break
             try:
-                doc = ingest.accept_file(
-                    conn,
-                    self.st,
+                doc = custody.accept_file(
+                    ledger,
+                    self.services.objects,
                     self.cfg,
                     path,
                     batch_id=batch_id,
@@ -183,41 +188,21 @@ class Watcher:
         return ids
 
     # -- processing -----------------------------------------------------------------------
-    def submit(self, pool: ThreadPoolExecutor, doc_id: str) -> None:
-        if doc_id in self.inflight:
-            return
-        self.inflight[doc_id] = pool.submit(self._process, doc_id)
-
-    def _process(self, doc_id: str) -> ledger.Document:
-        conn = ledger.connect(self.cfg.ledger_path)
-        try:
-            doc = run_until_settled(
-                conn,
-                self.st,
-                self.cfg,
-                doc_id,
-                self.executor,
-                index_hook=self.index_hook,
-                actor="worker",
-            )
-        except store.StorageUnavailable as exc:
-            with self._lock:
-                self.outage = exc
-            raise
-        finally:
-            conn.close()
-        with self._lock:
-            self.settled.append(doc)
-        self.report(doc)
-        return doc
+    def submit(self, doc_id: str) -> None:
+        if doc_id not in self.inflight:
+            self.inflight[doc_id] = self.runner.submit(doc_id)
 
     def reap(self) -> None:
         for doc_id, fut in list(self.inflight.items()):
             if fut.done():
                 del self.inflight[doc_id]
                 exc = fut.exception()
-                if exc and not isinstance(exc, store.StorageUnavailable):
+                if exc is not None:
                     self.log(f"document {doc_id}: unexpected error {exc!r}")
+
+    def _recover(self) -> None:
+        for doc_id in recover(self.services, actor=self.actor):
+            self.submit(doc_id)
 
     def run(self, once: bool, stop: threading.Event | None = None) -> None:
         """Watch until ``stop`` is set; with ``once``, until the inbox is empty and all is done.
@@ -227,73 +212,64 @@ class Watcher:
         """
         stop = stop or threading.Event()
         self.cfg.inbox.mkdir(parents=True, exist_ok=True)
+        rescan = self.cfg.watch.rescan_seconds
         while True:
             try:
-                store.ensure_buckets(self.st)
+                self.services.objects.ensure_buckets()
                 break
-            except store.StorageUnavailable as exc:
+            except StorageUnavailable as exc:
                 if once:
                     raise
-                self.log(f"{exc}; retrying in {self.cfg.watch.rescan_seconds:.0f} s")
-                if stop.wait(self.cfg.watch.rescan_seconds):
+                self.log(f"{exc}; retrying in {rescan:.0f} s")
+                if stop.wait(rescan):
                     return
-        conn = ledger.connect(self.cfg.ledger_path)
+        if warning := ledger_lost_warning(self.services):
+            self.log(warning)
         observer = _start_observer(self.cfg.inbox, self.wake)
         tick = max(0.2, min(1.0, self.cfg.watch.stable_seconds / 4 or 0.2))
-        workers = max(2, self.executor.workers)
         try:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                for doc_id in document.recover(
-                    conn, self.st, self.cfg, index_hook=self.index_hook, actor=self.actor
-                ):
-                    self.submit(pool, doc_id)
-                while not stop.is_set():
-                    self.reap()
-                    if self.outage:
-                        if once:
-                            break
-                        self.log(
-                            f"{self.outage}; retrying in {self.cfg.watch.rescan_seconds:.0f} s"
-                        )
-                        stop.wait(self.cfg.watch.rescan_seconds)
-                        self.outage = None
-                        try:
-                            for doc_id in document.recover(
-                                conn,
-                                self.st,
-                                self.cfg,
-                                index_hook=self.index_hook,
-                                actor=self.actor,
-                            ):
-                                self.submit(pool, doc_id)
-                        except store.StorageUnavailable as exc:
-                            self.outage = exc
-                        continue
-                    ready, waiting = self.ready_groups()
-                    try:
-                        for files in ready:
-                            for doc_id in self.take(files, conn):
-                                self.submit(pool, doc_id)
-                    except store.StorageUnavailable as exc:
-                        self.outage = exc
-                        continue
-                    if once and not ready and not waiting and not self.inflight:
+            self._recover()
+            while not stop.is_set():
+                self.reap()
+                if self.runner.outage is not None:
+                    if once:
                         break
-                    pause = (
-                        tick
-                        if (waiting or self.inflight or once)
-                        else self.cfg.watch.rescan_seconds
-                    )
-                    self.wake.wait(pause)
-                    self.wake.clear()
-            self.reap()
+                    self.log(f"{self.runner.outage}; retrying in {rescan:.0f} s")
+                    if stop.wait(rescan):
+                        break
+                    self.runner.outage = None
+                    try:
+                        self._recover()
+                    except Unavailable as exc:
+                        self.runner.outage = exc
+                    continue
+                ready, waiting = self.ready_groups()
+                try:
+                    for files in ready:
+                        if stop.is_set():
+                            break
+                        for doc_id in self.take(files, stop):
+                            self.submit(doc_id)
+                except Unavailable as exc:
+                    self.runner.outage = exc
+                    continue
+                if once and not ready and not waiting and not self.inflight:
+                    break
+                pause = tick if (waiting or self.inflight or once) else rescan
+                self.wake.wait(pause)
+                self.wake.clear()
         finally:
             if observer is not None:
                 observer.stop()
                 observer.join(timeout=5)
-            conn.close()
-        if self.outage and once:
-            raise self.outage
+        if stop.is_set():
+            self.runner.interrupted = True
+            self.services.executor.close(cancel=True)
+        for fut in list(self.inflight.values()):
+            fut.result()
+        self.reap()
+        if self.runner.outage is not None and once:
+            raise self.runner.outage
 
 
 def _start_observer(inbox: Path, wake: threading.Event):

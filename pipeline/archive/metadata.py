@@ -7,50 +7,62 @@ rather than being invented.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pipeline import __version__
-from pipeline.extract.fields import parse_code_number, parse_issued_date
+from pipeline.extract.fields import DocumentFields
 from pipeline.lang.textnorm import nfc
+from pipeline.model import PageResult
+from pipeline.read.pages import SourceInfo
+from pipeline.storage.ledger import Document
+
+
+@dataclass(frozen=True)
+class ArchivedFile:
+    """The archived PDF as stored: key, hash, size, PDF/A flavour."""
+
+    key: str
+    sha256: str
+    size: int
+    pdfa: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where the document came from and what read it."""
+
+    doc: Document
+    info: SourceInfo
+    dossier_source: str
+    digitized_at: str
+    ocr_engine: str
+    ocr_model: str
+    ocr_lang: str
 
 
 def build(
     *,
-    dossier_code: str,
+    code: str,
     ordinal: int,
-    page_summaries: Sequence[dict[str, Any]],
-    first_page_text: str,
-    ocr_engine: str,
-    ocr_model: str,
-    ocr_lang: str,
-    source_flags: dict[str, bool],
-    pdf_key: str,
-    pdf_sha256: str,
-    pdf_size: int,
-    pdfa: dict[str, Any],
-    station: str | None,
-    digitized_at: str,
-    device: str | None,
-    raw_key: str,
-    source_name: str,
-    source_sha256: str,
-    source_size: int,
-    media_type: str,
-    document_id: str,
-    batch_id: str,
-    dossier_source: str,
+    results: Sequence[PageResult],
+    fields: DocumentFields,
+    file: ArchivedFile,
+    origin: Provenance,
 ) -> dict[str, Any]:
-    number, notation = parse_code_number(first_page_text)
+    """The metadata JSON: Circular 05/2025's document fields, then scan/ocr/pages/file/source."""
+    page_summaries = [r.summary() for r in results]
+    doc, info = origin.doc, origin.info
     dpis = sorted({p["dpi"] for p in page_summaries})
     colours = sorted({p["colour"] for p in page_summaries})
     return {
-        "dossier_code": dossier_code,
-        "doc_id": f"{dossier_code}.{ordinal}",
+        "dossier_code": code,
+        "doc_id": f"{code}.{ordinal}",
         "doc_ordinal": ordinal,
         "type_name": None,
-        "code_number": number,
-        "code_notation": notation,
-        "issued_date": parse_issued_date(first_page_text),
+        "code_number": fields.code_number,
+        "code_notation": fields.code_notation,
+        "issued_date": fields.issued_date,
         "organ_name": None,
         "subject": None,
         "language": "vi",
@@ -63,14 +75,14 @@ def build(
             "dpi": dpis[0] if len(dpis) == 1 else dpis,
             "dpi_source": sorted({p["dpi_source"] for p in page_summaries}),
             "colour": colours[0] if len(colours) == 1 else colours,
-            "device": device,
-            "station": station,
-            "digitized_at": digitized_at,
+            "device": info.producer,
+            "station": doc.station,
+            "digitized_at": origin.digitized_at,
         },
         "ocr": {
-            "engine": ocr_engine,
-            "model": ocr_model,
-            "lang": ocr_lang,
+            "engine": origin.ocr_engine,
+            "model": origin.ocr_model,
+            "lang": origin.ocr_lang,
             "mean_confidence": [p["mean_confidence"] for p in page_summaries],
             "unicode_form": "NFC",
             "text_source": [p.get("text_source", "ocr") for p in page_summaries],
@@ -78,25 +90,22 @@ def build(
             "invalid_syllable_share": [p.get("invalid_syllable_share") for p in page_summaries],
             "pages_needing_review": [p["page"] for p in page_summaries if p.get("needs_review")],
         },
-        "pages": list(page_summaries),
-        "file": {
-            "key": pdf_key,
-            "sha256": pdf_sha256,
-            "size": pdf_size,
-            "pdfa": pdfa,
-        },
+        "pages": page_summaries,
+        "file": {"key": file.key, "sha256": file.sha256, "size": file.size, "pdfa": file.pdfa},
         "source": {
-            "raw_key": raw_key,
-            "file_name": nfc(source_name),
-            "sha256": source_sha256,
-            "size": source_size,
-            "media_type": media_type,
-            **source_flags,
+            "raw_key": doc.raw_key or "",
+            "file_name": nfc(doc.source_name),
+            "sha256": doc.sha256,
+            "size": doc.size,
+            "media_type": info.media_type,
+            "encrypted": info.encrypted,
+            "signed": info.signed,
+            "had_text_layer": info.has_text,
         },
         "sohoa": {
-            "document_id": document_id,
-            "batch_id": batch_id,
+            "document_id": doc.id,
+            "batch_id": doc.batch_id,
             "version": __version__,
-            "dossier_source": dossier_source,
+            "dossier_source": origin.dossier_source,
         },
     }

@@ -7,6 +7,7 @@ search by number would then find the wrong document.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date
 
 from pipeline.lang.textnorm import fold, nfc
@@ -42,3 +43,17 @@ def parse_issued_date(text: str) -> str | None:
         return date(year, month, day).isoformat()
     except ValueError:
         return None
+
+
+@dataclass(frozen=True)
+class DocumentFields:
+    """The fields read off a document; None where the page does not say (or we are unsure)."""
+
+    code_number: int | None = None
+    code_notation: str | None = None
+    issued_date: str | None = None
+
+
+def read_fields(first_page_text: str) -> DocumentFields:
+    number, notation = parse_code_number(first_page_text)
+    return DocumentFields(number, notation, parse_issued_date(first_page_text))

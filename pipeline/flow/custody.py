@@ -11,23 +11,21 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 from pathlib import Path
 
 from pipeline import faults
+from pipeline.archive.layout import raw_key
 from pipeline.config import Config
+from pipeline.errors import DuplicateContent
 from pipeline.lang.textnorm import nfc
-from pipeline.storage import ledger
-from pipeline.storage import objects as store
-
-
-def raw_key(sha256: str) -> str:
-    return f"sha256/{sha256}"
+from pipeline.storage.ledger import Document, Ledger, mark_duplicate, this_process
+from pipeline.storage.ledger.states import RECEIVED, STORED_RAW
+from pipeline.storage.objects import ObjectStore, sha256_file
 
 
 def _hash_and_size(path: Path) -> tuple[str, int]:
     before = path.stat().st_size
-    digest = store.sha256_file(path)
+    digest = sha256_file(path)
     after = path.stat().st_size
     if before != after:
         raise OSError(f"{path} changed while it was being read")
@@ -55,8 +53,8 @@ def _move(src: Path, dest: Path) -> None:
 
 
 def accept_file(
-    conn: sqlite3.Connection,
-    st: store.Store,
+    ledger: Ledger,
+    objects: ObjectStore,
     cfg: Config,
     path: Path,
     *,
@@ -66,7 +64,7 @@ def accept_file(
     dossier_hint: str | None,
     actor: str,
     keep_source: bool = False,
-) -> ledger.Document:
+) -> Document:
     """Record ``path``, store its verified raw copy, and move it into the spool.
 
     ``keep_source`` leaves the file in place (``sohoa process`` on a user's own
@@ -76,15 +74,15 @@ def accept_file(
     resumable = [
         d
         for d in ledger.find_documents(
-            conn, sha256=sha256, source_path=str(path), states=[ledger.RECEIVED, ledger.STORED_RAW]
+            sha256=sha256, source_path=str(path), states=[RECEIVED, STORED_RAW]
         )
         if not spool_path(cfg, d.id).exists()
     ]
+    owner = str(this_process())
     if resumable:
-        doc = resumable[0]
+        doc = ledger.update_fields(resumable[0].id, owner=owner)
     else:
         doc = ledger.add_document(
-            conn,
             batch_id,
             actor=actor,
             source_name=nfc(path.name),
@@ -94,37 +92,40 @@ def accept_file(
             station=station,
             folder_name=folder_name,
             dossier_hint=dossier_hint,
+            owner=owner,
         )
-    if doc.state == ledger.RECEIVED:
+    if doc.state == RECEIVED:
         key = raw_key(sha256)
         faults.crash_point("before_raw_upload")
-        store.put_file_verified(
-            st,
-            st.raw_bucket,
+        objects.put_file(
+            objects.raw_bucket,
             key,
             path,
             sha256,
-            meta={"original-name": nfc(path.name), "station": station or "", "size": size},
+            meta={
+                "original-name": nfc(path.name),
+                "station": station or "",
+                "size": size,
+                "folder": folder_name or "",
+                "batch-id": doc.batch_id,
+                "document-id": doc.id,
+            },
         )
         faults.crash_point("after_raw_upload")
         try:
             doc = ledger.transition(
-                conn,
                 doc.id,
-                ledger.STORED_RAW,
+                STORED_RAW,
                 actor=actor,
                 stage="ingest",
-                reason=f"raw copy verified at {st.raw_bucket}/{key}",
+                reason=f"raw copy verified at {objects.raw_bucket}/{key}",
                 raw_key=key,
             )
-        except sqlite3.IntegrityError:
+        except DuplicateContent as dup:
             # The same bytes are already in custody: keep the verified raw copy, record the
             # duplicate, and clear the inbox entry.
-            prior = ledger.live_twin(conn, doc)
-            if prior is None:
-                raise
-            ledger.update_fields(conn, doc.id, raw_key=key)
-            doc = ledger.mark_duplicate(conn, doc.id, prior, actor=actor)
+            ledger.update_fields(doc.id, raw_key=key)
+            doc = mark_duplicate(ledger, doc.id, dup.prior, actor=actor)
             if not keep_source:
                 path.unlink(missing_ok=True)
             return doc

@@ -1,16 +1,15 @@
-"""One page through load → cleanup → OCR → one-page PDF.
+"""One page through load → cleanup → OCR → one-page PDF: the unit of parallel work.
 
-This is the unit of parallel work: a :class:`PageJob` is small and picklable,
-the worker decodes only its own page, and the result carries a path to a
-one-page PDF on disk rather than pixels, so memory stays bounded whatever the
-page count of the document.
+The page function decodes only its own page and writes a one-page PDF; what
+comes back is a small :class:`PageResult`, never pixels, so memory stays bounded
+whatever the page count of the document. It knows nothing about where the job
+came from or where the result goes (see :mod:`pipeline.flow.page_task`).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -18,71 +17,14 @@ import numpy as np
 
 from pipeline import dossier, faults, ocr
 from pipeline.cleanup import CleanPage, cleanup_page
-from pipeline.config import Config, OcrConfig
+from pipeline.config import OcrConfig
 from pipeline.lang import correct
 from pipeline.lang.syllables import invalid_share
 from pipeline.lang.textnorm import has_diacritics
+from pipeline.model import PageJob, PageOptions, PageResult
 from pipeline.ocr import reread
 from pipeline.output.page_pdf import write_page_pdf
 from pipeline.read import pages, textlayer
-
-
-@dataclass(frozen=True)
-class PageJob:
-    source: Path
-    media_type: str
-    index: int
-    workdir: Path
-    cfg: Config
-    want_codes: bool = False
-    has_text_layer: bool = False
-
-
-@dataclass(frozen=True)
-class PageResult:
-    index: int
-    pdf_path: Path
-    text: str
-    words: int
-    mean_confidence: float | None
-    dpi: float
-    dpi_source: str
-    colour: str
-    width_px: int
-    height_px: int
-    rotation: int
-    skew_angle: float
-    blank: bool
-    codes: tuple[str, ...]
-    seconds: float
-    text_source: str = "ocr"
-    corrections: int = 0
-    invalid_share_ocr: float = 0.0
-    invalid_share: float = 0.0
-    needs_review: bool = False
-    perspective_corrected: bool = False
-
-    def summary(self) -> dict[str, object]:
-        """Per-page facts kept in the metadata JSON."""
-        return {
-            "page": self.index + 1,
-            "dpi": round(self.dpi, 1),
-            "dpi_source": self.dpi_source,
-            "colour": self.colour,
-            "width_px": self.width_px,
-            "height_px": self.height_px,
-            "rotation": self.rotation,
-            "skew_angle": round(self.skew_angle, 2),
-            "blank": self.blank,
-            "words": self.words,
-            "mean_confidence": self.mean_confidence,
-            "text_source": self.text_source,
-            "corrections": self.corrections,
-            "invalid_syllable_share_ocr": round(self.invalid_share_ocr, 4),
-            "invalid_syllable_share": round(self.invalid_share, 4),
-            "needs_review": self.needs_review,
-            "perspective_corrected": self.perspective_corrected,
-        }
 
 
 def upscale_to(
@@ -117,6 +59,7 @@ def _geometry_kept(clean: CleanPage, loaded: pages.PageImage, dpi: float) -> boo
 
 def choose_words(
     job: PageJob,
+    source: Path,
     clean: CleanPage,
     loaded: pages.PageImage,
     dpi: float,
@@ -124,11 +67,11 @@ def choose_words(
 ) -> tuple[tuple[ocr.Word, ...], str, int]:
     """The page's words: its own good text layer, else our OCR after syllable correction."""
     if job.has_text_layer and _geometry_kept(clean, loaded, dpi):
-        layer = textlayer.read_words(job.source, job.index, dpi)
+        layer = textlayer.read_words(source, job.index, dpi)
         if layer and textlayer.keep_existing(ocr.words_to_text(layer), result.text):
             return tuple(layer), "pdf", 0
     words = ocr.drop_junk_lines(result.words)
-    if not job.cfg.ocr.correct:
+    if not job.options.ocr.correct:
         return words, "ocr", 0
     words, corrections = correct.correct_words(words)
     return words, "ocr", len(corrections)
@@ -157,13 +100,13 @@ def needs_review(
     return vietnamese and invalid > cfg.review_max_invalid_share
 
 
-def _read(clean: CleanPage, dpi: float, cfg: Config) -> ocr.OcrResult:
+def _read(clean: CleanPage, dpi: float, cfg: PageOptions) -> ocr.OcrResult:
     """Tesseract on the OCR image; word boxes in that image's pixels."""
     return ocr.ocr_page(clean.ocr_image, dpi * clean.ocr_scale, cfg.ocr)
 
 
 def _complete(
-    clean: CleanPage, raw: ocr.OcrResult, dpi: float, cfg: Config
+    clean: CleanPage, raw: ocr.OcrResult, dpi: float, cfg: PageOptions
 ) -> tuple[CleanPage, ocr.OcrResult]:
     """The chosen reading, the ink it left unread read again (see reread), boxes on the page."""
     if cfg.ocr.reread_missed:
@@ -171,7 +114,9 @@ def _complete(
     return clean, ocr.scale_boxes(raw, 1.0 / clean.ocr_scale)
 
 
-def clean_and_read(image: np.ndarray, dpi: float, cfg: Config) -> tuple[CleanPage, ocr.OcrResult]:
+def clean_and_read(
+    image: np.ndarray, dpi: float, cfg: PageOptions
+) -> tuple[CleanPage, ocr.OcrResult]:
     """Cleanup and OCR, asking Tesseract's orientation detection only when it can matter.
 
     OSD costs about as much as reading the page, and almost every scan is upright.
@@ -211,27 +156,30 @@ def _better(candidate: ocr.OcrResult, current: ocr.OcrResult, margin: float = 10
     ) >= 0.5 * len(current.words)
 
 
-def process_page(job: PageJob) -> PageResult:
+def process_page(job: PageJob, source: Path, out: Path) -> PageResult:
+    """Run page ``job.index`` of ``source`` and write its one-page PDF to ``out``.
+
+    The result's ``pdf_key`` is empty: the caller stores the PDF and names it.
+    """
     started = time.monotonic()
-    cfg = job.cfg
-    loaded = pages.load_page(job.source, job.media_type, job.index, cfg.ingest)
+    cfg = job.options
+    loaded = pages.load_page(source, job.source.media_type, job.index, cfg.ingest)
     image, dpi = upscale_to(
         loaded.image, loaded.dpi, cfg.pdf.min_output_dpi, cfg.ingest.max_page_pixels
     )
     clean, result = clean_and_read(image, dpi, cfg)
     del image
-    words, source, n_corrected = choose_words(job, clean, loaded, dpi, result)
+    words, text_source, n_corrected = choose_words(job, source, clean, loaded, dpi, result)
     codes: tuple[str, ...] = ()
     if job.want_codes:
         codes = tuple(dossier.decode_codes(clean.image))
-    out = job.workdir / f"page-{job.index:05d}.pdf"
     write_page_pdf(clean.image, dpi, words, out, jpeg_quality=cfg.pdf.jpeg_quality)
     h, w = clean.image.shape[:2]
     invalid_ocr = invalid_share([x.text for x in result.words])
     invalid = invalid_share([x.text for x in words])
     return PageResult(
         index=job.index,
-        pdf_path=out,
+        pdf_key="",
         text=ocr.words_to_text(words),
         words=len(words),
         mean_confidence=result.mean_confidence,
@@ -245,7 +193,7 @@ def process_page(job: PageJob) -> PageResult:
         blank=clean.blank,
         codes=codes,
         seconds=round(time.monotonic() - started, 3),
-        text_source=source,
+        text_source=text_source,
         corrections=n_corrected,
         invalid_share_ocr=invalid_ocr,
         invalid_share=invalid,

@@ -1,10 +1,16 @@
-"""MinIO storage: the system of record.
+"""Object storage (MinIO, any S3): the system of record.
 
-A handful of plain functions over a ``minio.Minio`` client. Every write is
-verified by reading the object back and comparing its SHA-256, because an
-archive that cannot lose a page must not trust an HTTP 200 alone. Connection
-failures are retried with backoff for a bounded time and then surface as
-:class:`StorageUnavailable` (CLI exit code 4), never as a half-done state.
+``ObjectStore`` is the interface the pipeline uses; ``MinioStore`` implements it
+over a ``minio.Minio`` client. Every write is verified by reading the object back
+and comparing its SHA-256, because an archive that cannot lose a page must not
+trust an HTTP 200 alone.
+
+Failures are sorted by whether waiting can help. A refused or unreachable
+server before this process ever reached it, and keys the server rejects, fail
+at once as :class:`StorageUnavailable` (exit 4): retrying a wrong secret for a
+minute helps nobody. Once the server has answered, transport errors are retried
+with backoff for ``retry_seconds`` (a MinIO restart mid-batch), then surface
+the same way, never as a half-done state.
 """
 
 from __future__ import annotations
@@ -17,97 +23,63 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import urllib3
 from minio import Minio
 from minio.error import S3Error
 
 from pipeline.config import Config, require_credentials
+from pipeline.errors import ConfigError, StorageIntegrityError, StorageUnavailable
 
 T = TypeVar("T")
 CHUNK = 1024 * 1024
 META_SHA256 = "sha256"
-
-
-class StorageUnavailable(RuntimeError):
-    """MinIO cannot be reached (after retrying); nothing was changed locally."""
-
-
-class StorageIntegrityError(RuntimeError):
-    """An object read back does not match what was written."""
+_NOT_FOUND = ("NoSuchKey", "NoSuchObject", "NotFound")
+_BUSY = ("ServiceUnavailable", "SlowDown", "XMinioServerNotInitialized", "RequestTimeout")
+_BAD_KEYS = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken")
 
 
 @dataclass(frozen=True)
-class Store:
-    """A client plus the settings its helpers need; cheap to rebuild in each process."""
+class ObjectInfo:
+    size: int
+    meta: dict[str, str]
+    etag: str | None = None
 
-    client: Minio
+
+class ObjectStore(Protocol):
+    """What the pipeline needs from object storage; buckets are named by role."""
+
     raw_bucket: str
     archive_bucket: str
-    retry_seconds: float
+    work_bucket: str
 
-
-def connect(cfg: Config) -> Store:
-    """Build a client with short per-attempt timeouts; our own loop does the retrying."""
-    access, secret = require_credentials(cfg)
-    http = urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=cfg.minio.connect_timeout, read=120),
-        retries=urllib3.Retry(total=0, connect=0, read=0, redirect=0),
-        maxsize=16,
-    )
-    client = Minio(
-        cfg.minio.endpoint,
-        access_key=access,
-        secret_key=secret,
-        secure=cfg.minio.secure,
-        region=cfg.minio.region,
-        http_client=http,
-    )
-    return Store(client, cfg.buckets.raw, cfg.buckets.archive, cfg.minio.retry_seconds)
-
-
-_TRANSIENT = (
-    urllib3.exceptions.HTTPError,
-    ConnectionError,
-    TimeoutError,
-)
-
-
-def with_retry(store: Store, what: str, fn: Callable[[], T]) -> T:
-    """Run ``fn`` and retry transport failures with backoff for ``store.retry_seconds``."""
-    deadline = time.monotonic() + store.retry_seconds
-    delay = 0.5
-    while True:
-        try:
-            return fn()
-        except S3Error as exc:
-            if exc.code in ("ServiceUnavailable", "SlowDown", "XMinioServerNotInitialized"):
-                last: Exception = exc
-            else:
-                raise
-        except _TRANSIENT as exc:
-            last = exc
-        if time.monotonic() + delay > deadline:
-            raise StorageUnavailable(
-                f"storage unreachable while trying to {what}: {last}"
-            ) from last
-        time.sleep(delay)
-        delay = min(delay * 2, 8.0)
-
-
-def ensure_buckets(store: Store) -> None:
-    for bucket in (store.raw_bucket, store.archive_bucket):
-        if not with_retry(
-            store, f"check bucket {bucket}", lambda b=bucket: store.client.bucket_exists(b)
-        ):
-            try:
-                with_retry(
-                    store, f"create bucket {bucket}", lambda b=bucket: store.client.make_bucket(b)
-                )
-            except S3Error as exc:
-                if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                    raise
+    def ensure_buckets(self) -> None: ...
+    def stat(self, bucket: str, key: str) -> ObjectInfo | None: ...
+    def put_file(
+        self,
+        bucket: str,
+        key: str,
+        path: Path,
+        sha256: str,
+        *,
+        content_type: str = "application/octet-stream",
+        meta: dict[str, Any] | None = None,
+    ) -> None: ...
+    def put_bytes(
+        self,
+        bucket: str,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str = "application/octet-stream",
+        meta: dict[str, Any] | None = None,
+    ) -> str: ...
+    def get_bytes(self, bucket: str, key: str) -> bytes: ...
+    def download(self, bucket: str, key: str, dest: Path) -> None: ...
+    def list_keys(self, bucket: str, prefix: str = "", suffix: str = "") -> Iterator[str]: ...
+    def remove(self, bucket: str, key: str) -> None: ...
+    def presigned_url(self, bucket: str, key: str, expires_seconds: int) -> str: ...
 
 
 def sha256_file(path: Path) -> str:
@@ -134,126 +106,215 @@ def decode_meta(headers: Any) -> dict[str, str]:
     return out
 
 
-def stat(store: Store, bucket: str, key: str) -> dict[str, Any] | None:
-    """Size and user metadata of an object, or None when it does not exist."""
-
-    def _stat() -> dict[str, Any] | None:
-        try:
-            st = store.client.stat_object(bucket, key)
-        except S3Error as exc:
-            if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
-                return None
-            raise
-        return {"size": st.size, "meta": decode_meta(st.metadata), "etag": st.etag}
-
-    return with_retry(store, f"stat {bucket}/{key}", _stat)
+_TRANSIENT = (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
 
 
-def _hash_object(store: Store, bucket: str, key: str) -> tuple[str, int]:
-    def _read() -> tuple[str, int]:
-        resp = store.client.get_object(bucket, key)
-        try:
-            h = hashlib.sha256()
-            size = 0
-            for chunk in resp.stream(CHUNK):
-                h.update(chunk)
-                size += len(chunk)
-            return h.hexdigest(), size
-        finally:
-            resp.close()
-            resp.release_conn()
+class MinioStore:
+    """``ObjectStore`` over minio-py, with short per-attempt timeouts and our own retry loop."""
 
-    return with_retry(store, f"read back {bucket}/{key}", _read)
+    def __init__(self, client: Minio, endpoint: str, buckets: Any, retry_seconds: float) -> None:
+        self.client = client
+        self.endpoint = endpoint
+        self.raw_bucket: str = buckets.raw
+        self.archive_bucket: str = buckets.archive
+        self.work_bucket: str = buckets.work
+        self.retry_seconds = retry_seconds
+        self._reached = False  # set once the server has answered us
 
+    # -- the retry policy ----------------------------------------------------------------
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        deadline = time.monotonic() + (self.retry_seconds if self._reached else 2.0)
+        delay = 0.25
+        while True:
+            try:
+                result = fn()
+                self._reached = True
+                return result
+            except S3Error as exc:
+                self._reached = True
+                if exc.code in _BAD_KEYS:
+                    raise StorageUnavailable(
+                        f"MinIO at {self.endpoint} rejects the configured keys ({exc.code}):"
+                        " check SOHOA_MINIO_ACCESS_KEY and SOHOA_MINIO_SECRET_KEY"
+                    ) from None
+                if exc.code not in _BUSY:
+                    raise
+                last: Exception = exc
+            except _TRANSIENT as exc:
+                last = exc
+            if time.monotonic() + delay > deadline:
+                raise StorageUnavailable(
+                    f"storage at {self.endpoint} unreachable while trying to {what}: {_short(last)}"
+                ) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 8.0)
 
-def put_file_verified(
-    store: Store,
-    bucket: str,
-    key: str,
-    path: Path,
-    sha256: str,
-    content_type: str = "application/octet-stream",
-    meta: dict[str, Any] | None = None,
-) -> None:
-    """Upload ``path`` and prove the stored bytes hash to ``sha256``.
+    # -- buckets ---------------------------------------------------------------------------
+    def ensure_buckets(self) -> None:
+        for bucket in (self.raw_bucket, self.archive_bucket, self.work_bucket):
+            if self._call(f"check bucket {bucket}", lambda b=bucket: self.client.bucket_exists(b)):
+                continue
+            try:
+                self._call(f"create bucket {bucket}", lambda b=bucket: self.client.make_bucket(b))
+            except S3Error as exc:
+                if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                    raise
 
-    An object that already holds the same bytes is not uploaded again, which makes
-    re-runs after a crash cheap and idempotent.
-    """
-    existing = stat(store, bucket, key)
-    if existing and existing["meta"].get(META_SHA256) == sha256:
-        digest, _ = _hash_object(store, bucket, key)
-        if digest == sha256:
+    # -- reading ---------------------------------------------------------------------------
+    def stat(self, bucket: str, key: str) -> ObjectInfo | None:
+        def _stat() -> ObjectInfo | None:
+            try:
+                st = self.client.stat_object(bucket, key)
+            except S3Error as exc:
+                if exc.code in _NOT_FOUND:
+                    return None
+                raise
+            return ObjectInfo(int(st.size or 0), decode_meta(st.metadata), st.etag)
+
+        return self._call(f"stat {bucket}/{key}", _stat)
+
+    def _hash_object(self, bucket: str, key: str) -> str:
+        def _read() -> str:
+            resp = self.client.get_object(bucket, key)
+            try:
+                h = hashlib.sha256()
+                for chunk in resp.stream(CHUNK):
+                    h.update(chunk)
+                return h.hexdigest()
+            finally:
+                resp.close()
+                resp.release_conn()
+
+        return self._call(f"read back {bucket}/{key}", _read)
+
+    def get_bytes(self, bucket: str, key: str) -> bytes:
+        def _get() -> bytes:
+            resp = self.client.get_object(bucket, key)
+            try:
+                return resp.read()
+            finally:
+                resp.close()
+                resp.release_conn()
+
+        return self._call(f"download {bucket}/{key}", _get)
+
+    def download(self, bucket: str, key: str, dest: Path) -> None:
+        self._call(
+            f"download {bucket}/{key}", lambda: self.client.fget_object(bucket, key, str(dest))
+        )
+
+    def list_keys(self, bucket: str, prefix: str = "", suffix: str = "") -> Iterator[str]:
+        """Keys under ``prefix`` (recursive) ending in ``suffix``, in lexical order."""
+        objs = self._call(
+            f"list {bucket}/{prefix}",
+            lambda: list(self.client.list_objects(bucket, prefix=prefix, recursive=True)),
+        )
+        for obj in objs:
+            if obj.object_name and obj.object_name.endswith(suffix):
+                yield obj.object_name
+
+    def presigned_url(self, bucket: str, key: str, expires_seconds: int) -> str:
+        """A time-limited GET link; signing is local, so this never touches the network."""
+        return self.client.presigned_get_object(
+            bucket, key, expires=timedelta(seconds=expires_seconds)
+        )
+
+    # -- writing ---------------------------------------------------------------------------
+    def put_file(
+        self,
+        bucket: str,
+        key: str,
+        path: Path,
+        sha256: str,
+        *,
+        content_type: str = "application/octet-stream",
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        """Upload ``path`` and prove the stored bytes hash to ``sha256``.
+
+        An object that already holds the same bytes is not uploaded again, which makes
+        re-runs after a crash cheap and idempotent.
+        """
+        existing = self.stat(bucket, key)
+        if (
+            existing
+            and existing.meta.get(META_SHA256) == sha256
+            and self._hash_object(bucket, key) == sha256
+        ):
             return
-    headers = encode_meta({**(meta or {}), META_SHA256: sha256})
-    with_retry(
-        store,
-        f"upload {bucket}/{key}",
-        lambda: store.client.fput_object(
-            bucket, key, str(path), content_type=content_type, metadata=headers
-        ),
+        headers = encode_meta({**(meta or {}), META_SHA256: sha256})
+        self._call(
+            f"upload {bucket}/{key}",
+            lambda: self.client.fput_object(
+                bucket, key, str(path), content_type=content_type, metadata=headers
+            ),
+        )
+        self._verify(bucket, key, sha256)
+
+    def put_bytes(
+        self,
+        bucket: str,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str = "application/octet-stream",
+        meta: dict[str, Any] | None = None,
+    ) -> str:
+        """Upload a small object (JSON, text) and verify it; returns its SHA-256."""
+        sha256 = hashlib.sha256(data).hexdigest()
+        headers = encode_meta({**(meta or {}), META_SHA256: sha256})
+        self._call(
+            f"upload {bucket}/{key}",
+            lambda: self.client.put_object(
+                bucket,
+                key,
+                io.BytesIO(data),
+                len(data),
+                content_type=content_type,
+                metadata=headers,
+            ),
+        )
+        self._verify(bucket, key, sha256)
+        return sha256
+
+    def _verify(self, bucket: str, key: str, sha256: str) -> None:
+        digest = self._hash_object(bucket, key)
+        if digest != sha256:
+            raise StorageIntegrityError(
+                f"{bucket}/{key}: stored SHA-256 {digest} != source {sha256}"
+            )
+
+    def remove(self, bucket: str, key: str) -> None:
+        self._call(f"remove {bucket}/{key}", lambda: self.client.remove_object(bucket, key))
+
+
+def _short(exc: Exception) -> str:
+    """The useful end of a urllib3 error chain ("Connection refused"), not its repr soup."""
+    text = str(exc)
+    for marker in ("] ", "): "):
+        if marker in text:
+            text = text.rsplit(marker, 1)[-1]
+    return text.rstrip(")'\"") or type(exc).__name__
+
+
+def connect(cfg: Config) -> MinioStore:
+    """Build a client for the configured endpoint and keys (no network traffic yet)."""
+    access, secret = require_credentials(cfg)
+    http = urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=cfg.minio.connect_timeout, read=120),
+        retries=urllib3.Retry(total=0, connect=0, read=0, redirect=0),
+        maxsize=16,
+        **({"ca_certs": cfg.minio.ca_file} if cfg.minio.ca_file else {}),
     )
-    digest, _ = _hash_object(store, bucket, key)
-    if digest != sha256:
-        raise StorageIntegrityError(f"{bucket}/{key}: stored SHA-256 {digest} != source {sha256}")
-
-
-def put_bytes_verified(
-    store: Store,
-    bucket: str,
-    key: str,
-    data: bytes,
-    content_type: str,
-    meta: dict[str, Any] | None = None,
-) -> str:
-    """Upload a small object (JSON, text) and verify it; returns its SHA-256."""
-    sha256 = hashlib.sha256(data).hexdigest()
-    headers = encode_meta({**(meta or {}), META_SHA256: sha256})
-    with_retry(
-        store,
-        f"upload {bucket}/{key}",
-        lambda: store.client.put_object(
-            bucket, key, io.BytesIO(data), len(data), content_type=content_type, metadata=headers
-        ),
-    )
-    digest, _ = _hash_object(store, bucket, key)
-    if digest != sha256:
-        raise StorageIntegrityError(f"{bucket}/{key}: stored SHA-256 {digest} != source {sha256}")
-    return sha256
-
-
-def get_bytes(store: Store, bucket: str, key: str) -> bytes:
-    def _get() -> bytes:
-        resp = store.client.get_object(bucket, key)
-        try:
-            return resp.read()
-        finally:
-            resp.close()
-            resp.release_conn()
-
-    return with_retry(store, f"download {bucket}/{key}", _get)
-
-
-def download_file(store: Store, bucket: str, key: str, dest: Path) -> None:
-    with_retry(
-        store, f"download {bucket}/{key}", lambda: store.client.fget_object(bucket, key, str(dest))
-    )
-
-
-def list_keys(store: Store, bucket: str, prefix: str = "", suffix: str = "") -> Iterator[str]:
-    """Keys under ``prefix`` (recursive) ending in ``suffix``, in lexical order."""
-    objs = with_retry(
-        store,
-        f"list {bucket}/{prefix}",
-        lambda: list(store.client.list_objects(bucket, prefix=prefix, recursive=True)),
-    )
-    for obj in objs:
-        if obj.object_name and obj.object_name.endswith(suffix):
-            yield obj.object_name
-
-
-def presigned_url(store: Store, bucket: str, key: str, expires_seconds: int) -> str:
-    """A time-limited GET link; signing is local, so this never touches the network."""
-    return store.client.presigned_get_object(
-        bucket, key, expires=timedelta(seconds=expires_seconds)
-    )
+    try:
+        client = Minio(
+            cfg.minio.endpoint,
+            access_key=access,
+            secret_key=secret,
+            secure=cfg.minio.secure,
+            region=cfg.minio.region,
+            http_client=http,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"minio.endpoint {cfg.minio.endpoint!r}: {exc}") from None
+    return MinioStore(client, cfg.minio.endpoint, cfg.buckets, cfg.minio.retry_seconds)

@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
+import socket
 
 from minio.error import S3Error
 
-from pipeline.config import Config, ConfigError
-from pipeline.storage import index as idx
-from pipeline.storage.objects import StorageUnavailable, connect, presigned_url
-from workers.cli.output import Output
+from pipeline.archive.reindex import reindex
+from pipeline.config import Config, valid_port
+from pipeline.errors import ConfigError, ExitCode, UsageError
+from pipeline.storage import objects as objects_mod
+from pipeline.storage.index import Hit, SearchRequest, open_index
+from workers.cli.output import Output, one_line
+from workers.cli.progress import progress_for
 
 SEARCH_COLUMNS = ("dossier_code", "document_id", "page", "snippet", "score", "pdf_key", "url")
+_MATCH_WORDS = {"exact": "đúng dấu", "folded": "không dấu", "code": "theo mã"}
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the search, reindex and serve subcommands to the ``sohoa`` parser."""
-    p = subparsers.add_parser(
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
         "search",
+        parents=[common],
         help="search the archive by words on the page or by dossier code",
         description=(
             "Words may be typed without diacritics; quote a phrase for an exact run of words; "
@@ -32,116 +35,113 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD", help="received on or after")
     p.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="received on or before")
     p.add_argument("--type", dest="doc_type", metavar="T", help="document type contains T")
-    p.add_argument("--limit", type=int, default=20, metavar="N", help="at most N hits (20)")
+    p.add_argument("--limit", default="20", metavar="N", help="at most N hits (20)")
     p.set_defaults(handler=run_search)
 
-    r = subparsers.add_parser("reindex", help="rebuild the search index from the archive bucket")
+    r = sub.add_parser(
+        "reindex", parents=[common], help="rebuild the search index from the archive"
+    )
     r.set_defaults(handler=run_reindex)
 
-    s = subparsers.add_parser("serve", help="serve the search web page (127.0.0.1 by default)")
+    s = sub.add_parser("serve", parents=[common], help="serve the search web page")
     s.add_argument("--host", help="address to bind (default from config: web.host)")
-    s.add_argument("--port", type=int, help="port (default from config: web.port)")
+    s.add_argument("--port", help="port (default from config: web.port)")
     s.set_defaults(handler=run_serve)
 
 
-def _linker(cfg: Config, out: Output) -> Callable[[str, int], str | None]:
+def _linker(cfg: Config, out: Output):
     """Presigned links to the PDF; signing is local, so search works even with MinIO down."""
     try:
-        store = connect(cfg)
+        store = objects_mod.connect(cfg)
     except ConfigError as exc:
         out.info(f"no links to the PDFs: {exc}")
-        return lambda key, page: None
+        return lambda hit: None
 
-    def link(key: str, page: int) -> str | None:
-        url = presigned_url(store, store.archive_bucket, key, cfg.web.link_expiry_seconds)
-        return f"{url}#page={page}"
+    def link(hit: Hit) -> str | None:
+        url = store.presigned_url(store.archive_bucket, hit.pdf_key, cfg.web.link_expiry_seconds)
+        return f"{url}#page={hit.page}"
 
     return link
 
 
-def run_search(args: argparse.Namespace, cfg: Config, out: Output) -> int:
-    query = " ".join(args.query)
-    conn = idx.open_index(cfg.index_path)
-    try:
-        hits = idx.search(
-            conn,
-            query,
-            dossier=args.dossier,
-            station=args.station,
-            date_from=args.date_from,
-            date_to=args.date_to,
-            doc_type=args.doc_type,
-            limit=args.limit,
+def _readable(hits: list[Hit], out: Output) -> None:
+    """Hits for a person at a terminal: where, then the snippet with the match in bold."""
+    bold, plain = "\033[1m", "\033[0m"
+    for n, hit in enumerate(hits, start=1):
+        where = f"{hit.dossier_code}  {hit.doc_id}  trang {hit.page}"
+        out.text(f"{n:2}. {where}  ({_MATCH_WORDS.get(hit.match, hit.match)})")
+        snippet = "".join(
+            f"{bold}{one_line(t)}{plain}" if marked else one_line(t)
+            for t, marked in hit.snippet_parts
         )
-        empty_index = not hits and idx.counts(conn)[1] == 0
-    except idx.QueryError as exc:
-        out.error(str(exc))
-        return 2
+        out.text(f"    {snippet}")
+
+
+def run_search(args: argparse.Namespace, cfg: Config, out: Output) -> int:
+    request = SearchRequest.build(
+        " ".join(args.query),
+        dossier=args.dossier,
+        station=args.station,
+        date_from=args.date_from,
+        date_to=args.date_to,
+        doc_type=args.doc_type,
+        limit=args.limit,
+    )
+    index = open_index(cfg)
+    try:
+        hits = index.search(request)
+        empty_index = not hits and index.counts()[1] == 0
     finally:
-        conn.close()
-    link = _linker(cfg, out) if hits else None
-    out.header(SEARCH_COLUMNS)
-    for hit in hits:
-        record = hit.as_dict()
-        record["url"] = link(hit.pdf_key, hit.page) if link else None
-        out.row(record, SEARCH_COLUMNS)
+        index.close()
+    if out.terminal:
+        _readable(hits, out)
+    else:
+        link = _linker(cfg, out) if hits else None
+        out.header(SEARCH_COLUMNS)
+        for hit in hits:
+            out.row({**hit.as_dict(), "url": link(hit) if link else None}, SEARCH_COLUMNS)
     if empty_index:
         out.info("the search index is empty: run `sohoa reindex` to build it from the archive")
     elif not hits:
         out.info("no hits")
-    return 0
-
-
-class _PlainProgress:
-    """Progress as occasional lines on stderr, for logs and pipes."""
-
-    def __init__(self, out: Output) -> None:
-        self.out = out
-        self.last = 0.0
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        if done in (0, total) or now - self.last >= 2.0:
-            self.last = now
-            self.out.info(f"reindex: {done}/{total} documents")
+    return int(ExitCode.OK)
 
 
 def run_reindex(args: argparse.Namespace, cfg: Config, out: Output) -> int:
+    objects = objects_mod.connect(cfg)
+    index = open_index(cfg)
     try:
-        store = connect(cfg)
-    except ConfigError as exc:
-        out.error(str(exc))
-        return 2
-    try:
-        if out.err.isatty() and not out.json_mode:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-            columns = (
-                "[progress.description]{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-            )
-            with Progress(*columns, console=Console(file=out.err)) as bar:
-                task = bar.add_task("reindex", total=None)
-
-                def progress(done: int, total: int) -> None:
-                    bar.update(task, completed=done, total=total)
-
-                count = idx.reindex(cfg.index_path, store, progress)
-        else:
-            count = idx.reindex(cfg.index_path, store, _PlainProgress(out))
-    except StorageUnavailable as exc:
-        out.error(str(exc))
-        return 4
+        with progress_for(out, "reindex") as progress:
+            count = reindex(objects, index, progress)
     except S3Error as exc:
         if exc.code == "NoSuchBucket":
-            out.error(f"archive bucket {cfg.buckets.archive!r} does not exist")
-            return 2
+            raise ConfigError(f"archive bucket {cfg.buckets.archive!r} does not exist") from None
         raise
+    finally:
+        index.close()
     out.row({"documents": count, "index": str(cfg.index_path)})
-    return 0
+    return int(ExitCode.OK)
+
+
+def _port(raw: str | None, default: int) -> int:
+    if raw is None:
+        return default
+    if not raw.isascii() or not raw.isdigit():
+        raise UsageError(f"--port takes a number between 1 and 65535, not {raw!r}")
+    return valid_port(int(raw), "--port")
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind before handing the socket to the server, so a busy port is one clear line."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
 
 
 def run_serve(args: argparse.Namespace, cfg: Config, out: Output) -> int:
@@ -150,9 +150,11 @@ def run_serve(args: argparse.Namespace, cfg: Config, out: Output) -> int:
     from workers.web.app import create_app
 
     host = args.host or cfg.web.host
-    port = args.port or cfg.web.port
+    port = _port(args.port, cfg.web.port)
+    sock = _bind(host, port)
     if host not in ("127.0.0.1", "localhost", "::1"):
         out.info(f"warning: serving on {host} without logins; anyone who reaches it can search")
     out.info(f"search page on http://{host}:{port}/")
-    uvicorn.run(create_app(cfg), host=host, port=port, log_level="warning")
-    return 0
+    server = uvicorn.Server(uvicorn.Config(create_app(cfg), log_level="warning"))
+    server.run(sockets=[sock])
+    return int(ExitCode.OK)

@@ -1,28 +1,48 @@
-"""The local executor: a process pool for pages, a few threads feeding it documents.
+"""The local executor: one process pool for the pages of every document in flight.
 
-Pages of all documents in flight share one pool sized to the cores, each worker
-running Tesseract single-threaded (``OMP_THREAD_LIMIT=1``): that is faster than
-Tesseract's own threads on a busy machine and keeps one page's pixels per
-process. The pipeline only sees :meth:`LocalExecutor.map_pages`.
+Each worker runs Tesseract single-threaded (``OMP_THREAD_LIMIT=1``): faster than
+Tesseract's own threads on a busy machine, and one page's pixels per process.
+
+Documents share the pool fairly. Each ``run`` call is a stream of jobs; a
+dispatcher thread keeps the pool just full (one job per worker plus one) and
+takes the next job from the streams in turn, so a 2,000-page PDF and a 1-page
+PNG dropped beside it both make progress, the PNG within a page's time.
+
+Worker death is handled here, not in the pipeline: when a worker dies (out of
+memory, killed) the pool is rebuilt and the jobs it held are run again; a page
+that has killed its worker ``run.max_worker_deaths`` times fails its document
+with :class:`PageWorkerLost`. ``close(cancel=True)`` (SIGTERM) stops dispatching,
+lets running pages finish for a few seconds (each stores its own result, so it
+is kept for the resume) and then ends the workers.
 """
 
 from __future__ import annotations
 
 import os
+import queue
+import signal
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from pipeline.config import Config
-from pipeline.flow import document
-from pipeline.storage import ledger
-from pipeline.storage import objects as store
+from pipeline.errors import Interrupted, PageWorkerLost
+from pipeline.flow.page_task import PageRuntime, run_page_job
+from pipeline.model import PageJob, PageResult
+from pipeline.storage.work import LOCAL
+
+STOP_GRACE_SECONDS = 8.0
+_RUNTIME: PageRuntime | None = None
 
 
-def _worker_init() -> None:
+def _worker_init(cfg: Config) -> None:
+    global _RUNTIME
     os.environ["OMP_THREAD_LIMIT"] = "1"
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     import cv2
 
     from pipeline.lang import correct, syllables
@@ -31,6 +51,12 @@ def _worker_init() -> None:
     # Load the language model once per worker, not on the first page of every document.
     correct.default_model()
     syllables.skeleton_index()
+    _RUNTIME = PageRuntime(cfg)
+
+
+def _run(job: PageJob) -> PageResult:
+    assert _RUNTIME is not None, "worker not initialised"
+    return run_page_job(job, _RUNTIME)
 
 
 def _ready() -> None:
@@ -41,39 +67,82 @@ def pool_size(cfg: Config) -> int:
     return cfg.ocr.workers if cfg.ocr.workers > 0 else max(1, os.cpu_count() or 1)
 
 
-class LocalExecutor:
-    """Owns the process pool; rebuilds it if a worker dies (OOM killer, kill -9)."""
+class _Stream:
+    """The jobs of one ``run`` call and the queue its results come back on."""
 
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
-        self._lock = threading.Lock()
+    def __init__(self, jobs: Sequence[PageJob]) -> None:
+        self.pending: deque[PageJob] = deque(jobs)
+        self.out: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.cancelled = False
+        self.deaths: dict[int, int] = {}
+
+
+class LocalExecutor:
+    """The ``PageExecutor`` over a local process pool."""
+
+    work_kind = LOCAL
+
+    def __init__(self, cfg: Config, workers: int | None = None) -> None:
+        self.cfg = cfg
+        self.workers = workers or pool_size(cfg)
+        self.max_deaths = max(1, cfg.run.max_worker_deaths)
+        self._cond = threading.Condition()
+        self._streams: deque[_Stream] = deque()
+        self._inflight = 0
+        self._closing = False
+        self._broken: ProcessPoolExecutor | None = None
         self._pool = self._new_pool()
+        self._thread = threading.Thread(target=self._dispatch, name="page-dispatch", daemon=True)
+        self._thread.start()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        pool = ProcessPoolExecutor(max_workers=self.workers, initializer=_worker_init)
-        # Start the workers now (a fork pool starts all of them on its first task), so
-        # their set-up overlaps the parent's hashing and raw upload of the first file.
+        pool = ProcessPoolExecutor(
+            max_workers=self.workers, initializer=_worker_init, initargs=(self.cfg,)
+        )
+        # Start the workers now, so their set-up overlaps the parent's hashing and upload.
         pool.submit(_ready)
         return pool
 
-    def map_pages(self, fn: Callable[[Any], Any], jobs: Sequence[Any]) -> list[Any]:
-        with self._lock:
-            pool = self._pool
-        futures: list[Future[Any]] = []
+    # -- the caller's side -----------------------------------------------------------------
+    def run(self, jobs: Sequence[PageJob]) -> Iterator[PageResult]:
+        stream = _Stream(jobs)
+        remaining = len(stream.pending)
+        with self._cond:
+            if self._closing:
+                raise Interrupted("stopping: no new pages are started")
+            self._streams.append(stream)
+            self._cond.notify_all()
         try:
-            futures = [pool.submit(fn, job) for job in jobs]
-            return [f.result() for f in futures]
-        except BrokenProcessPool:
-            with self._lock:
-                if self._pool is pool:
-                    self._pool = self._new_pool()
-            raise
+            while remaining:
+                kind, value = stream.out.get()
+                if kind == "error":
+                    raise value
+                remaining -= 1
+                yield value
         finally:
-            for f in futures:
-                f.cancel()
+            with self._cond:
+                stream.cancelled = True
+                stream.pending.clear()
+                if stream in self._streams:
+                    self._streams.remove(stream)
+                self._cond.notify_all()
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def close(self, cancel: bool = False) -> None:
+        """Stop; with ``cancel``, within seconds, leaving unstarted pages for the next run."""
+        with self._cond:
+            if self._closing:
+                return
+            self._closing = True
+            streams = list(self._streams)
+            self._cond.notify_all()
+        if cancel:
+            for stream in streams:
+                stream.out.put(("error", Interrupted("stopping: pages not finished are resumed")))
+        pool = self._pool
+        pool.shutdown(wait=not cancel, cancel_futures=cancel)
+        if cancel:
+            _end_workers(pool, STOP_GRACE_SECONDS)
+        self._thread.join(timeout=5)
 
     def __enter__(self) -> LocalExecutor:
         return self
@@ -81,97 +150,89 @@ class LocalExecutor:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # -- the dispatcher's side -------------------------------------------------------------
+    def _next(self) -> tuple[_Stream, PageJob, ProcessPoolExecutor] | None:
+        """Wait for room in the pool and a job; the streams are served in turn."""
+        with self._cond:
+            while not self._closing and (
+                self._inflight > self.workers or not any(s.pending for s in self._streams)
+            ):
+                self._cond.wait()
+            if self._closing:
+                return None
+            while not self._streams[0].pending:
+                self._streams.rotate(-1)
+            stream = self._streams[0]
+            self._streams.rotate(-1)
+            job = stream.pending.popleft()
+            if self._broken is self._pool:
+                self._pool.shutdown(wait=False)
+                self._pool = self._new_pool()
+            self._inflight += 1
+            return stream, job, self._pool
 
-def run_until_settled(
-    conn: ledger.sqlite3.Connection,
-    st: store.Store,
-    cfg: Config,
-    doc_id: str,
-    executor: LocalExecutor,
-    *,
-    index_hook: document.IndexHook | None,
-    actor: str,
-    explicit_code: str | None = None,
-) -> ledger.Document:
-    """Run a document, starting it again if a page worker died (bounded inside the pipeline)."""
-    while True:
-        try:
-            return document.run_document(
-                conn,
-                st,
-                cfg,
-                doc_id,
-                map_pages=executor.map_pages,
-                index_hook=index_hook,
-                actor=actor,
-                explicit_code=explicit_code,
-            )
-        except document.WorkerDied:
-            continue
+    def _dispatch(self) -> None:
+        while True:
+            picked = self._next()
+            if picked is None:
+                return
+            stream, job, pool = picked
+            try:
+                future = pool.submit(_run, job)
+            except (BrokenProcessPool, RuntimeError) as exc:
+                failed: Future[PageResult] = Future()
+                failed.set_exception(
+                    exc if isinstance(exc, BrokenProcessPool) else BrokenProcessPool(str(exc))
+                )
+                self._done(stream, job, pool, failed)
+                continue
+            future.add_done_callback(lambda f, s=stream, j=job, p=pool: self._done(s, j, p, f))
 
-
-def run_documents(
-    cfg: Config,
-    st: store.Store,
-    doc_ids: Iterable[str],
-    executor: LocalExecutor,
-    *,
-    index_hook: document.IndexHook | None,
-    actor: str,
-    explicit_code: str | None = None,
-    on_done: Callable[[ledger.Document], None] | None = None,
-) -> list[ledger.Document]:
-    """Run documents concurrently (pages interleave in the shared pool), in input order.
-
-    A storage outage stops new work and is re-raised once the documents in
-    flight have settled, so the caller can exit 4 with nothing half-done.
-    """
-    ids = list(doc_ids)
-    outage: list[store.StorageUnavailable] = []
-    results: dict[str, ledger.Document] = {}
-
-    def one(doc_id: str) -> None:
-        if outage:
-            return
-        conn = ledger.connect(cfg.ledger_path)
-        try:
-            doc = run_until_settled(
-                conn,
-                st,
-                cfg,
-                doc_id,
-                executor,
-                index_hook=index_hook,
-                actor=actor,
-                explicit_code=explicit_code,
-            )
-            results[doc_id] = doc
-            if on_done:
-                on_done(doc)
-        except store.StorageUnavailable as exc:
-            outage.append(exc)
-        finally:
-            conn.close()
-
-    with ThreadPoolExecutor(max_workers=max(2, executor.workers)) as threads:
-        list(threads.map(one, ids))
-    if outage:
-        raise outage[0]
-    return [results[i] for i in ids if i in results]
+    def _done(
+        self, stream: _Stream, job: PageJob, pool: ProcessPoolExecutor, future: Future[Any]
+    ) -> None:
+        with self._cond:
+            self._inflight -= 1
+            self._cond.notify_all()
+            if stream.cancelled:
+                return
+            if future.cancelled():
+                stream.out.put(("error", Interrupted("stopping: pages not finished are resumed")))
+                return
+            exc = future.exception()
+            if exc is None:
+                stream.out.put(("result", future.result()))
+                return
+            if not isinstance(exc, BrokenProcessPool):
+                stream.out.put(("error", exc))
+                return
+            if self._pool is pool:
+                self._broken = pool
+            deaths = stream.deaths[job.index] = stream.deaths.get(job.index, 0) + 1
+            if deaths >= self.max_deaths:
+                stream.out.put(
+                    (
+                        "error",
+                        PageWorkerLost(
+                            f"page {job.index + 1}: its worker process died {deaths} times"
+                            " (out of memory?)"
+                        ),
+                    )
+                )
+            elif self._closing:
+                stream.out.put(("error", Interrupted("stopping: pages not finished are resumed")))
+            else:
+                stream.pending.appendleft(job)
 
 
-def index_hook_for(cfg: Config) -> document.IndexHook | None:
-    """Feed the search index after archiving (None until an index backend is available)."""
-    try:
-        from pipeline.storage import index
-    except ImportError:
-        return None
-
-    def hook(meta: dict[str, Any], texts: list[str]) -> None:
-        conn = index.open_index(cfg.index_path)
-        try:
-            index.index_document(conn, meta, texts)
-        finally:
-            conn.close()
-
-    return hook
+def _end_workers(pool: ProcessPoolExecutor, grace: float) -> None:
+    """Give running pages ``grace`` seconds to finish, then end their processes."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    deadline = time.monotonic() + grace
+    for proc in processes:
+        proc.join(timeout=max(0.0, deadline - time.monotonic()))
+    for proc in processes:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in processes:
+        proc.join(timeout=2)

@@ -23,9 +23,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from pipeline.config import Config, ConfigError
-from pipeline.storage import index as idx
-from pipeline.storage.objects import StorageUnavailable, Store, connect, presigned_url
+from pipeline.config import Config
+from pipeline.dossier import normalize_code, received_date
+from pipeline.errors import ConfigError, QueryError, StorageUnavailable
+from pipeline.storage.index import Hit, SearchIndex, SearchRequest, open_index
+from pipeline.storage.objects import MinioStore, connect
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 WEB_LIMIT = 50
@@ -64,12 +66,12 @@ def _vn_date(value: str | None) -> str:
 class _StoreHolder:
     """Builds the MinIO client on first use, so the page works even while it is misconfigured."""
 
-    def __init__(self, cfg: Config, factory: Callable[[Config], Store]) -> None:
+    def __init__(self, cfg: Config, factory: Callable[[Config], MinioStore]) -> None:
         self.cfg, self.factory = cfg, factory
         self.lock = threading.Lock()
-        self.store: Store | None = None
+        self.store: MinioStore | None = None
 
-    def get(self) -> Store:
+    def get(self) -> MinioStore:
         with self.lock:
             if self.store is None:
                 self.store = self.factory(self.cfg)
@@ -81,7 +83,20 @@ def _search_params(request: Request) -> dict[str, str]:
     return {k: request.query_params.get(k, "").strip() for k in keys}
 
 
-def _hit_view(hit: idx.Hit) -> dict[str, Any]:
+def _request(params: dict[str, str], limit: str | int) -> SearchRequest:
+    """The search the page or the API asks for, every value validated (QueryError if not)."""
+    return SearchRequest.build(
+        params["q"],
+        dossier=params["dossier"] or None,
+        station=params["station"] or None,
+        date_from=params["from"] or None,
+        date_to=params["to"] or None,
+        doc_type=params["type"] or None,
+        limit=limit,
+    )
+
+
+def _hit_view(hit: Hit) -> dict[str, Any]:
     return {
         **hit.as_dict(),
         "parts": hit.snippet_parts,
@@ -91,7 +106,11 @@ def _hit_view(hit: idx.Hit) -> dict[str, Any]:
     }
 
 
-def create_app(cfg: Config, store_factory: Callable[[Config], Store] = connect) -> Starlette:
+def create_app(
+    cfg: Config,
+    store_factory: Callable[[Config], MinioStore] = connect,
+    index_factory: Callable[[Config], SearchIndex] = open_index,
+) -> Starlette:
     """The search app; every handler reads ``cfg`` and the store through this closure."""
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     templates.env.filters["vn_date"] = _vn_date
@@ -103,28 +122,10 @@ def create_app(cfg: Config, store_factory: Callable[[Config], Store] = connect) 
             request, name, context, status_code=status, headers=_SECURITY_HEADERS
         )
 
-    def run_search(params: dict[str, str], limit: int) -> list[idx.Hit]:
-        conn = idx.open_index(cfg.index_path)
-        try:
-            return idx.search(
-                conn,
-                params["q"],
-                dossier=params["dossier"] or None,
-                station=params["station"] or None,
-                date_from=params["from"] or None,
-                date_to=params["to"] or None,
-                doc_type=params["type"] or None,
-                limit=limit,
-            )
-        finally:
-            conn.close()
+    index = index_factory(cfg)
 
     def home(request: Request) -> Response:
-        conn = idx.open_index(cfg.index_path)
-        try:
-            dossiers, documents, pages = idx.counts(conn)
-        finally:
-            conn.close()
+        dossiers, documents, pages = index.counts()
         stats = {"dossiers": dossiers, "documents": documents, "pages": pages}
         return render(request, "index.html", {"params": _search_params(request), "stats": stats})
 
@@ -133,8 +134,8 @@ def create_app(cfg: Config, store_factory: Callable[[Config], Store] = connect) 
         if not params["q"]:
             return render(request, "index.html", {"params": params, "stats": None})
         try:
-            hits = run_search(params, WEB_LIMIT)
-        except idx.QueryError as exc:
+            hits = index.search(_request(params, WEB_LIMIT))
+        except QueryError as exc:
             ctx = {"params": params, "hits": [], "error": str(exc)}
             return render(request, "results.html", ctx, status=400)
         ctx = {"params": params, "hits": [_hit_view(h) for h in hits], "error": None}
@@ -142,12 +143,9 @@ def create_app(cfg: Config, store_factory: Callable[[Config], Store] = connect) 
 
     def api_search(request: Request) -> Response:
         params = _search_params(request)
-        raw_limit = request.query_params.get("limit", "20")
         try:
-            if not raw_limit.isdigit():
-                raise idx.QueryError(f"limit must be a whole number, got {raw_limit[:20]!r}")
-            hits = run_search(params, int(raw_limit))
-        except idx.QueryError as exc:
+            hits = index.search(_request(params, request.query_params.get("limit", "20")))
+        except QueryError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400, headers=_SECURITY_HEADERS)
         body = {
             "query": params["q"],
@@ -156,34 +154,28 @@ def create_app(cfg: Config, store_factory: Callable[[Config], Store] = connect) 
         return JSONResponse(body, headers=_SECURITY_HEADERS)
 
     def dossier_page(request: Request) -> Response:
-        code = idx.normalize_code(request.path_params["code"])
-        conn = idx.open_index(cfg.index_path)
-        try:
-            docs = idx.dossier_documents(conn, code)
-        finally:
-            conn.close()
-        ctx = {"code": code, "docs": docs, "received": idx.received_date(code)}
+        code = normalize_code(request.path_params["code"])
+        if code is None:
+            ctx = {"code": request.path_params["code"][:80], "docs": [], "received": None}
+            return render(request, "dossier.html", ctx, status=404)
+        docs = index.dossier_documents(code)
+        ctx = {"code": code, "docs": docs, "received": received_date(code)}
         return render(request, "dossier.html", ctx, status=200 if docs else 404)
 
     def pdf(request: Request) -> Response:
         key = request.path_params["key"]
-        try:
-            page = max(1, int(request.query_params.get("page", "1")))
-        except ValueError:
-            page = 1
-        conn = idx.open_index(cfg.index_path)
-        try:
-            known = idx.pdf_known(conn, key)
-        finally:
-            conn.close()
-        if not known:
+        raw_page = request.query_params.get("page", "1")
+        page = int(raw_page) if raw_page.isascii() and raw_page.isdigit() else 1
+        if not index.pdf_known(key):
             return PlainTextResponse("Không có tệp PDF này trong chỉ mục.", status_code=404)
         try:
             store = stores.get()
-            url = presigned_url(store, store.archive_bucket, key, cfg.web.link_expiry_seconds)
+            url = store.presigned_url(store.archive_bucket, key, cfg.web.link_expiry_seconds)
         except (ConfigError, StorageUnavailable) as exc:
             return PlainTextResponse(f"Không mở được kho lưu trữ: {exc}", status_code=503)
-        return RedirectResponse(f"{url}#page={page}", status_code=303, headers=_SECURITY_HEADERS)
+        return RedirectResponse(
+            f"{url}#page={max(1, page)}", status_code=303, headers=_SECURITY_HEADERS
+        )
 
     routes = [
         Route("/", home),

@@ -1,0 +1,108 @@
+"""After a crash: finish what was finished, hand back what was not, lose nothing.
+
+A document left in ``processing`` by a process that is gone (see
+:func:`pipeline.storage.ledger.owner_gone`) is looked up in the archive: if its
+metadata JSON (the commit marker) is there with its source hash, it was in fact
+archived and the ledger catches up; otherwise it goes back to ``stored_raw``,
+keeping its number and its finished pages, so the re-run writes the same keys
+and starts from the last finished page. The same holds for a document waiting in
+``stored_raw`` whose custodian is gone. Documents another live process holds are
+left alone, which is what makes this safe to run from several processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+from pipeline.archive.layout import archive_keys, record_source, source_entry
+from pipeline.config import Config
+from pipeline.flow.context import Services
+from pipeline.flow.steps.index import index_archived
+from pipeline.storage.ledger import Document, owner_gone, this_process
+from pipeline.storage.ledger.records import process_start
+from pipeline.storage.ledger.states import (
+    ARCHIVED,
+    DUPLICATE,
+    FAILED,
+    INDEXED,
+    NEEDS_DOSSIER,
+    PROCESSING,
+    REJECTED,
+    STORED_RAW,
+)
+
+
+def take_over(services: Services, doc: Document, actor: str) -> Document:
+    """A ``processing`` document whose process is gone: archived after all, or back to wait."""
+    ledger, objects = services.ledger, services.objects
+    if doc.dossier_code and doc.ordinal:
+        keys = archive_keys(doc.dossier_code, doc.ordinal)
+        found = objects.stat(objects.archive_bucket, keys.metadata)
+        if found and found.meta.get("source-sha256") == doc.sha256:
+            meta = json.loads(objects.get_bytes(objects.archive_bucket, keys.metadata))
+            pages = meta.get("number_of_page")
+            record_source(
+                objects, doc.sha256, source_entry(doc.id, doc.dossier_code, doc.ordinal, pages)
+            )
+            return ledger.transition(
+                doc.id,
+                ARCHIVED,
+                actor=actor,
+                stage="recover",
+                reason="archive objects found after an interruption",
+                pdf_key=keys.pdf,
+                metadata_key=keys.metadata,
+                text_key=keys.text,
+                pages=pages,
+                owner=None,
+            )
+    return ledger.transition(
+        doc.id,
+        STORED_RAW,
+        actor=actor,
+        stage="recover",
+        reason="interrupted while processing; will resume from its finished pages",
+        expect=(PROCESSING,),
+        owner=None,
+    )
+
+
+def stuck(services: Services, states: tuple[str, ...] = (PROCESSING, STORED_RAW)) -> list[Document]:
+    """Unfinished documents whose process is gone (they wait for someone to resume them)."""
+    return [
+        d
+        for d in services.ledger.find_documents(states=list(states))
+        if owner_gone(d.owner, d.lease_until)
+    ]
+
+
+def recover(services: Services, *, actor: str) -> list[str]:
+    """Repair what crashes left behind; return the ids of documents to process now."""
+    clean_tmp(services.cfg)
+    me = str(this_process())
+    for doc in stuck(services, (PROCESSING,)):
+        take_over(services, doc, actor)
+    for doc in services.ledger.find_documents(states=[ARCHIVED]):
+        index_archived(services, doc, actor)
+    settled = [DUPLICATE, INDEXED, REJECTED, NEEDS_DOSSIER, FAILED]
+    for doc in services.ledger.find_documents(states=settled):
+        (services.cfg.spool_dir / doc.id).unlink(missing_ok=True)
+    waiting = stuck(services, (STORED_RAW,))
+    for doc in waiting:
+        services.ledger.update_fields(doc.id, owner=me)
+    return [d.id for d in waiting]
+
+
+def clean_tmp(cfg: Config) -> int:
+    """Remove temporary folders left by processes that no longer run (after a kill -9)."""
+    removed = 0
+    if not cfg.tmp_dir.exists():
+        return removed
+    for entry in cfg.tmp_dir.iterdir():
+        pid = entry.name.split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and process_start(int(pid)) is None:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed += 1
+    return removed

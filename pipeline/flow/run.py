@@ -1,0 +1,183 @@
+"""Run one document through the ordered steps, and settle it whatever happens.
+
+The run is a list of steps (:data:`pipeline.flow.steps.STEPS`), each a function
+of the :class:`DocumentRun` with one job; a step either adds what it made to the
+run or settles the document (returns it) to end the run early. Adding a step is
+adding a function to that list. What an error means for the document is decided
+here and only here (:func:`_settle_error`), and so is what a settled document
+leaves behind (:func:`_tidy`).
+
+A document is held by one process at a time: taking it into ``processing``
+records the process (``owner``) and a lease that the pages step renews, so a
+process that dies leaves a document that ``sohoa retry`` or the next watcher can
+tell from one still in work.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pipeline.archive.layout import ArchiveKeys
+from pipeline.dossier.codes import DossierMatch
+from pipeline.errors import (
+    DuplicateContent,
+    Interrupted,
+    PipelineError,
+    RejectedInput,
+    StorageUnavailable,
+    TransitionError,
+    Unavailable,
+)
+from pipeline.extract.fields import DocumentFields
+from pipeline.flow.context import Services
+from pipeline.model import PageResult, SourceRef
+from pipeline.output.pdfa import PdfaInfo
+from pipeline.read.pages import SourceInfo
+from pipeline.storage.ledger import Document, mark_duplicate, owner_gone, this_process
+from pipeline.storage.ledger.states import (
+    ARCHIVED,
+    DUPLICATE,
+    FAILED,
+    INDEXED,
+    NEEDS_DOSSIER,
+    PROCESSING,
+    REJECTED,
+    STORED_RAW,
+)
+
+# What a settled document may leave behind: its spool copy goes once the raw copy is
+# all that is needed; finished pages stay while a retry or an assign can still use them.
+_KEEP_PAGES = (FAILED, NEEDS_DOSSIER, STORED_RAW)
+
+
+@dataclass
+class DocumentRun:
+    """One document on its way through the steps; each step reads and adds fields."""
+
+    services: Services
+    doc: Document
+    actor: str
+    explicit_code: str | None
+    tmp: Path
+    owner: str
+    started: float = field(default_factory=time.monotonic)
+    source: Path | None = None
+    source_ref: SourceRef | None = None
+    info: SourceInfo | None = None
+    results: list[PageResult] = field(default_factory=list)
+    match: DossierMatch | None = None
+    fields: DocumentFields = field(default_factory=DocumentFields)
+    pdf_path: Path | None = None
+    pdfa: PdfaInfo | None = None
+    digitized_at: str = ""
+    keys: ArchiveKeys | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    texts: list[str] = field(default_factory=list)
+
+    @property
+    def cfg(self) -> Any:
+        return self.services.cfg
+
+    def lease_until(self) -> str:
+        until = datetime.now(UTC) + timedelta(seconds=self.cfg.run.lease_seconds)
+        return until.isoformat(timespec="seconds")
+
+    def settle(self, state: str, stage: str, reason: str, **fields: Any) -> Document:
+        """Move the document to ``state`` and end the run."""
+        self.doc = self.services.ledger.transition(
+            self.doc.id, state, actor=self.actor, stage=stage, reason=reason, owner=None, **fields
+        )
+        return self.doc
+
+
+def run_document(
+    services: Services, doc_id: str, *, actor: str, explicit_code: str | None = None
+) -> Document:
+    """Process one document to a settled state (or back to ``stored_raw`` to be resumed).
+
+    Raises :class:`StorageUnavailable` / :class:`Interrupted` after putting the document
+    back to ``stored_raw``, so a later run resumes it from its finished pages; every
+    other failure is recorded on the document.
+    """
+    from pipeline.flow.recover import take_over
+    from pipeline.flow.steps import STEPS, index_archived
+
+    ledger = services.ledger
+    doc = ledger.get_document(doc_id)
+    if doc.state == PROCESSING:
+        if not owner_gone(doc.owner, doc.lease_until):
+            return doc  # another live process is on it
+        doc = take_over(services, doc, actor)
+    if doc.state in (DUPLICATE, INDEXED):
+        _tidy(services, doc)
+        return doc
+    if doc.state == ARCHIVED:
+        return index_archived(services, doc, actor)
+    owner = str(this_process())
+    services.cfg.tmp_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-{doc_id}-", dir=services.cfg.tmp_dir))
+    run = DocumentRun(services, doc, actor, explicit_code, tmp, owner)
+    try:
+        try:
+            run.doc = ledger.transition(
+                doc_id,
+                PROCESSING,
+                actor=actor,
+                stage="start",
+                reason="processing started",
+                expect=(doc.state,),
+                owner=owner,
+                lease_until=run.lease_until(),
+            )
+        except DuplicateContent as dup:
+            return _tidy(services, mark_duplicate(ledger, doc_id, dup.prior, actor=actor))
+        except TransitionError:
+            return ledger.get_document(doc_id)  # another process took it a moment ago
+        for step in STEPS:
+            try:
+                settled = step(run)
+            except Exception as exc:
+                return _tidy(services, _settle_error(run, step.stage, exc))
+            if settled is not None:
+                return _tidy(services, settled)
+        return _tidy(services, run.doc)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _settle_error(run: DocumentRun, stage: str, exc: Exception) -> Document:
+    """The one mapping from what went wrong to the document's state."""
+    if isinstance(exc, (StorageUnavailable, Interrupted)):
+        why = "storage unreachable" if isinstance(exc, StorageUnavailable) else "stopped"
+        done = len(run.results)
+        run.settle(STORED_RAW, stage, f"{why}; will resume ({done} pages finished)")
+        raise exc
+    if isinstance(exc, Unavailable):
+        raise exc  # the ledger itself is unreachable: nothing can be recorded
+    if isinstance(exc, DuplicateContent):
+        return mark_duplicate(run.services.ledger, run.doc.id, exc.prior, actor=run.actor)
+    if isinstance(exc, RejectedInput):
+        # Messages from qpdf/poppler name the local copy; the operator knows the file by name.
+        reason = str(exc)
+        if run.source is not None:
+            reason = reason.replace(str(run.source), run.doc.source_name)
+        return run.settle(REJECTED, stage, reason)
+    if isinstance(exc, PipelineError):
+        return run.settle(FAILED, exc.stage or stage, str(exc))
+    return run.settle(FAILED, stage, f"{type(exc).__name__}: {exc}")
+
+
+def _tidy(services: Services, doc: Document) -> Document:
+    """Remove what a settled document no longer needs on this machine."""
+    if doc.state != STORED_RAW:
+        (services.cfg.spool_dir / doc.id).unlink(missing_ok=True)
+    if doc.state not in _KEEP_PAGES:
+        services.work.clear(doc.id)
+    return doc

@@ -1,0 +1,171 @@
+"""Steps ``dedupe`` and ``archive``: never the same original twice, then the archive objects.
+
+The archive bucket is the system of record, so a duplicate is judged against it
+(the source markers of :mod:`pipeline.archive.layout`), not only against the
+ledger: bytes archived before a ledger was lost, or by another machine with its
+own ledger, are still recognised. The objects are written in a fixed order (PDF,
+text, metadata JSON, source marker); the JSON is the commit marker that recovery
+looks for after a crash.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pipeline import faults
+from pipeline.archive import metadata
+from pipeline.archive.layout import (
+    archive_keys,
+    archived_from,
+    highest_ordinal,
+    join_pages,
+    record_source,
+    source_entry,
+    source_marker_key,
+)
+from pipeline.flow.run import DocumentRun
+from pipeline.flow.steps._stage import stage
+from pipeline.flow.steps.index import index_archived
+from pipeline.ocr import engine_version
+from pipeline.storage.ledger import Document
+from pipeline.storage.ledger.states import ARCHIVED, DUPLICATE
+from pipeline.storage.objects import sha256_file
+
+
+def _already_archived(run: DocumentRun) -> Document | None:
+    """Settle the run if the archive already holds these bytes (this document's or another's)."""
+    entries = archived_from(run.services.objects, run.doc.sha256)
+    if not entries:
+        return None
+    mine = [e for e in entries if e.get("document_id") == run.doc.id]
+    if mine:  # archived whole before a crash kept the ledger from hearing of it
+        entry = mine[0]
+        run.settle(
+            ARCHIVED,
+            "recover",
+            "archive objects found after an interruption",
+            **_keys_of(entry),
+            ordinal=entry.get("doc_ordinal"),
+        )
+        return index_archived(run.services, run.doc, run.actor)
+    other = entries[0]
+    return run.settle(
+        DUPLICATE,
+        "dedupe",
+        f"same file already archived as {other['pdf_key']} (recorded in the archive:"
+        f" {source_marker_key(run.doc.sha256)})",
+        duplicate_of=other.get("document_id"),
+        **_keys_of(other),
+    )
+
+
+def _keys_of(entry: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "pdf_key": entry.get("pdf_key"),
+        "metadata_key": entry.get("metadata_key"),
+        "text_key": entry.get("text_key"),
+        "dossier_code": entry.get("dossier_code"),
+        "pages": entry.get("pages"),
+    }
+
+
+@stage("dedupe")
+def check_archived(run: DocumentRun) -> Document | None:
+    return _already_archived(run)
+
+
+@stage("archive")
+def store(run: DocumentRun) -> Document | None:
+    late = _already_archived(run)  # archived meanwhile by a machine with another ledger?
+    if late is not None:
+        return late
+    services, doc, match = run.services, run.doc, run.match
+    objects, cfg = services.objects, run.cfg
+    ordinal = services.ledger.allocate_ordinal(
+        doc.id, match.code, floor=highest_ordinal(objects, match.code)
+    )
+    keys = archive_keys(match.code, ordinal)
+    pdf_sha = sha256_file(run.pdf_path)
+    texts = [r.text for r in run.results]
+    confs = [r.mean_confidence for r in run.results if r.mean_confidence is not None]
+    mean_conf = round(sum(confs) / len(confs), 2) if confs else None
+    meta = metadata.build(
+        code=match.code,
+        ordinal=ordinal,
+        results=run.results,
+        fields=run.fields,
+        file=metadata.ArchivedFile(
+            keys.pdf,
+            pdf_sha,
+            run.pdf_path.stat().st_size,
+            {"part": run.pdfa.part, "conformance": run.pdfa.conformance},
+        ),
+        origin=metadata.Provenance(
+            doc=doc,
+            info=run.info,
+            dossier_source=match.source,
+            digitized_at=run.digitized_at,
+            ocr_engine=engine_version(),
+            ocr_model=f"{cfg.ocr.lang} ({cfg.ocr.tessdata_dir or 'system tessdata'})",
+            ocr_lang=cfg.ocr.lang,
+        ),
+    )
+    obj_meta = {
+        "source-sha256": doc.sha256,
+        "pages": len(run.results),
+        "mean-confidence": mean_conf,
+        "dossier-code": match.code,
+        "document-id": doc.id,
+    }
+    bucket = objects.archive_bucket
+    objects.put_file(
+        bucket, keys.pdf, run.pdf_path, pdf_sha, content_type="application/pdf", meta=obj_meta
+    )
+    objects.put_bytes(
+        bucket,
+        keys.text,
+        join_pages(texts).encode("utf-8"),
+        content_type="text/plain; charset=utf-8",
+        meta=obj_meta,
+    )
+    objects.put_bytes(
+        bucket,
+        keys.metadata,
+        json.dumps(meta, ensure_ascii=False, indent=2).encode("utf-8"),
+        content_type="application/json; charset=utf-8",
+        meta=obj_meta,
+    )
+    record_source(objects, doc.sha256, source_entry(doc.id, match.code, ordinal, len(texts)))
+    faults.crash_point("after_archive_upload")
+    run.meta, run.texts, run.keys = meta, texts, keys
+    run.doc = services.ledger.transition(
+        doc.id,
+        ARCHIVED,
+        actor=run.actor,
+        stage="archive",
+        reason=f"archived as {bucket}/{keys.pdf}",
+        dossier_code=match.code,
+        dossier_source=match.source,
+        pages=len(run.results),
+        pdf_key=keys.pdf,
+        metadata_key=keys.metadata,
+        text_key=keys.text,
+        mean_confidence=mean_conf,
+        review=review_note(run.results),
+        owner=None,
+    )
+    return None
+
+
+def review_note(results) -> str | None:
+    """Which pages an operator should check, and why; None when every page looks fine."""
+    flagged = [r for r in results if r.needs_review]
+    if not flagged:
+        return None
+    parts = [
+        f"page {r.index + 1} (confidence {r.mean_confidence}, invalid syllables "
+        f"{r.invalid_share:.0%})"
+        for r in flagged
+    ]
+    return "low OCR quality: " + "; ".join(parts)

@@ -1,0 +1,71 @@
+"""Step ``pages``: every page through the executor, resuming from the pages already finished.
+
+Finished pages live in the work store (written by the workers themselves), so a
+crash, a stop or a retry starts where the document left off. A document gets
+``run.max_document_seconds`` in all; when it runs out, the pages done so far are
+kept and the document fails with a reason that says so (``sohoa retry`` resumes).
+"""
+
+from __future__ import annotations
+
+import time
+
+from pipeline.dossier.codes import resolve
+from pipeline.errors import TimeBudgetExceeded
+from pipeline.flow.run import DocumentRun
+from pipeline.flow.steps._stage import stage
+from pipeline.model import PageJob, PageOptions
+from pipeline.storage.work import work_key
+
+LEASE_RENEW_SECONDS = 30.0
+
+
+def _code_known(run: DocumentRun) -> bool:
+    """Decoding QR codes costs about half a second a page; skip it when the code is known."""
+    doc = run.doc
+    hint = run.explicit_code or doc.dossier_hint
+    return resolve(doc.folder_name, doc.source_name, (), "", explicit=hint) is not None
+
+
+@stage("pages")
+def read(run: DocumentRun) -> None:
+    services, info, ref = run.services, run.info, run.source_ref
+    options = PageOptions.from_config(run.cfg)
+    key = work_key(run.doc.id, run.doc.sha256, options.digest())
+    work = services.work
+    done = work.done_pages(key)
+    known = _code_known(run)
+    jobs = [
+        PageJob(
+            document_id=run.doc.id,
+            source=ref,
+            index=i,
+            options=options,
+            work_key=key,
+            work=work.kind,
+            want_codes=(i == 0 and not known),
+            has_text_layer=info.has_text,
+        )
+        for i in range(info.pages)
+        if i not in done
+    ]
+    results = dict(done)
+    deadline = run.started + run.cfg.run.max_document_seconds
+    renewed = time.monotonic()
+    stream = services.executor.run(jobs)
+    try:
+        for result in stream:
+            results[result.index] = result
+            now = time.monotonic()
+            if now > deadline and len(results) < info.pages:
+                raise TimeBudgetExceeded(
+                    f"time budget of {run.cfg.run.max_document_seconds:g} s used up with"
+                    f" {len(results)} of {info.pages} pages done (run.max_document_seconds);"
+                    " the finished pages are kept: sohoa retry resumes"
+                )
+            if now - renewed > LEASE_RENEW_SECONDS:
+                services.ledger.update_fields(run.doc.id, lease_until=run.lease_until())
+                renewed = now
+    finally:
+        stream.close()
+        run.results = [results[i] for i in sorted(results)]

@@ -1,0 +1,35 @@
+"""Steps ``fetch`` and ``inspect``: the source's bytes on this machine, and what they hold."""
+
+from __future__ import annotations
+
+from pipeline.errors import StorageIntegrityError
+from pipeline.flow.page_task import PageRuntime, resolve_source
+from pipeline.flow.run import DocumentRun
+from pipeline.flow.steps._stage import stage
+from pipeline.model import SourceRef
+from pipeline.read import pages
+
+
+@stage("ingest")
+def fetch(run: DocumentRun) -> None:
+    """The spool copy when it is intact, else a verified download of the raw original."""
+    doc = run.doc
+    if not doc.raw_key:
+        raise StorageIntegrityError("document has neither a spool copy nor a raw key")
+    media_type = doc.media_type or ""
+    ref = SourceRef(doc.raw_key, doc.sha256, doc.size, media_type, spool_id=doc.id)
+    runtime = PageRuntime(run.cfg, run.services.objects)
+    run.source = resolve_source(ref, runtime)
+    run.source_ref = ref
+
+
+@stage("ingest")
+def inspect(run: DocumentRun) -> None:
+    info = pages.inspect(run.source, run.cfg.ingest)
+    run.info = info
+    run.source_ref = SourceRef(
+        run.source_ref.raw_key, run.doc.sha256, run.doc.size, info.media_type, spool_id=run.doc.id
+    )
+    run.doc = run.services.ledger.update_fields(
+        run.doc.id, media_type=info.media_type, pages=info.pages
+    )

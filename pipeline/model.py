@@ -1,0 +1,161 @@
+"""What crosses a process or machine boundary: page jobs, page results, document references.
+
+Everything here is plain data that round-trips through JSON: no secrets (no
+``Config`` with its MinIO keys), no paths another machine cannot see, no pixels.
+A page job names its source by object key and content hash (plus, as a hint for
+the machine that took custody, the spool copy's document id); its result names
+the page PDF by its key in the work store, so a Celery worker on another host can
+run a page and the broker never carries bulk data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline import __version__
+from pipeline.config import CleanupConfig, Config, IngestConfig, OcrConfig, PdfConfig, section
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """The original a page is read from."""
+
+    raw_key: str
+    sha256: str
+    size: int
+    media_type: str
+    spool_id: str | None = None  # the document's spool copy, on the machine that took custody
+
+
+@dataclass(frozen=True)
+class PageOptions:
+    """The settings a page needs (and only those), as plain data."""
+
+    ingest: IngestConfig
+    cleanup: CleanupConfig
+    ocr: OcrConfig
+    pdf: PdfConfig
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> PageOptions:
+        return cls(cfg.ingest, cfg.cleanup, cfg.ocr, cfg.pdf)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PageOptions:
+        return cls(
+            section(IngestConfig, data.get("ingest", {})),
+            section(CleanupConfig, data.get("cleanup", {})),
+            section(OcrConfig, data.get("ocr", {})),
+            section(PdfConfig, data.get("pdf", {})),
+        )
+
+    def digest(self) -> str:
+        """Changes whenever a setting (or the program) that shapes a page's result changes."""
+        text = json.dumps([__version__, self.to_dict()], sort_keys=True, default=str)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class PageJob:
+    """One page to run: which source, which page, with which options, where its result goes."""
+
+    document_id: str
+    source: SourceRef
+    index: int
+    options: PageOptions
+    work_key: str  # the document's folder in the work store (see storage.work)
+    work: str = "local"  # which work store: "local" (this machine) or "objects" (work bucket)
+    want_codes: bool = False
+    has_text_layer: bool = False
+
+    def to_json(self) -> str:
+        data = dataclasses.asdict(self)
+        return json.dumps(data, ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> PageJob:
+        data = json.loads(text)
+        return cls(
+            document_id=data["document_id"],
+            source=SourceRef(**data["source"]),
+            index=int(data["index"]),
+            options=PageOptions.from_dict(data["options"]),
+            work_key=data["work_key"],
+            work=data.get("work", "local"),
+            want_codes=bool(data.get("want_codes", False)),
+            has_text_layer=bool(data.get("has_text_layer", False)),
+        )
+
+
+@dataclass(frozen=True)
+class PageResult:
+    """What a page came out as; the one-page PDF itself is in the work store at ``pdf_key``."""
+
+    index: int
+    pdf_key: str
+    text: str
+    words: int
+    mean_confidence: float | None
+    dpi: float
+    dpi_source: str
+    colour: str
+    width_px: int
+    height_px: int
+    rotation: int
+    skew_angle: float
+    blank: bool
+    codes: tuple[str, ...]
+    seconds: float
+    text_source: str = "ocr"
+    corrections: int = 0
+    invalid_share_ocr: float = 0.0
+    invalid_share: float = 0.0
+    needs_review: bool = False
+    perspective_corrected: bool = False
+
+    def summary(self) -> dict[str, object]:
+        """Per-page facts kept in the metadata JSON."""
+        return {
+            "page": self.index + 1,
+            "dpi": round(self.dpi, 1),
+            "dpi_source": self.dpi_source,
+            "colour": self.colour,
+            "width_px": self.width_px,
+            "height_px": self.height_px,
+            "rotation": self.rotation,
+            "skew_angle": round(self.skew_angle, 2),
+            "blank": self.blank,
+            "words": self.words,
+            "mean_confidence": self.mean_confidence,
+            "text_source": self.text_source,
+            "corrections": self.corrections,
+            "invalid_syllable_share_ocr": round(self.invalid_share_ocr, 4),
+            "invalid_syllable_share": round(self.invalid_share, 4),
+            "needs_review": self.needs_review,
+            "perspective_corrected": self.perspective_corrected,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PageResult:
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["codes"] = tuple(values.get("codes") or ())
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class DocumentRef:
+    """A document to run, as a task message carries it: an id, and a code an operator gave."""
+
+    document_id: str
+    explicit_code: str | None = None

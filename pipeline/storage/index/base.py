@@ -1,0 +1,53 @@
+"""The search index interface, and the one reading of metadata every backend indexes from.
+
+The index is derived state: ``sohoa reindex`` rebuilds it from the archive bucket.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from pipeline.dossier.codes import received_date
+from pipeline.lang.textnorm import nfc
+from pipeline.storage.index.query import SearchRequest, upper_code
+from pipeline.storage.index.records import Hit, IndexedDocument
+
+
+class SearchIndex(Protocol):
+    def index_document(self, meta: dict[str, Any], page_texts: list[str]) -> None: ...
+    def remove_document(self, doc_id: str) -> None: ...
+    def search(self, request: SearchRequest) -> list[Hit]: ...
+    def dossier_documents(self, code: str, snippet_tokens: int = 20) -> list[IndexedDocument]: ...
+    def pdf_known(self, key: str) -> bool: ...
+    def counts(self) -> tuple[int, int, int]: ...
+    def documents(self) -> list[tuple[str, str]]: ...
+    def optimize(self) -> None: ...
+    def close(self) -> None: ...
+
+
+def document_row(meta: dict[str, Any]) -> dict[str, Any]:
+    """The per-document columns of the index, read from an archived metadata JSON.
+
+    Raises ``ValueError`` for metadata that cannot be indexed (no id or code), which
+    a rebuild skips with a warning rather than stopping.
+    """
+    doc_id = meta.get("doc_id")
+    code = meta.get("dossier_code")
+    if not isinstance(doc_id, str) or not doc_id or not isinstance(code, str) or not code:
+        raise ValueError("metadata needs a doc_id and a dossier_code to be indexed")
+    code = upper_code(code)
+    scan = meta.get("scan") or {}
+    file = meta.get("file") or {}
+    sohoa = meta.get("sohoa") or {}
+    type_name = meta.get("type_name")
+    return {
+        "doc_id": doc_id,
+        "dossier_code": code,
+        "document_id": sohoa.get("document_id"),
+        "doc_ordinal": meta.get("doc_ordinal"),
+        "station": scan.get("station"),
+        "type_name": nfc(type_name) if type_name else None,
+        "received": received_date(code),
+        "digitized_at": scan.get("digitized_at"),
+        "pdf_key": file.get("key") or f"{code}/{doc_id}.pdf",
+    }

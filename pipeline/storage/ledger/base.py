@@ -1,0 +1,138 @@
+"""The ledger interface, and what is computed from it the same way for every backend.
+
+The ledger is derived state: batches, documents, their states and an append-only
+event trail. MinIO holds the documents themselves (``sohoa ledger rebuild``
+restores the ledger from the buckets).
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from pipeline.storage.ledger.records import Document
+from pipeline.storage.ledger.states import (
+    ARCHIVED,
+    ATTENTION_STATES,
+    DUPLICATE,
+    INDEXED,
+    batch_status,
+)
+
+
+class Ledger(Protocol):
+    created: bool  # True when this process found no ledger and made an empty one
+
+    def create_batch(self, station: str | None, origin: str, actor: str) -> str: ...
+    def add_document(
+        self,
+        batch_id: str,
+        *,
+        actor: str,
+        source_name: str,
+        source_path: str | None,
+        sha256: str,
+        size: int,
+        station: str | None,
+        folder_name: str | None,
+        dossier_hint: str | None,
+        owner: str | None = None,
+    ) -> Document: ...
+    def transition(
+        self,
+        doc_id: str,
+        to_state: str,
+        *,
+        actor: str,
+        stage: str | None = None,
+        reason: str | None = None,
+        expect: Sequence[str] | None = None,
+        **fields: Any,
+    ) -> Document: ...
+    def update_fields(self, doc_id: str, **fields: Any) -> Document: ...
+    def allocate_ordinal(self, doc_id: str, dossier_code: str, floor: int = 0) -> int: ...
+    def restore(self, batch: dict[str, Any], doc: Document, actor: str, reason: str) -> bool: ...
+    def get_document(self, doc_id: str) -> Document: ...
+    def find_documents(
+        self,
+        *,
+        states: Sequence[str] | None = None,
+        sha256: str | None = None,
+        batch_id: str | None = None,
+        station: str | None = None,
+        since: str | None = None,
+        source_path: str | None = None,
+    ) -> list[Document]: ...
+    def resolve_id(self, ident: str) -> tuple[str, str]: ...
+    def events(
+        self, *, document_id: str | None = None, batch_id: str | None = None
+    ) -> list[dict[str, Any]]: ...
+    def list_batches(self) -> list[dict[str, Any]]: ...
+    def get_batch(self, batch_id: str) -> dict[str, Any]: ...
+    def live_twin(self, doc: Document) -> Document | None: ...
+    def attempts(self, doc_id: str, stage: str) -> int: ...
+    def is_empty(self) -> bool: ...
+    def close(self) -> None: ...
+
+
+def cli_actor() -> str:
+    """The person at the terminal, as the ledger's actor (``cli:<login>``)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"cli:{user}"
+
+
+def duplicate_reason(prior: Document) -> str:
+    if prior.pdf_key and prior.state in (ARCHIVED, INDEXED):
+        return f"same file already archived as {prior.pdf_key} (document {prior.id})"
+    return f"same file already taken as document {prior.id} ({prior.state})"
+
+
+def mark_duplicate(ledger: Ledger, doc_id: str, prior: Document, *, actor: str) -> Document:
+    """Settle ``doc_id`` as a duplicate of ``prior``, pointing at its archive keys."""
+    return ledger.transition(
+        doc_id,
+        DUPLICATE,
+        actor=actor,
+        stage="dedupe",
+        reason=duplicate_reason(prior),
+        duplicate_of=prior.id,
+        pdf_key=prior.pdf_key,
+        metadata_key=prior.metadata_key,
+        text_key=prior.text_key,
+        dossier_code=prior.dossier_code,
+        pages=prior.pages,
+        owner=None,
+    )
+
+
+def batch_rows(ledger: Ledger, status: str | None = None) -> list[dict[str, Any]]:
+    """One row per batch with document counts per state and the reasons of the bad ones."""
+    out: list[dict[str, Any]] = []
+    for b in ledger.list_batches():
+        docs = ledger.find_documents(batch_id=b["id"])
+        counts: dict[str, int] = {}
+        for d in docs:
+            counts[d.state] = counts.get(d.state, 0) + 1
+        row = {
+            "batch_id": b["id"],
+            "station": b["station"],
+            "created_at": b["created_at"],
+            "documents": len(docs),
+            "states": counts,
+            "status": batch_status(counts),
+            "reasons": [
+                f"{d.source_name}: {d.reason}"
+                for d in docs
+                if d.state in ATTENTION_STATES and d.reason
+            ],
+            "review": [f"{d.source_name}: {d.review}" for d in docs if d.review],
+            "origin": b["origin"],
+        }
+        if status and status != row["status"] and status not in counts:
+            continue
+        out.append(row)
+    return out

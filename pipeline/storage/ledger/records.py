@@ -1,0 +1,118 @@
+"""The ledger's records: plain, immutable, the same whatever the backend."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from typing import Any
+
+from pipeline.storage.ledger.states import ATTENTION_STATES
+
+
+@dataclass(frozen=True)
+class Document:
+    id: str
+    batch_id: str
+    seq: int
+    station: str | None
+    folder_name: str | None
+    source_name: str
+    source_path: str | None
+    sha256: str
+    size: int
+    media_type: str | None
+    raw_key: str | None
+    dossier_hint: str | None
+    dossier_code: str | None
+    dossier_source: str | None
+    ordinal: int | None
+    state: str
+    stage: str | None
+    reason: str | None
+    pages: int | None
+    pdf_key: str | None
+    metadata_key: str | None
+    text_key: str | None
+    mean_confidence: float | None
+    duplicate_of: str | None
+    created_at: str
+    updated_at: str
+    review: str | None = None  # why an operator should look at the archived pages, if at all
+    owner: str | None = None  # the process working on it (see Owner), while unfinished
+    lease_until: str | None = None  # when that process's claim runs out unless renewed
+
+    def summary(self) -> dict[str, Any]:
+        """The fields `sohoa process` prints, in DESIGN §3 order."""
+        return {
+            "document_id": self.id,
+            "batch_id": self.batch_id,
+            "dossier_code": self.dossier_code,
+            "status": self.state,
+            "pages": self.pages,
+            "pdf_key": self.pdf_key,
+            "metadata_key": self.metadata_key,
+            "text_key": self.text_key,
+            "error": self.reason if self.state in ATTENTION_STATES else None,
+        }
+
+
+DOCUMENT_FIELDS = frozenset(f.name for f in fields(Document))
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who holds a document: ``host:pid:start``. The start time tells a reused pid apart."""
+
+    host: str
+    pid: int
+    start: str
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.pid}:{self.start}"
+
+    @classmethod
+    def parse(cls, text: str | None) -> Owner | None:
+        if not text or text.count(":") < 2:
+            return None
+        host, pid, start = text.split(":", 2)
+        return cls(host, int(pid), start) if pid.isdigit() else None
+
+
+def process_start(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (clock ticks since boot), None if it is not running."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[-1].split()[19]
+
+
+def this_process() -> Owner:
+    pid = os.getpid()
+    return Owner(socket.gethostname(), pid, process_start(pid) or "0")
+
+
+def owner_gone(owner_text: str | None, lease_until: str | None) -> bool:
+    """True when the holder of a document can no longer be working on it.
+
+    On this host the answer is exact (is that process, with that start time, alive?).
+    A holder on another machine is presumed alive until its lease runs out.
+    """
+    owner = Owner.parse(owner_text)
+    if owner is None:
+        return True
+    if owner.host == socket.gethostname():
+        return process_start(owner.pid) != owner.start
+    return lease_until is None or lease_until < now()
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def new_id(prefix: str) -> str:
+    return prefix + uuid.uuid4().hex[:11]

@@ -1,0 +1,463 @@
+"""The ledger in one SQLite file (WAL), for a single machine.
+
+Every change of state is checked by :func:`states.check_transition` and written
+together with its event row in one IMMEDIATE transaction, so the trail can never
+disagree with the current state, and writers from several processes (watcher,
+CLI, page workers' parents) serialise up front instead of failing at commit.
+Each thread gets its own connection: sqlite3 connections must not be shared
+across threads mid-transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import DatabaseUnavailable, DuplicateContent, NotFound, TransitionError
+from pipeline.storage.ledger.records import DOCUMENT_FIELDS, Document, new_id, now
+from pipeline.storage.ledger.states import LIVE_STATES, RECEIVED, check_transition
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS batches (
+    id TEXT PRIMARY KEY,
+    station TEXT,
+    origin TEXT,
+    created_at TEXT NOT NULL,
+    actor TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY,
+    batch_id TEXT NOT NULL REFERENCES batches(id),
+    seq INTEGER NOT NULL,
+    station TEXT,
+    folder_name TEXT,
+    source_name TEXT NOT NULL,
+    source_path TEXT,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    media_type TEXT,
+    raw_key TEXT,
+    dossier_hint TEXT,
+    dossier_code TEXT,
+    dossier_source TEXT,
+    ordinal INTEGER,
+    state TEXT NOT NULL,
+    stage TEXT,
+    reason TEXT,
+    pages INTEGER,
+    pdf_key TEXT,
+    metadata_key TEXT,
+    text_key TEXT,
+    mean_confidence REAL,
+    duplicate_of TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    review TEXT,
+    owner TEXT,
+    lease_until TEXT
+);
+CREATE INDEX IF NOT EXISTS documents_sha ON documents(sha256);
+CREATE INDEX IF NOT EXISTS documents_state ON documents(state);
+CREATE INDEX IF NOT EXISTS documents_batch ON documents(batch_id);
+CREATE UNIQUE INDEX IF NOT EXISTS documents_ordinal
+    ON documents(dossier_code, ordinal) WHERE ordinal IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS documents_live_sha
+    ON documents(sha256) WHERE state IN ({", ".join(f"'{s}'" for s in LIVE_STATES)});
+CREATE TABLE IF NOT EXISTS ordinals (
+    dossier_code TEXT PRIMARY KEY,
+    last INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    document_id TEXT,
+    batch_id TEXT,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    from_state TEXT,
+    to_state TEXT,
+    stage TEXT,
+    reason TEXT
+);
+CREATE INDEX IF NOT EXISTS events_document ON events(document_id);
+"""
+# Columns newer versions added, for ledgers created by older ones.
+_ADDED_COLUMNS = (("review", "TEXT"), ("owner", "TEXT"), ("lease_until", "TEXT"))
+
+
+class SqliteLedger:
+    """The ``Ledger`` interface over one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.created = not self.path.exists()
+        self._local = threading.local()
+        self._conns: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        conn = self._conn()
+        conn.executescript(SCHEMA)
+        have = {row["name"] for row in conn.execute("PRAGMA table_info(documents)")}
+        for column, kind in _ADDED_COLUMNS:
+            if column not in have:
+                conn.execute(f"ALTER TABLE documents ADD COLUMN {column} {kind}")
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(
+                    str(self.path), timeout=30, isolation_level=None, check_same_thread=False
+                )
+                conn.row_factory = sqlite3.Row
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")
+                conn.execute("PRAGMA foreign_keys=ON")
+            except (OSError, sqlite3.Error) as exc:
+                raise DatabaseUnavailable(f"cannot open the ledger {self.path}: {exc}") from None
+            self._local.conn = conn
+            with self._lock:
+                self._conns.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._conns:
+                conn.close()
+            self._conns.clear()
+        self._local = threading.local()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @staticmethod
+    def _event(
+        conn: sqlite3.Connection,
+        actor: str,
+        document_id: str | None,
+        batch_id: str | None,
+        from_state: str | None,
+        to_state: str | None,
+        stage: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO events(document_id, batch_id, at, actor, from_state, to_state, stage,"
+            " reason) VALUES (?,?,?,?,?,?,?,?)",
+            (document_id, batch_id, now(), actor, from_state, to_state, stage, reason),
+        )
+
+    # -- writing ---------------------------------------------------------------------------
+    def create_batch(self, station: str | None, origin: str, actor: str) -> str:
+        batch_id = new_id("b")
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO batches(id, station, origin, created_at, actor) VALUES (?,?,?,?,?)",
+                (batch_id, station, origin, now(), actor),
+            )
+            self._event(conn, actor, None, batch_id, None, None, "batch", f"batch from {origin}")
+        return batch_id
+
+    def add_document(
+        self,
+        batch_id: str,
+        *,
+        actor: str,
+        source_name: str,
+        source_path: str | None,
+        sha256: str,
+        size: int,
+        station: str | None,
+        folder_name: str | None,
+        dossier_hint: str | None,
+        owner: str | None = None,
+    ) -> Document:
+        """Record a newly seen file as ``received`` (before anything is uploaded)."""
+        doc_id = new_id("d")
+        stamp = now()
+        with self._tx() as conn:
+            seq = conn.execute(
+                "SELECT COALESCE(MAX(seq), 0) + 1 FROM documents WHERE batch_id = ?", (batch_id,)
+            ).fetchone()[0]
+            conn.execute(
+                "INSERT INTO documents(id, batch_id, seq, station, folder_name, source_name,"
+                " source_path, sha256, size, dossier_hint, state, created_at, updated_at, owner)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    doc_id,
+                    batch_id,
+                    seq,
+                    station,
+                    folder_name,
+                    source_name,
+                    source_path,
+                    sha256,
+                    size,
+                    dossier_hint,
+                    RECEIVED,
+                    stamp,
+                    stamp,
+                    owner,
+                ),
+            )
+            self._event(
+                conn,
+                actor,
+                doc_id,
+                batch_id,
+                None,
+                RECEIVED,
+                "ingest",
+                f"file {source_name} ({size} bytes)",
+            )
+        return self.get_document(doc_id)
+
+    def transition(
+        self,
+        doc_id: str,
+        to_state: str,
+        *,
+        actor: str,
+        stage: str | None = None,
+        reason: str | None = None,
+        expect: Sequence[str] | None = None,
+        **fields: Any,
+    ) -> Document:
+        """Move a document to ``to_state``, updating ``fields`` and writing the event atomically.
+
+        ``expect`` guards against races: the move happens only if the current state is one
+        of them. Raises :class:`DuplicateContent` when another live document already holds
+        the same bytes.
+        """
+        bad = set(fields) - DOCUMENT_FIELDS
+        if bad or fields.keys() & {"id", "state"}:
+            raise TransitionError(
+                f"cannot set fields {sorted(bad | (fields.keys() & {'id', 'state'}))}"
+            )
+        try:
+            with self._tx() as conn:
+                row = conn.execute(
+                    "SELECT state, batch_id FROM documents WHERE id = ?", (doc_id,)
+                ).fetchone()
+                if row is None:
+                    raise NotFound(f"no document {doc_id}")
+                current = row["state"]
+                check_transition(doc_id, current, to_state, tuple(expect) if expect else None)
+                assignments = {
+                    **fields,
+                    "state": to_state,
+                    "stage": stage,
+                    "reason": reason,
+                    "updated_at": now(),
+                }
+                cols = ", ".join(f"{k} = ?" for k in assignments)
+                conn.execute(
+                    f"UPDATE documents SET {cols} WHERE id = ?", (*assignments.values(), doc_id)
+                )
+                self._event(conn, actor, doc_id, row["batch_id"], current, to_state, stage, reason)
+        except sqlite3.IntegrityError as exc:
+            if "sha256" not in str(exc):
+                raise
+            prior = self.live_twin(self.get_document(doc_id))
+            if prior is None:
+                raise
+            raise DuplicateContent(prior) from None
+        return self.get_document(doc_id)
+
+    def update_fields(self, doc_id: str, **fields: Any) -> Document:
+        """Change bookkeeping fields without a state change (media type, pages, lease…)."""
+        if not fields or fields.keys() & {"id", "state"} or set(fields) - DOCUMENT_FIELDS:
+            raise TransitionError("use transition() to change state; fields must be known")
+        with self._tx() as conn:
+            cols = ", ".join(f"{k} = ?" for k in fields)
+            conn.execute(
+                f"UPDATE documents SET {cols}, updated_at = ? WHERE id = ?",
+                (*fields.values(), now(), doc_id),
+            )
+        return self.get_document(doc_id)
+
+    def allocate_ordinal(self, doc_id: str, dossier_code: str, floor: int = 0) -> int:
+        """Give a document its number ``<n>`` in the dossier, once and atomically.
+
+        A document that already has a number for this dossier keeps it, so a re-run
+        after a crash writes to the same keys. ``floor`` is the highest number already
+        seen in the archive bucket, which protects numbering even if the ledger was lost.
+        """
+        with self._tx() as conn:
+            row = conn.execute(
+                "SELECT dossier_code, ordinal FROM documents WHERE id = ?", (doc_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no document {doc_id}")
+            if row["ordinal"] is not None and row["dossier_code"] == dossier_code:
+                return int(row["ordinal"])
+            last = conn.execute(
+                "SELECT last FROM ordinals WHERE dossier_code = ?", (dossier_code,)
+            ).fetchone()
+            used = conn.execute(
+                "SELECT COALESCE(MAX(ordinal), 0) FROM documents WHERE dossier_code = ?",
+                (dossier_code,),
+            ).fetchone()[0]
+            n = max(int(last[0]) if last else 0, int(used), floor) + 1
+            conn.execute(
+                "INSERT INTO ordinals(dossier_code, last) VALUES (?, ?)"
+                " ON CONFLICT(dossier_code) DO UPDATE SET last = excluded.last",
+                (dossier_code, n),
+            )
+            conn.execute(
+                "UPDATE documents SET dossier_code = ?, ordinal = ?, updated_at = ? WHERE id = ?",
+                (dossier_code, n, now(), doc_id),
+            )
+        return n
+
+    def restore(self, batch: dict[str, Any], doc: Document, actor: str, reason: str) -> bool:
+        """Insert a batch and document rebuilt from MinIO, unless the ledger already has it.
+
+        False when the document (or a live one with the same bytes) is already there.
+        """
+        try:
+            return self._restore(batch, doc, actor, reason)
+        except sqlite3.IntegrityError:
+            return False
+
+    def _restore(self, batch: dict[str, Any], doc: Document, actor: str, reason: str) -> bool:
+        with self._tx() as conn:
+            if conn.execute("SELECT 1 FROM documents WHERE id = ?", (doc.id,)).fetchone():
+                return False
+            conn.execute(
+                "INSERT OR IGNORE INTO batches(id, station, origin, created_at, actor)"
+                " VALUES (?,?,?,?,?)",
+                (batch["id"], batch["station"], batch["origin"], batch["created_at"], actor),
+            )
+            values = doc.__dict__
+            cols = ", ".join(values)
+            conn.execute(
+                f"INSERT INTO documents({cols}) VALUES ({', '.join('?' * len(values))})",
+                tuple(values.values()),
+            )
+            if doc.dossier_code and doc.ordinal:
+                conn.execute(
+                    "INSERT INTO ordinals(dossier_code, last) VALUES (?, ?) ON CONFLICT"
+                    "(dossier_code) DO UPDATE SET last = max(last, excluded.last)",
+                    (doc.dossier_code, doc.ordinal),
+                )
+            self._event(conn, actor, doc.id, doc.batch_id, None, doc.state, "rebuild", reason)
+        return True
+
+    # -- reading ---------------------------------------------------------------------------
+    @staticmethod
+    def _doc(row: sqlite3.Row) -> Document:
+        # Only known columns: a ledger made by an older version may carry retired ones.
+        return Document(**{k: row[k] for k in row.keys() if k in DOCUMENT_FIELDS})  # noqa: SIM118
+
+    def get_document(self, doc_id: str) -> Document:
+        row = self._conn().execute("SELECT * FROM documents WHERE id = ?", (doc_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no document {doc_id}")
+        return self._doc(row)
+
+    def find_documents(
+        self,
+        *,
+        states: Sequence[str] | None = None,
+        sha256: str | None = None,
+        batch_id: str | None = None,
+        station: str | None = None,
+        since: str | None = None,
+        source_path: str | None = None,
+    ) -> list[Document]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if states:
+            clauses.append(f"state IN ({','.join('?' * len(states))})")
+            params.extend(states)
+        for col, value in (
+            ("sha256", sha256),
+            ("batch_id", batch_id),
+            ("station", station),
+            ("source_path", source_path),
+        ):
+            if value is not None:
+                clauses.append(f"{col} = ?")
+                params.append(value)
+        if since:
+            clauses.append("created_at >= ?")
+            params.append(since)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._conn().execute(
+            f"SELECT * FROM documents{where} ORDER BY created_at, batch_id, seq", params
+        )
+        return [self._doc(r) for r in rows]
+
+    def resolve_id(self, ident: str) -> tuple[str, str]:
+        """Map a full id or unique prefix to ``("document"|"batch", id)``."""
+        ident = ident.strip()
+        if not ident or any(ch in ident for ch in "%_"):
+            raise NotFound(f"no batch or document {ident!r}")
+        hits: list[tuple[str, str]] = []
+        conn = self._conn()
+        for kind, table in (("document", "documents"), ("batch", "batches")):
+            for row in conn.execute(
+                f"SELECT id FROM {table} WHERE id LIKE ? LIMIT 3", (ident + "%",)
+            ):
+                hits.append((kind, row["id"]))
+        exact = [h for h in hits if h[1] == ident]
+        if exact:
+            return exact[0]
+        if len(hits) == 1:
+            return hits[0]
+        if not hits:
+            raise NotFound(f"no batch or document {ident!r}")
+        raise NotFound(f"{ident!r} is ambiguous: {', '.join(h[1] for h in hits)}")
+
+    def events(
+        self, *, document_id: str | None = None, batch_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        if document_id:
+            sql, arg = "SELECT * FROM events WHERE document_id = ? ORDER BY id", document_id
+        else:
+            sql, arg = "SELECT * FROM events WHERE batch_id = ? ORDER BY id", batch_id
+        return [dict(r) for r in self._conn().execute(sql, (arg,))]
+
+    def list_batches(self) -> list[dict[str, Any]]:
+        return [
+            dict(r) for r in self._conn().execute("SELECT * FROM batches ORDER BY created_at, id")
+        ]
+
+    def get_batch(self, batch_id: str) -> dict[str, Any]:
+        row = self._conn().execute("SELECT * FROM batches WHERE id = ?", (batch_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no batch {batch_id}")
+        return dict(row)
+
+    def live_twin(self, doc: Document) -> Document | None:
+        """Another document holding the same bytes in a live state (the one that keeps them)."""
+        for other in self.find_documents(sha256=doc.sha256, states=LIVE_STATES):
+            if other.id != doc.id:
+                return other
+        return None
+
+    def attempts(self, doc_id: str, stage: str) -> int:
+        """How many events of ``stage`` the document has (bounded retries)."""
+        row = (
+            self._conn()
+            .execute(
+                "SELECT COUNT(*) FROM events WHERE document_id = ? AND stage = ?", (doc_id, stage)
+            )
+            .fetchone()
+        )
+        return int(row[0])
+
+    def is_empty(self) -> bool:
+        return self._conn().execute("SELECT 1 FROM batches LIMIT 1").fetchone() is None

@@ -1,0 +1,135 @@
+"""The work store: finished pages of documents in flight, so a crash or a stop loses no page.
+
+A page task writes its one-page PDF and its result (as JSON, written last: the
+page's commit marker) under ``<document id>/<digest>/`` where the digest covers
+the source hash and every option that shapes a page, so a retry with other
+settings never reuses a stale page. The document run lists what is there and
+dispatches only the rest; after archiving, the document's folder is removed.
+
+Two implementations: a folder under ``SOHOA_HOME`` for a single machine (the
+local pool's workers share it with their parent), and the ``work`` bucket for
+workers on other machines. Neither is ever shown to records staff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Protocol
+
+from pipeline.model import PageResult
+from pipeline.storage.objects import ObjectStore
+
+LOCAL = "local"
+OBJECTS = "objects"
+
+
+def work_key(document_id: str, source_sha256: str, options_digest: str) -> str:
+    return f"{document_id}/{source_sha256[:16]}-{options_digest}"
+
+
+def _page_name(index: int) -> str:
+    return f"page-{index + 1:05d}"
+
+
+class WorkStore(Protocol):
+    kind: str
+
+    def put_page(self, key: str, result: PageResult, pdf: Path) -> PageResult: ...
+    def fetch_pdf(self, pdf_key: str, dest: Path) -> Path: ...
+    def done_pages(self, key: str) -> dict[int, PageResult]: ...
+    def clear(self, document_id: str) -> None: ...
+
+
+class LocalWork:
+    """Pages under ``<root>/<document>/<digest>/`` on this machine."""
+
+    kind = LOCAL
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def put_page(self, key: str, result: PageResult, pdf: Path) -> PageResult:
+        folder = self.root / key
+        folder.mkdir(parents=True, exist_ok=True)
+        name = _page_name(result.index)
+        target = folder / f"{name}.pdf"
+        shutil.copyfile(pdf, target.with_suffix(".pdf.part"))
+        os.replace(target.with_suffix(".pdf.part"), target)
+        stored = _with_key(result, f"{key}/{name}.pdf")
+        tmp = folder / f"{name}.json.part"
+        tmp.write_text(json.dumps(stored.to_dict(), ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, folder / f"{name}.json")
+        return stored
+
+    def fetch_pdf(self, pdf_key: str, dest: Path) -> Path:
+        return self.root / pdf_key
+
+    def done_pages(self, key: str) -> dict[int, PageResult]:
+        folder = self.root / key
+        if not folder.is_dir():
+            return {}
+        found: dict[int, PageResult] = {}
+        for meta in sorted(folder.glob("page-*.json")):
+            result = _read_result(meta.read_text(encoding="utf-8"))
+            if result is not None and (self.root / result.pdf_key).is_file():
+                found[result.index] = result
+        return found
+
+    def clear(self, document_id: str) -> None:
+        shutil.rmtree(self.root / document_id, ignore_errors=True)
+
+
+class ObjectWork:
+    """Pages in the ``work`` bucket, for workers on other machines."""
+
+    kind = OBJECTS
+
+    def __init__(self, objects: ObjectStore) -> None:
+        self.objects = objects
+
+    def put_page(self, key: str, result: PageResult, pdf: Path) -> PageResult:
+        from pipeline.storage.objects import sha256_file
+
+        name = _page_name(result.index)
+        bucket = self.objects.work_bucket
+        self.objects.put_file(
+            bucket, f"{key}/{name}.pdf", pdf, sha256_file(pdf), content_type="application/pdf"
+        )
+        stored = _with_key(result, f"{key}/{name}.pdf")
+        body = json.dumps(stored.to_dict(), ensure_ascii=False).encode("utf-8")
+        self.objects.put_bytes(bucket, f"{key}/{name}.json", body, content_type="application/json")
+        return stored
+
+    def fetch_pdf(self, pdf_key: str, dest: Path) -> Path:
+        self.objects.download(self.objects.work_bucket, pdf_key, dest)
+        return dest
+
+    def done_pages(self, key: str) -> dict[int, PageResult]:
+        bucket = self.objects.work_bucket
+        found: dict[int, PageResult] = {}
+        for meta_key in self.objects.list_keys(bucket, f"{key}/", ".json"):
+            result = _read_result(self.objects.get_bytes(bucket, meta_key).decode("utf-8"))
+            if result is not None:
+                found[result.index] = result
+        return found
+
+    def clear(self, document_id: str) -> None:
+        bucket = self.objects.work_bucket
+        for key in list(self.objects.list_keys(bucket, f"{document_id}/")):
+            self.objects.remove(bucket, key)
+
+
+def _with_key(result: PageResult, pdf_key: str) -> PageResult:
+    data: dict[str, Any] = result.to_dict()
+    data["pdf_key"] = pdf_key
+    return PageResult.from_dict(data)
+
+
+def _read_result(text: str) -> PageResult | None:
+    try:
+        return PageResult.from_dict(json.loads(text))
+    except (ValueError, TypeError, KeyError):
+        return None  # a torn or foreign file: the page is simply run again

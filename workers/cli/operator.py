@@ -1,0 +1,252 @@
+"""The operator's commands: batches, show, retry, assign, ledger rebuild, config."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+
+import yaml
+
+from pipeline.archive.rebuild import rebuild_ledger
+from pipeline.config import Config, public_dict
+from pipeline.errors import ExitCode, UsageError
+from pipeline.flow.recover import stuck
+from pipeline.storage.ledger import Document, batch_rows, cli_actor, open_ledger, owner_gone
+from pipeline.storage.ledger.states import (
+    FAILED,
+    NEEDS_DOSSIER,
+    PROCESSING,
+    REJECTED,
+    RETRYABLE_STATES,
+    STATES,
+    STORED_RAW,
+)
+from workers.cli.output import Output
+from workers.cli.process import DOC_COLUMNS, run_and_print, valid_code
+from workers.cli.progress import progress_for
+from workers.services import services
+
+BATCH_COLUMNS = (
+    "batch_id",
+    "station",
+    "created_at",
+    "documents",
+    "status",
+    "states",
+    "reasons",
+    "review",
+)
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("batches", parents=[common], help="batches with their states and reasons")
+    p.add_argument("--status", metavar="S")
+    p.set_defaults(handler=cmd_batches)
+
+    p = sub.add_parser("show", parents=[common], help="a batch or document with its history")
+    p.add_argument("id", metavar="ID")
+    p.set_defaults(handler=cmd_show)
+
+    p = sub.add_parser("retry", parents=[common], help="re-run from the raw copies in MinIO")
+    p.add_argument("batch_ids", nargs="*", metavar="BATCH_ID")
+    p.add_argument("--failed", action="store_true", help="every failed or interrupted document")
+    p.add_argument("--since", metavar="DATE", help="with --failed: received on or after DATE")
+    p.add_argument("--station", metavar="S", help="with --failed: only this station")
+    p.set_defaults(handler=cmd_retry)
+
+    p = sub.add_parser("assign", parents=[common], help="give a document its dossier code")
+    p.add_argument("document_id", metavar="DOCUMENT_ID")
+    p.add_argument("--dossier", metavar="CODE", required=True)
+    p.set_defaults(handler=cmd_assign)
+
+    p = sub.add_parser("ledger", parents=[common], help="ledger maintenance")
+    lsub = p.add_subparsers(dest="ledger_command", required=True, metavar="ACTION")
+    r = lsub.add_parser("rebuild", parents=[common], help="restore the ledger from raw + archive")
+    r.set_defaults(handler=cmd_ledger_rebuild)
+
+    p = sub.add_parser("config", parents=[common], help="print the effective configuration")
+    p.set_defaults(handler=cmd_config)
+
+
+def cmd_batches(args: argparse.Namespace, cfg: Config, out: Output) -> int:
+    if args.status and args.status not in (*STATES, "in_progress", "done"):
+        raise UsageError(f"unknown status {args.status!r}; one of {', '.join(STATES)}")
+    ledger = open_ledger(cfg)
+    try:
+        out.header(BATCH_COLUMNS)
+        rows = batch_rows(ledger, args.status)
+        for row in rows:
+            if not out.json_mode:
+                row = {
+                    **row,
+                    "states": ",".join(f"{k}={v}" for k, v in sorted(row["states"].items())),
+                    "reasons": "; ".join(row["reasons"]) or None,
+                    "review": "; ".join(row["review"]) or None,
+                }
+            out.row(row, BATCH_COLUMNS)
+        if ledger.is_empty():
+            out.info(
+                "the ledger is empty; if it was lost, `sohoa ledger rebuild` restores its"
+                " batches and documents from MinIO"
+            )
+    finally:
+        ledger.close()
+    return int(ExitCode.OK)
+
+
+def cmd_show(args: argparse.Namespace, cfg: Config, out: Output) -> int:
+    ledger = open_ledger(cfg)
+    try:
+        kind, ident = ledger.resolve_id(args.id)
+        if kind == "document":
+            _show_document(ledger.get_document(ident), ledger.events(document_id=ident), out)
+        else:
+            _show_batch(ledger, ident, out)
+    finally:
+        ledger.close()
+    return int(ExitCode.OK)
+
+
+def _show_document(doc: Document, history: list[dict], out: Output) -> None:
+    if out.json_mode:
+        out.row({"kind": "document", **doc.__dict__, "events": history})
+        return
+    for key, value in doc.__dict__.items():
+        out.text(f"{key:16} {'-' if value is None else _line(value)}")
+    out.text("history:")
+    for ev in history:
+        out.text(
+            f"  {ev['at']}  {ev['actor']:14} {ev['from_state'] or '-':>13} → "
+            f"{ev['to_state'] or '-':13} [{ev['stage'] or '-'}] {_line(ev['reason'] or '')}"
+        )
+
+
+def _show_batch(ledger, ident: str, out: Output) -> None:
+    batch = ledger.get_batch(ident)
+    docs = ledger.find_documents(batch_id=ident)
+    if out.json_mode:
+        out.row(
+            {
+                "kind": "batch",
+                **batch,
+                "documents": [d.summary() | {"source_name": d.source_name} for d in docs],
+                "events": ledger.events(batch_id=ident),
+            }
+        )
+        return
+    for key, value in batch.items():
+        out.text(f"{key:16} {_line(value)}")
+    out.text("documents:")
+    for d in docs:
+        reason = f"  — {d.reason}" if d.reason and d.state != "indexed" else ""
+        review = f"  [review: {d.review}]" if d.review else ""
+        out.text(
+            f"  {d.seq:3} {d.id} {d.state:13} {d.dossier_code or '-':28}"
+            f" {_line(d.source_name)}{_line(reason)}{_line(review)}"
+        )
+
+
+def _line(value: object) -> str:
+    from workers.cli.output import one_line
+
+    return one_line(str(value))
+
+
+def _since(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    try:
+        return datetime.fromisoformat(raw).isoformat()
+    except ValueError:
+        raise UsageError(f"--since takes a date like 2026-11-27, not {raw!r}") from None
+
+
+def cmd_retry(args: argparse.Namespace, cfg: Config, out: Output) -> int:
+    if args.failed == bool(args.batch_ids):
+        raise UsageError("give BATCH_ID... or --failed (not both)")
+    if not args.failed and (args.since or args.station):
+        raise UsageError("--since and --station go with --failed")
+    since = _since(args.since)
+    with services(cfg) as svc:
+        ledger = svc.ledger
+        if args.failed:
+            docs = ledger.find_documents(states=[FAILED], station=args.station, since=since)
+            # Interrupted work whose process is gone is resumed too, not left stuck.
+            docs += [
+                d
+                for d in stuck(svc)
+                if (not args.station or d.station == args.station)
+                and (not since or d.created_at >= since)
+            ]
+        else:
+            docs = []
+            for ident in args.batch_ids:
+                kind, bid = ledger.resolve_id(ident)
+                if kind != "batch":
+                    raise UsageError(f"{ident} is a document, not a batch")
+                docs.extend(
+                    d
+                    for d in ledger.find_documents(batch_id=bid)
+                    if (d.state in RETRYABLE_STATES and d.state != STORED_RAW)
+                    or (d.state in (STORED_RAW, PROCESSING) and owner_gone(d.owner, d.lease_until))
+                )
+        docs = sorted({d.id: d for d in docs}.values(), key=lambda d: (d.created_at, d.seq))
+        if not docs:
+            out.header(DOC_COLUMNS)
+            out.info("nothing to do")
+            return int(ExitCode.OK)
+        svc.objects.ensure_buckets()
+        for d in docs:
+            out.info(f"retrying {d.id} ({_line(d.source_name)}, was {d.state}: {d.reason or '-'})")
+        actor = cli_actor()
+        return run_and_print(
+            svc, [d.id for d in docs], [d.source_path or "" for d in docs], out, actor
+        )
+
+
+def cmd_assign(args: argparse.Namespace, cfg: Config, out: Output) -> int:
+    code = valid_code(args.dossier)
+    with services(cfg) as svc:
+        kind, doc_id = svc.ledger.resolve_id(args.document_id)
+        if kind != "document":
+            raise UsageError(f"{args.document_id} is a batch, not a document")
+        doc = svc.ledger.get_document(doc_id)
+        if doc.state not in (NEEDS_DOSSIER, FAILED, REJECTED):
+            raise UsageError(
+                f"document {doc_id} is {doc.state}; only documents that need a dossier code"
+                " (or failed) can be assigned one"
+            )
+        svc.objects.ensure_buckets()
+        return run_and_print(svc, [doc_id], [doc.source_path or ""], out, cli_actor(), code)
+
+
+def cmd_ledger_rebuild(args: argparse.Namespace, cfg: Config, out: Output) -> int:
+    from pipeline.flow.recover import recover
+
+    with services(cfg) as svc:
+        with progress_for(out, "ledger rebuild") as progress:
+            report = rebuild_ledger(svc.ledger, svc.objects, actor=cli_actor(), progress=progress)
+        recover(svc, actor=cli_actor())  # index what came back archived
+        out.row(
+            {
+                "archived": report.archived,
+                "originals_without_archive": report.originals_without_archive,
+                "already_known": report.already_known,
+                "ledger": str(cfg.ledger_path),
+            }
+        )
+        if report.originals_without_archive:
+            out.info(
+                f"{report.originals_without_archive} original(s) in raw had no archived document;"
+                " they are listed as failed: `sohoa retry --failed` runs them again"
+            )
+    return int(ExitCode.OK)
+
+
+def cmd_config(args: argparse.Namespace, cfg: Config, out: Output) -> int:
+    data = public_dict(cfg)
+    if out.json_mode:
+        out.row(data)
+    else:
+        out.text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False).rstrip())
+    return int(ExitCode.OK)

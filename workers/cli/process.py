@@ -1,0 +1,177 @@
+"""`sohoa process` and `sohoa watch`: documents in, one line per document out."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline import dossier
+from pipeline.config import Config
+from pipeline.errors import ExitCode, UsageError
+from pipeline.flow import custody
+from pipeline.flow.context import Services
+from pipeline.storage.ledger import Document, cli_actor
+from pipeline.storage.ledger.states import FAILED, REJECTED
+from workers.cli.output import Output
+from workers.runner import DocumentRunner
+from workers.services import ledger_lost_warning, services
+
+DOC_COLUMNS = (
+    "source",
+    "document_id",
+    "batch_id",
+    "dossier_code",
+    "status",
+    "pages",
+    "pdf_key",
+    "metadata_key",
+    "text_key",
+    "error",
+)
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("process", parents=[common], help="digitize files now")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--dossier", metavar="CODE", help="dossier code for all files")
+    p.add_argument("--station", metavar="NAME", help="scanner station to record")
+    p.set_defaults(handler=cmd_process)
+
+    p = sub.add_parser("watch", parents=[common], help="watch the inbox")
+    p.add_argument("--once", action="store_true", help="take what is there, finish it, exit")
+    p.set_defaults(handler=cmd_watch)
+
+
+def doc_row(doc: Document, source: str | None = None) -> dict[str, object]:
+    return {"source": source if source is not None else doc.source_path, **doc.summary()}
+
+
+def exit_code_for(docs: Sequence[Document]) -> int:
+    states = {d.state for d in docs}
+    if FAILED in states:
+        return int(ExitCode.FAILED)
+    if REJECTED in states:
+        return int(ExitCode.REJECTED)
+    return int(ExitCode.OK)
+
+
+def valid_code(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    code = dossier.normalize_code(raw)
+    if code is None:
+        raise UsageError(
+            f"not a valid dossier code: {raw!r} (expected e.g. 000.00.13.H38-261127-0001)"
+        )
+    return code
+
+
+def _files_of(paths: Sequence[str]) -> list[tuple[str, Path]]:
+    """(as the user named it, file) for every file given or found under a folder given."""
+    files: list[tuple[str, Path]] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            files.extend((str(p), p) for p in found)
+        elif path.is_file():
+            files.append((raw, path))
+        else:
+            raise UsageError(f"no such file or directory: {raw}")
+    if not files:
+        raise UsageError("no files to process")
+    return files
+
+
+class OrderedRows:
+    """Print one row per document in input order, each as soon as it and those before it settle."""
+
+    def __init__(self, out: Output, ids: Sequence[str], sources: Sequence[str]) -> None:
+        self.out, self.ids, self.sources = out, list(ids), list(sources)
+        self.done: dict[str, Document] = {}
+        self.next = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, doc: Document) -> None:
+        with self.lock:
+            self.done[doc.id] = doc
+            while self.next < len(self.ids) and self.ids[self.next] in self.done:
+                i = self.next
+                self.out.row(doc_row(self.done[self.ids[i]], self.sources[i]), DOC_COLUMNS)
+                self.next += 1
+
+
+def run_and_print(
+    svc: Services,
+    ids: Sequence[str],
+    sources: Sequence[str],
+    out: Output,
+    actor: str,
+    explicit_code: str | None = None,
+) -> int:
+    """Run documents, printing their rows in input order; raises an outage after they settle."""
+    out.header(DOC_COLUMNS)
+    printer = OrderedRows(out, ids, sources)
+    runner = DocumentRunner(svc, actor=actor, on_done=printer)
+    try:
+        docs = runner.run_all(ids, explicit_code)
+    finally:
+        runner.close()
+    if runner.outage is not None:
+        raise runner.outage
+    return exit_code_for(docs)
+
+
+def cmd_process(args: argparse.Namespace, cfg: Config, out: Output) -> int:
+    code = valid_code(args.dossier)
+    files = _files_of(args.paths)
+    actor = cli_actor()
+    with services(cfg) as svc:
+        svc.objects.ensure_buckets()
+        if warning := ledger_lost_warning(svc):
+            out.info(warning)
+        origin = "cli: " + " ".join(args.paths)[:500]
+        batch_id = svc.ledger.create_batch(args.station, origin, actor)
+        ids = []
+        for _, path in files:
+            resolved = path.resolve()
+            doc = custody.accept_file(
+                svc.ledger,
+                svc.objects,
+                cfg,
+                resolved,
+                batch_id=batch_id,
+                station=args.station,
+                folder_name=resolved.parent.name,
+                dossier_hint=code,
+                actor=actor,
+                keep_source=True,
+            )
+            ids.append(doc.id)
+        return run_and_print(svc, ids, [shown for shown, _ in files], out, actor)
+
+
+def cmd_watch(args: argparse.Namespace, cfg: Config, out: Output) -> int:
+    from workers.watcher import Watcher
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    out.info(f"watching {cfg.inbox} (stable after {cfg.watch.stable_seconds:g} s)")
+    out.header(DOC_COLUMNS)
+    with services(cfg, cancel_on_exit=True) as svc:
+        runner = DocumentRunner(
+            svc, actor="worker", on_done=lambda d: out.row(doc_row(d), DOC_COLUMNS)
+        )
+        watcher = Watcher(svc, runner, log=out.info)
+        try:
+            watcher.run(once=args.once, stop=stop)
+        finally:
+            runner.close()
+    if stop.is_set():
+        out.info(f"stopped (pid {os.getpid()}); unfinished documents resume at the next start")
+    return exit_code_for(watcher.settled) if args.once else int(ExitCode.OK)
