@@ -22,6 +22,7 @@ from tests.support.watch import CODE, Watch, page_bytes, quick_env
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.slow
 def test_sigterm_stops_a_once_watcher_with_the_rest_still_in_the_inbox(
     sohoa_env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -41,10 +41,11 @@ STATES = (
     DUPLICATE,
 )
 # Where a document may go from each state. Retrying re-enters "processing" from
-# failed/rejected; assigning a code re-enters it from needs_dossier.
+# failed/rejected; assigning a code re-enters it from needs_dossier; custody hands a
+# file that changed while it was taken back to "received" (taken again as it is then).
 ALLOWED: dict[str, frozenset[str]] = {
     RECEIVED: frozenset({STORED_RAW, DUPLICATE, FAILED}),
-    STORED_RAW: frozenset({PROCESSING, DUPLICATE, REJECTED, FAILED}),
+    STORED_RAW: frozenset({PROCESSING, DUPLICATE, REJECTED, FAILED, RECEIVED}),
     PROCESSING: frozenset({ARCHIVED, FAILED, REJECTED, NEEDS_DOSSIER, DUPLICATE, STORED_RAW}),
     ARCHIVED: frozenset({INDEXED}),
     INDEXED: frozenset(),
@@ -93,7 +94,8 @@ CREATE TABLE IF NOT EXISTS documents (
     duplicate_of TEXT,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
-    review TEXT
+    review TEXT,
+    source_name_bytes BLOB
 );
 CREATE INDEX IF NOT EXISTS documents_sha ON documents(sha256);
 CREATE INDEX IF NOT EXISTS documents_state ON documents(state);
@@ -159,6 +161,8 @@ class Document:
     created_at: str
     updated_at: str
     review: str | None = None  # why an operator should look at the archived pages, if at all
+    # The file name's exact bytes (a name need not be UTF-8); source_name is its display form.
+    source_name_bytes: bytes | None = None
 
     def summary(self) -> dict[str, Any]:
         """The fields `sohoa process` prints, in DESIGN §3 order."""
@@ -211,6 +215,8 @@ def _migrate(conn: sqlite3.Connection) -> None:
     have = {row["name"] for row in conn.execute("PRAGMA table_info(documents)")}
     if "review" not in have:
         conn.execute("ALTER TABLE documents ADD COLUMN review TEXT")
+    if "source_name_bytes" not in have:
+        conn.execute("ALTER TABLE documents ADD COLUMN source_name_bytes BLOB")
 
 
 @contextmanager
@@ -265,6 +271,7 @@ def add_document(
     station: str | None,
     folder_name: str | None,
     dossier_hint: str | None,
+    source_name_bytes: bytes | None = None,
 ) -> Document:
     """Record a newly seen file as ``received`` (before anything is uploaded)."""
     doc_id = new_id("d")
@@ -276,8 +283,8 @@ def add_document(
         conn.execute(
             "INSERT INTO documents(id, batch_id, seq, station, folder_name, source_name,"
             " source_path,"
-            " sha256, size, dossier_hint, state, created_at, updated_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " sha256, size, dossier_hint, state, created_at, updated_at, source_name_bytes)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 doc_id,
                 batch_id,
@@ -292,6 +299,7 @@ def add_document(
                 RECEIVED,
                 stamp,
                 stamp,
+                source_name_bytes,
             ),
         )
         _event(
@@ -542,6 +550,8 @@ def live_twin(conn: sqlite3.Connection, doc: Document) -> Document | None:
 def duplicate_reason(prior: Document) -> str:
     if prior.pdf_key and prior.state in (ARCHIVED, INDEXED):
         return f"same file already archived as {prior.pdf_key} (document {prior.id})"
+    if prior.state in (REJECTED, FAILED):
+        return f"same file already {prior.state} as document {prior.id}: {prior.reason}"
     return f"same file already taken as document {prior.id} ({prior.state})"
 
 
