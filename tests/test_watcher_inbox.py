@@ -148,4 +148,5 @@ def test_identical_files_in_one_drop_end_the_same_way_every_time(
         dup = docs[f"ban-{i}.png"]
         assert dup.state == ledger.DUPLICATE and dup.duplicate_of == first_page.id, dup
         assert first_page.pdf_key and first_page.pdf_key in (dup.reason or "")
+    assert len({docs[f"ban-{i}.png"].batch_id for i in range(1, 6)}) == 1, "one folder, one batch"
     assert not [p for p in inbox.rglob("*") if p.is_file()]

@@ -261,6 +261,7 @@ class Watcher:
         # Files identical to a pending document: taken as its duplicates once it settles.
         self.held: dict[Path, str] = {}
         self._fingerprints: dict[Path, custody.Fingerprint] = {}
+        self._open_batches: dict[Path, str] = {}
         self._notes: dict[Path, str] = {}
         self._told_hidden = False
         self._lock = threading.Lock()
@@ -323,6 +324,8 @@ class Watcher:
             del self.held[path]
         for path in set(self._fingerprints) - present:
             del self._fingerprints[path]
+        for key in set(self._open_batches) - {group_key(inbox, p) for p in self.held}:
+            del self._open_batches[key]
         ready_groups: list[list[Candidate]] = []
         for _key, members in sorted(groups.items()):
             if all(ok for _, ok in members):
@@ -350,7 +353,9 @@ class Watcher:
         inbox = self.cfg.inbox
         station, _ = locate(inbox, files[0].path)
         origin = names.display(group_key(inbox, files[0].path).relative_to(inbox))
-        batch: list[str] = []
+        key = group_key(inbox, files[0].path)
+        # A group whose duplicates were held keeps its batch for them.
+        batch: list[str] = [b for b in [self._open_batches.pop(key, None)] if b]
 
         def batch_id() -> str:
             if not batch:
@@ -369,7 +374,7 @@ class Watcher:
                     self._notice(path, f"skipped {shown}: {_links_reason(fp.nlink)}")
                     continue
                 twin = self.pending.get(fp.sha256)
-                if twin is not None:
+                if twin is not None and not self._resumes(conn, twin, path):
                     self.held[path] = twin
                     continue
                 doc = custody.accept_file(
@@ -392,6 +397,8 @@ class Watcher:
                 self._fingerprints.pop(path, None)
                 self.log(f"{exc}; it is taken once it is stable again")
                 continue
+            except FileNotFoundError:
+                continue  # removed by its owner since the scan
             except OSError as exc:
                 self._notice(path, f"not taken for now: {shown}: {exc.strerror or exc}")
                 continue
@@ -409,8 +416,16 @@ class Watcher:
             else:
                 self.pending[fp.sha256] = doc.id
                 ids.append(doc.id)
+        if batch and any(c.path in self.held for c in files):
+            self._open_batches[key] = batch[0]
         prune_empty_folders(inbox, taken)
         return ids, len(taken)
+
+    def _resumes(self, conn: ledger.sqlite3.Connection, doc_id: str, path: Path) -> bool:
+        """Whether ``path`` is the very file of pending document ``doc_id`` (custody was cut
+        short by a crash), which custody resumes, rather than a copy of it."""
+        doc = ledger.get_document(conn, doc_id)
+        return doc.state in ledger.UNFINISHED_STATES and doc.source_path == names.display(path)
 
     # -- processing -----------------------------------------------------------------------
     def submit(self, pool: ThreadPoolExecutor, doc_id: str, sha256: str) -> None:
