@@ -19,7 +19,7 @@ from pipeline import names
 from pipeline.config import load_config
 from pipeline.storage import ledger
 from pipeline.storage import objects as store
-from tests.support.cli import sohoa
+from tests.support.cli import json_lines, sohoa
 from tests.support.watch import CODE, Watch, quick_env, tiny_page
 
 NFD = unicodedata.normalize("NFD", "Đơn đề nghị.png").encode("utf-8")
@@ -124,3 +124,19 @@ def test_every_odd_name_beside_good_files(sohoa_env: dict[str, str], tmp_path: P
     batch = by_raw[b"dong\nmoi.png"].batch_id
     shown = sohoa(env, "show", batch).stdout.splitlines()
     assert len([x for x in shown if x.startswith("  ") and " indexed " in x]) == len(ODD_NAMES) + 1
+
+
+@pytest.mark.integration
+def test_process_command_takes_an_odd_name(sohoa_env: dict[str, str], tmp_path: Path) -> None:
+    """`sohoa process` on a user's file named with bytes that are not UTF-8."""
+    raw = b"ho-so\xff\n.png"
+    path = tmp_path / os.fsdecode(raw)
+    tiny_page(path, 7)
+    result = sohoa(sohoa_env, "--json", "process", "--dossier", CODE, str(path))
+    assert result.returncode == 0, result.stderr
+    (doc,) = json_lines(result.stdout)
+    assert doc["status"] == "indexed", doc
+    conn = ledger.connect(load_config(env=sohoa_env).ledger_path)
+    stored = ledger.get_document(conn, doc["document_id"])
+    assert stored.source_name == "ho-so\\xff\\n.png" and stored.source_name_bytes == raw
+    assert path.exists()  # the user's own file is kept

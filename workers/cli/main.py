@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from pipeline import __version__
+from pipeline import __version__, names
 from pipeline.config import Config, ConfigError, load_config
 from pipeline.dossier import codes as dossier
 from pipeline.flow import custody as ingest
@@ -91,7 +91,10 @@ def cmd_process(args: argparse.Namespace, cfg: Config, out: Output) -> int:
     store.ensure_buckets(st)
     conn = ledger.connect(cfg.ledger_path)
     actor = ledger.cli_actor()
-    batch_id = ledger.create_batch(conn, args.station, "cli: " + " ".join(args.paths)[:500], actor)
+    # Paths (and a station typed in) may be any bytes: the ledger gets their display form.
+    origin = names.display("cli: " + " ".join(args.paths))[:500]
+    station = names.display(args.station) if args.station else None
+    batch_id = ledger.create_batch(conn, station, origin, actor)
     ids = []
     for path in files:
         doc = ingest.accept_file(
@@ -100,7 +103,7 @@ def cmd_process(args: argparse.Namespace, cfg: Config, out: Output) -> int:
             cfg,
             path.resolve(),
             batch_id=batch_id,
-            station=args.station,
+            station=station,
             folder_name=path.resolve().parent.name,
             dossier_hint=code,
             actor=actor,
