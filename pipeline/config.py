@@ -47,6 +47,8 @@ class WatchConfig:
     stable_seconds: float = 5.0
     rescan_seconds: float = 30.0
     extensions: tuple[str, ...] = ("pdf", "tif", "tiff", "jpg", "jpeg", "png")
+    empty_timeout_seconds: float = 3600.0
+    check_open_writers: bool = True
 
 
 @dataclass(frozen=True)
@@ -316,6 +318,8 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("ingest.default_dpi must lie within [ingest.min_dpi, ingest.max_dpi]")
     if cfg.watch.stable_seconds < 0 or cfg.watch.rescan_seconds <= 0:
         raise ConfigError("watch.stable_seconds must be >= 0 and watch.rescan_seconds > 0")
+    if cfg.watch.empty_timeout_seconds < 0:
+        raise ConfigError("watch.empty_timeout_seconds must be >= 0")
     names = (cfg.buckets.raw, cfg.buckets.archive, cfg.buckets.work)
     for role, name in zip(("raw", "archive", "work"), names, strict=True):
         if ".." in name or not _BUCKET_RE.fullmatch(name) or _IP_RE.fullmatch(name):

@@ -51,6 +51,8 @@ def ledger_states(home: Path) -> dict[str, int]:
     conn = sqlite3.connect(home / "ledger.sqlite3")
     try:
         return dict(conn.execute("SELECT state, COUNT(*) FROM documents GROUP BY state").fetchall())
+    except sqlite3.OperationalError:  # polled while the watcher is still creating the schema
+        return {}
     finally:
         conn.close()
 

@@ -198,6 +198,9 @@ def test_bad_files_are_rejected_and_the_batch_goes_on(env: dict[str, str], tmp_p
     folder.mkdir(parents=True)
     generate.write_png(generate.render_page("application", seed=31, dpi=200), folder / "a-tot.png")
     (folder / "b-rong.pdf").write_bytes(b"")
+    # An empty file waits watch.empty_timeout_seconds for its bytes; this one is older than that.
+    two_hours_ago = time.time() - 7200
+    os.utime(folder / "b-rong.pdf", (two_hours_ago, two_hours_ago))
     (folder / "c-anh.jpg").write_text("đây là văn bản, không phải ảnh", encoding="utf-8")
     originals = {p.name: p.read_bytes() for p in folder.iterdir()}
     result = sohoa(env, "--json", "watch", "--once")

@@ -5,51 +5,187 @@ uploaded to the raw bucket and read back to the same SHA-256, and only then is
 the local file moved (to the spool, where processing reads it). A crash or an
 outage at any step leaves the file where it was or a verified copy in MinIO,
 never neither. Raw keys are content-addressed, so re-uploading is harmless.
+
+A file can still change while it is taken: a writer the watcher cannot see (on
+another machine) that pauses longer than the stability window, then carries on
+through its open handle, which follows the file into the spool. So the bytes are
+hashed through one descriptor whose size and mtime must not move meanwhile, and
+what arrived in the spool is checked again (size, mtime, SHA-256). If it is not
+what was recorded and uploaded, the file goes back to the inbox and its document
+back to ``received``; the watcher takes it again once it is stable, as it is then,
+under the same document. The raw copy of the earlier bytes stays (raw is never
+pruned) and the event names it. Processing never gets bytes other than the hash
+recorded for the document.
+
+Names are bytes (:mod:`pipeline.names`): the ledger gets the exact bytes of the
+file name beside its display form, and the raw object's metadata can give them back.
 """
 
 from __future__ import annotations
 
+import base64
+import errno
+import hashlib
 import os
 import shutil
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import faults
+from pipeline import faults, names
 from pipeline.archive.layout import raw_key
 from pipeline.config import Config
 from pipeline.errors import DuplicateContent
-from pipeline.lang.textnorm import nfc
 from pipeline.storage.ledger import Document, Ledger, mark_duplicate, this_process
-from pipeline.storage.ledger.states import RECEIVED, STORED_RAW
+from pipeline.storage.ledger.states import RECEIVED, STORED_RAW, UNFINISHED_STATES
 from pipeline.storage.objects import ObjectStore, sha256_file
 
+_CHUNK = 1024 * 1024
+# S3 user metadata travels in headers of about 2 KB in all; the exact name is in the
+# base64 field, so the display form may be shortened.
+_META_NAME_CHARS = 300
 
-def _hash_and_size(path: Path) -> tuple[str, int]:
-    before = path.stat().st_size
-    digest = sha256_file(path)
-    after = path.stat().st_size
-    if before != after:
-        raise OSError(f"{path} changed while it was being read")
-    return digest, after
+
+class FileChanged(OSError):
+    """The file changed while it was being taken; it is (back) in the inbox, to take later."""
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What was read: the SHA-256 and the identity of the file it came from."""
+
+    sha256: str
+    size: int
+    mtime_ns: int
+    dev: int
+    ino: int
+    nlink: int
+
+    def same_file(self, st: os.stat_result) -> bool:
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) == (
+            self.dev,
+            self.ino,
+            self.size,
+            self.mtime_ns,
+        )
 
 
 def spool_path(cfg: Config, doc_id: str) -> Path:
     return cfg.spool_dir / doc_id
 
 
-def _move(src: Path, dest: Path) -> None:
-    """Move across filesystems safely: copy, fsync, then unlink the source."""
+def fingerprint(path: Path) -> Fingerprint:
+    """Hash a regular file through one descriptor; raise FileChanged if it moved meanwhile.
+
+    ``O_NOFOLLOW | O_NONBLOCK``: a name swapped for a symlink or a FIFO since it was
+    scanned fails here instead of being followed or blocking the caller.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        before = os.fstat(fd)
+        if not stat.S_ISREG(before.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", names.display(path))
+        digest = hashlib.sha256()
+        while chunk := os.read(fd, _CHUNK):
+            digest.update(chunk)
+        after = os.fstat(fd)
+    finally:
+        os.close(fd)
+    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
+        raise FileChanged(f"{names.display(path)} changed while it was being read")
+    return Fingerprint(
+        digest.hexdigest(),
+        after.st_size,
+        after.st_mtime_ns,
+        after.st_dev,
+        after.st_ino,
+        after.st_nlink,
+    )
+
+
+def _difference(path: Path, fp: Fingerprint, same_inode: bool) -> str | None:
+    """How the file at ``path`` differs from what was fingerprinted, or None."""
+    st = os.stat(path)
+    if st.st_size != fp.size:
+        return f"{fp.size} bytes when taken, {st.st_size} now"
+    if same_inode and st.st_mtime_ns != fp.mtime_ns:
+        return "modified after it was read"
+    if sha256_file(path) != fp.sha256:
+        return "its content changed after it was read"
+    return None
+
+
+def _take_out(src: Path, dest: Path) -> bool:
+    """Move ``src`` to ``dest``: True for a rename (same inode); False for a copy, which is
+    fsynced but leaves ``src`` for the caller to unlink once the copy is checked."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.replace(src, dest)
-        return
-    except OSError:
-        pass
+        return True
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
     tmp = dest.with_name(dest.name + ".part")
     shutil.copyfile(src, tmp)
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, dest)
-    src.unlink()
+    return False
+
+
+def _return_to_inbox(spooled: Path, original: Path, doc_id: str) -> Path:
+    """Put a file back where it was found (or beside it, if that name was taken since)."""
+    original.parent.mkdir(parents=True, exist_ok=True)
+    for candidate in (original, original.with_name(f"returned-{doc_id}{original.suffix[:16]}")):
+        try:
+            os.link(spooled, candidate)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            with open(candidate, "xb") as out, open(spooled, "rb") as src:
+                shutil.copyfileobj(src, out)
+                out.flush()
+                os.fsync(out.fileno())
+        spooled.unlink()
+        return candidate
+    raise FileExistsError(f"cannot put {names.display(original)} back: both names are taken")
+
+
+def _raw_meta(name: str, doc: Document) -> dict[str, object]:
+    """The raw object's metadata: what a ledger rebuilt from raw needs to know of the file.
+
+    The name to read and, since HTTP headers trim spaces and the display form escapes,
+    its exact bytes (base64); where it came from (station, folder, batch, document).
+    """
+    return {
+        "original-name": names.display(name)[:_META_NAME_CHARS],
+        "original-name-base64": base64.urlsafe_b64encode(names.raw(name)).decode("ascii"),
+        "station": (doc.station or "")[:_META_NAME_CHARS],
+        "folder": (doc.folder_name or "")[:_META_NAME_CHARS],
+        "size": doc.size,
+        "batch-id": doc.batch_id,
+        "document-id": doc.id,
+    }
+
+
+def _resumable(
+    ledger: Ledger, cfg: Config, source_path: str, name: bytes, sha256: str
+) -> Document | None:
+    """A document this same file got before custody was complete, to carry on with.
+
+    A ``received`` one (a crash before the raw copy, or handed back because the file
+    changed) takes the file as it is now, whatever its bytes; a ``stored_raw`` one
+    only if the bytes are the ones its raw copy holds.
+    """
+    for doc in ledger.find_documents(source_path=source_path, states=[RECEIVED, STORED_RAW]):
+        if doc.source_name_bytes not in (None, name) or spool_path(cfg, doc.id).exists():
+            continue
+        if doc.state == RECEIVED or doc.sha256 == sha256:
+            return doc
+    return None
 
 
 def accept_file(
@@ -58,59 +194,65 @@ def accept_file(
     cfg: Config,
     path: Path,
     *,
-    batch_id: str,
+    batch_id: str | Callable[[], str],
     station: str | None,
     folder_name: str | None,
     dossier_hint: str | None,
     actor: str,
     keep_source: bool = False,
+    known: Fingerprint | None = None,
+    twin: str | None = None,
 ) -> Document:
     """Record ``path``, store its verified raw copy, and move it into the spool.
 
-    ``keep_source`` leaves the file in place (``sohoa process`` on a user's own
-    files); the spool then gets a copy.
+    ``batch_id`` may be a function that creates the batch: the watcher calls it only
+    when the file needs a new document. ``known`` is a fingerprint the caller already
+    took (the file must still match it). ``twin`` is a settled document of this watcher's
+    drop with the same SHA-256: the file is then recorded as its duplicate. ``keep_source``
+    leaves the file in place (``sohoa process`` on a user's own files); the spool then
+    gets a copy. Raises FileChanged when the file changed while it was taken.
     """
-    sha256, size = _hash_and_size(path)
-    resumable = [
-        d
-        for d in ledger.find_documents(
-            sha256=sha256, source_path=str(path), states=[RECEIVED, STORED_RAW]
-        )
-        if not spool_path(cfg, d.id).exists()
-    ]
+    fp = known or fingerprint(path)
+    if known is not None and not known.same_file(os.lstat(path)):
+        raise FileChanged(f"{names.display(path)} changed since it was read")
+    name_raw = names.raw(path.name)
+    source_path = names.display(path)
+    station = names.display(station) if station else station
+    folder_name = names.display(folder_name) if folder_name else folder_name
     owner = str(this_process())
-    if resumable:
-        doc = ledger.update_fields(resumable[0].id, owner=owner)
-    else:
+    doc = _resumable(ledger, cfg, source_path, name_raw, fp.sha256)
+    if doc is None:
         doc = ledger.add_document(
-            batch_id,
+            batch_id if isinstance(batch_id, str) else batch_id(),
             actor=actor,
-            source_name=nfc(path.name),
-            source_path=str(path),
-            sha256=sha256,
-            size=size,
+            source_name=names.display(path.name),
+            source_name_bytes=name_raw,
+            source_path=source_path,
+            sha256=fp.sha256,
+            size=fp.size,
             station=station,
             folder_name=folder_name,
             dossier_hint=dossier_hint,
             owner=owner,
         )
+    else:
+        doc = ledger.update_fields(doc.id, sha256=fp.sha256, size=fp.size, owner=owner)
+    key = raw_key(fp.sha256)
     if doc.state == RECEIVED:
-        key = raw_key(sha256)
+        prior = ledger.get_document(twin) if twin else None
+        if (
+            prior
+            and prior.state not in UNFINISHED_STATES
+            and (prior.sha256, prior.raw_key) == (fp.sha256, key)
+        ):
+            # The twin's custody verified these very bytes in raw already.
+            ledger.update_fields(doc.id, raw_key=key)
+            doc = mark_duplicate(ledger, doc.id, prior, actor=actor)
+            if not keep_source:
+                path.unlink(missing_ok=True)
+            return doc
         faults.crash_point("before_raw_upload")
-        objects.put_file(
-            objects.raw_bucket,
-            key,
-            path,
-            sha256,
-            meta={
-                "original-name": nfc(path.name),
-                "station": station or "",
-                "size": size,
-                "folder": folder_name or "",
-                "batch-id": doc.batch_id,
-                "document-id": doc.id,
-            },
-        )
+        objects.put_file(objects.raw_bucket, key, path, fp.sha256, meta=_raw_meta(path.name, doc))
         faults.crash_point("after_raw_upload")
         try:
             doc = ledger.transition(
@@ -133,7 +275,46 @@ def accept_file(
     if keep_source:
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, dest)
+        if _difference(dest, fp, same_inode=False):
+            dest.unlink()  # processing then reads the raw copy: the bytes that were recorded
     else:
-        _move(path, dest)
+        renamed = _take_out(path, dest)
+        change = _difference(dest, fp, same_inode=renamed)
+        if change:
+            _hand_back(ledger, doc, dest, renamed, path, change, actor)
+        if not renamed:
+            path.unlink()
     faults.crash_point("after_spool")
     return doc
+
+
+def _hand_back(
+    ledger: Ledger,
+    doc: Document,
+    spooled: Path,
+    renamed: bool,
+    original: Path,
+    change: str,
+    actor: str,
+) -> None:
+    """The file is not what was recorded: back to the inbox first, then back to ``received``.
+
+    In that order, a crash in between leaves the document ``stored_raw`` (processed from
+    its raw copy, the earlier bytes) and the file in the inbox (taken again): one
+    document too many, never one lost.
+    """
+    if renamed:
+        back = _return_to_inbox(spooled, original, doc.id)
+    else:  # a copy to another filesystem: the original never left
+        spooled.unlink()
+        back = original
+    ledger.transition(
+        doc.id,
+        RECEIVED,
+        actor=actor,
+        stage="ingest",
+        reason=f"the file changed while it was taken ({change}); back in the inbox as"
+        f" {names.display(back.name)}, to be taken again as it is then"
+        f" (raw {doc.raw_key} keeps the earlier bytes)",
+    )
+    raise FileChanged(f"{names.display(original)} changed while it was taken: {change}")

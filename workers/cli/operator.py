@@ -11,6 +11,7 @@ from pipeline.archive.rebuild import rebuild_ledger
 from pipeline.config import Config, public_dict
 from pipeline.errors import ExitCode, UsageError
 from pipeline.flow.recover import stuck
+from pipeline.names import display
 from pipeline.storage.ledger import Document, batch_rows, cli_actor, open_ledger, owner_gone
 from pipeline.storage.ledger.states import (
     FAILED,
@@ -147,9 +148,8 @@ def _show_batch(ledger, ident: str, out: Output) -> None:
 
 
 def _line(value: object) -> str:
-    from workers.cli.output import one_line
 
-    return one_line(str(value))
+    return display(str(value))
 
 
 def _since(raw: str | None) -> str | None:

@@ -1,7 +1,7 @@
 """How commands print: aligned human lines on a terminal, one JSON object per line with --json.
 
-Whatever a file was called (newlines, control characters, invalid UTF-8 shown
-as ``\\x..``), one record stays one line: values are escaped before printing.
+Whatever a file was called (newlines, control characters, invalid UTF-8), one
+record stays one line: values pass through :func:`pipeline.names.display` first.
 """
 
 from __future__ import annotations
@@ -12,19 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-
-def one_line(text: str) -> str:
-    """``text`` with control characters (tab, newline, NUL, ESC…) shown as escapes."""
-    out = []
-    for ch in text:
-        code = ord(ch)
-        if code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0:
-            out.append({"\t": "\\t", "\n": "\\n", "\r": "\\r"}.get(ch, f"\\x{code:02x}"))
-        elif 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (os.fsdecode's escape)
-            out.append(f"\\x{code - 0xDC00:02x}")
-        else:
-            out.append(ch)
-    return "".join(out)
+from pipeline.names import display
 
 
 @dataclass
@@ -58,22 +46,20 @@ class Output:
 
     def info(self, message: str) -> None:
         """Progress and explanations go to stderr so stdout stays machine-readable."""
-        self.err.write(one_line(message) + "\n")
+        self.err.write(display(message) + "\n")
         self.err.flush()
 
     def error(self, message: str) -> None:
-        self.err.write(f"sohoa: error: {one_line(message)}\n")
+        self.err.write(f"sohoa: error: {display(message)}\n")
         self.err.flush()
 
 
 def _printable(value: Any) -> Any:
     """Strings with undecodable bytes shown as ``\\x..`` text, so the JSON line stays UTF-8."""
     if isinstance(value, str):
-        if any(0xDC80 <= ord(ch) <= 0xDCFF for ch in value):
-            return "".join(
-                f"\\x{ord(ch) - 0xDC00:02x}" if 0xDC80 <= ord(ch) <= 0xDCFF else ch for ch in value
-            )
-        return value
+        return display(value) if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value) else value
+    if isinstance(value, bytes):
+        return display(value)
     if isinstance(value, dict):
         return {k: _printable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -86,4 +72,4 @@ def _human(value: Any) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:.2f}"
-    return one_line(str(value)).replace("\\t", " ").replace("\\n", " ")
+    return display(str(value)).replace("\\t", " ").replace("\\n", " ")

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline import dossier
+from pipeline import dossier, names
 from pipeline.config import Config
 from pipeline.errors import ExitCode, UsageError
 from pipeline.flow import custody
@@ -77,9 +77,9 @@ def _files_of(paths: Sequence[str]) -> list[tuple[str, Path]]:
         path = Path(raw)
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-            files.extend((str(p), p) for p in found)
+            files.extend((names.display(p), p) for p in found)
         elif path.is_file():
-            files.append((raw, path))
+            files.append((names.display(raw), path))
         else:
             raise UsageError(f"no such file or directory: {raw}")
     if not files:
@@ -134,8 +134,10 @@ def cmd_process(args: argparse.Namespace, cfg: Config, out: Output) -> int:
         svc.objects.ensure_buckets()
         if warning := ledger_lost_warning(svc):
             out.info(warning)
-        origin = "cli: " + " ".join(args.paths)[:500]
-        batch_id = svc.ledger.create_batch(args.station, origin, actor)
+        # Paths (and a station typed in) may be any bytes: the ledger gets their display form.
+        origin = names.display("cli: " + " ".join(args.paths))[:500]
+        station = names.display(args.station) if args.station else None
+        batch_id = svc.ledger.create_batch(station, origin, actor)
         ids = []
         for _, path in files:
             resolved = path.resolve()
@@ -145,7 +147,7 @@ def cmd_process(args: argparse.Namespace, cfg: Config, out: Output) -> int:
                 cfg,
                 resolved,
                 batch_id=batch_id,
-                station=args.station,
+                station=station,
                 folder_name=resolved.parent.name,
                 dossier_hint=code,
                 actor=actor,
@@ -164,10 +166,12 @@ def cmd_watch(args: argparse.Namespace, cfg: Config, out: Output) -> int:
     out.info(f"watching {cfg.inbox} (stable after {cfg.watch.stable_seconds:g} s)")
     out.header(DOC_COLUMNS)
     with services(cfg, cancel_on_exit=True) as svc:
-        runner = DocumentRunner(
-            svc, actor="worker", on_done=lambda d: out.row(doc_row(d), DOC_COLUMNS)
-        )
-        watcher = Watcher(svc, runner, log=out.info)
+
+        def report(doc: Document) -> None:
+            out.row(doc_row(doc), DOC_COLUMNS)
+
+        runner = DocumentRunner(svc, actor="worker", on_done=report)
+        watcher = Watcher(svc, runner, report=report, log=out.info)
         try:
             watcher.run(once=args.once, stop=stop)
         finally:

@@ -10,9 +10,10 @@ from minio.error import S3Error
 from pipeline.archive.reindex import reindex
 from pipeline.config import Config, valid_port
 from pipeline.errors import ConfigError, ExitCode, UsageError
+from pipeline.names import display
 from pipeline.storage import objects as objects_mod
 from pipeline.storage.index import Hit, SearchRequest, open_index
-from workers.cli.output import Output, one_line
+from workers.cli.output import Output
 from workers.cli.progress import progress_for
 
 SEARCH_COLUMNS = ("dossier_code", "document_id", "page", "snippet", "score", "pdf_key", "url")
@@ -71,7 +72,7 @@ def _readable(hits: list[Hit], out: Output) -> None:
         where = f"{hit.dossier_code}  {hit.doc_id}  trang {hit.page}"
         out.text(f"{n:2}. {where}  ({_MATCH_WORDS.get(hit.match, hit.match)})")
         snippet = "".join(
-            f"{bold}{one_line(t)}{plain}" if marked else one_line(t)
+            f"{bold}{display(t)}{plain}" if marked else display(t)
             for t, marked in hit.snippet_parts
         )
         out.text(f"    {snippet}")

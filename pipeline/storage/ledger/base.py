@@ -16,7 +16,9 @@ from pipeline.storage.ledger.states import (
     ARCHIVED,
     ATTENTION_STATES,
     DUPLICATE,
+    FAILED,
     INDEXED,
+    REJECTED,
     batch_status,
 )
 
@@ -38,6 +40,7 @@ class Ledger(Protocol):
         folder_name: str | None,
         dossier_hint: str | None,
         owner: str | None = None,
+        source_name_bytes: bytes | None = None,
     ) -> Document: ...
     def transition(
         self,
@@ -88,6 +91,8 @@ def cli_actor() -> str:
 def duplicate_reason(prior: Document) -> str:
     if prior.pdf_key and prior.state in (ARCHIVED, INDEXED):
         return f"same file already archived as {prior.pdf_key} (document {prior.id})"
+    if prior.state in (REJECTED, FAILED):
+        return f"same file already {prior.state} as document {prior.id}: {prior.reason}"
     return f"same file already taken as document {prior.id} ({prior.state})"
 
 

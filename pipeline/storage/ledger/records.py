@@ -41,6 +41,8 @@ class Document:
     created_at: str
     updated_at: str
     review: str | None = None  # why an operator should look at the archived pages, if at all
+    # The file name's exact bytes (a name need not be UTF-8); source_name is its display form.
+    source_name_bytes: bytes | None = None
     owner: str | None = None  # the process working on it (see Owner), while unfinished
     lease_until: str | None = None  # when that process's claim runs out unless renewed
 

@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS documents (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     review TEXT,
+    source_name_bytes BLOB,
     owner TEXT,
     lease_until TEXT
 );
@@ -85,7 +86,12 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_document ON events(document_id);
 """
 # Columns newer versions added, for ledgers created by older ones.
-_ADDED_COLUMNS = (("review", "TEXT"), ("owner", "TEXT"), ("lease_until", "TEXT"))
+_ADDED_COLUMNS = (
+    ("review", "TEXT"),
+    ("source_name_bytes", "BLOB"),
+    ("owner", "TEXT"),
+    ("lease_until", "TEXT"),
+)
 
 
 class SqliteLedger:
@@ -182,6 +188,7 @@ class SqliteLedger:
         folder_name: str | None,
         dossier_hint: str | None,
         owner: str | None = None,
+        source_name_bytes: bytes | None = None,
     ) -> Document:
         """Record a newly seen file as ``received`` (before anything is uploaded)."""
         doc_id = new_id("d")
@@ -192,8 +199,8 @@ class SqliteLedger:
             ).fetchone()[0]
             conn.execute(
                 "INSERT INTO documents(id, batch_id, seq, station, folder_name, source_name,"
-                " source_path, sha256, size, dossier_hint, state, created_at, updated_at, owner)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " source_path, sha256, size, dossier_hint, state, created_at, updated_at, owner,"
+                " source_name_bytes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     doc_id,
                     batch_id,
@@ -209,6 +216,7 @@ class SqliteLedger:
                     stamp,
                     stamp,
                     owner,
+                    source_name_bytes,
                 ),
             )
             self._event(

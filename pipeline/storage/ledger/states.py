@@ -31,10 +31,11 @@ STATES = (
     DUPLICATE,
 )
 # Where a document may go from each state. Retrying re-enters "processing" from
-# failed/rejected; assigning a code re-enters it from needs_dossier.
+# failed/rejected; assigning a code re-enters it from needs_dossier; custody hands a
+# file that changed while it was taken back to "received" (taken again as it is then).
 ALLOWED: dict[str, frozenset[str]] = {
     RECEIVED: frozenset({STORED_RAW, DUPLICATE, FAILED}),
-    STORED_RAW: frozenset({PROCESSING, DUPLICATE, REJECTED, FAILED}),
+    STORED_RAW: frozenset({PROCESSING, DUPLICATE, REJECTED, FAILED, RECEIVED}),
     PROCESSING: frozenset({ARCHIVED, FAILED, REJECTED, NEEDS_DOSSIER, DUPLICATE, STORED_RAW}),
     ARCHIVED: frozenset({INDEXED}),
     INDEXED: frozenset(),
