@@ -15,20 +15,16 @@ import pytest
 
 from pipeline.config import load_config
 from pipeline.storage import objects as store
-from samples import generate
 from tests.support.cli import with_quick_watch
+from tests.support.files import small_page
 from tests.support.minio import MinioServer, new_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CODE = "000.00.13.H38-261127-0042"
 
 
-def small_page(seed: int, path: Path) -> bytes:
-    """The top of a generated page: real Vietnamese text, quick to OCR."""
-    page = generate.render_page("application", seed=seed, dpi=200)
-    top = page.image.crop((0, 0, page.image.width, page.image.height // 4))
-    top.save(path, dpi=(200, 200))
-    return path.read_bytes()
+def page_bytes(seed: int, path: Path) -> bytes:
+    return small_page(seed, path).read_bytes()
 
 
 def start_watch(env: dict[str, str], crash_at: str | None = None) -> subprocess.Popen:
@@ -91,7 +87,7 @@ def test_kill_9_at_every_stage_then_restart(env: dict[str, str], tmp_path: Path)
     folder = Path(env["SOHOA_INBOX"]) / "motcua-01" / CODE
     folder.mkdir(parents=True)
     shas = {
-        hashlib.sha256(small_page(200 + i, folder / f"trang-{i:02d}.png")).hexdigest()
+        hashlib.sha256(page_bytes(200 + i, folder / f"trang-{i:02d}.png")).hexdigest()
         for i in range(20)
     }
     crashes = [
@@ -135,7 +131,7 @@ def test_minio_outage_mid_batch(tmp_path: Path) -> None:
         folder = tmp_path / "inbox" / "motcua-02" / CODE
         folder.mkdir(parents=True)
         shas = {
-            hashlib.sha256(small_page(300 + i, folder / f"p{i:02d}.png")).hexdigest()
+            hashlib.sha256(page_bytes(300 + i, folder / f"p{i:02d}.png")).hexdigest()
             for i in range(8)
         }
         proc = start_watch(env)

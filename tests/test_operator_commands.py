@@ -16,20 +16,12 @@ import pytest
 
 from pipeline.config import load_config
 from pipeline.storage import objects as store
-from samples import generate
 from tests.support.cli import json_lines, sohoa, with_quick_watch
+from tests.support.files import small_page
 
 pytestmark = pytest.mark.integration
 
 CODE = "000.00.13.H38-261127-0077"
-
-
-def small_page(seed: int, path: Path) -> Path:
-    """The top of a generated page: real Vietnamese text, no dossier code, quick to OCR."""
-    page = generate.render_page("application", seed=seed, dpi=200)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    page.image.crop((0, 0, page.image.width, page.image.height // 4)).save(path, dpi=(200, 200))
-    return path
 
 
 def user_actor() -> str:

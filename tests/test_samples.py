@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from pipeline.lang.textnorm import nfc
+from samples import canvas
 from samples import generate as gen
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
@@ -71,7 +72,7 @@ def test_ground_truth_is_nfc_and_has_the_title(kind: str):
     titles = {
         "receipt": ["GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ"],
         "decision": ["QUYẾT ĐỊNH"],
-        "application": [p[1] for p in gen._PROCEDURES],
+        "application": [p[1] for p in canvas._PROCEDURES],
         "letter": ["Kính gửi: Ông (bà)"],
     }[kind]
     assert any(t in page.text for t in titles)

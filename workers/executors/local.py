@@ -9,11 +9,14 @@ takes the next job from the streams in turn, so a 2,000-page PDF and a 1-page
 PNG dropped beside it both make progress, the PNG within a page's time.
 
 Worker death is handled here, not in the pipeline: when a worker dies (out of
-memory, killed) the pool is rebuilt and the jobs it held are run again; a page
-that has killed its worker ``run.max_worker_deaths`` times fails its document
-with :class:`PageWorkerLost`. ``close(cancel=True)`` (SIGTERM) stops dispatching,
-lets running pages finish for a few seconds (each stores its own result, so it
-is kept for the resume) and then ends the workers.
+memory, killed) the pool is rebuilt and the jobs it held are run again, each one
+alone, so that the next death is blamed on the page that caused it and not on
+the pages that happened to share the pool; a page that has killed its worker
+``run.max_worker_deaths`` times fails its document with :class:`PageWorkerLost`.
+
+``close(cancel=True)`` (SIGTERM) stops dispatching, lets running pages finish for
+a few seconds (each stores its own result, so it is kept for the resume) and then
+ends the workers.
 """
 
 from __future__ import annotations
@@ -91,6 +94,7 @@ class LocalExecutor:
         self._inflight = 0
         self._closing = False
         self._broken: ProcessPoolExecutor | None = None
+        self._solo: PageJob | None = None  # a suspect of a worker death, running alone
         self._pool = self._new_pool()
         self._thread = threading.Thread(target=self._dispatch, name="page-dispatch", daemon=True)
         self._thread.start()
@@ -152,19 +156,33 @@ class LocalExecutor:
 
     # -- the dispatcher's side -------------------------------------------------------------
     def _next(self) -> tuple[_Stream, PageJob, ProcessPoolExecutor] | None:
-        """Wait for room in the pool and a job; the streams are served in turn."""
+        """Wait for room in the pool and a job; the streams are served in turn.
+
+        A job that was in the pool when a worker died runs alone: nothing else is
+        dispatched until it is done.
+        """
         with self._cond:
-            while not self._closing and (
-                self._inflight > self.workers or not any(s.pending for s in self._streams)
-            ):
+            while True:
+                if self._closing:
+                    return None
+                ready = (
+                    self._solo is None
+                    and self._inflight <= self.workers
+                    and any(s.pending for s in self._streams)
+                )
+                if ready:
+                    while not self._streams[0].pending:
+                        self._streams.rotate(-1)
+                    stream = self._streams[0]
+                    job = stream.pending[0]
+                    suspect = stream.deaths.get(job.index, 0) > 0
+                    if not suspect or self._inflight == 0:
+                        break
                 self._cond.wait()
-            if self._closing:
-                return None
-            while not self._streams[0].pending:
-                self._streams.rotate(-1)
-            stream = self._streams[0]
             self._streams.rotate(-1)
-            job = stream.pending.popleft()
+            stream.pending.popleft()
+            if suspect:
+                self._solo = job
             if self._broken is self._pool:
                 self._pool.shutdown(wait=False)
                 self._pool = self._new_pool()
@@ -193,6 +211,8 @@ class LocalExecutor:
     ) -> None:
         with self._cond:
             self._inflight -= 1
+            if self._solo is job:
+                self._solo = None
             self._cond.notify_all()
             if stream.cancelled:
                 return
