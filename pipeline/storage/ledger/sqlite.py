@@ -103,12 +103,16 @@ class SqliteLedger:
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        conn = self._conn()
-        conn.executescript(SCHEMA)
-        have = {row["name"] for row in conn.execute("PRAGMA table_info(documents)")}
-        for column, kind in _ADDED_COLUMNS:
-            if column not in have:
-                conn.execute(f"ALTER TABLE documents ADD COLUMN {column} {kind}")
+        # One transaction, so a process opening the ledger at the same moment never
+        # sees half a schema.
+        with self._tx() as conn:
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            have = {row["name"] for row in conn.execute("PRAGMA table_info(documents)")}
+            for column, kind in _ADDED_COLUMNS:
+                if column not in have:
+                    conn.execute(f"ALTER TABLE documents ADD COLUMN {column} {kind}")
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
