@@ -13,8 +13,7 @@ WORKDIR /opt/sohoa
 COPY pyproject.toml README.md ./
 COPY pipeline ./pipeline
 COPY workers ./workers
-COPY configs ./configs
-RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir -e .
+RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir . && rm -rf /opt/sohoa
 
 ENV PATH=/opt/venv/bin:$PATH \
     SOHOA_HOME=/srv/sohoa/var \

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,73 @@ def test_credentials_only_from_the_environment(tmp_path):
     for committed in (Path(__file__).parents[1] / "configs").glob("*.yaml"):
         text = committed.read_text(encoding="utf-8")
         assert "secret_key:" not in text and "access_key:" not in text, committed
+
+
+def test_every_example_configuration_loads(tmp_path):
+    examples = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
+    assert examples, "configs/ holds example files"
+    for example in examples:
+        load_config(example, env={"SOHOA_HOME": str(tmp_path)})
+
+
+def test_an_installed_package_runs_from_any_folder(tmp_path):
+    """`pip install .` (not editable): package data travels inside the packages."""
+    import site
+    import subprocess
+    import sys
+    import zipfile
+
+    repo = Path(__file__).parents[1]
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "-w",
+            str(wheels),
+            str(repo),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = wheels.glob("sohoa-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "pipeline/lang/data/vi_syllable_lm.tsv.gz" in names
+    assert "workers/web/templates/base.html" in names
+    assert not any(n.startswith(("tests/", "bench/", "configs/")) for n in names)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", "--no-deps", str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    deps = os.pathsep.join(site.getsitepackages())  # the dependencies, not our source tree
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    run = subprocess.run(
+        [str(venv / "bin" / "sohoa"), "--json", "config"],
+        cwd=elsewhere,
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": deps, "SOHOA_HOME": str(elsewhere)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert str(repo) not in run.stdout
+    probe = "import pipeline, workers; print(pipeline.__file__); print(workers.__file__)"
+    where = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", probe],
+        cwd=elsewhere,
+        env={"PYTHONPATH": deps},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert where.returncode == 0 and str(venv) in where.stdout and str(repo) not in where.stdout
