@@ -12,22 +12,30 @@ listing every image with its page, variant, DPI, parameters and truth file. Noth
 stored in the repository: the images are generated again, identically, from the seed.
 
 Variants (``VARIANTS``; each draws its parameters from its own generator seeded by the
-page seed and the variant name, so adding a variant never changes the others):
+page seed and the variant name, so adding a variant never changes the others).
+
+Resolution only:
 
 - ``dpi100``, ``dpi70``: the page downscaled (area averaging) to 100 and 70 dpi;
-- ``jpeg100``, ``jpeg70``: downscaled, then JPEG at quality 35–50 with 4:2:0 chroma; at
-  70 dpi an A4 page is about 579×819 px, the size of a letter forwarded as a small JPEG;
-- ``blur``: Gaussian blur, sigma 0.8–1.2 px at 100 dpi; ``box``: 3×3 box blur at 150 dpi;
-- ``dark``: at 100 dpi, greyish paper (paper level 165–195, ink 15–40, gamma 1.4–2.0)
-  with uneven light across the page;
-- ``noise``: at 100 dpi, Gaussian grain (sigma 10–18 grey levels) and salt-and-pepper;
-- ``turn-ccw``, ``turn-cw``: at 100 dpi, turned 1–4° either way on a white canvas grown
-  to keep the corners;
-- ``photocopy``: grey, at the page's resolution up to 200 dpi: slight blur, contrast
-  crushed by a steep curve (thin strokes break, bold ones fill), toner speckle, a faint
-  drum streak, slight blur again;
-- ``letter70``: everything at once, as a letter passed from office to office: 70 dpi,
-  slight blur, greyish paper, grain, turned 1–3°, JPEG at quality 35–50.
+- ``jpeg100``, ``jpeg70``: downscaled, then JPEG at quality 35–50 (4:2:0 chroma).
+
+A damaged scan, at the page's resolution up to 200 dpi (300-dpi pages come down to 200):
+
+- ``blur``: Gaussian blur, sigma 0.15–0.25 mm; ``box``: 3×3 box blur (2×2 below 150 dpi);
+- ``dark``: greyish paper (paper level 165–195, ink 15–40, gamma 1.4–2.0) and uneven light;
+- ``noise``: Gaussian grain (sigma 10–18 grey levels) and salt-and-pepper dots;
+- ``turn-ccw``, ``turn-cw``: turned 1–4° either way on a white canvas grown to keep the
+  corners;
+- ``photocopy``: grey; slight blur, contrast crushed by a steep curve (thin strokes break,
+  bold ones fill), toner speckle, a faint drum streak, slight blur again.
+
+A letter passed from office to office as a small JPEG: 70 dpi (an A4 page is about
+579×819 px), damaged once, then JPEG at quality 35–50:
+
+- ``letter-blur`` (sigma 0.5–0.8 px), ``letter-dark`` (as ``dark``), ``letter-noise``
+  (grain 7–13), ``letter-turn-ccw``, ``letter-turn-cw`` (1–4°);
+- ``letter-worn``: a little of everything at once: blur 0.3–0.5 px, half-strength grey
+  paper, light grain, turned 1–2.5° either way, JPEG.
 
 Only numpy, OpenCV and Pillow (and ``pdftoppm`` for PDF pages); nothing from ``sohoa``.
 """
@@ -234,6 +242,18 @@ def jpeg(array: np.ndarray, dpi: float, quality: int) -> Image.Image:
 Recipe = Callable[[np.ndarray, float, np.random.Generator], tuple[object, float, dict]]
 
 
+SCAN_DPI = 200.0  # scan-like variants are made at the page's resolution, at most this
+LETTER_DPI = 70.0  # the forwarded letter: an A4 page is then about 579×819 px
+
+
+def _scan(dpi: float) -> float:
+    return min(dpi, SCAN_DPI)
+
+
+def _quality(rng: np.random.Generator) -> int:
+    return int(rng.integers(35, 51))
+
+
 def _plain(target: float) -> Recipe:
     def make(array: np.ndarray, dpi: float, rng: np.random.Generator):
         return resample(array, dpi, target), target, {}
@@ -243,63 +263,104 @@ def _plain(target: float) -> Recipe:
 
 def _jpeg(target: float) -> Recipe:
     def make(array: np.ndarray, dpi: float, rng: np.random.Generator):
-        quality = int(rng.integers(35, 51))
+        quality = _quality(rng)
         return jpeg(resample(array, dpi, target), target, quality), target, {"quality": quality}
 
     return make
 
 
 def _blur(array: np.ndarray, dpi: float, rng: np.random.Generator):
-    sigma = float(rng.uniform(0.8, 1.2))
-    return gaussian_blur(resample(array, dpi, 100), sigma), 100, {"sigma": round(sigma, 2)}
+    target = _scan(dpi)
+    sigma_mm = float(rng.uniform(0.15, 0.25))
+    sigma = sigma_mm * target / 25.4
+    out = gaussian_blur(resample(array, dpi, target), sigma)
+    return out, target, {"sigma_mm": round(sigma_mm, 3), "sigma_px": round(sigma, 2)}
 
 
 def _box(array: np.ndarray, dpi: float, rng: np.random.Generator):
-    target = min(150.0, dpi)
-    return box_blur(resample(array, dpi, target), 3), target, {"size": 3}
+    target = _scan(dpi)
+    size = 3 if target >= 150 else 2
+    return box_blur(resample(array, dpi, target), size), target, {"size": size}
 
 
 def _dark(array: np.ndarray, dpi: float, rng: np.random.Generator):
-    out, params = darken(resample(array, dpi, 100), rng)
-    return out, 100, params
+    target = _scan(dpi)
+    out, params = darken(resample(array, dpi, target), rng)
+    return out, target, params
 
 
 def _noise(array: np.ndarray, dpi: float, rng: np.random.Generator):
-    out, params = add_noise(resample(array, dpi, 100), rng)
-    return out, 100, params
+    target = _scan(dpi)
+    out, params = add_noise(resample(array, dpi, target), rng)
+    return out, target, params
 
 
 def _turn(sign: int) -> Recipe:
     def make(array: np.ndarray, dpi: float, rng: np.random.Generator):
+        target = _scan(dpi)
         degrees = sign * float(rng.uniform(1, 4))
-        return turn(resample(array, dpi, 100), degrees), 100, {"degrees": round(degrees, 2)}
+        out = turn(resample(array, dpi, target), degrees)
+        return out, target, {"degrees": round(degrees, 2)}
 
     return make
 
 
 def _photocopy(array: np.ndarray, dpi: float, rng: np.random.Generator):
-    target = min(200.0, dpi)
+    target = _scan(dpi)
     out, params = photocopy(resample(array, dpi, target), target, rng)
     return out, target, params
 
 
-def _letter(array: np.ndarray, dpi: float, rng: np.random.Generator):
-    page = resample(array, dpi, 70)
+def _letter_blur(page: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     sigma = float(rng.uniform(0.5, 0.8))
+    return gaussian_blur(page, sigma), {"sigma_px": round(sigma, 2)}
+
+
+def _letter_dark(page: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    return darken(page, rng)
+
+
+def _letter_noise(page: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    return add_noise(page, rng, strength=0.7)
+
+
+def _letter_turn(sign: int) -> Callable[[np.ndarray, np.random.Generator], tuple]:
+    def make(page: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+        degrees = sign * float(rng.uniform(1, 4))
+        return turn(page, degrees), {"degrees": round(degrees, 2)}
+
+    return make
+
+
+def _letter(damage: Callable[[np.ndarray, np.random.Generator], tuple]) -> Recipe:
+    """The page as a forwarded letter (70 dpi), damaged once, then saved as a JPEG."""
+
+    def make(array: np.ndarray, dpi: float, rng: np.random.Generator):
+        page, params = damage(resample(array, dpi, LETTER_DPI), rng)
+        quality = _quality(rng)
+        return jpeg(page, LETTER_DPI, quality), LETTER_DPI, {**params, "quality": quality}
+
+    return make
+
+
+def _letter_worn(array: np.ndarray, dpi: float, rng: np.random.Generator):
+    """The forwarded letter with a little of everything: blur, grey, grain, a turn, JPEG."""
+    page = resample(array, dpi, LETTER_DPI)
+    sigma = float(rng.uniform(0.3, 0.5))
     page = gaussian_blur(page, sigma)
-    page, dark = darken(page, rng, strength=0.6)
-    page, grain = add_noise(page, rng, strength=0.6)
-    degrees = float(rng.uniform(1, 3)) * (1 if rng.random() < 0.5 else -1)
+    page, dark = darken(page, rng, strength=0.5)
+    page, grain = add_noise(page, rng, strength=0.4)
+    degrees = float(rng.uniform(1, 2.5)) * (1 if rng.random() < 0.5 else -1)
     page = turn(page, degrees)
-    quality = int(rng.integers(35, 51))
+    quality = _quality(rng)
     params = {
-        "sigma": round(sigma, 2),
+        "sigma_px": round(sigma, 2),
         "dark": dark,
         "noise": grain,
         "degrees": round(degrees, 2),
         "quality": quality,
     }
-    return jpeg(page, 70, quality), 70, params
+    return jpeg(page, LETTER_DPI, quality), LETTER_DPI, params
 
 
 VARIANTS: dict[str, Recipe] = {
@@ -314,7 +375,12 @@ VARIANTS: dict[str, Recipe] = {
     "turn-ccw": _turn(1),
     "turn-cw": _turn(-1),
     "photocopy": _photocopy,
-    "letter70": _letter,
+    "letter-blur": _letter(_letter_blur),
+    "letter-dark": _letter(_letter_dark),
+    "letter-noise": _letter(_letter_noise),
+    "letter-turn-ccw": _letter(_letter_turn(1)),
+    "letter-turn-cw": _letter(_letter_turn(-1)),
+    "letter-worn": _letter_worn,
 }
 
 

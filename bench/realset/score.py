@@ -194,6 +194,23 @@ def format_table(title: str, labels: tuple[str, ...], groups: dict[tuple, Score]
     return "\n".join(lines)
 
 
+def wide_table(rows: list[dict]) -> str:
+    """One line per variant: exact / folded / CER for each category and for all pages."""
+    categories = sorted({row["category"] for row in rows})
+    by_cat = pool(rows, "variant", "category")
+    by_variant = pool(rows, "variant")
+    columns = [*categories, "all"]
+    head = "variant".ljust(16) + "".join(f"  {c + ' ex/fold/CER':<21}" for c in columns)
+    lines = ["variant × category (exact / folded recall / CER)", head.rstrip()]
+    for (variant,) in sorted(by_variant, key=lambda k: variant_order(k[0])):
+        cells = []
+        for category in columns:
+            sc = by_variant[(variant,)] if category == "all" else by_cat.get((variant, category))
+            cells.append(f"  {sc.exact:.3f} {sc.folded:.3f} {sc.cer:.3f}  " if sc else " " * 23)
+        lines.append(variant.ljust(16) + "".join(cells).rstrip())
+    return "\n".join(lines)
+
+
 def report(rows: list[dict], *, per_page: bool = True) -> str:
     """Tables per page, per category × variant, per variant and per category."""
     parts = []
@@ -210,6 +227,7 @@ def report(rows: list[dict], *, per_page: bool = True) -> str:
     )
     parts.append(format_table("per variant (all categories)", ("variant",), pool(rows, "variant")))
     parts.append(format_table("per category (all variants)", ("category",), pool(rows, "category")))
+    parts.append(wide_table(rows))
     return "\n\n".join(parts)
 
 
