@@ -30,6 +30,7 @@ import math
 import os
 import random
 import sys
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,8 +205,12 @@ class _Canvas(sg._Canvas):
             else:
                 boxes.append((round(x), y, round(x + width), y + ascent))
             x += width
-        self.lines.append(sg.nfc("".join(p[0] for p in parts).strip()))
+        self.lines.append(_nfc("".join(p[0] for p in parts).strip()))
         return y + round(max(f.size for f in fonts) * 1.3), boxes
+
+
+def _nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
 
 
 def _union(boxes: Sequence[Box]) -> Box:
@@ -545,7 +550,7 @@ def render_labelled(
         "render": {"dpi": dpi, "command": "bench.fields.generated.render_labelled"},
         "kind": "administrative",
         "checked_by_eye": False,
-        **{k: sg.nfc(v) if isinstance(v, str) else v for k, v in fields.items()},
+        **{k: _nfc(v) if isinstance(v, str) else v for k, v in fields.items()},
         "where": {k: ({"page": 1, "box": list(b)} if b else None) for k, b in where.items()},
         "notes": [],
         "profile": "clean",
