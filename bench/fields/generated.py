@@ -509,7 +509,8 @@ def shared_data() -> Path:
     return Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
-def _ensure_corpus() -> None:
+def ensure_corpus() -> None:
+    """Point samples.generate at the shared corpus unless the environment already does."""
     if not os.environ.get("SOHOA_VI_CORPUS"):
         os.environ.setdefault("SOHOA_SHARED_DATA", str(shared_data()))
 
@@ -520,7 +521,7 @@ def render_labelled(
     """One clean page of ``kind`` (see KINDS) with its true fields and boxes at ``dpi``."""
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
-    _ensure_corpus()
+    ensure_corpus()
     rng = sg._py_rng("fields", kind, seed)
     shade = rng.randrange(242, 253)
     paper = (shade + 2, shade + 1, max(0, shade - rng.randrange(3, 9)))
