@@ -14,7 +14,9 @@ Pages: a receipt of samples.generate (QR of 0.68 mm modules at the top left, Cir
 01/2023), a cover sheet with a large centred QR, and a cover sheet with a Code 128
 barcode of the same code, each rendered at 300, 200 and 150 dpi and damaged (skew 2.5°
 and -4.5°, quarter turn, upside down, photocopy with blur, JPEG q=40, dark, and all of
-photocopy+skew+JPEG at once); pages without any code (a decision and a letter, clean and
+photocopy+skew+JPEG at once; and, as stress, a faded original under a soft blur); a
+"limits" set (the receipt's QR at 100 down to 50 dpi and under a blur up to 1.5 modules)
+to see where each reader stops; pages without any code (a decision and a letter, clean and
 photocopied, and the real scans in shared/data) for false decodes and the cost of a
 miss. Readers: ``zxingcpp.read_barcodes`` (QR Code and Code 128), ``cv2.QRCodeDetector``,
 ``cv2.QRCodeDetectorAruco`` and ``cv2.barcode.BarcodeDetector``, each on the greyscale
@@ -268,6 +270,42 @@ def synthetic_pages(
                 yield layout, dpi, condition, truth, gray(page.image)
 
 
+LIMITS = (
+    "100 dpi",
+    "100 dpi photocopy",
+    "75 dpi",
+    "75 dpi photocopy",
+    "60 dpi",
+    "50 dpi",
+    "150 dpi blur σ2",
+    "150 dpi blur σ3",
+    "150 dpi blur σ4",
+    "150 dpi blur σ6",
+)
+
+
+def limit_pages(seed: int) -> Iterable[tuple[str, int, str, str | None, np.ndarray]]:
+    """Beyond the brief, to find where each reader stops: the receipt's small QR (0.68 mm
+    modules) at fax-like resolutions and under a blur growing to the width of a module.
+
+    The low resolutions are a 300-dpi page reduced by area (a scanner set low); the blur
+    sigma is given in 300-dpi pixels (σ4 at 150 dpi is 2 px, half a module).
+    """
+    base300 = base_page("receipt", 300, seed)
+    base150 = base_page("receipt", 150, seed)
+    for name in LIMITS:
+        if name.startswith("150"):
+            page = _blur(base150, float(name.rsplit("σ", 1)[1]))
+            yield "receipt", 150, name, CODE, gray(page.image)
+            continue
+        dpi = int(name.split()[0])
+        page = base300
+        if "photocopy" in name:
+            page = _photocopy(page, sg._seed_int(seed, name) % 2**31)
+        small = _downscale(gray(page.image), 300, dpi)
+        yield "receipt", dpi, name, CODE, np.ascontiguousarray(small)
+
+
 def real_pages(dpi: int) -> Iterable[tuple[str, int, str, str | None, np.ndarray]]:
     """The real Vietnamese scans and PDFs in shared/data, rendered by poppler at ``dpi``."""
     base = shared_data() / "odd-inputs"
@@ -499,6 +537,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     probes += [probe(*page) for page in real_pages(200)]
 
+    limits = run_pages(limit_pages(args.seed), readers[:3])
     qr = [r for r in results if r.layout in QR_LAYOUTS]
     bar = [r for r in results if r.layout == "cover_code128"]
     print(f"machine: {machine()}")
@@ -514,6 +553,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(table(bar, lambda r: r.condition, conditions, "Code 128 cover sheet by condition"))
     print()
+    print(table(limits, lambda r: r.condition, LIMITS, "limits: the receipt's small QR"))
+    print()
     print(miss_table(misses))
     print(f"real pages carrying a barcode (any reader): {len(real_with_code)}")
     print()
@@ -524,7 +565,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 {
                     "machine": machine(),
                     "libraries": versions(),
-                    "results": [asdict(r) for r in results + misses],
+                    "results": [asdict(r) for r in results + misses + limits],
                     "probes": [asdict(p) for p in probes],
                 },
                 ensure_ascii=False,
