@@ -542,7 +542,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     bar = [r for r in results if r.layout == "cover_code128"]
     print(f"machine: {machine()}")
     print(f"libraries: {versions()}")
-    print(f"code: {CODE}; {len(results) + len(misses)} reads, {len(probes)} probes, "
+    print(f"code: {CODE}; {len(results) + len(misses) + len(limits)} reads, {len(probes)} probes, "
           f"{time.monotonic() - wall:.0f} s wall")  # fmt: skip
     print("cell = share decoded right, false decodes (f), median CPU ms per page\n")
     print(table(qr, lambda r: r.condition, conditions, "QR pages (receipt + cover) by condition"))
