@@ -1,0 +1,1 @@
+"""Labelled document fields for issue 13: real labels (JSON) and a generated set."""

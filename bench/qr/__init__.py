@@ -1,0 +1,1 @@
+"""Dossier-code readers compared on generated and real pages (issue 13)."""
