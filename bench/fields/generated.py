@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from samples import generate as sg
+from samples import canvas, generate, layouts
 
 FIELDS = (
     "organ_name",
@@ -160,7 +160,7 @@ class _RecordingDraw:
         return getattr(self._inner, name)
 
 
-class _Canvas(sg._Canvas):
+class _Canvas(canvas._Canvas):
     """samples.generate's canvas, with every text box recorded in ``drawn``."""
 
     def __init__(self, dpi: int, paper: tuple[int, int, int], ink: tuple[int, int, int]):
@@ -229,7 +229,7 @@ def _union(boxes: Sequence[Box]) -> Box:
 class LabelledPage:
     """A rendered page and its document fields in the shape of bench/fields/real/*.json."""
 
-    page: sg.GeneratedPage
+    page: generate.GeneratedPage
     truth: dict
 
 
@@ -265,7 +265,9 @@ def _signer_lines(organ: Organ, mode: str) -> list[str]:
 
 
 def _person(rng: random.Random) -> str:
-    return f"{rng.choice(sg._SURNAMES)} {rng.choice(sg._MIDDLE)} {rng.choice(sg._GIVEN)}"
+    return (
+        f"{rng.choice(canvas._SURNAMES)} {rng.choice(canvas._MIDDLE)} {rng.choice(canvas._GIVEN)}"
+    )
 
 
 def _render_official(cv: _Canvas, kind: str, rng: random.Random) -> tuple[dict, dict, dict]:
@@ -356,12 +358,12 @@ def _render_official(cv: _Canvas, kind: str, rng: random.Random) -> tuple[dict, 
         y += cv.mm(4)
     body_top = y = y + cv.mm(2)
     if code in ("QĐ", "NQ", "TT"):  # the legal bases, then the enacting word
-        for citation in rng.sample(sg._corpus()[1], 2):
+        for citation in rng.sample(canvas._corpus()[1], 2):
             y = cv.paragraph(citation, y, style="italic")
         enact = {"QĐ": "QUYẾT ĐỊNH:", "NQ": "QUYẾT NGHỊ:", "TT": None}[code]
         if enact:
             y = cv.put(enact, "bold", 14, cv.left, cv.right, y + cv.mm(1))
-    y = sg._fill(cv, y, cv.bottom - cv.mm(78), rng, rng.randrange(3, 7))
+    y = layouts._fill(cv, y, cv.bottom - cv.mm(78), rng, rng.randrange(3, 7))
     body_bottom = y
 
     y += cv.mm(4)
@@ -373,7 +375,7 @@ def _render_official(cv: _Canvas, kind: str, rng: random.Random) -> tuple[dict, 
     signer = _person(rng)
     start = cv.mark()
     sx0, sx1 = cv.left + cv.mm(75), cv.right + cv.mm(4)
-    _y, centre = sg._signature(cv, y, sx0, sx1, [(t, "bold") for t in lines], signer, rng)
+    _y, centre = layouts._signature(cv, y, sx0, sx1, [(t, "bold") for t in lines], signer, rng)
     fields["signer_position"] = " / ".join(lines)
     where["signer_position"] = cv.since(start, start + len(lines))
     fields["signer_name"], where["signer_name"] = signer, cv.since(cv.mark() - 1)
@@ -407,7 +409,7 @@ def _render_form(cv: _Canvas, rng: random.Random) -> tuple[dict, dict, dict]:
         "3. Nội dung đề nghị:",
     ):
         y = cv.paragraph(item, y, indent_mm=0, justify=False) or y
-    y = sg._fill(cv, y, cv.bottom - cv.mm(80), rng, 3)
+    y = layouts._fill(cv, y, cv.bottom - cv.mm(80), rng, 3)
     body_bottom = y
     x0, x1 = (cv.left + cv.right) // 2 - cv.mm(10), cv.right + cv.mm(4)
     day = dt.date(2026, 1, 2) + dt.timedelta(days=rng.randrange(360))
@@ -415,7 +417,7 @@ def _render_form(cv: _Canvas, rng: random.Random) -> tuple[dict, dict, dict]:
     fields["place"], where["place"] = organ.place, dboxes[0]
     fields["issued_date"], where["issued_date"] = day.isoformat(), _union(dboxes[1:])
     start = cv.mark()
-    _y, centre = sg._signature(
+    _y, centre = layouts._signature(
         cv,
         y,
         x0,
@@ -467,10 +469,10 @@ def _render_receipt(cv: _Canvas, rng: random.Random) -> tuple[dict, dict, dict, 
         body_top,
         justify=False,
     )
-    y = sg._fill(cv, y, cv.bottom - cv.mm(80), rng, 2)
+    y = layouts._fill(cv, y, cv.bottom - cv.mm(80), rng, 2)
     body_bottom = y
     mid = (cv.left + cv.right) // 2
-    sg._signature(
+    layouts._signature(
         cv,
         y + cv.mm(6),
         cv.left - cv.mm(10),
@@ -480,7 +482,7 @@ def _render_receipt(cv: _Canvas, rng: random.Random) -> tuple[dict, dict, dict, 
         rng,
     )
     start = cv.mark()
-    _y, centre = sg._signature(
+    _y, centre = layouts._signature(
         cv,
         y + cv.mm(6),
         mid,
@@ -522,7 +524,7 @@ def render_labelled(
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
     ensure_corpus()
-    rng = sg._py_rng("fields", kind, seed)
+    rng = canvas._py_rng("fields", kind, seed)
     shade = rng.randrange(242, 253)
     paper = (shade + 2, shade + 1, max(0, shade - rng.randrange(3, 9)))
     grey = rng.randrange(15, 50)
@@ -539,11 +541,13 @@ def render_labelled(
     if seal and "signature" in info:  # over the left part of the signer block, as stamped
         sx, sy = info["signature"]
         centre = (sx - cv.mm(rng.uniform(14, 20)), sy - cv.mm(rng.uniform(0, 6)))
-        image = sg.stamp_seal(image, centre, dpi, info.get("ring_text") or "ỦY BAN NHÂN DÂN", rng)
+        image = canvas.stamp_seal(
+            image, centre, dpi, info.get("ring_text") or "ỦY BAN NHÂN DÂN", rng
+        )
     body = info["body"]
     info.update(body=(body[0] / cv.h, body[1] / cv.h), paper=paper, ink=cv.ink, seal=seal)
     info.setdefault("ring_text", "ỦY BAN NHÂN DÂN TỈNH LÀO CAI")
-    page = sg.GeneratedPage(image, dpi, "\n".join(cv.lines), code, kind, {}, info)
+    page = generate.GeneratedPage(image, dpi, "\n".join(cv.lines), code, kind, {}, info)
     truth = {
         "doc_id": f"gen-{kind}-{seed}",
         "source": f"bench.fields.generated kind={kind} seed={seed}",
@@ -623,10 +627,10 @@ def degrade_labelled(item: LabelledPage, profile: str, *, seed: int) -> Labelled
     profile; but only between steps are the sizes known that a box map needs.
     """
     page, truth = item.page, json.loads(json.dumps(item.truth))
-    for name, arg in sg.parse_profile(profile):
+    for name, arg in generate.parse_profile(profile):
         token = f"{name}:{arg}" if arg else name
         before_params = dict(page.params)
-        nxt = sg.degrade(page, token, seed=seed)
+        nxt = generate.degrade(page, token, seed=seed)
         found = {k: v for k, v in nxt.params.items() if before_params.get(k) != v}
         if name == "skew":
             found["skew"] = round(nxt.params.get("skew", 0.0) - before_params.get("skew", 0.0), 2)
@@ -663,7 +667,7 @@ def labelled_set(
     out = []
     for i in range(n):
         kind = kinds[i % len(kinds)]
-        page_seed = sg._seed_int("fieldset", seed, i) % 2**31
+        page_seed = canvas._seed_int("fieldset", seed, i) % 2**31
         profile = profiles[(i + i // len(kinds)) % len(profiles)]
         item = render_labelled(kind, seed=page_seed, dpi=dpi)
         if profile != "clean":
@@ -705,7 +709,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     for item in labelled_set(args.n, seed=args.seed, dpi=args.dpi, profiles=profiles):
         stem = args.out / item.truth["doc_id"]
-        sg.write_png(item.page, stem.with_suffix(".png"))
+        generate.write_png(item.page, stem.with_suffix(".png"))
         stem.with_suffix(".json").write_text(
             json.dumps(item.truth, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
         )
