@@ -71,12 +71,16 @@ def admin_for(minio: MinioConfig, access_key: str, secret_key: str) -> MinioAdmi
 
 
 def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception behind urllib3's wrappers (``reason``) and Python's chaining."""
     seen = exc
-    while True:
-        nxt = getattr(seen, "reason", None) or seen.__cause__ or seen.__context__
+    for _ in range(20):
+        nxt = getattr(seen, "reason", None)
+        if not isinstance(nxt, BaseException):
+            nxt = seen.__cause__ or seen.__context__
         if nxt is None or nxt is seen:
-            return seen
+            break
         seen = nxt
+    return seen
 
 
 def storage_error(exc: BaseException, endpoint: str) -> StorageUnavailable | NotAllowed | None:
