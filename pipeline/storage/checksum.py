@@ -139,6 +139,4 @@ def put_bytes_checksummed(
 ) -> PutResult:
     """Upload a small object (JSON, text) with its SHA-256 checked by the server."""
     sha256_hex = hashlib.sha256(data).hexdigest()
-    return _put(
-        client, bucket, key, io.BytesIO(data), len(data), sha256_hex, content_type, meta
-    )
+    return _put(client, bucket, key, io.BytesIO(data), len(data), sha256_hex, content_type, meta)
