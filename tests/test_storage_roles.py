@@ -16,14 +16,22 @@ from minio.credentials import StaticProvider
 from minio.deleteobjects import DeleteObject
 from minio.error import MinioAdminException, S3Error
 
+from pipeline.access.audit import SqliteAuditLog
 from pipeline.config import ConfigError, load_config
-from pipeline.errors import ExitCode, NotAllowed, StorageIntegrityError, StorageUnavailable
+from pipeline.errors import (
+    ExitCode,
+    NotAllowed,
+    StorageIntegrityError,
+    StorageUnavailable,
+    UsageError,
+)
 from pipeline.storage.checksum import put_bytes_checksummed, put_file_checksummed, sha256_b64
 from pipeline.storage.roles import (
     ROLES,
     BucketNames,
     RetentionSpec,
     RoleKeys,
+    erase_locked_version,
     role_keys_json_lines,
     role_policy,
     setup_storage,
@@ -235,7 +243,7 @@ def test_operator_reads_raw_and_archive_and_writes_nothing(roles):
     _denied(lambda: _get(op, buckets.work, "anything"))
 
 
-def test_nobody_deletes_a_locked_original_in_compliance_mode(minio_server, roles):
+def test_nobody_deletes_a_locked_original_in_compliance_mode(minio_server, roles, tmp_path):
     buckets, c, _ = roles
     version = _put(c["station"], buckets.raw, "sha256/ee", b"evidence" * 40)
     root = _root(minio_server)
@@ -248,12 +256,24 @@ def test_nobody_deletes_a_locked_original_in_compliance_mode(minio_server, roles
             )
         )
         assert len(errors) == 1, errors
+    audit = SqliteAuditLog(tmp_path / "ledger.sqlite3")
+    with pytest.raises(NotAllowed, match="compliance"):
+        erase_locked_version(
+            root,
+            buckets.raw,
+            "sha256/ee",
+            str(version),
+            audit=audit,
+            actor="ad",
+            reason="QĐ 1/2026",
+        )
+    assert [r.action for r in audit.query()] == ["erase_original", "erase_refused"]
     # Root may hide the latest version behind a delete marker; the original stays.
     root.remove_object(buckets.raw, "sha256/ee")
     assert _get(c["operator"], buckets.raw, "sha256/ee", version_id=version) == b"evidence" * 40
 
 
-def test_governance_mode_lets_only_root_erase_with_bypass(minio_server):
+def test_governance_mode_lets_only_root_erase_with_bypass(minio_server, tmp_path):
     prefix, buckets = _names()
     keys = setup_storage(
         minio_server.endpoint,
@@ -274,12 +294,32 @@ def test_governance_mode_lets_only_root_erase_with_bypass(minio_server):
     root = _root(minio_server)
     with pytest.raises(S3Error):
         root.remove_object(buckets.raw, "sha256/ff", version_id=version)  # no bypass header
-    errors = list(
-        root.remove_objects(
-            buckets.raw, [DeleteObject("sha256/ff", version)], bypass_governance_mode=True
+    audit = SqliteAuditLog(tmp_path / "ledger.sqlite3")
+    with pytest.raises(UsageError):
+        erase_locked_version(
+            root, buckets.raw, "sha256/ff", str(version), audit=audit, actor="ad", reason=" "
         )
+    with pytest.raises(NotAllowed):  # a role key has no bypass right, audited all the same
+        erase_locked_version(
+            c["operator"],
+            buckets.raw,
+            "sha256/ff",
+            str(version),
+            audit=audit,
+            actor="op",
+            reason="QĐ 7/2026",
+        )
+    erase_locked_version(
+        root, buckets.raw, "sha256/ff", str(version), audit=audit, actor="ad", reason="QĐ 7/2026"
     )
-    assert errors == []
+    rows = audit.query()
+    assert [(r.actor, r.action) for r in rows] == [
+        ("op", "erase_original"),
+        ("op", "erase_refused"),
+        ("ad", "erase_original"),
+    ]
+    assert rows[-1].details == {"version_id": version, "reason": "QĐ 7/2026"}
+    assert audit.verify().ok
     with pytest.raises(S3Error):
         _get(c["operator"], buckets.raw, "sha256/ff", version_id=version)
 

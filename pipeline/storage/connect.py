@@ -123,6 +123,9 @@ def storage_error(exc: BaseException, endpoint: str) -> StorageUnavailable | Not
 def check_reachable(client: Minio, bucket: str, endpoint: str) -> None:
     """One cheap signed request (HEAD bucket) that proves TLS, keys and the bucket.
 
+    Needs ``s3:ListBucket`` on ``bucket``, which every role but ``station`` has;
+    a station proves its key with its first checksummed upload instead.
+
     Raises :class:`StorageUnavailable` for TLS, transport and key problems; a
     bucket this role cannot see is :class:`NotAllowed`.
     """

@@ -34,16 +34,20 @@ import re
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minio import Minio, MinioAdmin
+from minio.deleteobjects import DeleteObject
 from minio.error import MinioAdminException, S3Error
 from minio.objectlockconfig import COMPLIANCE, GOVERNANCE, YEARS, ObjectLockConfig
 from minio.versioningconfig import ENABLED, VersioningConfig
 
 from pipeline.config import Config, ConfigError, MinioConfig
-from pipeline.errors import NotAllowed, StorageUnavailable
+from pipeline.errors import NotAllowed, StorageUnavailable, UsageError
 from pipeline.storage.connect import admin_for, http_client, storage_error
+
+if TYPE_CHECKING:
+    from pipeline.access.audit import AuditLog
 
 ROLES: tuple[str, ...] = ("station", "worker", "web", "operator")
 # MinIO limits access keys to 3..20 characters: "<prefix>-operator" must fit.
@@ -356,3 +360,38 @@ def role_keys_json_lines(keys: Iterable[RoleKeys]) -> str:
         + "\n"
         for k in keys
     )
+
+
+def erase_locked_version(
+    root: Minio,
+    bucket: str,
+    key: str,
+    version_id: str,
+    *,
+    audit: AuditLog,
+    actor: str,
+    reason: str,
+    client: str | None = None,
+) -> None:
+    """Erase one locked version under a legal order: governance mode, root key, audited.
+
+    The audit row is written before the deletion, so no erasure can happen
+    unrecorded; a refusal (compliance mode, or a key without the bypass right)
+    is recorded too and raised as :class:`NotAllowed`.
+    """
+    if not reason or not reason.strip():
+        raise UsageError("an erasure must name the legal order it carries out (reason)")
+    obj = f"{bucket}/{key}"
+    audit.append(actor, "erase_original", obj, {"version_id": version_id, "reason": reason}, client)
+    errors = list(
+        root.remove_objects(bucket, [DeleteObject(key, version_id)], bypass_governance_mode=True)
+    )
+    if errors:
+        audit.append(
+            actor, "erase_refused", obj, {"version_id": version_id, "code": errors[0].code}, client
+        )
+        raise NotAllowed(
+            f"{obj} version {version_id} cannot be erased ({errors[0].code}): in compliance "
+            "mode nothing is erased before its retention ends; in governance mode only the "
+            "root key may"
+        )
