@@ -25,7 +25,7 @@ DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[1] / "configs" / "default
 class MinioConfig:
     endpoint: str = "127.0.0.1:9000"
     access_key: str | None = None
-    secret_key: str | None = None
+    secret_key: str | None = field(default=None, repr=False)  # never in a log line
     secure: bool = False
     region: str | None = None
     ca_file: str | None = None
@@ -107,7 +107,7 @@ class WebConfig:
     port: int = 8080
     link_expiry_seconds: int = 900
     # --- access (issue 15): sessions, login throttling, trusted proxy
-    secret: str | None = None
+    secret: str | None = field(default=None, repr=False)
     session_idle_minutes: float = 30.0
     session_max_hours: float = 10.0
     login_max_failures: int = 5

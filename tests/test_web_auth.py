@@ -419,3 +419,17 @@ def test_no_secret_reaches_a_page_the_audit_log_or_a_repr(
         assert secret.encode() not in dump
     assert SECRET.decode() not in repr(auth.settings)
     assert LOGIN_COOKIE  # the login nonce cookie exists and is scoped to /login (see _render)
+
+
+def test_config_repr_shows_no_secret(tmp_path: Path):
+    cfg = load_config(
+        env={
+            "SOHOA_HOME": str(tmp_path),
+            "SOHOA_MINIO_ACCESS_KEY": "sohoa-web",
+            "SOHOA_MINIO_SECRET_KEY": "minio-secret-value-123",
+            "SOHOA_WEB_SECRET": "w" * 40,
+        }
+    )
+    shown = repr(cfg) + str(cfg)
+    assert "minio-secret-value-123" not in shown and "w" * 40 not in shown
+    assert cfg.minio.secret_key == "minio-secret-value-123" and "sohoa-web" in shown
