@@ -116,6 +116,27 @@ class WebConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     link_expiry_seconds: int = 900
+    # --- access (issue 15): sessions, login throttling, trusted proxy
+    secret: str | None = field(default=None, repr=False)
+    session_idle_minutes: float = 30.0
+    session_max_hours: float = 10.0
+    login_max_failures: int = 5
+    login_max_failures_per_client: int = 30
+    login_window_minutes: float = 15.0
+    lockout_minutes: float = 15.0
+    trusted_proxy: str | None = None
+    proxy_user_header: str = "X-Remote-User"
+    secure_cookies: bool = False
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """Object Lock retention that ``storage setup`` puts on the buckets (DESIGN §8)."""
+
+    raw_lock_mode: str = "COMPLIANCE"
+    raw_retention_years: int = 10
+    archive_lock_mode: str = "GOVERNANCE"
+    archive_retention_years: int = 10
 
 
 @dataclass(frozen=True)
@@ -132,6 +153,7 @@ class Config:
     run: RunConfig = field(default_factory=RunConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
 
     @property
     def ledger_path(self) -> Path:
@@ -164,6 +186,7 @@ _ENV_MAP: dict[str, tuple[str, ...]] = {
     "SOHOA_MINIO_SECRET_KEY": ("minio", "secret_key"),
     "SOHOA_MINIO_SECURE": ("minio", "secure"),
     "SOHOA_MINIO_CA_FILE": ("minio", "ca_file"),
+    "SOHOA_WEB_SECRET": ("web", "secret"),
     "SOHOA_BUCKET_RAW": ("buckets", "raw"),
     "SOHOA_BUCKET_ARCHIVE": ("buckets", "archive"),
     "SOHOA_BUCKET_WORK": ("buckets", "work"),
@@ -252,6 +275,7 @@ _SECTIONS: dict[str, type] = {
     "run": RunConfig,
     "database": DatabaseConfig,
     "web": WebConfig,
+    "storage": StorageConfig,
 }
 
 
@@ -340,13 +364,46 @@ def _validate(cfg: Config) -> None:
     if url and not url.startswith(("sqlite:", "postgresql:", "postgres:")):
         raise ConfigError("database.url (SOHOA_DATABASE_URL) must be sqlite:… or postgresql://…")
     valid_port(cfg.web.port, "web.port")
+    _validate_access(cfg)
+
+
+def _validate_access(cfg: Config) -> None:
+    """Checks for the access settings (issue 15); messages never echo a secret."""
+    import ipaddress
+
+    if cfg.minio.ca_file and not cfg.minio.secure:
+        raise ConfigError(
+            "minio.ca_file (SOHOA_MINIO_CA_FILE) is set but TLS is off: set SOHOA_MINIO_SECURE=1"
+        )
+    for name in ("raw_lock_mode", "archive_lock_mode"):
+        if str(getattr(cfg.storage, name)).upper() not in ("COMPLIANCE", "GOVERNANCE"):
+            raise ConfigError(f"storage.{name} must be COMPLIANCE or GOVERNANCE")
+    if cfg.storage.raw_retention_years < 1 or cfg.storage.archive_retention_years < 1:
+        raise ConfigError("storage.*_retention_years must be at least 1")
+    web = cfg.web
+    if min(web.session_idle_minutes, web.session_max_hours, web.login_window_minutes) <= 0:
+        raise ConfigError("web.session_* and web.login_window_minutes must be > 0")
+    if (
+        web.login_max_failures < 1
+        or web.login_max_failures_per_client < 1
+        or web.lockout_minutes < 0
+    ):
+        raise ConfigError("web.login_max_failures* must be >= 1 and web.lockout_minutes >= 0")
+    if web.trusted_proxy:
+        try:
+            ipaddress.ip_address(web.trusted_proxy)
+        except ValueError as exc:
+            raise ConfigError("web.trusted_proxy must be one IP address") from exc
+    if web.secret is not None and len(web.secret) < 32:
+        raise ConfigError("SOHOA_WEB_SECRET must be at least 32 characters")
 
 
 def public_dict(cfg: Config) -> dict[str, Any]:
     """The effective configuration as plain data, secrets replaced by a mark (``sohoa config``)."""
     data = _plain(dataclasses.asdict(cfg))
-    if data["minio"].get("secret_key"):
-        data["minio"]["secret_key"] = "(set)"
+    for section, key in (("minio", "secret_key"), ("web", "secret")):
+        if data[section].get(key):
+            data[section][key] = "(set)"
     return data
 
 

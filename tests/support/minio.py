@@ -7,6 +7,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -43,6 +44,8 @@ class MinioServer:
     access_key: str
     secret_key: str
     proc: subprocess.Popen | None = None
+    certs_dir: Path | None = None  # MinIO's --certs-dir (public.crt, private.key): serve TLS
+    ca_file: Path | None = None  # the CA that signed certs_dir's certificate
 
     @property
     def endpoint(self) -> str:
@@ -53,7 +56,8 @@ class MinioServer:
             "SOHOA_MINIO_ENDPOINT": self.endpoint,
             "SOHOA_MINIO_ACCESS_KEY": self.access_key,
             "SOHOA_MINIO_SECRET_KEY": self.secret_key,
-            "SOHOA_MINIO_SECURE": "0",
+            "SOHOA_MINIO_SECURE": "1" if self.certs_dir else "0",
+            **({"SOHOA_MINIO_CA_FILE": str(self.ca_file)} if self.ca_file else {}),
         }
 
     def start(self, timeout: float = 60.0) -> None:
@@ -65,20 +69,25 @@ class MinioServer:
             MINIO_UPDATE="off",
         )
         log = open(self.data_dir.parent / f"minio-{self.port}.log", "ab")  # noqa: SIM115
+        args = [minio_binary(), "server", str(self.data_dir), "--address", self.endpoint, "--quiet"]
+        if self.certs_dir:
+            args += ["--certs-dir", str(self.certs_dir)]
         self.proc = subprocess.Popen(
-            [minio_binary(), "server", str(self.data_dir), "--address", self.endpoint, "--quiet"],
+            args,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout
-        url = f"http://{self.endpoint}/minio/health/live"
+        scheme = "https" if self.certs_dir else "http"
+        url = f"{scheme}://{self.endpoint}/minio/health/live"
+        tls = ssl.create_default_context(cafile=str(self.ca_file)) if self.ca_file else None
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"minio exited with {self.proc.returncode}")
             try:
-                with urllib.request.urlopen(url, timeout=1) as resp:
+                with urllib.request.urlopen(url, timeout=1, context=tls) as resp:
                     if resp.status == 200:
                         return
             except OSError:

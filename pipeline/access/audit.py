@@ -1,0 +1,293 @@
+"""The audit log: who searched, viewed, opened or changed what, chained by SHA-256.
+
+Every row stores the hash of the row before it and a hash over its own fields
+(its id included), so changing, deleting, inserting or reordering rows breaks
+the chain at a row :meth:`SqliteAuditLog.verify` names. Appends from any number
+of processes go through one ``BEGIN IMMEDIATE`` transaction each (read the last
+row, write the next), so they form one chain. The program never updates or
+deletes a row, and triggers refuse both; someone who can write the file can
+drop the triggers, which is what the chain is for.
+
+What the chain cannot see on its own is the removal of the newest rows, or a
+whole tail rewritten with fresh hashes. :meth:`head` gives the last id and
+hash for anchoring outside the database (printed by ``audit verify``, stored
+in the archive bucket); ``verify(anchor=...)`` checks the chain still passes
+through it. AUTOINCREMENT's counter also catches a truncated tail.
+
+Details never carry secrets: keys that look like passwords, tokens or keys are
+replaced by ``"[redacted]"`` before the row is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from pipeline.access import db
+from pipeline.dossier.codes import CODE_RE
+
+GENESIS = "0" * 64
+_HASH_VERSION = "sohoa-audit-1"
+_SECRET_KEY_RE = re.compile(r"pass(word|phrase)?|secret|token|pin$|credential|api_?key", re.I)
+MAX_FIELD = 512
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    id: int
+    at: str
+    actor: str
+    action: str
+    object: str | None
+    dossier: str | None
+    client: str | None
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    """Result of :meth:`SqliteAuditLog.verify`. ``first_broken_id`` is the first row whose
+    link or own hash does not hold (for a deleted row, the row after the gap)."""
+
+    ok: bool
+    first_broken_id: int | None
+    checked: int
+    reason: str | None
+    head_id: int | None
+    head_hash: str | None
+
+    def __iter__(self):  # ``ok, broken = log.verify()`` reads naturally
+        return iter((self.ok, self.first_broken_id))
+
+
+class AuditLog(Protocol):
+    def append(
+        self,
+        actor: str,
+        action: str,
+        object: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        client: str | None = None,
+        dossier: str | None = None,
+    ) -> AuditRow: ...
+    def query(
+        self,
+        user: str | None = None,
+        dossier: str | None = None,
+        since: datetime | str | None = None,
+        action: str | None = None,
+        limit: int = 1000,
+    ) -> list[AuditRow]: ...
+    def verify(self, anchor: tuple[int, str] | None = None) -> ChainCheck: ...
+    def head(self) -> tuple[int, str] | None: ...
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {
+            str(k): "[redacted]" if _SECRET_KEY_RE.search(str(k)) else _redact(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_redact(v) for v in value]
+    return value
+
+
+def _canonical(details: Mapping[str, Any] | None) -> str:
+    return json.dumps(
+        _redact(dict(details or {})),
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+        default=str,
+    )
+
+
+def _short(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = str(value).replace("\x00", "")
+    return value[:MAX_FIELD]
+
+
+def row_hash(
+    row_id: int,
+    at: str,
+    actor: str,
+    action: str,
+    obj: str | None,
+    dossier: str | None,
+    client: str | None,
+    details: str,
+    prev_hash: str,
+) -> str:
+    """SHA-256 over a row's fields in a fixed, unambiguous (JSON array) encoding."""
+    payload = json.dumps(
+        [_HASH_VERSION, row_id, at, actor, action, obj, dossier, client, details, prev_hash],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def dossier_of(obj: str | None, details: Mapping[str, Any] | None) -> str | None:
+    """The dossier code a row is about: the object itself, an archive key's first part,
+    or ``details["dossier_code"]``."""
+    if obj:
+        first = obj.split("/", 1)[0]
+        if CODE_RE.match(first):
+            return first
+    code = (details or {}).get("dossier_code")
+    return str(code) if code and CODE_RE.match(str(code)) else None
+
+
+def _since_iso(since: datetime | str) -> str:
+    when = since if isinstance(since, datetime) else datetime.fromisoformat(str(since))
+    if when.tzinfo is None:
+        when = when.astimezone()  # a bare date or time is the machine's local time
+    return when.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _row(r: Any) -> AuditRow:
+    return AuditRow(
+        id=r["id"],
+        at=r["at"],
+        actor=r["actor"],
+        action=r["action"],
+        object=r["object"],
+        dossier=r["dossier"],
+        client=r["client"],
+        details=json.loads(r["details"]),
+        prev_hash=r["prev_hash"],
+        hash=r["hash"],
+    )
+
+
+class SqliteAuditLog:
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
+        self.path = path
+        self.clock = clock
+
+    def append(
+        self,
+        actor: str,
+        action: str,
+        object: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        client: str | None = None,
+        dossier: str | None = None,
+    ) -> AuditRow:
+        """Add one row at the end of the chain; safe from many processes at once."""
+        actor_s, action_s = _short(actor) or "?", _short(action) or "?"
+        obj, client_s = _short(object), _short(client)
+        body = _canonical(details)
+        code = dossier or dossier_of(obj, details)
+        at = datetime.fromtimestamp(self.clock(), UTC).isoformat(timespec="microseconds")
+        with db.write(self.path) as conn:
+            last = conn.execute(
+                "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+            seq = conn.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'"
+            ).fetchone()
+            row_id = max(last["id"] if last else 0, seq["seq"] if seq else 0) + 1
+            prev = last["hash"] if last else GENESIS
+            digest = row_hash(row_id, at, actor_s, action_s, obj, code, client_s, body, prev)
+            conn.execute(
+                "INSERT INTO audit_log (id, at, actor, action, object, dossier, client, details,"
+                " prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (row_id, at, actor_s, action_s, obj, code, client_s, body, prev, digest),
+            )
+        return AuditRow(
+            row_id, at, actor_s, action_s, obj, code, client_s, json.loads(body), prev, digest
+        )
+
+    def query(
+        self,
+        user: str | None = None,
+        dossier: str | None = None,
+        since: datetime | str | None = None,
+        action: str | None = None,
+        limit: int = 1000,
+    ) -> list[AuditRow]:
+        """Rows oldest first, filtered by actor, dossier code, time and action."""
+        where, args = [], []
+        if user:
+            where.append("actor = ?")
+            args.append(user)
+        if dossier:
+            where.append("dossier = ?")
+            args.append(dossier)
+        if since:
+            where.append("at >= ?")
+            args.append(_since_iso(since))
+        if action:
+            where.append("action = ?")
+            args.append(action)
+        sql = "SELECT * FROM audit_log"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id LIMIT ?"
+        args.append(max(1, min(int(limit), 1_000_000)))
+        with db.connection(self.path) as conn:
+            return [_row(r) for r in conn.execute(sql, args)]
+
+    def head(self) -> tuple[int, str] | None:
+        with db.connection(self.path) as conn:
+            last = conn.execute(
+                "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+        return (last["id"], last["hash"]) if last else None
+
+    def verify(self, anchor: tuple[int, str] | None = None) -> ChainCheck:
+        """Walk the chain from the first row; stop at the first row that does not hold."""
+        prev, expect_id, checked = GENESIS, 1, 0
+        last_id: int | None = None
+        anchor_seen = anchor is None
+
+        def broken(row_id: int | None, reason: str) -> ChainCheck:
+            return ChainCheck(False, row_id, checked, reason, last_id, prev)
+
+        with db.connection(self.path) as conn:
+            for r in conn.execute("SELECT * FROM audit_log ORDER BY id"):
+                if r["id"] != expect_id:
+                    return broken(r["id"], f"row {expect_id} is missing before row {r['id']}")
+                if r["prev_hash"] != prev:
+                    return broken(r["id"], "does not link to the row before it")
+                digest = row_hash(
+                    r["id"],
+                    r["at"],
+                    r["actor"],
+                    r["action"],
+                    r["object"],
+                    r["dossier"],
+                    r["client"],
+                    r["details"],
+                    r["prev_hash"],
+                )
+                if digest != r["hash"]:
+                    return broken(r["id"], "its contents do not match its hash")
+                if anchor is not None and r["id"] == anchor[0]:
+                    if r["hash"] != anchor[1]:
+                        return broken(r["id"], "does not match the recorded anchor")
+                    anchor_seen = True
+                prev, last_id, expect_id, checked = r["hash"], r["id"], r["id"] + 1, checked + 1
+            seq = conn.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'"
+            ).fetchone()
+        if seq and seq["seq"] > (last_id or 0):
+            return broken(
+                (last_id or 0) + 1, f"rows {(last_id or 0) + 1}..{seq['seq']} were removed"
+            )
+        if not anchor_seen:
+            return broken(anchor[0] if anchor else None, "the anchored row is gone")
+        return ChainCheck(True, None, checked, None, last_id, prev if last_id else None)

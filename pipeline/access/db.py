@@ -1,0 +1,133 @@
+"""The access tables in the ledger database, created on first use, with a schema version.
+
+Each call opens its own connection: SQLite connections are cheap, and a fresh
+one per operation is safe from any thread or process (the web app runs
+handlers in a thread pool; several workers append to the audit log at once).
+Writes use ``BEGIN IMMEDIATE`` so concurrent writers queue instead of failing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pipeline.errors import DatabaseUnavailable
+
+SCHEMA_COMPONENT = "access"
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS access_schema (
+    component TEXT PRIMARY KEY,
+    version INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL CHECK (role IN ('records', 'operator', 'admin')),
+    password_hash TEXT NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    last_login_at TEXT
+);
+CREATE TABLE IF NOT EXISTS login_throttle (
+    key TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    window_start REAL NOT NULL,
+    locked_until REAL NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS web_sessions (
+    sid_hash TEXT PRIMARY KEY,
+    user_name TEXT NOT NULL,
+    csrf_token TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    client TEXT
+);
+CREATE INDEX IF NOT EXISTS web_sessions_user ON web_sessions(user_name);
+CREATE TABLE IF NOT EXISTS audit_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    object TEXT,
+    dossier TEXT,
+    client TEXT,
+    details TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_log_actor ON audit_log(actor, at);
+CREATE INDEX IF NOT EXISTS audit_log_dossier ON audit_log(dossier, at);
+CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END;
+"""
+
+_ready: set[str] = set()
+_ready_lock = threading.Lock()
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        return conn
+    except (sqlite3.Error, OSError) as exc:
+        raise DatabaseUnavailable(f"cannot open the ledger database {path}: {exc}") from exc
+
+
+def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
+    key = str(path.resolve())
+    with _ready_lock:
+        if key in _ready:
+            return
+        conn.executescript(SCHEMA)
+        conn.execute("BEGIN IMMEDIATE")
+        row = conn.execute(
+            "SELECT version FROM access_schema WHERE component = ?", (SCHEMA_COMPONENT,)
+        ).fetchone()
+        if row is None:
+            conn.execute(
+                "INSERT INTO access_schema (component, version) VALUES (?, ?)",
+                (SCHEMA_COMPONENT, SCHEMA_VERSION),
+            )
+        elif row["version"] > SCHEMA_VERSION:
+            conn.execute("ROLLBACK")
+            raise DatabaseUnavailable(
+                f"{path}: access tables are at schema version {row['version']}, newer than this "
+                f"program ({SCHEMA_VERSION}); upgrade sohoa"
+            )
+        conn.execute("COMMIT")
+        _ready.add(key)
+
+
+@contextmanager
+def connection(path: Path) -> Iterator[sqlite3.Connection]:
+    """A connection with the access tables in place; closed on exit."""
+    conn = _open(path)
+    try:
+        _ensure_schema(conn, path)
+        yield conn
+    finally:
+        conn.close()
+
+
+@contextmanager
+def write(path: Path) -> Iterator[sqlite3.Connection]:
+    """One ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on error."""
+    with connection(path) as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")

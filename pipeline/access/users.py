@@ -1,0 +1,337 @@
+"""People's accounts: roles, Argon2id passwords, and throttled logins.
+
+Roles are ordered ``records`` < ``operator`` < ``admin`` (DESIGN §8): each may
+do what the one before it may, and more. Passwords are hashed with Argon2id
+(argon2-cffi's defaults unless told otherwise) and re-hashed at the next
+successful login when the parameters change, so raising the cost needs no
+migration.
+
+Authentication is built so that an attacker learns as little as possible:
+an unknown name, a wrong password and a disabled account all fail the same
+way and take the same time (an unknown name is checked against a dummy hash).
+Failures are counted per account and per client address within a window; past
+the limit, that account or address is locked out for a while and not even the
+right password is checked. The per-address limit is higher than the
+per-account one because an office's staff often share one address behind NAT.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sqlite3
+import time
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from pipeline.access import db
+from pipeline.config import Config
+from pipeline.errors import NotFound, UsageError
+
+USER_ROLES: tuple[str, ...] = ("records", "operator", "admin")
+_RANK = {role: n for n, role in enumerate(USER_ROLES)}
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
+MIN_PASSWORD = 10
+MAX_PASSWORD = 1024  # Argon2 takes any length; a cap keeps a huge form field from costing more
+
+
+def role_allows(role: str, needed: str) -> bool:
+    """Whether ``role`` may do what ``needed`` may (unknown roles may do nothing)."""
+    return role in _RANK and needed in _RANK and _RANK[role] >= _RANK[needed]
+
+
+def normalize_name(name: str) -> str:
+    """User names: NFC, trimmed, lower-case ASCII letters, digits and ``. _ @ -``."""
+    cleaned = unicodedata.normalize("NFC", name or "").strip().lower()
+    if not _NAME_RE.match(cleaned):
+        raise UsageError(
+            "a user name is 1-64 characters: a-z, 0-9 and . _ @ -, starting with a letter or digit"
+        )
+    return cleaned
+
+
+def check_password(password: str, name: str) -> None:
+    """The minimum a password must meet; the message never repeats it."""
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise UsageError(f"a password needs at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        raise UsageError(f"a password may have at most {MAX_PASSWORD} characters")
+    if password.strip().lower() == name.lower():
+        raise UsageError("the password must not be the user name")
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: str
+    disabled: bool
+    created_at: str
+    updated_at: str
+    last_login_at: str | None
+
+
+@dataclass(frozen=True)
+class LoginPolicy:
+    """Throttling: ``max_failures`` per account (``max_failures_per_client`` per address)
+    within ``window_seconds`` lock that account (address) for ``lockout_seconds``."""
+
+    max_failures: int = 5
+    max_failures_per_client: int = 30
+    window_seconds: float = 900.0
+    lockout_seconds: float = 900.0
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> LoginPolicy:
+        web = cfg.web
+        return cls(
+            max_failures=web.login_max_failures,
+            max_failures_per_client=web.login_max_failures_per_client,
+            window_seconds=web.login_window_minutes * 60,
+            lockout_seconds=web.lockout_minutes * 60,
+        )
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    """``user`` on success. On failure ``locked`` says a lockout is (now) in force and
+    ``retry_after`` how many seconds it has left; nothing says which check failed."""
+
+    user: User | None
+    locked: bool = False
+    retry_after: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.user is not None
+
+
+class UserStore(Protocol):
+    def add(self, name: str, role: str, password: str) -> User: ...
+    def passwd(self, name: str, password: str) -> None: ...
+    def set_role(self, name: str, role: str) -> None: ...
+    def disable(self, name: str) -> None: ...
+    def enable(self, name: str) -> None: ...
+    def get(self, name: str) -> User | None: ...
+    def list(self) -> list[User]: ...
+    def authenticate(self, name: str, password: str, client: str | None) -> AuthResult: ...
+
+
+def _user(r: sqlite3.Row) -> User:
+    return User(
+        name=r["name"],
+        role=r["role"],
+        disabled=bool(r["disabled"]),
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+        last_login_at=r["last_login_at"],
+    )
+
+
+class SqliteUserStore:
+    """Users in the ledger database; see the module docstring for the login rules."""
+
+    def __init__(
+        self,
+        path: Path,
+        policy: LoginPolicy | None = None,
+        hasher: PasswordHasher | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = path
+        self.policy = policy or LoginPolicy()
+        self.hasher = hasher or PasswordHasher()
+        self.clock = clock
+        # Verified against when the name is unknown, so that costs what a real check costs.
+        self._dummy_hash = self.hasher.hash("sohoa: no such user, constant-time stand-in")
+
+    @classmethod
+    def from_config(cls, cfg: Config, hasher: PasswordHasher | None = None) -> SqliteUserStore:
+        return cls(cfg.ledger_path, LoginPolicy.from_config(cfg), hasher)
+
+    # ---------------------------------------------------------------- management
+
+    def add(self, name: str, role: str, password: str) -> User:
+        name = normalize_name(name)
+        if role not in USER_ROLES:
+            raise UsageError(f"role must be one of {', '.join(USER_ROLES)}")
+        check_password(password, name)
+        digest = self.hasher.hash(password)
+        now = _iso(self.clock())
+        with db.write(self.path) as conn:
+            if conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
+                raise UsageError(f"user {name} already exists")
+            conn.execute(
+                "INSERT INTO users (name, role, password_hash, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (name, role, digest, now, now),
+            )
+        user = self.get(name)
+        assert user is not None
+        return user
+
+    def _update(self, name: str, sql: str, args: tuple[object, ...], revoke: bool) -> None:
+        name = normalize_name(name)
+        with db.write(self.path) as conn:
+            cur = conn.execute(sql, (*args, _iso(self.clock()), name))
+            if cur.rowcount == 0:
+                raise NotFound(f"no user {name}")
+            if revoke:
+                conn.execute("DELETE FROM web_sessions WHERE user_name = ?", (name,))
+
+    def passwd(self, name: str, password: str) -> None:
+        """New password; the user's open sessions end (whoever knew the old one is out)."""
+        name = normalize_name(name)
+        check_password(password, name)
+        digest = self.hasher.hash(password)
+        self._update(
+            name,
+            "UPDATE users SET password_hash = ?, updated_at = ? WHERE name = ?",
+            (digest,),
+            revoke=True,
+        )
+        with db.write(self.path) as conn:
+            conn.execute("DELETE FROM login_throttle WHERE key = ?", (f"user:{name}",))
+
+    def set_role(self, name: str, role: str) -> None:
+        if role not in USER_ROLES:
+            raise UsageError(f"role must be one of {', '.join(USER_ROLES)}")
+        self._update(
+            name, "UPDATE users SET role = ?, updated_at = ? WHERE name = ?", (role,), revoke=True
+        )
+
+    def disable(self, name: str) -> None:
+        """The account can no longer log in, and its open sessions end now."""
+        self._update(
+            name, "UPDATE users SET disabled = 1, updated_at = ? WHERE name = ?", (), revoke=True
+        )
+
+    def enable(self, name: str) -> None:
+        self._update(
+            name, "UPDATE users SET disabled = 0, updated_at = ? WHERE name = ?", (), revoke=False
+        )
+
+    def get(self, name: str) -> User | None:
+        try:
+            name = normalize_name(name)
+        except UsageError:
+            return None
+        with db.connection(self.path) as conn:
+            row = conn.execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone()
+        return _user(row) if row else None
+
+    def list(self) -> list[User]:
+        with db.connection(self.path) as conn:
+            rows = conn.execute("SELECT * FROM users ORDER BY name").fetchall()
+        return [_user(r) for r in rows]
+
+    # ------------------------------------------------------------------- login
+
+    def _keys(self, name: str, client: str | None) -> list[tuple[str, int]]:
+        keys = [(f"user:{name}", self.policy.max_failures)]
+        if client:
+            keys.append((f"client:{client}", self.policy.max_failures_per_client))
+        return keys
+
+    def lockout_remaining(self, name: str, client: str | None) -> float:
+        """Seconds until this account or address may try again (0: not locked)."""
+        now = self.clock()
+        keys = [k for k, _ in self._keys(_safe_name(name), client)]
+        marks = ",".join("?" * len(keys))
+        with db.connection(self.path) as conn:
+            rows = conn.execute(
+                f"SELECT locked_until FROM login_throttle WHERE key IN ({marks})", keys
+            ).fetchall()
+        return max([r["locked_until"] - now for r in rows] + [0.0])
+
+    def _record_failure(self, name: str, client: str | None) -> float:
+        now = self.clock()
+        window, lockout = self.policy.window_seconds, self.policy.lockout_seconds
+        locked_for = 0.0
+        with db.write(self.path) as conn:
+            # Forget stale counters so guessed names do not pile up for ever.
+            conn.execute(
+                "DELETE FROM login_throttle WHERE window_start < ? AND locked_until < ?",
+                (now - window, now),
+            )
+            for key, limit in self._keys(name, client):
+                row = conn.execute(
+                    "SELECT failures, window_start, locked_until FROM login_throttle WHERE key = ?",
+                    (key,),
+                ).fetchone()
+                if row is None or now - row["window_start"] > window:
+                    failures, start, until = 1, now, row["locked_until"] if row else 0.0
+                else:
+                    failures, start, until = (
+                        row["failures"] + 1,
+                        row["window_start"],
+                        row["locked_until"],
+                    )
+                if failures >= limit:
+                    until, failures, start = now + lockout, 0, now
+                locked_for = max(locked_for, until - now)
+                conn.execute(
+                    "INSERT INTO login_throttle (key, failures, window_start, locked_until)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET"
+                    " failures = excluded.failures, window_start = excluded.window_start,"
+                    " locked_until = excluded.locked_until",
+                    (key, failures, start, until),
+                )
+        return locked_for
+
+    def authenticate(self, name: str, password: str, client: str | None) -> AuthResult:
+        """Check a login attempt; see the module docstring for what failures reveal."""
+        uname = _safe_name(name)
+        remaining = self.lockout_remaining(uname, client)
+        if remaining > 0:
+            return AuthResult(None, locked=True, retry_after=remaining)
+        with db.connection(self.path) as conn:
+            row = conn.execute("SELECT * FROM users WHERE name = ?", (uname,)).fetchone()
+        stored = row["password_hash"] if row else self._dummy_hash
+        good = False
+        if isinstance(password, str) and len(password) <= MAX_PASSWORD:
+            try:
+                good = self.hasher.verify(stored, password)
+            except (VerifyMismatchError, VerificationError, InvalidHashError):
+                good = False
+        else:
+            self._burn()
+        if not good or row is None or row["disabled"]:
+            locked_for = self._record_failure(uname, client)
+            return AuthResult(None, locked=locked_for > 0, retry_after=locked_for)
+        now = self.clock()
+        new_hash = self.hasher.hash(password) if self.hasher.check_needs_rehash(stored) else None
+        with db.write(self.path) as conn:
+            if new_hash:
+                conn.execute(
+                    "UPDATE users SET password_hash = ? WHERE name = ? AND password_hash = ?",
+                    (new_hash, uname, stored),
+                )
+            conn.execute("UPDATE users SET last_login_at = ? WHERE name = ?", (_iso(now), uname))
+            conn.execute("DELETE FROM login_throttle WHERE key = ?", (f"user:{uname}",))
+        user = self.get(uname)
+        return AuthResult(user)
+
+    def _burn(self) -> None:
+        """Spend a verification's time on input we refuse to hash as given."""
+        with contextlib.suppress(VerificationError):
+            self.hasher.verify(self._dummy_hash, "x")
+
+
+def _safe_name(name: str) -> str:
+    """A name usable as a throttle key even when it is not a valid user name."""
+    try:
+        return normalize_name(name)
+    except UsageError:
+        cleaned = unicodedata.normalize("NFC", str(name or "")).strip().lower()
+        return "?" + cleaned[:64]

@@ -1,0 +1,227 @@
+"""Users: Argon2id, roles, constant-time failures, throttling and lockout; server-side sessions."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from argon2 import PasswordHasher
+
+from pipeline.access.sessions import SqliteSessionStore
+from pipeline.access.users import (
+    LoginPolicy,
+    SqliteUserStore,
+    normalize_name,
+    role_allows,
+)
+from pipeline.config import load_config
+from pipeline.errors import NotFound, UsageError
+
+FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+PW = "đúng-mật-khẩu-1"
+
+
+class Clock:
+    def __init__(self, t: float = 1_800_000_000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+class SpyHasher(PasswordHasher):
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=8, parallelism=1)
+        self.verified: list[str] = []
+
+    def verify(self, hash, password):  # type: ignore[override]
+        self.verified.append(hash)
+        return super().verify(hash, password)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def users(tmp_path: Path, clock: Clock) -> SqliteUserStore:
+    policy = LoginPolicy(
+        max_failures=3, max_failures_per_client=6, window_seconds=600, lockout_seconds=900
+    )
+    return SqliteUserStore(tmp_path / "ledger.sqlite3", policy, FAST, clock)
+
+
+def test_roles_are_ordered():
+    assert role_allows("admin", "operator") and role_allows("operator", "records")
+    assert not role_allows("records", "operator") and not role_allows("operator", "admin")
+    assert not role_allows("station", "records") and not role_allows("records", "root")
+
+
+def test_add_list_and_the_hash_is_argon2id(users: SqliteUserStore, tmp_path: Path):
+    u = users.add(" Lan.Nguyen ", "records", PW)
+    users.add("an", "admin", "another-password")
+    assert u.name == "lan.nguyen" and u.role == "records" and not u.disabled
+    assert [x.name for x in users.list()] == ["an", "lan.nguyen"]
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as conn:
+        (stored,) = conn.execute(
+            "SELECT password_hash FROM users WHERE name='lan.nguyen'"
+        ).fetchone()
+    assert stored.startswith("$argon2id$") and PW not in stored
+    assert not hasattr(u, "password_hash")
+
+
+@pytest.mark.parametrize("name", ["", " ", "a b", "../x", "ngô", "x" * 65, "-x", "a;drop"])
+def test_odd_names_are_refused(users: SqliteUserStore, name: str):
+    with pytest.raises(UsageError):
+        users.add(name, "records", PW)
+
+
+def test_bad_roles_passwords_and_duplicates_are_refused(users: SqliteUserStore):
+    with pytest.raises(UsageError):
+        users.add("lan", "root", PW)
+    with pytest.raises(UsageError) as info:
+        users.add("lan", "records", "short")
+    assert "short" not in str(info.value)
+    with pytest.raises(UsageError):
+        users.add("lan", "records", "x" * 2000)
+    with pytest.raises(UsageError):
+        users.add("lan.nguyen1", "records", "Lan.Nguyen1")
+    users.add("lan", "records", PW)
+    with pytest.raises(UsageError, match="exists"):
+        users.add("LAN", "operator", PW)
+    with pytest.raises(NotFound):
+        users.disable("nobody")
+    assert normalize_name("LAN") == "lan"
+
+
+def test_authenticate_succeeds_only_with_the_right_password(users: SqliteUserStore):
+    users.add("lan", "operator", PW)
+    ok = users.authenticate("Lan", PW, "10.0.0.5")
+    assert ok.ok and ok.user and ok.user.role == "operator" and ok.user.last_login_at
+    for wrong in ("wrong-password", "", PW + " ", "x" * 5000):
+        assert not users.authenticate("lan", wrong, "10.0.0.6").ok
+        users.authenticate("lan", PW, "10.0.0.5")  # reset the per-user counter
+
+
+def test_unknown_and_disabled_users_fail_like_a_wrong_password():
+    spy = SpyHasher()
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        store = SqliteUserStore(Path(d) / "l.sqlite3", hasher=spy)
+        store.add("lan", "records", PW)
+        store.add("binh", "records", PW)
+        store.disable("binh")
+        spy.verified.clear()
+        results = [
+            store.authenticate("nobody", PW, None),
+            store.authenticate("binh", PW, None),
+            store.authenticate("lan", "wrong-password", None),
+            store.authenticate("not a valid name!", PW, None),
+        ]
+        assert all(not r.ok and not r.locked for r in results)
+        # Every attempt ran one real Argon2 verification (the unknown ones on a dummy hash).
+        assert len(spy.verified) == 4 and all(h.startswith("$argon2id$") for h in spy.verified)
+
+
+def test_hash_is_upgraded_when_the_parameters_change(tmp_path: Path, clock: Clock):
+    path = tmp_path / "ledger.sqlite3"
+    SqliteUserStore(path, hasher=FAST, clock=clock).add("lan", "records", PW)
+    stronger = PasswordHasher(time_cost=2, memory_cost=16, parallelism=1)
+    store = SqliteUserStore(path, hasher=stronger, clock=clock)
+    assert store.authenticate("lan", PW, None).ok
+    with sqlite3.connect(path) as conn:
+        (stored,) = conn.execute("SELECT password_hash FROM users").fetchone()
+    assert "m=16,t=2,p=1" in stored and not stronger.check_needs_rehash(stored)
+    assert store.authenticate("lan", PW, None).ok
+
+
+def test_brute_force_locks_the_account_even_for_the_right_password(
+    users: SqliteUserStore, clock: Clock
+):
+    users.add("lan", "records", PW)
+    results = [users.authenticate("lan", f"guess-number-{i}", "10.0.0.9") for i in range(3)]
+    assert [r.locked for r in results] == [False, False, True]
+    locked = users.authenticate("lan", PW, "10.0.0.1")
+    assert not locked.ok and locked.locked and 0 < locked.retry_after <= 900
+    clock.advance(901)
+    assert users.authenticate("lan", PW, "10.0.0.1").ok
+
+
+def test_failures_age_out_of_the_window_and_success_resets(users: SqliteUserStore, clock: Clock):
+    users.add("lan", "records", PW)
+    users.authenticate("lan", "guess-one-x", None)
+    users.authenticate("lan", "guess-two-x", None)
+    clock.advance(601)
+    assert not users.authenticate("lan", "guess-three", None).locked
+    assert users.authenticate("lan", PW, None).ok
+    users.authenticate("lan", "guess-four-x", None)
+    assert not users.authenticate("lan", "guess-five-x", None).locked
+
+
+def test_one_address_guessing_many_names_is_locked_out(users: SqliteUserStore):
+    users.add("lan", "records", PW)
+    for i in range(6):
+        users.authenticate(f"user{i}", "guess-password", "203.0.113.7")
+    assert users.authenticate("lan", PW, "203.0.113.7").locked
+    assert users.authenticate("lan", PW, "10.0.0.2").ok
+
+
+def test_passwd_and_disable_end_open_sessions(users: SqliteUserStore, tmp_path: Path):
+    sessions = SqliteSessionStore(tmp_path / "ledger.sqlite3")
+    users.add("lan", "records", PW)
+    sid, _ = sessions.create("lan", None)
+    users.passwd("lan", "a-new-password-2")
+    assert sessions.get(sid) is None
+    assert not users.authenticate("lan", PW, None).ok
+    assert users.authenticate("lan", "a-new-password-2", None).ok
+    sid, _ = sessions.create("lan", None)
+    users.disable("lan")
+    assert sessions.get(sid) is None
+    assert not users.authenticate("lan", "a-new-password-2", None).ok
+    users.enable("lan")
+    assert users.authenticate("lan", "a-new-password-2", None).ok
+
+
+def test_sessions_expire_idle_and_absolute(tmp_path: Path, clock: Clock):
+    store = SqliteSessionStore(
+        tmp_path / "l.sqlite3", idle_seconds=60, max_seconds=300, clock=clock
+    )
+    sid, s = store.create("lan", "10.0.0.1")
+    assert store.get(sid) == s
+    clock.advance(61)
+    assert store.get(sid) is None
+    sid, second = store.create("lan", None)
+    for _ in range(8):  # busy all along: idle never hits, the absolute limit does
+        clock.advance(50)
+        got = store.get(sid)
+        if got is None:
+            break
+    assert got is None and 300 < clock.t - second.created_at <= 350
+    sid, _ = store.create("lan", None)
+    store.delete(sid)
+    assert store.get(sid) is None
+    assert store.get("") is None and store.get("x" * 500) is None
+
+
+def test_the_database_holds_no_usable_session_id(tmp_path: Path):
+    path = tmp_path / "l.sqlite3"
+    sid, _ = SqliteSessionStore(path).create("lan", None)
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT * FROM web_sessions").fetchall()
+    assert rows and all(sid not in map(str, row) for row in rows)
+
+
+def test_login_policy_comes_from_config(tmp_path: Path):
+    cfg = load_config(
+        env={"SOHOA_HOME": str(tmp_path)},
+        overrides={"web": {"login_max_failures": 7, "lockout_minutes": 2}},
+    )
+    policy = LoginPolicy.from_config(cfg)
+    assert policy.max_failures == 7 and policy.lockout_seconds == 120
+    assert SqliteUserStore.from_config(cfg, FAST).path == cfg.ledger_path

@@ -1,0 +1,535 @@
+"""Logins for the web app: sessions, CSRF, role checks, the login form (DESIGN §8).
+
+:class:`WebAuth` puts every route behind a session except ``/login`` and the
+health check. It is one pure-ASGI middleware plus three routes, so the app's own
+handlers need no changes beyond a :func:`require_role` on the ones above
+``records`` and :func:`csrf_field` in their forms:
+
+- a stranger gets ``303 → /login?next=…`` and the app is never called;
+- the session cookie holds a random id signed with HMAC-SHA256 (key from
+  ``SOHOA_WEB_SECRET`` or ``$SOHOA_HOME/web-secret``, mode 0600), ``HttpOnly``,
+  ``SameSite=Strict``, ``Secure`` over HTTPS; the session itself lives in the
+  database with idle and absolute expiry (:mod:`pipeline.access.sessions`);
+- logging in always makes a new session id, and drops the one the browser had;
+- every POST (and PUT, PATCH, DELETE) must carry the session's CSRF token, as a
+  ``csrf_token`` form field or an ``X-CSRF-Token`` header, and a cross-site
+  ``Origin`` is refused; the login form uses a signed pre-session nonce instead;
+- ``?next=`` only ever leads to a path on this site;
+- optionally, a reverse proxy that did single sign-on names the user in a header
+  (``web.proxy_user_header``); only requests from ``web.trusted_proxy`` may
+  use it, and only for existing, enabled accounts.
+
+Password checks run in a worker thread (Argon2 is slow on purpose), and each
+login, failed login, lockout and logout goes to the audit log when one is given.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import hmac
+import inspect
+import os
+import secrets
+import stat
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+from markupsafe import Markup, escape
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pipeline.access.audit import AuditLog
+from pipeline.access.sessions import SessionStore
+from pipeline.access.users import MAX_PASSWORD, UserStore, role_allows
+from pipeline.config import Config, ConfigError
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+SESSION_COOKIE = "sohoa_session"
+LOGIN_COOKIE = "sohoa_login"
+SECRET_FILE = "web-secret"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
+        "base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+# ----------------------------------------------------------------------- secrets
+
+
+def load_secret(cfg: Config) -> bytes:
+    """The session-signing key: ``SOHOA_WEB_SECRET``, else a file made once in ``SOHOA_HOME``.
+
+    The file is created with mode 0600 and refused if anyone else may read it,
+    since whoever holds the key can forge session cookies.
+    """
+    if cfg.web.secret:
+        return cfg.web.secret.encode("utf-8")
+    path = cfg.home / SECRET_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32) + "\n")
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(f"{path} may be read by other users: chmod 600 {path}")
+    key = path.read_text(encoding="utf-8").strip()
+    if len(key) < 32:
+        raise ConfigError(f"{path} holds too short a key: delete it to have a new one made")
+    return key.encode("utf-8")
+
+
+def _mac(key: bytes, purpose: bytes, value: str) -> str:
+    digest = hmac.new(key, purpose + b"\x00" + value.encode("utf-8"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def sign(key: bytes, purpose: bytes, value: str) -> str:
+    return f"{value}.{_mac(key, purpose, value)}"
+
+
+def unsign(key: bytes, purpose: bytes, token: str | None) -> str | None:
+    """The value inside a token made by :func:`sign` for ``purpose``, or None."""
+    if not token or len(token) > 256 or "." not in token:
+        return None
+    value, _, mac = token.rpartition(".")
+    return value if hmac.compare_digest(mac, _mac(key, purpose, value)) else None
+
+
+# ------------------------------------------------------------------------ model
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    secret: bytes
+    secure_cookies: bool = False
+    session_max_seconds: float = 36000.0
+    trusted_proxy: str | None = None
+    proxy_user_header: str = "X-Remote-User"
+    public_paths: tuple[str, ...] = ("/login", "/health")
+    max_form_bytes: int = 64 * 1024
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> AuthSettings:
+        return cls(
+            secret=load_secret(cfg),
+            secure_cookies=cfg.web.secure_cookies,
+            session_max_seconds=cfg.web.session_max_hours * 3600,
+            trusted_proxy=cfg.web.trusted_proxy,
+            proxy_user_header=cfg.web.proxy_user_header,
+        )
+
+    def __repr__(self) -> str:
+        return f"AuthSettings(secret=***, trusted_proxy={self.trusted_proxy!r})"
+
+
+@dataclass(frozen=True)
+class CurrentUser:
+    name: str
+    role: str
+    csrf_token: str
+    via: str  # "session" or "proxy"
+
+
+def current_user(request: Request) -> CurrentUser | None:
+    return request.scope.get("state", {}).get("user")
+
+
+def client_address(request: Request) -> str | None:
+    return request.scope.get("state", {}).get("client_addr")
+
+
+def csrf_token(request: Request) -> str:
+    """The token a form must send back (the session's, or the login form's nonce)."""
+    user = current_user(request)
+    if user:
+        return user.csrf_token
+    return request.scope.get("state", {}).get("login_nonce", "")
+
+
+def csrf_field(request: Request) -> Markup:
+    """``<input type=hidden name=csrf_token …>`` for a Jinja template."""
+    return Markup('<input type="hidden" name="{}" value="{}">').format(
+        CSRF_FIELD, escape(csrf_token(request))
+    )
+
+
+def safe_next(value: str | None) -> str:
+    """A ``?next=`` target that stays on this site; anything doubtful becomes ``/``."""
+    if not value or len(value) > 2000 or not value.startswith("/") or value.startswith("//"):
+        return "/"
+    if any(ord(c) < 0x21 or c in "\\\x7f" for c in value):
+        return "/"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or parts.path.startswith("/login"):
+        return "/"
+    return value
+
+
+def require_role(role: str) -> Callable[[Callable[..., Any]], Callable[[Request], Awaitable[Any]]]:
+    """Route wrapper: 403 (and no data) unless the session user's role reaches ``role``."""
+
+    def wrap(endpoint: Callable[..., Any]) -> Callable[[Request], Awaitable[Any]]:
+        @functools.wraps(endpoint)
+        async def guarded(request: Request) -> Any:
+            user = current_user(request)
+            if user is None:
+                return RedirectResponse("/login", status_code=303, headers=_SECURITY_HEADERS)
+            if not role_allows(user.role, role):
+                return PlainTextResponse(
+                    "Không có quyền truy cập trang này (403).",
+                    status_code=403,
+                    headers=_SECURITY_HEADERS,
+                )
+            if inspect.iscoroutinefunction(endpoint):
+                return await endpoint(request)
+            return await run_in_threadpool(endpoint, request)
+
+        return guarded
+
+    return wrap
+
+
+# -------------------------------------------------------------------- the gate
+
+
+class _Refused(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+class WebAuth:
+    """Stores and settings for the gate; ``middleware()`` and ``routes()`` install it."""
+
+    def __init__(
+        self,
+        users: UserStore,
+        sessions: SessionStore,
+        settings: AuthSettings,
+        audit: AuditLog | None = None,
+        templates: Jinja2Templates | None = None,
+    ) -> None:
+        self.users = users
+        self.sessions = sessions
+        self.settings = settings
+        self.audit = audit
+        self.templates = templates or Jinja2Templates(directory=str(TEMPLATES_DIR))
+
+    def middleware(self) -> Middleware:
+        return Middleware(_AuthMiddleware, auth=self)
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/login", self.login_form, methods=["GET"]),
+            Route("/login", self.login_submit, methods=["POST"]),
+            Route("/logout", self.logout, methods=["POST"]),
+        ]
+
+    # ------------------------------------------------------------- helpers
+
+    def _audit(self, actor: str, action: str, client: str | None, **details: Any) -> None:
+        if self.audit is not None:
+            self.audit.append(actor, action, details=details or None, client=client)
+
+    def session_cookie(self, response: Response, sid: str, secure: bool) -> None:
+        response.set_cookie(
+            SESSION_COOKIE,
+            sign(self.settings.secret, b"session", sid),
+            max_age=int(self.settings.session_max_seconds),
+            path="/",
+            secure=secure,
+            httponly=True,
+            samesite="strict",
+        )
+
+    def _render(self, request: Request, status: int, next_path: str, error: str | None) -> Response:
+        nonce = secrets.token_urlsafe(24)
+        request.scope.setdefault("state", {})["login_nonce"] = nonce
+        headers = dict(_SECURITY_HEADERS)
+        response = self.templates.TemplateResponse(
+            request,
+            "login.html",
+            {"next": next_path, "error": error, "csrf_field": csrf_field(request)},
+            status_code=status,
+            headers=headers,
+        )
+        response.set_cookie(
+            LOGIN_COOKIE,
+            sign(self.settings.secret, b"login", nonce),
+            max_age=3600,
+            path="/login",
+            secure=_is_https(request.scope, self.settings),
+            httponly=True,
+            samesite="strict",
+        )
+        return response
+
+    # --------------------------------------------------------------- routes
+
+    async def login_form(self, request: Request) -> Response:
+        # Shown even to a logged-in browser: logging in again (another account, or over a
+        # session someone planted) always replaces the session.
+        return self._render(request, 200, safe_next(request.query_params.get("next")), None)
+
+    async def login_submit(self, request: Request) -> Response:
+        form = _form(await request.body())
+        name = form.get("username", "")[:200]
+        password = form.get("password", "")[: MAX_PASSWORD + 1]
+        next_path = safe_next(form.get("next"))
+        client = client_address(request)
+        result = await run_in_threadpool(self.users.authenticate, name, password, client)
+        if not result.ok or result.user is None:
+            known = self.users.get(name) is not None
+            # An unknown name may be a password typed in the wrong box: never log it.
+            actor = name.strip().lower() if known else "?"
+            self._audit(actor, "login_locked" if result.locked else "login_failed", client)
+            if result.locked:
+                minutes = max(1, round(result.retry_after / 60))
+                response = self._render(
+                    request,
+                    429,
+                    next_path,
+                    f"Đăng nhập sai quá nhiều lần. Vui lòng thử lại sau {minutes} phút.",
+                )
+                response.headers["Retry-After"] = str(int(result.retry_after) + 1)
+                return response
+            return self._render(request, 401, next_path, "Tên đăng nhập hoặc mật khẩu không đúng.")
+        old = unsign(self.settings.secret, b"session", request.cookies.get(SESSION_COOKIE))
+        if old:
+            self.sessions.delete(old)
+        sid, _ = self.sessions.create(result.user.name, client)
+        self._audit(result.user.name, "login", client)
+        response = RedirectResponse(next_path, status_code=303, headers=_SECURITY_HEADERS)
+        self.session_cookie(response, sid, _is_https(request.scope, self.settings))
+        response.delete_cookie(LOGIN_COOKIE, path="/login")
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        sid = unsign(self.settings.secret, b"session", request.cookies.get(SESSION_COOKIE))
+        user = current_user(request)
+        if sid:
+            self.sessions.delete(sid)
+        if user:
+            self._audit(user.name, "logout", client_address(request))
+        response = RedirectResponse("/login", status_code=303, headers=_SECURITY_HEADERS)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+
+def _form(body: bytes) -> dict[str, str]:
+    """An urlencoded form's first value per field (no python-multipart needed)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return {}
+    try:
+        parsed = parse_qs(text, keep_blank_values=True, max_num_fields=50)
+    except ValueError:
+        return {}
+    return {k: v[0] for k, v in parsed.items() if v}
+
+
+def _is_https(scope: Scope, settings: AuthSettings) -> bool:
+    return settings.secure_cookies or scope.get("state", {}).get("scheme", scope.get("scheme")) in (
+        "https",
+        "wss",
+    )
+
+
+class _AuthMiddleware:
+    def __init__(self, app: ASGIApp, auth: WebAuth) -> None:
+        self.app = app
+        self.auth = auth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            await self._handle(scope, receive, send)
+        except _Refused as refused:
+            await refused.response(scope, receive, send)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        settings = self.auth.settings
+        headers = Headers(scope=scope)
+        state = scope.setdefault("state", {})
+        peer = (scope.get("client") or (None, None))[0]
+        from_proxy = bool(settings.trusted_proxy) and peer == settings.trusted_proxy
+        client = peer
+        if from_proxy:
+            forwarded = headers.get("x-forwarded-for", "")
+            client = forwarded.rsplit(",", 1)[-1].strip() or peer
+            proto = headers.get("x-forwarded-proto", "").strip().lower()
+            if proto in ("http", "https"):
+                state["scheme"] = proto
+        state["client_addr"] = client
+
+        set_cookie: str | None = None
+        user: CurrentUser | None = None
+        sid = unsign(settings.secret, b"session", _cookie(headers, SESSION_COOKIE))
+        if sid:
+            user = await run_in_threadpool(self._session_user, sid)
+        if from_proxy and headers.get(settings.proxy_user_header):
+            proxied = headers[settings.proxy_user_header].strip().lower()
+            if user is None or user.name != proxied:
+                user, set_cookie = await run_in_threadpool(
+                    self._proxy_user, proxied, client, _is_https(scope, settings)
+                )
+        state["user"] = user
+
+        method = scope["method"].upper()
+        path = scope.get("path", "/")
+        public = path in settings.public_paths
+        if user is None and not public:
+            query = scope.get("query_string", b"").decode("latin-1")
+            target = f"{path}?{query}" if query else path
+            location = "/login?next=" + quote(safe_next(target), safe="")
+            raise _Refused(RedirectResponse(location, status_code=303, headers=_SECURITY_HEADERS))
+
+        if method in _UNSAFE:
+            body = await self._read_body(scope, receive, headers)
+            self._check_csrf(scope, headers, body, user)
+            receive = _replay(body, receive)
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                raw = list(message.get("headers", []))
+                have = {k.lower() for k, _ in raw}
+                for name, value in _SECURITY_HEADERS.items():
+                    if name.lower().encode() not in have:
+                        raw.append((name.lower().encode(), value.encode()))
+                if set_cookie:
+                    raw.append((b"set-cookie", set_cookie.encode("latin-1")))
+                message["headers"] = raw
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
+
+    def _session_user(self, sid: str) -> CurrentUser | None:
+        session = self.auth.sessions.get(sid)
+        if session is None:
+            return None
+        account = self.auth.users.get(session.user_name)
+        if account is None or account.disabled:
+            self.auth.sessions.delete(sid)
+            return None
+        return CurrentUser(account.name, account.role, session.csrf_token, "session")
+
+    def _proxy_user(
+        self, name: str, client: str | None, secure: bool
+    ) -> tuple[CurrentUser | None, str | None]:
+        account = self.auth.users.get(name)
+        if account is None or account.disabled:
+            return None, None
+        sid, session = self.auth.sessions.create(account.name, client)
+        self.auth._audit(account.name, "login", client, via="proxy")
+        response = Response()
+        self.auth.session_cookie(response, sid, secure)
+        cookie = response.headers["set-cookie"]
+        return CurrentUser(account.name, account.role, session.csrf_token, "proxy"), cookie
+
+    async def _read_body(self, scope: Scope, receive: Receive, headers: Headers) -> bytes:
+        limit = self.auth.settings.max_form_bytes
+        declared = headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            raise _Refused(PlainTextResponse("Yêu cầu quá lớn.", status_code=413))
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Refused(PlainTextResponse("", status_code=400))
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise _Refused(PlainTextResponse("Yêu cầu quá lớn.", status_code=413))
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return b"".join(chunks)
+
+    def _check_csrf(
+        self, scope: Scope, headers: Headers, body: bytes, user: CurrentUser | None
+    ) -> None:
+        forbidden = _Refused(
+            PlainTextResponse(
+                "Yêu cầu không hợp lệ (thiếu mã CSRF). Hãy tải lại trang và thử lại.",
+                status_code=403,
+                headers=_SECURITY_HEADERS,
+            )
+        )
+        origin = headers.get("origin")
+        if origin and origin != "null":
+            host = headers.get("host", "")
+            if urlsplit(origin).netloc.lower() != host.lower():
+                raise forbidden
+        sent = headers.get(CSRF_HEADER)
+        if sent is None and headers.get("content-type", "").startswith(
+            "application/x-www-form-urlencoded"
+        ):
+            sent = _form(body).get(CSRF_FIELD)
+        expected: list[str] = []
+        if user is not None:
+            expected.append(user.csrf_token)
+        if scope.get("path") in self.auth.settings.public_paths:
+            nonce = unsign(self.auth.settings.secret, b"login", _cookie(headers, LOGIN_COOKIE))
+            if nonce:
+                expected.append(nonce)
+        if not sent or not any(hmac.compare_digest(sent, e) for e in expected):
+            raise forbidden
+
+
+def _cookie(headers: Headers, name: str) -> str | None:
+    for part in headers.get("cookie", "").split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value.strip('"')
+    return None
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def create_auth(cfg: Config, audit: AuditLog | None = None) -> WebAuth:
+    """A gate over the ledger database with the configuration's settings."""
+    from pipeline.access.sessions import SqliteSessionStore
+    from pipeline.access.users import SqliteUserStore
+
+    sessions = SqliteSessionStore(
+        cfg.ledger_path,
+        idle_seconds=cfg.web.session_idle_minutes * 60,
+        max_seconds=cfg.web.session_max_hours * 3600,
+    )
+    return WebAuth(SqliteUserStore.from_config(cfg), sessions, AuthSettings.from_config(cfg), audit)
