@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.archive.layout import ArchiveKeys
+from pipeline.config import Config
 from pipeline.dossier.codes import DossierMatch
 from pipeline.errors import (
     DuplicateContent,
@@ -82,7 +83,7 @@ class DocumentRun:
     texts: list[str] = field(default_factory=list)
 
     @property
-    def cfg(self) -> Any:
+    def cfg(self) -> Config:
         return self.services.cfg
 
     def lease_until(self) -> str:

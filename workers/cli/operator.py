@@ -12,7 +12,14 @@ from pipeline.config import Config, public_dict
 from pipeline.errors import ExitCode, UsageError
 from pipeline.flow.recover import stuck
 from pipeline.names import display
-from pipeline.storage.ledger import Document, batch_rows, cli_actor, open_ledger, owner_gone
+from pipeline.storage.ledger import (
+    Document,
+    Ledger,
+    batch_rows,
+    cli_actor,
+    open_ledger,
+    owner_gone,
+)
 from pipeline.storage.ledger.states import (
     FAILED,
     NEEDS_DOSSIER,
@@ -122,7 +129,7 @@ def _show_document(doc: Document, history: list[dict], out: Output) -> None:
         )
 
 
-def _show_batch(ledger, ident: str, out: Output) -> None:
+def _show_batch(ledger: Ledger, ident: str, out: Output) -> None:
     batch = ledger.get_batch(ident)
     docs = ledger.find_documents(batch_id=ident)
     if out.json_mode:

@@ -11,6 +11,7 @@ looks for after a crash.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from pipeline import faults
@@ -27,6 +28,7 @@ from pipeline.archive.layout import (
 from pipeline.flow.run import DocumentRun
 from pipeline.flow.steps._stage import stage
 from pipeline.flow.steps.index import index_archived
+from pipeline.model import PageResult
 from pipeline.ocr import engine_version
 from pipeline.storage.ledger import Document
 from pipeline.storage.ledger.states import ARCHIVED, DUPLICATE
@@ -158,7 +160,7 @@ def store(run: DocumentRun) -> Document | None:
     return None
 
 
-def review_note(results) -> str | None:
+def review_note(results: Sequence[PageResult]) -> str | None:
     """Which pages an operator should check, and why; None when every page looks fine."""
     flagged = [r for r in results if r.needs_review]
     if not flagged:
