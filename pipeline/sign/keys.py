@@ -202,7 +202,12 @@ def _load_pkcs11(cfg: SignConfig, env: Mapping[str, str]) -> AgencyKey:
 
     pin = secret(env, PIN_ENV, cfg.pin_file, "token PIN")
     try:
-        session = token.open(user_pin=pin)
+        try:
+            session = token.open(user_pin=pin)
+        except p11.UserAlreadyLoggedIn:
+            # PKCS#11 logins are per process: another signer here already logged in
+            # (the module checked this PIN first), so a plain session shares that login
+            session = token.open()
     except (p11.PinIncorrect, p11.PinInvalid, p11.PinLenRange):
         raise SignerSetupError(
             f"{where} rejected the PIN; check SOHOA_SIGN_PKCS11_PIN (the token locks itself "
@@ -220,6 +225,13 @@ def _load_pkcs11(cfg: SignConfig, env: Mapping[str, str]) -> AgencyKey:
         del pin
 
     try:
+        keys_found = list(
+            session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.LABEL: key_label})
+        )
+        if len(keys_found) != 1:
+            raise SignerSetupError(
+                f"{where} holds {len(keys_found)} private keys labelled {key_label!r}; expected one"
+            )
         found = list(
             session.get_objects({Attribute.CLASS: ObjectClass.CERTIFICATE, Attribute.LABEL: cert_label})
         )
@@ -228,13 +240,6 @@ def _load_pkcs11(cfg: SignConfig, env: Mapping[str, str]) -> AgencyKey:
                 f"{where} holds {len(found)} certificates labelled {cert_label!r}; expected one"
             )
         signing_cert = x509.Certificate.load(bytes(found[0][Attribute.VALUE]))
-        keys_found = list(
-            session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.LABEL: key_label})
-        )
-        if len(keys_found) != 1:
-            raise SignerSetupError(
-                f"{where} holds {len(keys_found)} private keys labelled {key_label!r}; expected one"
-            )
         chain = _token_chain(session, signing_cert)
         signer = PKCS11Signer(
             session,

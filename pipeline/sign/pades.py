@@ -340,4 +340,4 @@ def _timestamp_time(signed_data: Any) -> datetime | None:
     return None
 
 
-__all__ = ["FIELD_NAME", "AgencySigner", "SignerSetupError", "open_signer", "sign_pdf"]
+
