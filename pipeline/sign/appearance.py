@@ -83,7 +83,7 @@ class Appearance:
 
     def field_box(self, media_box: tuple[float, float, float, float]) -> tuple[int, ...]:
         """The box's corners (x1, y1, x2, y2) for a page with this MediaBox."""
-        x0, y0, x1, y1 = media_box
+        x0, _y0, x1, y1 = media_box
         width, height = self.size()
         right, top = x1 - EDGE, y1 - EDGE
         left = max(x0 + EDGE, right - width)
@@ -130,7 +130,7 @@ def _natural_size(box: Appearance) -> tuple[float, float]:
 
 
 def find_font(configured: Path | None = None) -> Path:
-    for path in ((configured,) if configured else FONT_CANDIDATES):
+    for path in (configured,) if configured else FONT_CANDIDATES:
         if path and Path(path).is_file():
             return Path(path)
     raise ConfigError(
@@ -142,9 +142,11 @@ def find_font(configured: Path | None = None) -> Path:
 @cache
 def _metrics(font: Path) -> tuple[dict[int, str], dict[str, int], int]:
     tt = TTFont(str(font), lazy=True)
-    return dict(tt.getBestCmap()), {k: v[0] for k, v in tt["hmtx"].metrics.items()}, tt[
-        "head"
-    ].unitsPerEm
+    return (
+        dict(tt.getBestCmap()),
+        {k: v[0] for k, v in tt["hmtx"].metrics.items()},
+        tt["head"].unitsPerEm,
+    )
 
 
 def covers(text: str, font: Path) -> bool:

@@ -71,7 +71,7 @@ class AgencyKey:
         if session is not None:
             try:
                 session.close()
-            except Exception:  # noqa: BLE001 - a pulled token cannot be closed cleanly
+            except Exception:
                 log.debug("closing the PKCS#11 session failed", exc_info=True)
 
     def __enter__(self) -> AgencyKey:
@@ -214,7 +214,9 @@ def _load_pkcs11(cfg: SignConfig, env: Mapping[str, str]) -> AgencyKey:
             "after a few wrong PINs, so sohoa does not try again)"
         ) from None
     except p11.PinLocked:
-        raise SignerSetupError(f"{where} is locked (PIN blocked); unblock it with the SO PIN")
+        raise SignerSetupError(
+            f"{where} is locked (PIN blocked); unblock it with the SO PIN"
+        ) from None
     except p11.PinExpired:
         raise SignerSetupError(f"{where}: the PIN has expired; set a new one") from None
     except (p11.TokenNotPresent, p11.DeviceRemoved, p11.DeviceError) as exc:
@@ -226,14 +228,18 @@ def _load_pkcs11(cfg: SignConfig, env: Mapping[str, str]) -> AgencyKey:
 
     try:
         keys_found = list(
-            session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.LABEL: key_label})
+            session.get_objects(
+                {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.LABEL: key_label}
+            )
         )
         if len(keys_found) != 1:
             raise SignerSetupError(
                 f"{where} holds {len(keys_found)} private keys labelled {key_label!r}; expected one"
             )
         found = list(
-            session.get_objects({Attribute.CLASS: ObjectClass.CERTIFICATE, Attribute.LABEL: cert_label})
+            session.get_objects(
+                {Attribute.CLASS: ObjectClass.CERTIFICATE, Attribute.LABEL: cert_label}
+            )
         )
         if len(found) != 1:
             raise SignerSetupError(
@@ -253,7 +259,9 @@ def _load_pkcs11(cfg: SignConfig, env: Mapping[str, str]) -> AgencyKey:
         raise
     except p11.PKCS11Error as exc:
         session.close()
-        raise SignerUnavailable(f"{where} failed while reading objects ({type(exc).__name__})") from None
+        raise SignerUnavailable(
+            f"{where} failed while reading objects ({type(exc).__name__})"
+        ) from None
 
     describe = f"{where}, key {key_label!r}"
     return AgencyKey(
@@ -276,4 +284,3 @@ def _token_chain(session: Any, leaf: x509.Certificate) -> list[x509.Certificate]
         if cert.dump() != leaf.dump():
             chain.append(cert)
     return chain
-

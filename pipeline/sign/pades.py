@@ -31,7 +31,6 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields
-from pyhanko.sign.general import SigningError
 from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner
 from pyhanko.sign.signers.pdf_signer import DSSContentSettings, SigDSSPlacementPreference
 from pyhanko.sign.timestamps import HTTPTimeStamper
@@ -43,9 +42,8 @@ from pipeline.config import SignConfig
 from pipeline.errors import (
     CertificateNotUsable,
     RejectedInput,
-    SignerSetupError,
-    SignerUnavailable,
     SignError,
+    SignerUnavailable,
 )
 from pipeline.sign import certs
 from pipeline.sign.appearance import ICT, Appearance, appearance
@@ -90,9 +88,7 @@ def open_signer(cfg: SignConfig, env: Mapping[str, str] | None = None) -> Agency
         else:
             own = [c for c in key.chain if c.self_signed]
             trust = own or certs.trust_roots(None)
-        timestamper = (
-            HTTPTimeStamper(cfg.tsa_url, timeout=cfg.tsa_timeout) if cfg.tsa_url else None
-        )
+        timestamper = HTTPTimeStamper(cfg.tsa_url, timeout=cfg.tsa_timeout) if cfg.tsa_url else None
     except Exception:
         key.close()
         raise
@@ -123,7 +119,12 @@ def _media_box(writer: IncrementalPdfFileWriter) -> tuple[float, float, float, f
         for key in ("/CropBox", "/MediaBox"):
             if key in node:
                 box = [float(v) for v in node[key]]
-                return (min(box[0], box[2]), min(box[1], box[3]), max(box[0], box[2]), max(box[1], box[3]))
+                return (
+                    min(box[0], box[2]),
+                    min(box[1], box[3]),
+                    max(box[0], box[2]),
+                    max(box[1], box[3]),
+                )
         node = node.get("/Parent")
         node = node.get_object() if node is not None else None
     raise RejectedInput("page 1 has no MediaBox")
@@ -158,7 +159,9 @@ def _sign_error(exc: BaseException, signer: AgencySigner) -> SignError:
                 "/ chứng thư số đã bị thu hồi"
             )
         if isinstance(err, cv_errors.ExpiredError | cv_errors.NotYetValidError):
-            return CertificateNotUsable(f"a certificate in the agency's chain is out of date: {err}")
+            return CertificateNotUsable(
+                f"a certificate in the agency's chain is out of date: {err}"
+            )
         if isinstance(
             err,
             cv_errors.OCSPFetchError | cv_errors.CRLFetchError | cv_errors.InsufficientRevinfoError,
@@ -217,7 +220,9 @@ def sign_pdf(
     except SignError:
         raise
     except (PdfError, RejectedInput) as exc:
-        raise RejectedInput(f"{src.name} cannot be signed: not a readable PDF ({_short(exc)})") from None
+        raise RejectedInput(
+            f"{src.name} cannot be signed: not a readable PDF ({_short(exc)})"
+        ) from None
     except Exception as exc:
         raise _sign_error(exc, signer) from exc
     finally:
@@ -321,7 +326,9 @@ def _record(signer: AgencySigner, path: Path, at: datetime) -> SignatureRecord:
         signed_at=at.isoformat(),
         level=level,
         tsa=signer.cfg.tsa_url if stamp is not None else None,
-        timestamp=stamp.astimezone(ICT).isoformat(timespec="seconds") if stamp is not None else None,
+        timestamp=stamp.astimezone(ICT).isoformat(timespec="seconds")
+        if stamp is not None
+        else None,
         revocation=has_dss,
         sha256=digest.hexdigest(),
         size=size,
@@ -338,6 +345,3 @@ def _timestamp_time(signed_data: Any) -> datetime | None:
                 tst = token["content"]["encap_content_info"]["content"].parsed
                 return tst["gen_time"].native
     return None
-
-
-

@@ -82,13 +82,16 @@ def verify_pdf(
             dss = DocumentSecurityStore.read_dss(reader) if "/DSS" in reader.root else None
             verdicts = [_verify_one(sig, dss, anchors, fetch) for sig in sigs]
     except OSError as exc:
-        return _bad("unreadable", "Không mở được tệp", f"The file cannot be opened ({exc.strerror})")
-    except Exception as exc:  # noqa: BLE001 - any parse failure means a damaged file
+        return _bad(
+            "unreadable", "Không mở được tệp", f"The file cannot be opened ({exc.strerror})"
+        )
+    except Exception as exc:
         log.debug("verification of %s failed to parse", path, exc_info=True)
         return _bad(
             "damaged",
             "Tệp bị hỏng hoặc đã bị sửa, không đọc được chữ ký",
-            f"The file is damaged or was altered; its signature cannot be read ({type(exc).__name__})",
+            "The file is damaged or was altered; its signature cannot be read "
+            f"({type(exc).__name__})",
         )
     bad = [v for v in verdicts if not v.valid]
     chosen = bad[0] if bad else verdicts[-1]
@@ -113,7 +116,8 @@ def _context(
         "allow_fetching": fetch,
         # with revocation data in the file (or online look-ups allowed), a missing or
         # bad answer fails; without either there is nothing to check against
-        "revocation_mode": "hard-fail" if (dss is not None and dss.ocsps + dss.crls) or fetch
+        "revocation_mode": "hard-fail"
+        if (dss is not None and dss.ocsps + dss.crls) or fetch
         else "soft-fail",
     }
     if moment is not None:
@@ -216,35 +220,37 @@ def _verify_one(
 
 
 def _trust_verdict(indic: AdESSubIndic | None, facts: dict[str, Any]) -> Verdict:
-    if indic in (AdESSubIndic.EXPIRED, AdESSubIndic.OUT_OF_BOUNDS_NO_POE):
+    # pyHanko splits the sub-indications over two enums (failed / indeterminate): match names
+    name = getattr(indic, "name", None)
+    if name in ("EXPIRED", "OUT_OF_BOUNDS_NO_POE", "OUT_OF_BOUNDS_NOT_REVOKED"):
         return _bad(
             "expired",
             "Chứng thư số đã hết hạn tại thời điểm ký",
             "The signing certificate had expired when the document was signed",
             **facts,
         )
-    if indic == AdESSubIndic.NOT_YET_VALID:
+    if name == "NOT_YET_VALID":
         return _bad(
             "not-yet-valid",
             "Chứng thư số chưa có hiệu lực tại thời điểm ký",
             "The signing certificate was not yet valid when the document was signed",
             **facts,
         )
-    if indic in (AdESSubIndic.REVOKED, AdESSubIndic.REVOKED_NO_POE):
+    if name in ("REVOKED", "REVOKED_NO_POE", "REVOKED_CA_NO_POE"):
         return _bad(
             "revoked",
             "Chứng thư số của người ký đã bị thu hồi",
             "The signing certificate has been revoked",
             **facts,
         )
-    if indic in (AdESSubIndic.TRY_LATER, AdESSubIndic.REVOCATION_OUT_OF_BOUNDS_NO_POE):
+    if name in ("TRY_LATER", "REVOCATION_OUT_OF_BOUNDS_NO_POE"):
         return _bad(
             "revocation-unknown",
             "Không xác định được tình trạng thu hồi của chứng thư số",
             "The signing certificate's revocation status could not be established",
             **facts,
         )
-    if indic == AdESSubIndic.CHAIN_CONSTRAINTS_FAILURE:
+    if name == "CHAIN_CONSTRAINTS_FAILURE":
         return _bad(
             "not-for-signing",
             "Chứng thư số không được phép dùng để ký tài liệu",
@@ -262,7 +268,7 @@ def _trust_verdict(indic: AdESSubIndic | None, facts: dict[str, Any]) -> Verdict
 def _agency(cert: x509.Certificate) -> str | None:
     try:
         return certs.agency_name(cert)
-    except Exception:  # noqa: BLE001 - a foreign certificate may name nothing
+    except Exception:
         return None
 
 

@@ -11,6 +11,7 @@ off. Nothing leaves 127.0.0.1.
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import threading
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote
 
 from asn1crypto import algos, core, keys, ocsp, tsp
 from asn1crypto import x509 as asn1_x509
@@ -168,10 +170,14 @@ class TestPki:
         org: str | None = None,
         *,
         days: tuple[int, int] = (-1, 365),
+        until: datetime | None = None,
         revocation_urls: bool = True,
         tsa: bool = False,
     ) -> Issued:
-        """A leaf signed by the root: a signing certificate, or the TSA's with ``tsa=True``."""
+        """A leaf signed by the root: a signing certificate, or the TSA's with ``tsa=True``.
+
+        ``days`` is its validity around now; ``until`` sets the end exactly (short lives).
+        """
         now = datetime.now(UTC)
         key = _key("ec" if tsa else "rsa")
         builder = (
@@ -181,7 +187,7 @@ class TestPki:
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now + timedelta(days=days[0]))
-            .not_valid_after(now + timedelta(days=days[1]))
+            .not_valid_after(until or now + timedelta(days=days[1]))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
                 x509.KeyUsage(
@@ -232,7 +238,8 @@ class TestPki:
         return issued
 
     def revoke(self, label: str) -> None:
-        self.revoked[self.certs[label].cert.serial_number] = datetime.now(UTC) - timedelta(hours=1)
+        when = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+        self.revoked[self.certs[label].cert.serial_number] = when
 
     # ------------------------------------------------------------------ files
 
@@ -262,13 +269,14 @@ class TestPki:
             responder_cert=self.root.asn1,
             responder_key=_asn1_key(self.root.key),
             signature_algo=SHA256_ECDSA,
-            at_time=datetime.now(UTC),
+            # whole seconds: RFC 5280 forbids fractions, and NSS (pdfsig) rejects them
+            at_time=datetime.now(UTC).replace(microsecond=0),
             revinfo_interface=_Revocations(self),
         )
         return responder.build_ocsp_response(ocsp.OCSPRequest.load(body)).dump()
 
     def crl(self) -> bytes:
-        now = datetime.now(UTC)
+        now = datetime.now(UTC).replace(microsecond=0)
         ski = self.root.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
         builder = CRLBuilder(
             issuer_name=self.root.asn1.subject,
@@ -305,14 +313,17 @@ def _handler(pki: TestPki) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
         def do_GET(self) -> None:
-            pki.requests[self.path] += 1
+            pki.requests[self.path.split("/")[1]] += 1
             if self.path == "/crl":
                 self._reply(pki.crl(), "application/pkix-crl")
+            elif self.path.startswith("/ocsp/"):  # RFC 6960 A.1 GET, as NSS (pdfsig) asks
+                body = base64.b64decode(unquote(self.path[len("/ocsp/") :]))
+                self._reply(pki.ocsp_response(body), "application/ocsp-response")
             else:
                 self.send_error(404)
 
         def do_POST(self) -> None:
-            pki.requests[self.path] += 1
+            pki.requests[self.path.split("/")[1]] += 1
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             if self.path == "/ocsp":
                 self._reply(pki.ocsp_response(body), "application/ocsp-response")
@@ -321,7 +332,7 @@ def _handler(pki: TestPki) -> type[BaseHTTPRequestHandler]:
             else:
                 self.send_error(503 if self.path == "/tsa" else 404)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             pass
 
     return Handler

@@ -1,9 +1,9 @@
 """Fixtures of the signing tests: one PKI, one SoftHSM2 token directory and one archived
 PDF/A per test session, plus helpers to open signers on them.
 
-Import the fixtures into a test module (``from tests.support.signing import *``-style,
-by name). libsofthsm2 reads SOFTHSM2_CONF once, when python-pkcs11 first loads it,
-so the token directory is fixed for the whole process and every token lives there.
+tests/conftest.py imports the fixtures, so every module shares one instance of each.
+libsofthsm2 reads SOFTHSM2_CONF once, when python-pkcs11 first loads it, so the
+token directory is fixed for the whole process and every token lives there.
 """
 
 from __future__ import annotations
@@ -48,7 +48,9 @@ def trust(pki: TestPki) -> Path:
 @pytest.fixture(scope="session")
 def archived(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 3-page archived PDF/A-2b as the pipeline writes it (~1.3 MB)."""
-    return make_archived_pdf(tmp_path_factory.mktemp("archived") / "000.00.13.H38-250314-0001.1.pdf")
+    return make_archived_pdf(
+        tmp_path_factory.mktemp("archived") / "000.00.13.H38-250314-0001.1.pdf"
+    )
 
 
 @pytest.fixture(scope="session")
