@@ -305,6 +305,8 @@ class TestPki:
 
 def _handler(pki: TestPki) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as a real TSA or OCSP responder offers
+
         def _reply(self, data: bytes, ctype: str) -> None:
             self.send_response(200)
             self.send_header("Content-Type", ctype)
@@ -406,6 +408,8 @@ class SoftHsm:
             check=True,
             capture_output=True,
             env={**os.environ, **self.env},
+            stdin=subprocess.DEVNULL,
+            timeout=60,
         )
 
     def import_key(self, token: str, issued: Issued, label: str, pin: str = PIN) -> None:
@@ -437,6 +441,8 @@ class SoftHsm:
             check=True,
             capture_output=True,
             env={**os.environ, **self.env},
+            stdin=subprocess.DEVNULL,
+            timeout=60,
         )
         pem.unlink()
         der = self.folder / f"{label}.crt.der"
@@ -463,6 +469,8 @@ class SoftHsm:
             check=True,
             capture_output=True,
             env={**os.environ, **self.env},
+            stdin=subprocess.DEVNULL,
+            timeout=60,
         )
 
 
