@@ -306,6 +306,9 @@ class TestPki:
 def _handler(pki: TestPki) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as a real TSA or OCSP responder offers
+        # headers and body go out in two writes; with Nagle on, a keep-alive client's
+        # delayed ACK then holds each answer ~40 ms, which is this server's fault, not ours
+        disable_nagle_algorithm = True
 
         def _reply(self, data: bytes, ctype: str) -> None:
             self.send_response(200)
