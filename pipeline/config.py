@@ -139,6 +139,69 @@ class StorageConfig:
     archive_retention_years: int = 10
 
 
+# --------------------------------------------------------------------------- signing
+# The agency's PAdES signature (DESIGN §3, §9). Everything a signing step needs
+# except the secrets: the PIN and passphrase are read by ``pipeline.sign.secrets``
+# from SOHOA_SIGN_PIN / SOHOA_SIGN_PASSPHRASE or from a 0600 file named here, so
+# they never sit in this (picklable, loggable) tree.
+
+
+@dataclass(frozen=True)
+class SignConfig:
+    pkcs12: Path | None = None  # SOHOA_SIGN_PKCS12
+    passphrase_file: Path | None = None  # SOHOA_SIGN_PASSPHRASE_FILE
+    pkcs11_module: str | None = None  # SOHOA_SIGN_PKCS11_MODULE
+    token: str | None = None  # SOHOA_SIGN_PKCS11_TOKEN (token label)
+    key_label: str | None = None  # SOHOA_SIGN_PKCS11_KEY_LABEL
+    cert_label: str | None = None  # SOHOA_SIGN_PKCS11_CERT_LABEL; defaults to key_label
+    pin_file: Path | None = None  # SOHOA_SIGN_PKCS11_PIN_FILE
+    tsa_url: str | None = None  # SOHOA_SIGN_TSA_URL
+    tsa_timeout: float = 10.0
+    trust: Path | None = None  # SOHOA_SIGN_TRUST (PEM trust roots)
+    agency_name: str | None = None  # SOHOA_SIGN_AGENCY_NAME; else the certificate's O, then CN
+    mark: str = "Bản sao điện tử từ bản giấy"  # SOHOA_SIGN_MARK
+    revocation: bool = True  # embed OCSP/CRL data (B-LT) when the certificate names them
+    required: bool = False  # SOHOA_SIGN_REQUIRED: unsigned documents fail instead of waiting
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.pkcs12 or self.pkcs11_module)
+
+
+_SIGN_ENV: dict[str, tuple[str, ...]] = {
+    "SOHOA_SIGN_PKCS12": ("sign", "pkcs12"),
+    "SOHOA_SIGN_PASSPHRASE_FILE": ("sign", "passphrase_file"),
+    "SOHOA_SIGN_PKCS11_MODULE": ("sign", "pkcs11_module"),
+    "SOHOA_SIGN_PKCS11_TOKEN": ("sign", "token"),
+    "SOHOA_SIGN_PKCS11_KEY_LABEL": ("sign", "key_label"),
+    "SOHOA_SIGN_PKCS11_CERT_LABEL": ("sign", "cert_label"),
+    "SOHOA_SIGN_PKCS11_PIN_FILE": ("sign", "pin_file"),
+    "SOHOA_SIGN_TSA_URL": ("sign", "tsa_url"),
+    "SOHOA_SIGN_TRUST": ("sign", "trust"),
+    "SOHOA_SIGN_AGENCY_NAME": ("sign", "agency_name"),
+    "SOHOA_SIGN_MARK": ("sign", "mark"),
+    "SOHOA_SIGN_REQUIRED": ("sign", "required"),
+}
+
+
+def _validate_sign(sign: SignConfig) -> None:
+    if sign.pkcs12 and sign.pkcs11_module:
+        raise ConfigError("set either sign.pkcs12 or sign.pkcs11_module, not both")
+    if sign.pkcs11_module and not (sign.token and (sign.key_label or sign.cert_label)):
+        raise ConfigError(
+            "a PKCS#11 signer needs SOHOA_SIGN_PKCS11_TOKEN and SOHOA_SIGN_PKCS11_KEY_LABEL"
+        )
+    if sign.tsa_url and not sign.tsa_url.startswith(("http://", "https://")):
+        raise ConfigError(f"sign.tsa_url must be an http(s) URL, got {sign.tsa_url!r}")
+    if sign.tsa_timeout <= 0:
+        raise ConfigError("sign.tsa_timeout must be positive")
+    if sign.required and not sign.enabled:
+        raise ConfigError("sign.required is set but no signer (PKCS#12 or PKCS#11) is configured")
+
+
+# ------------------------------------------------------------------------ end signing
+
+
 @dataclass(frozen=True)
 class Config:
     home: Path = Path("./var")
@@ -154,6 +217,7 @@ class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     web: WebConfig = field(default_factory=WebConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    sign: SignConfig = field(default_factory=SignConfig)
 
     @property
     def ledger_path(self) -> Path:
@@ -192,6 +256,7 @@ _ENV_MAP: dict[str, tuple[str, ...]] = {
     "SOHOA_BUCKET_WORK": ("buckets", "work"),
     "SOHOA_EXECUTOR": ("run", "executor"),
     "SOHOA_DATABASE_URL": ("database", "url"),
+    **_SIGN_ENV,
 }
 
 
@@ -276,6 +341,7 @@ _SECTIONS: dict[str, type] = {
     "database": DatabaseConfig,
     "web": WebConfig,
     "storage": StorageConfig,
+    "sign": SignConfig,
 }
 
 
@@ -365,6 +431,7 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("database.url (SOHOA_DATABASE_URL) must be sqlite:… or postgresql://…")
     valid_port(cfg.web.port, "web.port")
     _validate_access(cfg)
+    _validate_sign(cfg.sign)
 
 
 def _validate_access(cfg: Config) -> None:
