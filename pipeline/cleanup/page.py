@@ -66,7 +66,8 @@ class CleanPage:
     """One cleaned page.
 
     ``ocr_image`` shows the same page as ``image``, ``ocr_scale`` times larger
-    (1.0 unless small print was enlarged for Tesseract): divide OCR word boxes by
+    (1.0 unless small print was enlarged for Tesseract, below 1 when the page is
+    over ``cleanup.max_ocr_pixels``): divide OCR word boxes by
     ``ocr_scale`` to place them on ``image``. ``rotation_confidence`` is Tesseract
     OSD's confidence in its own answer, also when that answer was rejected (then
     ``rotation`` is 0); None when OSD did not run or could not tell. ``page_quad``
@@ -838,11 +839,15 @@ def make_ocr_image(
         if cfg.stretch_contrast:
             gray = stretch_contrast(gray, dpi)
     factor = ocr_upscale_factor(text_height(gray), cfg.ocr_min_text_px)
+    h, w = gray.shape
+    # Tesseract and the second look cost ~16 bytes per OCR pixel: past the budget the
+    # OCR copy is made smaller (its letters are big at such sizes), never the PDF's.
+    factor = min(factor, math.sqrt(cfg.max_ocr_pixels / (h * w)))
     if factor == 1.0:
         return np.ascontiguousarray(gray), 1.0
-    h, w = gray.shape
-    size = (round(w * factor), round(h * factor))
-    return cv2.resize(gray, size, interpolation=cv2.INTER_CUBIC), factor
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    interpolation = cv2.INTER_CUBIC if factor > 1 else cv2.INTER_AREA
+    return cv2.resize(gray, size, interpolation=interpolation), factor
 
 
 # --- composition -----------------------------------------------------------------------------
