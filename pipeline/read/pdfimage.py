@@ -71,6 +71,8 @@ def tokenize(data: bytes) -> list[Op] | None:
             name = _NAME_ESCAPE.sub(lambda e: bytes([int(e.group(1), 16)]), token)
             operands.append(name.decode("latin-1"))
         elif kind == "op":
+            if token == b"BI":
+                return None  # an inline image: binary data follows, nothing to lex
             ops.append((operands, token.decode("ascii")))
             operands = []
         else:

@@ -138,25 +138,31 @@ def _stream_section(head: bytes) -> tuple[int, bytes | None]:
     return _int(dictionary, b"Size") or 0, dictionary
 
 
-def object_headers(path: Path, stop_after: int) -> int:
-    """``N G obj`` headers in the file, as qpdf finds them when it rebuilds a broken table."""
+def object_headers(path: Path) -> int:
+    """``N G obj`` headers in the file, as qpdf finds them when it rebuilds a broken table.
+
+    One pass of a regular expression over the file (about 0.1 s per 20 MB).
+    """
     count = 0
     carry = b""
     with open(path, "rb") as fh:
         while chunk := fh.read(4 * 2**20):
             data = carry + chunk
-            cut = max(0, len(data) - 32)
-            count += len(_OBJ_HEADER.findall(data, 0, cut))
-            carry = data[cut:]
-            if count > stop_after:
-                return count
+            cut = max(0, len(data) - 64)  # a header starting past here may continue next chunk
+            end = 0
+            for m in _OBJ_HEADER.finditer(data):
+                if m.start() >= cut:
+                    break
+                count += 1
+                end = m.end()
+            carry = data[max(cut, end) :]
     return count + len(_OBJ_HEADER.findall(carry))
 
 
 def check_object_count(path: Path, limits: PdfLimits) -> None:
     """Refuse a file with more objects than ``ingest.max_pdf_objects``, before qpdf opens it."""
     declared = xref_entries(path)
-    count = declared if declared is not None else object_headers(path, limits.max_objects)
+    count = declared if declared is not None else object_headers(path)
     _refuse_objects(count, limits)
 
 
