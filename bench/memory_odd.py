@@ -35,7 +35,6 @@ from tests.support import bombs
 from tests.support.minio import new_server
 
 
-
 def shared_data() -> Path:
     """``$SOHOA_SHARED_DATA``, else the nearest ``shared/data`` beside a parent of the repo."""
     if os.environ.get("SOHOA_SHARED_DATA"):

@@ -81,7 +81,7 @@ def tokenize(data: bytes) -> list[Op] | None:
 
 
 def _filters(stream: pikepdf.Stream) -> list[str] | None:
-    """The stream's filter names, or None when there are decode parameters we do not read."""
+    """The stream's filter names ([] for none), or None when /Filter is not a name or array."""
     raw = stream.get("/Filter")
     if raw is None:
         names: list[str] = []
