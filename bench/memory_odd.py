@@ -158,7 +158,7 @@ BOMBS: dict[str, Callable[[Path], Path]] = {
     "bomb-flate-overrun.pdf": bombs.flate_overrun_bomb,
     "bomb-text-layer.pdf": bombs.text_layer_bomb,
     "bomb-frames.tif": bombs.tiff_frames_bomb,
-    "bomb-frames-loop.tif": lambda p: bombs.tiff_frames_bomb(p, 1_000, loop=True),
+    "bomb-frames-loop.tif": lambda p: bombs.tiff_frames_bomb(p, 100, loop=True, side=16),
     "blank-5000.pdf": bombs.blank_pages_pdf,
 }
 

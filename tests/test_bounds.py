@@ -315,10 +315,17 @@ def test_tiff_with_many_frames_is_refused_without_decoding_them(tmp_path: Path) 
 
 
 def test_tiff_frame_chain_that_loops_is_counted_once(tmp_path: Path) -> None:
-    looped = bombs.tiff_frames_bomb(tmp_path / "loop.tif", frames=30, loop=True)
+    looped = bombs.tiff_frames_bomb(tmp_path / "loop.tif", frames=30, loop=True, side=16)
     info = pages.inspect(looped, CFG)
     assert info.pages == 30
-    assert pages.load_page(looped, info.media_type, 29, CFG).image.shape == (1, 1)
+    assert pages.load_page(looped, info.media_type, 29, CFG).image.shape == (16, 16)
+
+
+def test_page_of_a_few_pixels_is_refused_with_a_reason(tmp_path: Path) -> None:
+    """A 1x1 frame broke cleanup's downscaling with an OpenCV assertion ("failed")."""
+    tiny = bombs.tiff_frames_bomb(tmp_path / "tiny.tif", frames=3)
+    with pytest.raises(pages.RejectedInput, match=r"page 1 is 1x1 pixels: too small"):
+        pages.load_page(tiny, pages.TIFF, 0, CFG)
 
 
 def test_later_tiff_frame_over_the_file_pixel_limit_is_refused(tmp_path: Path) -> None:

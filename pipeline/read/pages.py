@@ -38,6 +38,7 @@ JP2 = "image/jp2"
 
 
 TIFF_WALK_FACTOR = 100  # frames counted past ingest.max_pages, to tell the operator how many
+MIN_PAGE_SIDE = 8  # pixels; a smaller page holds nothing to read (and breaks downscaling)
 
 
 @dataclass(frozen=True)
@@ -237,6 +238,13 @@ def neutral_or_bgr(
     return bgr, "colour"
 
 
+def _refuse_tiny(width: int, height: int, index: int) -> None:
+    if min(width, height) < MIN_PAGE_SIDE:
+        raise RejectedInput(
+            f"page {index + 1} is {width}x{height} pixels: too small to hold anything to read"
+        )
+
+
 def fit_factor(width: int, height: int, max_pixels: int) -> float:
     """The scale (at most 1) that brings width x height within ``max_pixels``."""
     pixels = width * height
@@ -262,6 +270,7 @@ def load_page(path: Path, media_type: str, index: int, cfg: IngestConfig) -> Pag
                     f"page {index + 1}: image of {w}x{h} pixels exceeds the limit of"
                     f" {cfg.max_file_pixels} (ingest.max_file_pixels)"
                 )
+            _refuse_tiny(w, h, index)
             dpi_info = img.info.get("dpi")
             fit = fit_factor(w, h, cfg.max_page_pixels)
             target = (max(1, math.floor(w * fit)), max(1, math.floor(h * fit)))
@@ -331,6 +340,7 @@ def _render_pdf_page(path: Path, index: int, cfg: IngestConfig) -> PageImage:
         raise RejectedInput(f"page {index + 1}: cannot read page size: {exc}") from exc
     if scanned is not None:
         image, dpi, rotate = scanned
+        _refuse_tiny(image.width, image.height, index)
         arr, colour = _to_array(image)
         if rotate is not None:
             arr = np.ascontiguousarray(cv2.rotate(arr, rotate))
@@ -338,6 +348,7 @@ def _render_pdf_page(path: Path, index: int, cfg: IngestConfig) -> PageImage:
     assert size is not None
     dpi = pdf_render_dpi(*size, cfg)
     arr, colour = render_page(path, index, dpi, cfg)
+    _refuse_tiny(arr.shape[1], arr.shape[0], index)
     return PageImage(arr, dpi, "render", colour)
 
 

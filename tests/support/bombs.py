@@ -218,24 +218,25 @@ def flate_image_bomb(path: Path, side: int = 20_000) -> Path:
     return write_pdf(path, objects, 1)
 
 
-def tiff_frames_bomb(path: Path, frames: int = 100_000, loop: bool = False) -> Path:
-    """A little-endian TIFF of ``frames`` 1×1 bilevel frames sharing one byte of pixel data.
+def tiff_frames_bomb(path: Path, frames: int = 100_000, loop: bool = False, side: int = 1) -> Path:
+    """A little-endian TIFF of ``frames`` ``side``×``side`` bilevel frames sharing one strip.
 
     ``loop`` makes the last frame's next-IFD pointer go back to the first one.
     """
+    strip = b"\xff" * (((side + 7) // 8) * side)
     entries = [  # tag, type (3 SHORT, 4 LONG), value; StripOffsets is patched below
-        (256, 4, 1),  # ImageWidth
-        (257, 4, 1),  # ImageLength
+        (256, 4, side),  # ImageWidth
+        (257, 4, side),  # ImageLength
         (259, 3, 1),  # Compression: none
         (262, 3, 1),  # Photometric: black is zero
         (273, 4, 0),  # StripOffsets
-        (278, 4, 1),  # RowsPerStrip
-        (279, 4, 1),  # StripByteCounts
+        (278, 4, side),  # RowsPerStrip
+        (279, 4, len(strip)),  # StripByteCounts
     ]
     ifd_size = 2 + 12 * len(entries) + 4
     data_at = 8
-    first_ifd = data_at + 2  # one pixel byte, padded to a word boundary
-    out = bytearray(b"II*\x00" + struct.pack("<I", first_ifd) + b"\xff\x00")
+    first_ifd = data_at + len(strip) + len(strip) % 2  # IFDs start on a word boundary
+    out = bytearray(b"II*\x00" + struct.pack("<I", first_ifd) + strip + b"\x00" * (len(strip) % 2))
     for i in range(frames):
         at = first_ifd + i * ifd_size
         nxt = at + ifd_size if i + 1 < frames else (first_ifd if loop else 0)
