@@ -61,7 +61,7 @@ class IngestConfig:
     # limit's name, its original kept in raw like every rejection.
     max_pages: int = 2_000  # pages of a PDF, frames of a TIFF
     max_pdf_objects: int = 500_000  # objects in a PDF's cross-reference table
-    pdf_memory_mb: int = 1_024  # address space of each PDF reader (inspection, render, text)
+    pdf_memory_mb: int = 768  # address space of each PDF reader (inspection, render, text)
     pdf_timeout_seconds: float = 120.0  # per inspection, page render and page text extraction
 
 

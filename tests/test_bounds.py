@@ -215,17 +215,7 @@ def test_one_huge_array_is_refused_by_the_memory_limit_of_the_inspection(
     tmp_path: Path,
 ) -> None:
     """5 M numbers in one object stream (10 KB of file) cost qpdf ~0.7 GB to parse."""
-    body = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Annots [" + b"0 " * 5_000_000
-    bomb = bombs.write_pdf(
-        tmp_path / "array.pdf",
-        {
-            1: b"<< /Type /Catalog /Pages 2 0 R >>",
-            2: b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-            3: body + b"] >>",
-        },
-        1,
-        packed=True,
-    )
+    bomb = bombs.huge_array_bomb(tmp_path / "array.pdf", numbers=5_000_000)
     assert bomb.stat().st_size < 64 * 1024
     with pytest.raises(pages.RejectedInput) as got:
         pages.inspect(bomb, IngestConfig(pdf_memory_mb=256))

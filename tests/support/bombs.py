@@ -298,3 +298,18 @@ def text_layer_bomb(path: Path, words: int = 1_000_000) -> Path:
         5: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     }
     return write_pdf(path, objects, 1)
+
+
+def huge_array_bomb(path: Path, numbers: int = 10_000_000) -> Path:
+    """One page whose /Annots is a single direct array of ``numbers`` zeros, in an object stream.
+
+    Nothing counts it as objects (the file has six), yet a parser holds every element:
+    qpdf took 1.4 GB to open the 20 KB this makes by default.
+    """
+    page = _blank_page(2, b" /Annots [" + b"0 " * numbers + b"]")
+    objects: dict[int, bytes | Stream] = {
+        1: b"<< /Type /Catalog /Pages 2 0 R >>",
+        2: b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        3: page,
+    }
+    return write_pdf(path, objects, 1, packed=True)
