@@ -57,8 +57,16 @@ class IngestConfig:
     min_dpi: int = 70
     max_dpi: int = 1200
     pdf_render_dpi: int = 300
-    max_page_pixels: int = 120_000_000
-    max_file_pixels: int = 400_000_000
+    # Cleanup costs ~12 bytes per page pixel on top of the page (17 for colour): a
+    # larger page is rendered, or scaled, to fit, so a worker stays under 1 GiB.
+    max_page_pixels: int = 50_000_000
+    max_file_pixels: int = 100_000_000  # decoding an RGB image costs Pillow 4 bytes/pixel
+    # Work per file is bounded (issue 9): a file over a limit is rejected with the
+    # limit's name, its original kept in raw like every rejection.
+    max_pages: int = 2_000  # pages of a PDF, frames of a TIFF
+    max_pdf_objects: int = 500_000  # objects in a PDF's cross-reference table
+    pdf_memory_mb: int = 768  # address space of each PDF reader (inspection, render, text)
+    pdf_timeout_seconds: float = 120.0  # per inspection, page render and page text extraction
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,7 @@ class CleanupConfig:
     despeckle: bool = True
     stretch_contrast: bool = True
     ocr_min_text_px: float = 22.0
+    max_ocr_pixels: int = 40_000_000  # the OCR copy is scaled down past this (memory)
 
 
 @dataclass(frozen=True)
@@ -408,6 +417,15 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("ingest.default_dpi must lie within [ingest.min_dpi, ingest.max_dpi]")
     if cfg.watch.stable_seconds < 0 or cfg.watch.rescan_seconds <= 0:
         raise ConfigError("watch.stable_seconds must be >= 0 and watch.rescan_seconds > 0")
+    if cfg.cleanup.max_ocr_pixels < 1_000_000:
+        raise ConfigError("cleanup.max_ocr_pixels must be at least 1000000")
+    ingest = cfg.ingest
+    if ingest.max_pages < 1 or ingest.max_pdf_objects < 1:
+        raise ConfigError("ingest.max_pages and ingest.max_pdf_objects must be at least 1")
+    if ingest.pdf_memory_mb < 64 or ingest.pdf_timeout_seconds <= 0:
+        raise ConfigError(
+            "ingest.pdf_memory_mb must be at least 64 and ingest.pdf_timeout_seconds > 0"
+        )
     if cfg.watch.empty_timeout_seconds < 0:
         raise ConfigError("watch.empty_timeout_seconds must be >= 0")
     names = (cfg.buckets.raw, cfg.buckets.archive, cfg.buckets.work)
