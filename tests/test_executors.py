@@ -16,7 +16,6 @@ import pytest
 from pipeline.config import load_config
 from pipeline.errors import Interrupted, PageWorkerLost, RejectedInput
 from pipeline.model import PageJob, PageOptions, PageResult, SourceRef
-from workers.executors import local
 from workers.executors.inline import InlineExecutor
 from workers.executors.local import LocalExecutor
 
@@ -47,13 +46,13 @@ def _result(job: PageJob) -> PageResult:
     )
 
 
-def fake_die_on_page_two(job: PageJob) -> PageResult:
+def fake_die_on_page_two(job: PageJob, runtime: object) -> PageResult:
     if job.index == 1:
         os._exit(3)  # as the OOM killer would: no exception, the process is gone
     return _result(job)
 
 
-def fake_die_once(job: PageJob) -> PageResult:
+def fake_die_once(job: PageJob, runtime: object) -> PageResult:
     marker = Path(job.work_key)
     if not marker.exists():
         marker.write_text("died once")
@@ -61,20 +60,19 @@ def fake_die_once(job: PageJob) -> PageResult:
     return _result(job)
 
 
-def fake_slow(job: PageJob) -> PageResult:
+def fake_slow(job: PageJob, runtime: object) -> PageResult:
     time.sleep(0.3)
     return _result(job)
 
 
-def fake_reject(job: PageJob) -> PageResult:
+def fake_reject(job: PageJob, runtime: object) -> PageResult:
     raise RejectedInput(f"page {job.index + 1} cannot be decoded")
 
 
 @pytest.fixture
-def executor(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest):
-    monkeypatch.setattr(local, "_run", request.param)
+def executor(request: pytest.FixtureRequest):
     cfg = load_config(env={}, overrides={"run": {"max_worker_deaths": 2}})
-    ex = LocalExecutor(cfg, workers=2)
+    ex = LocalExecutor(cfg, workers=2, task=request.param)
     yield ex
     ex.close(cancel=True)
 

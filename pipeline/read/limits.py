@@ -59,15 +59,16 @@ def run_limited(
     ``max_output`` stops the child once it has written that many bytes to stdout
     (an extractor asked for a page's words that produces gigabytes of them).
     ``self_limiting`` is for our own Python children, which set the limit as their
-    first act: no ``preexec_fn`` then, which is not safe in a process with threads.
+    first act; anything else runs under ``prlimit`` (util-linux).
     """
-    preexec = None if self_limiting else (lambda: limit_memory(memory_mb * MiB))
+    # prlimit sets the limit in the child without running Python between fork and exec,
+    # which could deadlock in a process whose other threads hold locks (document threads).
+    argv = list(cmd) if self_limiting else ["prlimit", f"--as={memory_mb * MiB}", "--", *cmd]
     proc = subprocess.Popen(
-        list(cmd),
+        argv,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        preexec_fn=preexec,
         start_new_session=True,
     )
     if max_output is None:
