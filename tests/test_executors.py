@@ -72,7 +72,8 @@ def fake_reject(job: PageJob, runtime: object) -> PageResult:
 @pytest.fixture
 def executor(request: pytest.FixtureRequest):
     cfg = load_config(env={}, overrides={"run": {"max_worker_deaths": 2}})
-    ex = LocalExecutor(cfg, workers=2, task=request.param)
+    # This process ran OpenCV in other tests: its native threads rule out a plain fork.
+    ex = LocalExecutor(cfg, workers=2, task=request.param, start_method="forkserver")
     yield ex
     ex.close(cancel=True)
 
