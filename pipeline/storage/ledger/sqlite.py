@@ -59,7 +59,8 @@ CREATE TABLE IF NOT EXISTS documents (
     review TEXT,
     source_name_bytes BLOB,
     owner TEXT,
-    lease_until TEXT
+    lease_until TEXT,
+    signature TEXT
 );
 CREATE INDEX IF NOT EXISTS documents_sha ON documents(sha256);
 CREATE INDEX IF NOT EXISTS documents_state ON documents(state);
@@ -91,6 +92,7 @@ _ADDED_COLUMNS = (
     ("source_name_bytes", "BLOB"),
     ("owner", "TEXT"),
     ("lease_until", "TEXT"),
+    ("signature", "TEXT"),
 )
 
 
