@@ -399,8 +399,8 @@ def test_a_signing_process_that_dies_is_replaced(
     try:
         first = signer.sign(archived, tmp_path / "1.pdf")
         assert first.level == "B-B" and first.key_store == "pkcs12"
-        os.kill(signer._proc.pid, signal.SIGKILL)
-        signer._proc.join(timeout=10)
+        os.kill(signer.pid, signal.SIGKILL)
+        signer._proc.wait(timeout=10)
         second = signer.sign(archived, tmp_path / "2.pdf")  # a new child, the key opened again
         assert second.sha256 == hashlib.sha256((tmp_path / "2.pdf").read_bytes()).hexdigest()
     finally:

@@ -4,13 +4,13 @@ Why a child. The process that runs documents forks page workers, and forks them
 again whenever the pool is rebuilt after a worker died; a PKCS#11 module must not
 be inherited initialised across a fork (the standard leaves the child's module
 undefined, and a USB token's middleware shares its reader connection with it). So
-the key never lives there: :class:`SigningProcess` starts a child with ``spawn``
-(a fresh interpreter that itself never forks), which opens the signer once
-(``open_signer``: key store, token session, TSA client), signs every document the
-parent sends and closes the signer when told to stop. pyHanko's CPU work then
-also stays off the interpreter lock of the threads that run documents.
+the key never lives there: :class:`SigningProcess` starts a child, a fresh
+interpreter (``python -m workers.signing``) that itself never forks, which opens
+the signer once (``open_signer``: key store, token session, TSA client), signs
+every document the parent sends and closes the signer when told to stop. pyHanko's
+CPU work then also stays off the interpreter lock of the threads that run documents.
 
-What crosses the pipe: two file paths in, a :class:`SignatureRecord` or one of our
+What crosses the socket: two file paths in, a :class:`SignatureRecord` or one of our
 exceptions out. Never the PIN or passphrase: the child reads them from the
 environment (or its 0600 file) that it inherits, as the parent would have.
 
@@ -30,9 +30,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 import os
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from multiprocessing.connection import Connection
@@ -47,7 +49,6 @@ RETRY_OPEN_SECONDS = 10.0
 # Codes of the child's own check that still mean "a sound signature": the chain is judged
 # against this machine's trust roots, which a PKCS#12 office may not have configured.
 _SELF_CHECK_OK = frozenset({"valid", "untrusted", "timestamp-untrusted"})
-_SPAWN = multiprocessing.get_context("spawn")
 
 
 def quiet_pyhanko() -> None:
@@ -147,13 +148,27 @@ def _serve(conn: Connection, cfg: SignConfig) -> None:
         conn.close()
 
 
+def _main(argv: list[str]) -> int:
+    """``python -m workers.signing FD``: the child, talking over the socket ``FD``; the
+    signer's settings are the first message (the secrets it reads from its environment)."""
+    conn = Connection(int(argv[1]))
+    try:
+        cfg = conn.recv()
+    except (EOFError, OSError):
+        return 0
+    _serve(conn, cfg)
+    return 0
+
+
 # --------------------------------------------------------------------------- the parent
 
 
 class SigningProcess:
-    """A :class:`~pipeline.flow.context.DocumentSigner` whose key lives in a spawned child.
+    """A :class:`~pipeline.flow.context.DocumentSigner` whose key lives in a child process.
 
-    Thread-safe: documents running in threads share it and sign one at a time (the
+    The child is ``python -m workers.signing`` (a fresh interpreter: nothing of this
+    process, its threads or its main module is copied into it) on one end of a socket
+    pair. Thread-safe: documents running in threads share it and sign one at a time (the
     signer serialises anyway; a signature takes tens of milliseconds). A copy of this
     object inherited through a fork notices and starts a child of its own.
     """
@@ -163,9 +178,13 @@ class SigningProcess:
         # the TSA and OCSP each get their timeout, then a token's own slowness
         self.timeout = timeout if timeout is not None else 3 * cfg.tsa_timeout + 60
         self._lock = threading.Lock()
-        self._proc: Any = None
+        self._proc: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self._owner: int | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
 
     def start(self) -> SigningProcess:
         """Start the child now, so loading the key overlaps the first pages' OCR."""
@@ -176,16 +195,26 @@ class SigningProcess:
     def _ensure(self) -> Connection:
         if self._owner != os.getpid():  # a fresh object, or one inherited through a fork
             self._proc, self._conn = None, None
-        if self._proc is not None and self._conn is not None and self._proc.is_alive():
+        if self._proc is not None and self._conn is not None and self._proc.poll() is None:
             return self._conn
         self._reset()
-        ours, theirs = _SPAWN.Pipe()
-        proc = _SPAWN.Process(target=_serve, args=(theirs, self.cfg), name="sohoa-signer")
-        proc.daemon = True
-        proc.start()
-        theirs.close()
-        self._proc, self._conn, self._owner = proc, ours, os.getpid()
-        return ours
+        ours, theirs = socket.socketpair()
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "workers.signing", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                close_fds=True,
+            )
+        except OSError as exc:
+            ours.close()
+            raise SignerUnavailable(f"the signing process cannot be started: {exc}") from None
+        finally:
+            theirs.close()
+        conn = Connection(ours.detach())
+        conn.send(self.cfg)
+        self._proc, self._conn, self._owner = proc, conn, os.getpid()
+        return conn
 
     def _reset(self) -> None:
         proc, conn, self._proc, self._conn = self._proc, self._conn, None, None
@@ -193,7 +222,7 @@ class SigningProcess:
             conn.close()
         if proc is not None and self._owner == os.getpid():
             proc.kill()
-            proc.join(timeout=5)
+            proc.wait(timeout=10)
 
     def sign(self, src: Path, dst: Path) -> SignatureRecord:
         with self._lock:
@@ -208,7 +237,7 @@ class SigningProcess:
                     )
                 kind, value = conn.recv()
             except (EOFError, OSError):
-                code = self._proc.exitcode if self._proc is not None else None
+                code = self._proc.poll() if self._proc is not None else None
                 self._reset()
                 raise SignerUnavailable(
                     f"the signing process ended unexpectedly (exit {code}); nothing was signed"
@@ -218,11 +247,17 @@ class SigningProcess:
         raise value
 
     def close(self) -> None:
+        """Ask the child to close the signer (logging out of the token) and wait for it."""
         with self._lock:
             proc, conn = self._proc, self._conn
             if proc is None or conn is None or self._owner != os.getpid():
                 return
             with contextlib.suppress(OSError):
                 conn.send(("stop",))
-            proc.join(timeout=10)
+            with contextlib.suppress(subprocess.TimeoutExpired):  # else _reset ends it
+                proc.wait(timeout=10)
             self._reset()
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv))

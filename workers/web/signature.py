@@ -56,10 +56,14 @@ class SignatureBadge:
             state, label = "unsigned", "Chưa ký số"
         else:
             state, label = "invalid", "Chữ ký số không hợp lệ"
+        # an unsigned copy (signing pending, or never configured) is not "invalid": say what it is
+        text = (
+            verdict.text() if state != "unsigned" else f"{verdict.reason_vi} / {verdict.reason_en}"
+        )
         return cls(
             state,
             label,
-            verdict.text(),
+            text,
             verdict.code,
             verdict.agency,
             verdict.signed_at,
