@@ -141,6 +141,8 @@ def _serve(conn: Connection, cfg: SignConfig) -> None:
                 reply = ("error", SignError(f"signing failed: {_short(exc)}"))
             try:
                 conn.send(reply)
+            except OSError:  # the parent is gone
+                return
             except Exception:  # an exception that does not pickle: keep its words only
                 conn.send(("error", SignError(str(reply[1]))))
     finally:

@@ -96,11 +96,10 @@ def sign(run: DocumentRun) -> Document | None:
 
 def pending_documents(services: Services, limit: int | None = None) -> list[Document]:
     """Archived documents waiting for their signature, oldest first."""
-    docs = [
-        d
-        for d in services.ledger.find_documents(states=[ARCHIVED, INDEXED])
-        if d.signature == metadata.SIGNATURE_PENDING and d.pdf_key and d.metadata_key
-    ]
+    found = services.ledger.find_documents(
+        states=[ARCHIVED, INDEXED], signature=metadata.SIGNATURE_PENDING
+    )
+    docs = [d for d in found if d.pdf_key and d.metadata_key]
     return docs[:limit] if limit else docs
 
 

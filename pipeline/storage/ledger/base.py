@@ -66,6 +66,7 @@ class Ledger(Protocol):
         station: str | None = None,
         since: str | None = None,
         source_path: str | None = None,
+        signature: str | None = None,  # the signature column: a level, or "pending"
     ) -> list[Document]: ...
     def resolve_id(self, ident: str) -> tuple[str, str]: ...
     def events(

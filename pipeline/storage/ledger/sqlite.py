@@ -115,6 +115,11 @@ class SqliteLedger:
             for column, kind in _ADDED_COLUMNS:
                 if column not in have:
                     conn.execute(f"ALTER TABLE documents ADD COLUMN {column} {kind}")
+            # after the columns, which an older ledger only has once altered
+            conn.execute(
+                "CREATE INDEX IF NOT EXISTS documents_signature ON documents(signature)"
+                " WHERE signature IS NOT NULL"
+            )
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -390,6 +395,7 @@ class SqliteLedger:
         station: str | None = None,
         since: str | None = None,
         source_path: str | None = None,
+        signature: str | None = None,
     ) -> list[Document]:
         clauses: list[str] = []
         params: list[Any] = []
@@ -401,6 +407,7 @@ class SqliteLedger:
             ("batch_id", batch_id),
             ("station", station),
             ("source_path", source_path),
+            ("signature", signature),
         ):
             if value is not None:
                 clauses.append(f"{col} = ?")
