@@ -23,6 +23,8 @@ from pipeline.storage.ledger import Document
 # The ledger's ``signature`` column: the PAdES level of the archived copy, this word for a
 # document waiting to be signed, or None (archived before signing was configured).
 SIGNATURE_PENDING = "pending"
+# The object metadata (x-amz-meta-signature-level) of a signed document's PDF and JSON.
+LEVEL_OBJECT_META = "signature-level"
 
 
 @dataclass(frozen=True)

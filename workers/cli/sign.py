@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -34,6 +33,7 @@ from pipeline.errors import (
 )
 from pipeline.flow.steps.sign import failure_reason, pending_documents, sign_archived
 from pipeline.storage import objects as objects_mod
+from pipeline.storage.objects import sha256_file
 from pipeline.storage.ledger import cli_actor
 from workers.cli.output import Output
 from workers.services import services
@@ -152,7 +152,7 @@ def _fetch(cfg: Config, key: str, dest: Path) -> dict[str, Any]:
     except Exception:  # no metadata (or unreadable): the signature speaks for itself
         facts["metadata"] = "missing"
         return facts
-    digest = hashlib.sha256(dest.read_bytes()).hexdigest()
+    digest = sha256_file(dest)
     recorded = (meta.get("file") or {}).get("sha256")
     facts["metadata"] = "agrees" if recorded == digest else "differs"
     facts["metadata_signature"] = (meta.get("signature") or {}).get("level")

@@ -125,7 +125,7 @@ def store(run: DocumentRun) -> Document | None:
         "document-id": doc.id,
     }
     level = metadata.signature_state(meta)
-    signed_meta = {**obj_meta, "signature-level": level} if run.signature else obj_meta
+    signed_meta = {**obj_meta, metadata.LEVEL_OBJECT_META: level} if run.signature else obj_meta
     bucket = objects.archive_bucket
     objects.put_file(
         bucket, keys.pdf, run.pdf_path, pdf_sha, content_type="application/pdf", meta=signed_meta

@@ -42,8 +42,6 @@ from pipeline.storage.objects import CHUNK, META_SHA256, sha256_file
 if TYPE_CHECKING:  # pyHanko is loaded only where a signer runs
     from pipeline.sign.records import SignatureRecord
 
-PDF_LEVEL_META = "signature-level"  # x-amz-meta-signature-level on the archived PDF and JSON
-
 
 def failure_reason(exc: BaseException) -> str:
     """One line for the ledger: our own errors say it well; anything else names its type."""
@@ -130,7 +128,7 @@ def _object_meta(services: Services, key: str, level: str) -> dict[str, Any]:
     with the signature level added; its own hash is set again by the upload."""
     info = services.objects.stat(services.objects.archive_bucket, key)
     kept = {k: v for k, v in (info.meta if info else {}).items() if k != META_SHA256}
-    return {**kept, PDF_LEVEL_META: level}
+    return {**kept, metadata.LEVEL_OBJECT_META: level}
 
 
 def sign_archived(services: Services, doc: Document, *, actor: str, tmp: Path) -> Document:
