@@ -33,8 +33,8 @@ from pipeline.errors import (
 )
 from pipeline.flow.steps.sign import failure_reason, pending_documents, sign_archived
 from pipeline.storage import objects as objects_mod
-from pipeline.storage.objects import sha256_file
 from pipeline.storage.ledger import cli_actor
+from pipeline.storage.objects import sha256_file
 from workers.cli.output import Output
 from workers.services import services
 from workers.signing import quiet_pyhanko
