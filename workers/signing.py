@@ -203,7 +203,8 @@ class SigningProcess:
         ours, theirs = socket.socketpair()
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "workers.signing", str(theirs.fileno())],
+                # -P: the working folder is not put on the path (a stray workers/ there)
+                [sys.executable, "-P", "-m", "workers.signing", str(theirs.fileno())],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
                 close_fds=True,
