@@ -1,6 +1,8 @@
-"""Signatures per minute: PKCS#12 and SoftHSM2, PAdES B-B, B-T and B-LT, on a typical archive PDF.
+"""Signatures per minute (PKCS#12, SoftHSM2; B-B, B-T, B-LT), and end-to-end pages/min with
+signing on vs off on the same pages.
 
     .venv/bin/python -m bench.sign [--docs 60] [--pages 3] [--procs 1]
+                                   [--e2e-pages 12] [--e2e-doc-pages 3] [--rounds 2]
 
 A ~1.3 MB 3-page PDF/A-2b made by the project's own writer is signed ``--docs``
 times per row by one signer reused across documents, as a worker process does
@@ -12,6 +14,15 @@ responder run in this process and share its two cores. ``verify`` rows time
 each with its own signer, to show that signing scales with workers.
 
 The issue's target: at least 600 signatures/min with either key store.
+
+The end-to-end table (``--e2e-pages N``; 0 skips it) runs ``sohoa process`` on the same
+generated pages (300 dpi, degraded as in bench/throughput.py, ``--e2e-doc-pages`` pages per
+file, all files in one call as the watcher meets a full inbox) against a real MinIO, with
+signing off, with a PKCS#12 key and with the SoftHSM2 token (both B-T against the loopback
+TSA). Runs alternate (off, p12, p11, then p11, p12, off…) over ``--rounds`` rounds so a
+shared machine's drift falls on every row alike; each row gives its median. Every signed
+run is checked to have archived signed copies. Target: signing on ≥ 0.95× the pages/min
+of signing off.
 """
 
 from __future__ import annotations
@@ -19,6 +30,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -29,6 +41,8 @@ from pathlib import Path
 from bench.common import machine, table
 
 TARGET_PER_MIN = 600
+TARGET_E2E_RATIO = 0.95
+E2E_CODE = "000.00.13.H38-261127-0501"
 
 
 def _timed(fn, n: int) -> list[float]:
@@ -95,11 +109,132 @@ def _serve_pki(folder: str, conn) -> None:  # type: ignore[no-untyped-def]
         conn.recv()
 
 
+def _e2e_files(pages: int, per_doc: int, work: Path) -> list[Path]:
+    """``pages`` generated pages in files of ``per_doc`` pages each (JPEG pages in a PDF)."""
+    import img2pdf
+
+    from bench.throughput import make_pages
+
+    work.mkdir(parents=True, exist_ok=True)
+    _, jpgs, _ = make_pages(pages, 300, work)
+    files = []
+    for n, start in enumerate(range(0, pages, per_doc)):
+        path = work / f"doc-{n:02d}.pdf"
+        path.write_bytes(img2pdf.convert([str(j) for j in jpgs[start : start + per_doc]]))
+        files.append(path)
+    return files
+
+
+def _e2e_run(files: list[Path], env: dict[str, str], work: Path, tag: str) -> tuple[float, float]:
+    """One `sohoa process` of every file into fresh buckets and home: its wall-clock seconds,
+    and the CPU seconds of its whole process tree (page workers and signer included), which
+    a busy machine changes far less than the wall clock."""
+    import json
+    import resource
+
+    from bench.common import run_measured
+
+    suffix = tag.lower()
+    env = {
+        **env,
+        "SOHOA_HOME": str(work / f"home-{suffix}"),
+        "SOHOA_BUCKET_RAW": f"raw-{suffix}",
+        "SOHOA_BUCKET_ARCHIVE": f"archive-{suffix}",
+        "SOHOA_BUCKET_WORK": f"work-{suffix}",
+    }
+    cmd = [sys.executable, "-m", "workers.cli", "--json", "process"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    run = run_measured([*cmd, *map(str, files), "--dossier", E2E_CODE], env=env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    rows = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    if run.returncode != 0 or len(rows) != len(files):
+        raise SystemExit(f"sohoa process failed ({tag}): {run.stderr[-2000:]}")
+    signed = "SOHOA_SIGN_PKCS12" in env or "SOHOA_SIGN_PKCS11_MODULE" in env
+    for row in rows:
+        if row["status"] != "indexed" or (row.get("signature") or "").startswith("PAdES") != signed:
+            raise SystemExit(f"{tag}: a document came out {row['status']}, {row.get('signature')}")
+    return run.seconds, cpu
+
+
+def _e2e_rows(args: argparse.Namespace, pki: dict, work: Path) -> tuple[list[list[object]], str]:
+    """Pages/min of `sohoa process` with signing off, PKCS#12 and SoftHSM2, same pages."""
+    from tests.support.minio import new_server
+    from tests.support.pki import PASSPHRASE, PIN, SOFTHSM_MODULE
+
+    files = _e2e_files(args.e2e_pages, args.e2e_doc_pages, work / "pages")
+    tsa = {"SOHOA_SIGN_TSA_URL": f"{pki['url']}/tsa", "SOHOA_SIGN_TRUST": pki["trust"]}
+    variants = {
+        "off": {},
+        "PKCS#12 B-T": {
+            **tsa,
+            "SOHOA_SIGN_PKCS12": pki["p12"]["plain"],
+            "SOHOA_SIGN_PASSPHRASE": PASSPHRASE,
+        },
+        "SoftHSM2 B-T": {
+            **tsa,
+            "SOHOA_SIGN_PKCS11_MODULE": str(SOFTHSM_MODULE),
+            "SOHOA_SIGN_PKCS11_TOKEN": "bench",
+            "SOHOA_SIGN_PKCS11_KEY_LABEL": "plain",
+            "SOHOA_SIGN_PKCS11_PIN": PIN,
+        },
+    }
+    server = new_server(work / "minio")
+    server.start()
+    seconds: dict[str, list[float]] = {name: [] for name in variants}
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
+    try:
+        base = {k: v for k, v in os.environ.items() if not k.startswith("SOHOA_SIGN_")}
+        base.update(server.env())
+        names = list(variants)
+        for r in range(args.rounds):
+            for name in names if r % 2 == 0 else names[::-1]:
+                tag = f"r{r}-{names.index(name)}"
+                wall, used = _e2e_run(files, {**base, **variants[name]}, work, tag)
+                seconds[name].append(wall)
+                cpu[name].append(used)
+                print(
+                    f"  e2e {name} round {r + 1}: {wall:.1f} s, CPU {used:.1f} s", file=sys.stderr
+                )
+    finally:
+        server.stop()
+    pages = args.e2e_pages
+    off = pages * 60 / statistics.median(seconds["off"])
+    off_cpu = statistics.median(cpu["off"])
+    rows = []
+    for name, runs in seconds.items():
+        per_min = pages * 60 / statistics.median(runs)
+        ratio = per_min / off
+        verdict = "" if name == "off" else ("yes" if ratio >= TARGET_E2E_RATIO else "NO")
+        spread = " ".join(f"{s:.1f}" for s in runs)
+        used = statistics.median(cpu[name])
+        rows.append(
+            [
+                name,
+                len(runs),
+                spread,
+                f"{per_min:.1f}",
+                f"{ratio:.3f}",
+                verdict,
+                f"{used:.1f}",
+                f"{off_cpu / used:.3f}",
+            ]
+        )
+    what = (
+        f"{pages} pages at 300 dpi in {len(files)} files of {args.e2e_doc_pages}, one "
+        f"`sohoa process` per run (start-up included), {args.rounds} round(s)"
+    )
+    return rows, what
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--docs", type=int, default=60, help="signatures per row")
     parser.add_argument("--pages", type=int, default=3)
     parser.add_argument("--procs", type=int, default=1, help="also run N processes in parallel")
+    parser.add_argument("--e2e-pages", type=int, default=12, help="end-to-end pages (0: skip)")
+    parser.add_argument("--e2e-doc-pages", type=int, default=3, help="pages per file end to end")
+    parser.add_argument("--rounds", type=int, default=2, help="end-to-end runs per variant")
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="sohoa-bench-sign-"))
@@ -166,9 +301,11 @@ def main(argv: list[str] | None = None) -> int:
                 wall = max(r[2] for r in results) - min(r[1] for r in results)
                 times = [t for r in results for t in r[0]]
                 rows.append(_row(store, "B-T", times, procs=args.procs, wall=wall))
+        e2e = _e2e_rows(args, pki, work) if args.e2e_pages > 0 else None
     finally:
         ours.send("stop")
         server.join(timeout=10)
+        shutil.rmtree(work, ignore_errors=True)
     load_after = os.getloadavg()
 
     print(f"\nmachine: {machine()}")
@@ -180,6 +317,12 @@ def main(argv: list[str] | None = None) -> int:
     headers = ["key store", "level", "procs", "docs", "ms p50", "ms p95", "per min"]
     headers.append(f">= {TARGET_PER_MIN}")
     print(table(headers, rows))
+    if e2e is not None:
+        e2e_rows, what = e2e
+        print(f"\nend to end, signing on vs off: {what}\n")
+        e2e_headers = ["signing", "runs", "seconds", "pages/min (median)", "vs off"]
+        e2e_headers += [f">= {TARGET_E2E_RATIO}", "CPU s (median)", "CPU: off / this"]
+        print(table(e2e_headers, e2e_rows))
     return 0
 
 

@@ -10,11 +10,40 @@ The API a ``sign`` step (and ``sohoa sign`` / ``sohoa verify``) calls:
 Modules, one job each: ``secrets`` (PIN/passphrase), ``keys`` (key stores),
 ``certs`` (certificate facts, trust roots), ``appearance`` (the text box),
 ``pades`` (signing), ``verify`` (checking), ``records`` (what they return).
+Names are loaded on first use (PEP 562): a process that only reads records
+(``pipeline.sign.records``: the parent of a signing process, the web page's badge)
+does not load pyHanko for them.
 """
 
-from pipeline.sign.pades import FIELD_NAME, AgencySigner, open_signer, sign_pdf
-from pipeline.sign.records import SignatureRecord, Verdict
-from pipeline.sign.verify import require_valid, verify_pdf
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pipeline.sign.pades import FIELD_NAME, AgencySigner, open_signer, sign_pdf
+    from pipeline.sign.records import SignatureRecord, Verdict
+    from pipeline.sign.verify import require_valid, verify_pdf
+
+_WHERE = {
+    "FIELD_NAME": "pades",
+    "AgencySigner": "pades",
+    "open_signer": "pades",
+    "sign_pdf": "pades",
+    "SignatureRecord": "records",
+    "Verdict": "records",
+    "require_valid": "verify",
+    "verify_pdf": "verify",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "FIELD_NAME",

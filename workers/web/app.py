@@ -28,6 +28,7 @@ from pipeline.dossier import normalize_code, received_date
 from pipeline.errors import ConfigError, QueryError, StorageUnavailable
 from pipeline.storage.index import Hit, SearchIndex, SearchRequest, open_index
 from pipeline.storage.objects import MinioStore, connect
+from workers.web.signature import SignatureBadge, SignatureChecker
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 WEB_LIMIT = 50
@@ -96,9 +97,10 @@ def _request(params: dict[str, str], limit: str | int) -> SearchRequest:
     )
 
 
-def _hit_view(hit: Hit) -> dict[str, Any]:
+def _hit_view(hit: Hit, signature: SignatureBadge | None = None) -> dict[str, Any]:
     return {
         **hit.as_dict(),
+        "signature": signature,
         "parts": hit.snippet_parts,
         "pdf_href": pdf_href(hit.pdf_key, hit.page),
         "dossier_href": dossier_href(hit.dossier_code),
@@ -116,6 +118,7 @@ def create_app(
     templates.env.filters["vn_date"] = _vn_date
     templates.env.globals["pdf_href"] = pdf_href
     stores = _StoreHolder(cfg, store_factory)
+    signatures = SignatureChecker(cfg, stores.get)  # "Đã ký số" and its verdict, per version
 
     def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
         return templates.TemplateResponse(
@@ -138,7 +141,9 @@ def create_app(
         except QueryError as exc:
             ctx = {"params": params, "hits": [], "error": str(exc)}
             return render(request, "results.html", ctx, status=400)
-        ctx = {"params": params, "hits": [_hit_view(h) for h in hits], "error": None}
+        badges = signatures.badges(h.pdf_key for h in hits)
+        views = [_hit_view(h, badges.get(h.pdf_key)) for h in hits]
+        ctx = {"params": params, "hits": views, "error": None}
         return render(request, "results.html", ctx)
 
     def api_search(request: Request) -> Response:
@@ -159,7 +164,8 @@ def create_app(
             ctx = {"code": request.path_params["code"][:80], "docs": [], "received": None}
             return render(request, "dossier.html", ctx, status=404)
         docs = index.dossier_documents(code)
-        ctx = {"code": code, "docs": docs, "received": received_date(code)}
+        badges = signatures.badges(d.pdf_key for d in docs)
+        ctx = {"code": code, "docs": docs, "received": received_date(code), "signatures": badges}
         return render(request, "dossier.html", ctx, status=200 if docs else 404)
 
     def pdf(request: Request) -> Response:

@@ -59,7 +59,8 @@ CREATE TABLE IF NOT EXISTS documents (
     review TEXT,
     source_name_bytes BLOB,
     owner TEXT,
-    lease_until TEXT
+    lease_until TEXT,
+    signature TEXT
 );
 CREATE INDEX IF NOT EXISTS documents_sha ON documents(sha256);
 CREATE INDEX IF NOT EXISTS documents_state ON documents(state);
@@ -91,6 +92,7 @@ _ADDED_COLUMNS = (
     ("source_name_bytes", "BLOB"),
     ("owner", "TEXT"),
     ("lease_until", "TEXT"),
+    ("signature", "TEXT"),
 )
 
 
@@ -111,6 +113,11 @@ class SqliteLedger:
             for column, kind in _ADDED_COLUMNS:
                 if column not in have:
                     conn.execute(f"ALTER TABLE documents ADD COLUMN {column} {kind}")
+            # after the columns, which an older ledger only has once altered
+            conn.execute(
+                "CREATE INDEX IF NOT EXISTS documents_signature ON documents(signature)"
+                " WHERE signature IS NOT NULL"
+            )
 
     def _open(self) -> sqlite3.Connection:
         try:
@@ -372,6 +379,7 @@ class SqliteLedger:
         station: str | None = None,
         since: str | None = None,
         source_path: str | None = None,
+        signature: str | None = None,
     ) -> list[Document]:
         clauses: list[str] = []
         params: list[Any] = []
@@ -383,6 +391,7 @@ class SqliteLedger:
             ("batch_id", batch_id),
             ("station", station),
             ("source_path", source_path),
+            ("signature", signature),
         ):
             if value is not None:
                 clauses.append(f"{col} = ?")
