@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import DatabaseUnavailable, DuplicateContent, NotFound, TransitionError
-from pipeline.storage.ledger.records import DOCUMENT_FIELDS, Document, new_id, now
+from pipeline.storage.ledger.records import (
+    DOCUMENT_FIELDS,
+    Document,
+    document_columns,
+    new_id,
+    now,
+)
 from pipeline.storage.ledger.states import LIVE_STATES, RECEIVED, check_transition
 
 SCHEMA = f"""
@@ -85,13 +91,12 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_document ON events(document_id);
 """
-# Columns newer versions added, for ledgers created by older ones.
-_ADDED_COLUMNS = (
-    ("review", "TEXT"),
-    ("source_name_bytes", "BLOB"),
-    ("owner", "TEXT"),
-    ("lease_until", "TEXT"),
-)
+_SQLITE_TYPES = {str: "TEXT", int: "INTEGER", float: "REAL", bytes: "BLOB", bool: "INTEGER"}
+
+
+def _added_columns() -> list[tuple[str, str]]:
+    """Every ``Document`` field as a column, so ledgers made by older versions gain new ones."""
+    return [(name, _SQLITE_TYPES[kind]) for name, kind, _ in document_columns()]
 
 
 class SqliteLedger:
@@ -110,7 +115,7 @@ class SqliteLedger:
                 if statement.strip():
                     conn.execute(statement)
             have = {row["name"] for row in conn.execute("PRAGMA table_info(documents)")}
-            for column, kind in _ADDED_COLUMNS:
+            for column, kind in _added_columns():
                 if column not in have:
                     conn.execute(f"ALTER TABLE documents ADD COLUMN {column} {kind}")
 
