@@ -27,6 +27,7 @@ from typing import Any
 from pipeline.archive.layout import ArchiveKeys
 from pipeline.dossier.codes import DossierMatch
 from pipeline.errors import (
+    BrokerUnavailable,
     DuplicateContent,
     Interrupted,
     PipelineError,
@@ -154,8 +155,9 @@ def run_document(
 
 def _settle_error(run: DocumentRun, stage: str, exc: Exception) -> Document:
     """The one mapping from what went wrong to the document's state."""
-    if isinstance(exc, (StorageUnavailable, Interrupted)):
-        why = "storage unreachable" if isinstance(exc, StorageUnavailable) else "stopped"
+    if isinstance(exc, (StorageUnavailable, BrokerUnavailable, Interrupted)):
+        why = {StorageUnavailable: "storage unreachable", BrokerUnavailable: "broker unreachable"}
+        why = next((w for cls, w in why.items() if isinstance(exc, cls)), "stopped")
         done = len(run.results)
         run.settle(STORED_RAW, stage, f"{why}; will resume ({done} pages finished)")
         raise exc

@@ -40,6 +40,7 @@ class WorkStore(Protocol):
     def put_page(self, key: str, result: PageResult, pdf: Path) -> PageResult: ...
     def fetch_pdf(self, pdf_key: str, dest: Path) -> Path: ...
     def done_pages(self, key: str) -> dict[int, PageResult]: ...
+    def done_page(self, key: str, index: int) -> PageResult | None: ...
     def clear(self, document_id: str) -> None: ...
 
 
@@ -78,6 +79,15 @@ class LocalWork:
                 found[result.index] = result
         return found
 
+    def done_page(self, key: str, index: int) -> PageResult | None:
+        """One page's stored result, if it is finished (a task delivered twice asks this)."""
+        meta = self.root / key / f"{_page_name(index)}.json"
+        try:
+            result = _read_result(meta.read_text(encoding="utf-8"))
+        except OSError:
+            return None
+        return result if result is not None and (self.root / result.pdf_key).is_file() else None
+
     def clear(self, document_id: str) -> None:
         shutil.rmtree(self.root / document_id, ignore_errors=True)
 
@@ -115,6 +125,14 @@ class ObjectWork:
             if result is not None:
                 found[result.index] = result
         return found
+
+    def done_page(self, key: str, index: int) -> PageResult | None:
+        """One page's stored result, if it is finished (its JSON is written after its PDF)."""
+        bucket = self.objects.work_bucket
+        meta_key = f"{key}/{_page_name(index)}.json"
+        if self.objects.stat(bucket, meta_key) is None:
+            return None
+        return _read_result(self.objects.get_bytes(bucket, meta_key).decode("utf-8"))
 
     def clear(self, document_id: str) -> None:
         bucket = self.objects.work_bucket

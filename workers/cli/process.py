@@ -170,7 +170,12 @@ def cmd_watch(args: argparse.Namespace, cfg: Config, out: Output) -> int:
         def report(doc: Document) -> None:
             out.row(doc_row(doc), DOC_COLUMNS)
 
-        runner = DocumentRunner(svc, actor="worker", on_done=report)
+        if cfg.run.executor == "celery":  # custody here, the documents on the workers
+            from workers.executors.celery import EnqueueRunner
+
+            runner = EnqueueRunner(svc, actor="watcher", on_done=report)
+        else:
+            runner = DocumentRunner(svc, actor="worker", on_done=report)
         watcher = Watcher(svc, runner, report=report, log=out.info)
         try:
             watcher.run(once=args.once, stop=stop)
