@@ -44,7 +44,7 @@ def office_env(
     database_url: str,
     broker_url: str,
     lease: float = 20,
-    visibility: float = 20,
+    visibility: float = 10,
     minio_retry: float = 30,
 ) -> dict[str, str]:
     """``base`` (MinIO keys, buckets) plus the office's shared database, broker and settings."""

@@ -34,6 +34,7 @@ BATCH_COLUMNS = (
     "documents",
     "status",
     "states",
+    "workers",
     "reasons",
     "review",
 )
@@ -83,6 +84,7 @@ def cmd_batches(args: argparse.Namespace, cfg: Config, out: Output) -> int:
                     "states": ",".join(f"{k}={v}" for k, v in sorted(row["states"].items())),
                     "reasons": "; ".join(row["reasons"]) or None,
                     "review": "; ".join(row["review"]) or None,
+                    "workers": ", ".join(row["workers"]) or None,
                 }
             out.row(row, BATCH_COLUMNS)
         if ledger.is_empty():

@@ -62,6 +62,7 @@ DOCUMENT_TASK = "sohoa.document"
 BROKER_PATIENCE_SECONDS = 60.0  # how long a publisher or poller waits for Redis to come back
 _POLL_SECONDS = 0.25
 _WORK_CHECK_SECONDS = 10.0
+_MAX_RESENDS = 5
 
 app = Celery("sohoa")
 _state: dict[str, Any] = {}  # this process's configuration and what it built from it
@@ -72,7 +73,17 @@ def configure(cfg: Config) -> Celery:
     """Point the app at ``cfg``'s broker; the same settings for publishers and workers."""
     if not cfg.broker.url:
         raise errors.ConfigError("SOHOA_BROKER_URL is not set (redis://…)")
-    transport = {"visibility_timeout": int(cfg.broker.visibility_timeout)}
+    transport = {
+        "visibility_timeout": int(cfg.broker.visibility_timeout),
+        # Look for tasks of vanished workers every few seconds (kombu's default: ~100 s).
+        "unacked_restore_interval": 5,
+        "unacked_restore_throttle": 1,
+        # A cut link leaves TCP connections hanging without an error: time them out.
+        "socket_timeout": 30,
+        "socket_connect_timeout": 10,
+        "socket_keepalive": True,
+        "health_check_interval": 10,
+    }
     app.conf.update(
         broker_url=cfg.broker.url,
         result_backend=cfg.broker.url,
@@ -175,8 +186,11 @@ def page_task(self: Any, job_json: str) -> str:
     if done is not None:  # delivered again after it finished: nothing to run
         return json.dumps({"result": done.to_dict(), "worker": worker_name()})
     counter = app.backend.client
-    starts = int(counter.incr(_starts_key(job)))
-    counter.expire(_starts_key(job), 7 * 86400)
+    try:
+        starts = int(counter.incr(_starts_key(job)))
+        counter.expire(_starts_key(job), 7 * 86400)
+    except Exception as exc:  # Redis is away: the message comes back once it is not
+        raise self.retry(exc=exc, countdown=5) from None
     limit = max(1, rt.cfg.run.max_worker_deaths)
     if starts > limit:
         counter.delete(_starts_key(job))
@@ -188,13 +202,19 @@ def page_task(self: Any, job_json: str) -> str:
     try:
         result = run_page_job(job, rt)
     except Unavailable as exc:
-        counter.decr(_starts_key(job))  # not a death: this worker's storage is away
+        with contextlib.suppress(Exception):
+            counter.decr(_starts_key(job))  # not a death: this worker's storage is away
         raise self.retry(exc=exc, countdown=5) from None
     except Exception as exc:  # the page's own failure goes back to its document
-        counter.delete(_starts_key(job))
+        _clear(counter, job)
         return _error(exc)
-    counter.delete(_starts_key(job))
+    _clear(counter, job)
     return json.dumps({"result": result.to_dict(), "worker": worker_name()})
+
+
+def _clear(counter: Any, job: PageJob) -> None:
+    with contextlib.suppress(Exception):  # a stale counter only expires later
+        counter.delete(_starts_key(job))
 
 
 def _raise_remote(error: dict[str, Any]) -> None:
@@ -218,6 +238,7 @@ class _InFlight:
         self.job = job
         self.result = result
         self.sent = self.checked = time.monotonic()
+        self.resent = 0
 
 
 def _broker_call(fn: Callable[[], Any], what: str) -> Any:
@@ -291,8 +312,15 @@ class CeleryExecutor:
                 "reading a page",
             )
             self._forget(item)
-            if not isinstance(payload, str):  # the task itself crashed (a bug in a worker)
-                raise PipelineError(f"page {item.job.index + 1}: worker error {payload!r}")
+            if not isinstance(payload, str):
+                # The task failed outside the page (the worker lost Redis or MinIO while
+                # finishing): the page is run again, a few times at most.
+                item.resent += 1
+                if item.resent > _MAX_RESENDS:
+                    raise PipelineError(f"page {item.job.index + 1}: worker error {payload!r}")
+                fresh = self._send(item.job)
+                item.result, item.checked = fresh.result, fresh.checked
+                return None
             data = json.loads(payload)
             if "error" in data:
                 _raise_remote(data["error"])

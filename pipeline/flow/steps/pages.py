@@ -8,7 +8,9 @@ kept and the document fails with a reason that says so (``sohoa retry`` resumes)
 
 from __future__ import annotations
 
+import socket
 import time
+from collections import Counter
 
 from pipeline.dossier.codes import resolve
 from pipeline.errors import TimeBudgetExceeded
@@ -69,3 +71,11 @@ def read(run: DocumentRun) -> None:
     finally:
         stream.close()
         run.results = [results[i] for i in sorted(results)]
+    run.doc = services.ledger.update_fields(run.doc.id, processed_by=processed_by(run.results))
+
+
+def processed_by(results) -> str:
+    """``"<this host>; pages: <host> ×n, …"``: which machines did the work, for operators."""
+    hosts = Counter(r.worker or "?" for r in results)
+    pages = ", ".join(f"{h} ×{n}" for h, n in sorted(hosts.items()))
+    return f"{socket.gethostname()}; pages: {pages}" if pages else socket.gethostname()

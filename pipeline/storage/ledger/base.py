@@ -114,6 +114,18 @@ def mark_duplicate(ledger: Ledger, doc_id: str, prior: Document, *, actor: str) 
     )
 
 
+def worker_hosts(docs: Sequence[Document]) -> list[str]:
+    """Every machine that ran a document of these or one of their pages (``processed_by``)."""
+    hosts: set[str] = set()
+    for d in docs:
+        if not d.processed_by:
+            continue
+        head, _, pages = d.processed_by.partition("; pages: ")
+        hosts.add(head)
+        hosts.update(p.rsplit(" ×", 1)[0] for p in pages.split(", ") if p)
+    return sorted(hosts - {"?"})
+
+
 def batch_rows(ledger: Ledger, status: str | None = None) -> list[dict[str, Any]]:
     """One row per batch with document counts per state and the reasons of the bad ones."""
     out: list[dict[str, Any]] = []
@@ -135,6 +147,7 @@ def batch_rows(ledger: Ledger, status: str | None = None) -> list[dict[str, Any]
                 if d.state in ATTENTION_STATES and d.reason
             ],
             "review": [f"{d.source_name}: {d.review}" for d in docs if d.review],
+            "workers": worker_hosts(docs),
             "origin": b["origin"],
         }
         if status and status != row["status"] and status not in counts:

@@ -45,6 +45,8 @@ class Document:
     source_name_bytes: bytes | None = None
     owner: str | None = None  # the process working on it (see Owner), while unfinished
     lease_until: str | None = None  # when that process's claim runs out unless renewed
+    # Which machines ran it: "<host that ran the document>; pages: <host> ×n, …"
+    processed_by: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """The fields `sohoa process` prints, in DESIGN §3 order."""
