@@ -172,7 +172,8 @@ def assert_office_archived_once(env: dict[str, str], shas: set[str], code: str) 
     finally:
         ledger.close()
     st = store.connect(cfg)
-    assert not list(st.list_keys(st.work_bucket)), "page results are cleared once archived"
+    left = list(st.list_keys(st.work_bucket))
+    assert not left, f"page results are cleared once archived: {left}"
 
 
 def redis_dump(broker_url: str) -> str:

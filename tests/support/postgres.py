@@ -41,6 +41,7 @@ class PostgresServer:
     host: str = "127.0.0.1"
     password: str = field(default_factory=lambda: secrets.token_hex(12))
     proc: subprocess.Popen | None = None
+    wrap: list[str] = field(default_factory=list)  # e.g. ["ip", "netns", "exec", "storage"]
 
     @property
     def data_dir(self) -> Path:
@@ -110,7 +111,10 @@ class PostgresServer:
             "max_connections=200",
         ]
         self.proc = subprocess.Popen(
-            _as_postgres(args), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            [*self.wrap, *_as_postgres(args)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -31,6 +31,12 @@ class RedisServer:
     host: str = "127.0.0.1"
     password: str = field(default_factory=lambda: secrets.token_hex(12))
     proc: subprocess.Popen | None = None
+    wrap: list[str] = field(default_factory=list)  # e.g. ["ip", "netns", "exec", "storage"]
+
+    @property
+    def socket_path(self) -> Path:
+        """Also served on a Unix socket, which reaches into a network namespace."""
+        return self.root / "redis.sock"
 
     def url(self, db: int = 0) -> str:
         return f"redis://:{self.password}@{self.host}:{self.port}/{db}"
@@ -58,9 +64,11 @@ class RedisServer:
             "no",
             "--daemonize",
             "no",
+            "--unixsocket",
+            str(self.socket_path),
         ]
         self.proc = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            [*self.wrap, *args], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -73,7 +81,9 @@ class RedisServer:
 
     def command(self, *args: str) -> bytes:
         """One command over RESP, authenticated (no client library needed)."""
-        with socket.create_connection((self.host, self.port), timeout=2) as s:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(2)
+            s.connect(str(self.socket_path))
 
             def send(*parts: str) -> bytes:
                 msg = f"*{len(parts)}\r\n" + "".join(

@@ -181,10 +181,13 @@ def page_task(self: Any, job_json: str) -> str:
     work = rt.work(job.work)
     try:
         done = work.done_page(job.work_key, job.index)
-    except Unavailable:
-        done = None
+        wanted = done is not None or work.is_open(job.work_key)
+    except Unavailable as exc:
+        raise self.retry(exc=exc, countdown=5) from None
     if done is not None:  # delivered again after it finished: nothing to run
         return json.dumps({"result": done.to_dict(), "worker": worker_name()})
+    if not wanted:  # delivered again after its document settled: nothing to do
+        return json.dumps({"stale": True, "worker": worker_name()})
     counter = app.backend.client
     try:
         starts = int(counter.incr(_starts_key(job)))
@@ -315,15 +318,12 @@ class CeleryExecutor:
             if not isinstance(payload, str):
                 # The task failed outside the page (the worker lost Redis or MinIO while
                 # finishing): the page is run again, a few times at most.
-                item.resent += 1
-                if item.resent > _MAX_RESENDS:
-                    raise PipelineError(f"page {item.job.index + 1}: worker error {payload!r}")
-                fresh = self._send(item.job)
-                item.result, item.checked = fresh.result, fresh.checked
-                return None
+                return self._resend(item, payload)
             data = json.loads(payload)
             if "error" in data:
                 _raise_remote(data["error"])
+            if data.get("stale"):  # cannot happen to a document still waiting: send it again
+                return self._resend(item, payload)
             return PageResult.from_dict(data["result"])
         now = time.monotonic()
         if now - item.checked > _WORK_CHECK_SECONDS:
@@ -336,6 +336,14 @@ class CeleryExecutor:
             if stored is not None:
                 self._forget(item)
                 return stored
+        return None
+
+    def _resend(self, item: _InFlight, why: Any) -> None:
+        item.resent += 1
+        if item.resent > _MAX_RESENDS:
+            raise PipelineError(f"page {item.job.index + 1}: worker error {why!r}")
+        fresh = self._send(item.job)
+        item.result, item.checked = fresh.result, fresh.checked
         return None
 
     def _forget(self, item: _InFlight) -> None:

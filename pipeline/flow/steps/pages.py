@@ -51,6 +51,8 @@ def read(run: DocumentRun) -> None:
         for i in range(info.pages)
         if i not in done
     ]
+    if jobs:
+        work.open(key)
     results = dict(done)
     deadline = run.started + run.cfg.run.max_document_seconds
     renewed = time.monotonic()
