@@ -141,3 +141,29 @@ def test_broker_and_database_restart_mid_batch(env, tmp_path, redis_server, post
         json.loads(x) for x in (tmp_path / "watch.log").read_text().splitlines() if x[:1] == "{"
     ]
     assert sorted(x["status"] for x in lines if "status" in x) == ["indexed"] * 5
+
+
+def test_minio_outage_mid_batch(env, tmp_path):
+    from tests.support.minio import MinioServer, new_server
+
+    server = new_server(tmp_path / "own-minio")
+    server.start()
+    try:
+        env = {**env, **server.env()}
+        station = office.host(env, tmp_path, "station")
+        worker = office.host(env, tmp_path, "worker")
+        shas = drop(Path(station["SOHOA_INBOX"]), "motcua-03", list(range(801, 806)))
+        watch = office.start(station, "--json", "watch", "--once", log=tmp_path / "watch.log")
+        w = office.start_worker(worker, concurrency=2, log=tmp_path / "w.log")
+        try:
+            office.wait_for(lambda: office.states(station).get("indexed", 0) >= 1, 300, "one")
+            server.stop()
+            time.sleep(8)
+            server = MinioServer(server.data_dir, server.port, server.access_key, server.secret_key)
+            server.start()
+            assert watch.wait(timeout=600) == 0, (tmp_path / "watch.log").read_text()
+        finally:
+            office.kill(w, signal.SIGTERM)
+        office.assert_office_archived_once(station, shas, CODE)
+    finally:
+        server.stop()

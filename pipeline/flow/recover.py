@@ -18,6 +18,7 @@ import shutil
 
 from pipeline.archive.layout import archive_keys, record_source, source_entry
 from pipeline.config import Config
+from pipeline.errors import TransitionError
 from pipeline.flow.context import Services
 from pipeline.flow.steps.index import index_archived
 from pipeline.storage.ledger import Document, owner_gone, this_process
@@ -56,8 +57,12 @@ def take_over(services: Services, doc: Document, actor: str) -> Document:
                 metadata_key=keys.metadata,
                 text_key=keys.text,
                 pages=pages,
+                expect=(PROCESSING,),
+                expect_owner=doc.owner,
                 owner=None,
             )
+    # Only if the dead process still holds it: two processes taking over at once must not
+    # both win (the second would take the document from the first).
     return ledger.transition(
         doc.id,
         STORED_RAW,
@@ -65,6 +70,7 @@ def take_over(services: Services, doc: Document, actor: str) -> Document:
         stage="recover",
         reason="interrupted while processing; will resume from its finished pages",
         expect=(PROCESSING,),
+        expect_owner=doc.owner,
         owner=None,
     )
 
@@ -83,7 +89,10 @@ def recover(services: Services, *, actor: str) -> list[str]:
     clean_tmp(services.cfg)
     me = str(this_process())
     for doc in stuck(services, (PROCESSING,)):
-        take_over(services, doc, actor)
+        try:
+            take_over(services, doc, actor)
+        except TransitionError:
+            continue  # another process took it over first
     for doc in services.ledger.find_documents(states=[ARCHIVED]):
         index_archived(services, doc, actor)
     settled = [DUPLICATE, INDEXED, REJECTED, NEEDS_DOSSIER, FAILED]

@@ -115,7 +115,10 @@ def run_document(
     if doc.state == PROCESSING:
         if not owner_gone(doc.owner, doc.lease_until):
             return doc  # another live process is on it
-        doc = take_over(services, doc, actor)
+        try:
+            doc = take_over(services, doc, actor)
+        except TransitionError:
+            return ledger.get_document(doc_id)  # another process took it over first
     if doc.state in (DUPLICATE, INDEXED):
         _tidy(services, doc)
         return doc

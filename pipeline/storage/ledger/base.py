@@ -11,7 +11,7 @@ import getpass
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from pipeline.storage.ledger.records import Document
+from pipeline.storage.ledger.records import ANY_OWNER, Document
 from pipeline.storage.ledger.states import (
     ARCHIVED,
     ATTENTION_STATES,
@@ -51,6 +51,7 @@ class Ledger(Protocol):
         stage: str | None = None,
         reason: str | None = None,
         expect: Sequence[str] | None = None,
+        expect_owner: str | object | None = ANY_OWNER,
         **fields: Any,
     ) -> Document: ...
     def update_fields(self, doc_id: str, **fields: Any) -> Document: ...

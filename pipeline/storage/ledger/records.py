@@ -64,6 +64,8 @@ class Document:
 
 
 DOCUMENT_FIELDS = frozenset(f.name for f in fields(Document))
+# ``transition(expect_owner=...)`` default: whoever holds the document.
+ANY_OWNER = object()
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from typing import Any
 
 from pipeline.errors import DatabaseUnavailable, DuplicateContent, NotFound, TransitionError
 from pipeline.storage.ledger.records import (
+    ANY_OWNER,
     DOCUMENT_FIELDS,
     Document,
     document_columns,
@@ -249,6 +250,7 @@ class SqliteLedger:
         stage: str | None = None,
         reason: str | None = None,
         expect: Sequence[str] | None = None,
+        expect_owner: str | object | None = ANY_OWNER,
         **fields: Any,
     ) -> Document:
         """Move a document to ``to_state``, updating ``fields`` and writing the event atomically.
@@ -265,11 +267,13 @@ class SqliteLedger:
         try:
             with self._tx() as conn:
                 row = conn.execute(
-                    "SELECT state, batch_id FROM documents WHERE id = ?", (doc_id,)
+                    "SELECT state, batch_id, owner FROM documents WHERE id = ?", (doc_id,)
                 ).fetchone()
                 if row is None:
                     raise NotFound(f"no document {doc_id}")
                 current = row["state"]
+                if expect_owner is not ANY_OWNER and row["owner"] != expect_owner:
+                    raise TransitionError(f"document {doc_id} was taken by {row['owner']}")
                 check_transition(doc_id, current, to_state, tuple(expect) if expect else None)
                 assignments = {
                     **fields,

@@ -27,6 +27,7 @@ from psycopg import sql
 from pipeline.config import Config
 from pipeline.errors import DuplicateContent, NotFound, TransitionError
 from pipeline.storage.ledger.records import (
+    ANY_OWNER,
     DOCUMENT_FIELDS,
     Document,
     document_columns,
@@ -232,6 +233,7 @@ class PostgresLedger:
         stage: str | None = None,
         reason: str | None = None,
         expect: Sequence[str] | None = None,
+        expect_owner: str | object | None = ANY_OWNER,
         **fields: Any,
     ) -> Document:
         """Move a document to ``to_state`` with its event, under a row lock.
@@ -251,6 +253,8 @@ class PostgresLedger:
             if row is None:
                 raise NotFound(f"no document {doc_id}")
             current = row["state"]
+            if expect_owner is not ANY_OWNER and row["owner"] != expect_owner and not attempt:
+                raise TransitionError(f"document {doc_id} was taken by {row['owner']}")
             # A repeat after a connection broke at commit: done already if it is ours.
             if (
                 attempt
