@@ -383,8 +383,6 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("database.url (SOHOA_DATABASE_URL) must be sqlite:… or postgresql://…")
     if cfg.database.pool_size < 1 or cfg.database.connect_timeout <= 0:
         raise ConfigError("database.pool_size must be >= 1 and database.connect_timeout > 0")
-    if cfg.run.executor == "celery" and not cfg.broker.url:
-        raise ConfigError("run.executor celery needs a broker: set SOHOA_BROKER_URL=redis://…")
     if cfg.broker.url and not cfg.broker.url.startswith(("redis://", "rediss://")):
         raise ConfigError("broker.url (SOHOA_BROKER_URL) must be redis://… or rediss://…")
     if cfg.broker.pages_in_flight < 1 or cfg.broker.visibility_timeout <= 0:

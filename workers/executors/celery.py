@@ -72,7 +72,9 @@ _state_lock = threading.Lock()
 def configure(cfg: Config) -> Celery:
     """Point the app at ``cfg``'s broker; the same settings for publishers and workers."""
     if not cfg.broker.url:
-        raise errors.ConfigError("SOHOA_BROKER_URL is not set (redis://…)")
+        raise errors.ConfigError(
+            "run.executor celery needs a broker: set SOHOA_BROKER_URL=redis://…"
+        )
     transport = {
         "visibility_timeout": int(cfg.broker.visibility_timeout),
         # Look for tasks of vanished workers every few seconds (kombu's default: ~100 s).
