@@ -87,7 +87,12 @@ class PostgresServer:
         with open(self.data_dir / "pg_hba.conf", "a") as fh:  # the test hosts' addresses too
             fh.write("host all all 0.0.0.0/0 scram-sha-256\n")
 
-    def start(self, timeout: float = 60.0, listen: str | None = None) -> None:
+    def start(
+        self,
+        timeout: float = 60.0,
+        listen: str | None = None,
+        settings: dict[str, str] | None = None,
+    ) -> None:
         if not self.data_dir.exists():
             self.init()
         log = open(self.root / "postgres.log", "ab")  # noqa: SIM115
@@ -110,6 +115,8 @@ class PostgresServer:
             "-c",
             "max_connections=200",
         ]
+        for key, value in (settings or {}).items():
+            args += ["-c", f"{key}={value}"]
         self.proc = subprocess.Popen(
             [*self.wrap, *_as_postgres(args)],
             stdout=log,

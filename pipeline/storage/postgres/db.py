@@ -63,7 +63,8 @@ class Database:
             open=False,
             name=name,
             timeout=connect_timeout,
-            check=ConnectionPool.check_connection,
+            # No check on checkout (a round trip per call): a connection the server dropped
+            # fails its first statement, and run() then retries on a fresh one.
             kwargs={
                 "row_factory": dict_row,
                 "connect_timeout": max(1, int(connect_timeout)),
