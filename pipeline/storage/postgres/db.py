@@ -67,6 +67,10 @@ class Database:
             # fails its first statement, and run() then retries on a fresh one.
             kwargs={
                 "row_factory": dict_row,
+                # No server-side prepared statements: after a few runs PostgreSQL would plan a
+                # search generically, blind to how rare its words are (measured: 5-10× slower),
+                # and a pooler in front (PgBouncer) may not keep them anyway.
+                "prepare_threshold": None,
                 "connect_timeout": max(1, int(connect_timeout)),
                 "application_name": f"sohoa-{name}",
             },

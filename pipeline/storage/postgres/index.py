@@ -18,8 +18,11 @@ Parity by construction rather than by configuration:
   this one agreed best with BM25 on the parity table (tests/test_search_parity.py:
   same top five for every query, same order for 19 of 21; plain ``ts_rank``: 15
   and 6).
-- **Phrases** are ``<->`` chains; a trailing ``*`` is a ``:*`` prefix.
-- Two GIN indexes, one per ``tsvector`` column; codes compare bytewise
+- **Phrases** are ``<->`` chains; a trailing ``*`` is a ``:*`` prefix. GIN keeps
+  no positions, so each page also stores its adjacent word pairs (``giấy_phép``)
+  and a phrase is first looked up by its pairs: a phrase of common words is then
+  an index lookup rather than a check of every page holding those words.
+- GIN indexes on the word and pair columns; codes compare bytewise
   (``COLLATE "C"``) so code prefixes are index range scans on any locale.
 
 Ranking within a tier looks at the first ``RANK_CANDIDATES`` matching pages
@@ -29,6 +32,7 @@ ranked on all of them (seconds); tiers and filters still apply exactly.
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -50,7 +54,7 @@ from pipeline.storage.index.snippets import make_snippet, render_snippet
 from pipeline.storage.postgres.db import Connection, Database
 from pipeline.storage.postgres.migrations import Migration, migrate
 
-RANK_CANDIDATES = 2000
+RANK_CANDIDATES = 1000
 _MAX_POSITION = 16383  # tsvector positions stop there
 _MAX_LEXEME_BYTES = 2046  # longer "words" (a line of dashes…) are not searchable anyway
 
@@ -65,9 +69,12 @@ _MIGRATION_1 = (
     "CREATE TABLE search_pages (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
     " doc_id TEXT NOT NULL REFERENCES search_docs(doc_id) ON DELETE CASCADE,"
     " page INTEGER NOT NULL, exact TEXT NOT NULL, exact_tsv TSVECTOR NOT NULL,"
-    " folded_tsv TSVECTOR NOT NULL, UNIQUE (doc_id, page))",
+    " folded_tsv TSVECTOR NOT NULL, exact_pairs TSVECTOR NOT NULL,"
+    " folded_pairs TSVECTOR NOT NULL, UNIQUE (doc_id, page))",
     "CREATE INDEX search_pages_exact ON search_pages USING GIN (exact_tsv)",
     "CREATE INDEX search_pages_folded ON search_pages USING GIN (folded_tsv)",
+    "CREATE INDEX search_pages_exact_pairs ON search_pages USING GIN (exact_pairs)",
+    "CREATE INDEX search_pages_folded_pairs ON search_pages USING GIN (folded_pairs)",
 )
 MIGRATIONS = (Migration(1, "search_docs, search_pages, GIN indexes", lambda: _MIGRATION_1),)
 
@@ -94,6 +101,31 @@ def tsvector(words: list[str]) -> str:
     return " ".join(f"{_quote(w)}:{','.join(map(str, p[:256]))}" for w, p in positions.items())
 
 
+def pairs(words: list[str]) -> str:
+    """Adjacent word pairs (``giấy_phép``) as a ``tsvector`` without positions.
+
+    GIN keeps no positions, so a phrase of common words ("của các", "ủy ban") would
+    otherwise be checked page by page; the pairs index finds the pages where the words
+    stand side by side directly. ``_`` never occurs inside a token.
+    """
+    found = {
+        f"{a}_{b}"
+        for a, b in itertools.pairwise(words)
+        if len(a.encode("utf-8")) + len(b.encode("utf-8")) < _MAX_LEXEME_BYTES
+    }
+    return " ".join(_quote(p) for p in sorted(found))
+
+
+def _pairs_query(term: Term, folded: bool) -> str | None:
+    words = [fold(t) for t in term.tokens] if folded else list(term.tokens)
+    if len(words) < 2:
+        return None
+    parts = [_quote(f"{a}_{b}") for a, b in itertools.pairwise(words)]
+    if term.prefix:
+        parts[-1] += ":*"
+    return " & ".join(parts)
+
+
 def _tsquery(term: Term, folded: bool) -> str:
     words = [fold(t) for t in term.tokens] if folded else list(term.tokens)
     parts = [_quote(w) for w in words]
@@ -102,19 +134,28 @@ def _tsquery(term: Term, folded: bool) -> str:
     return "(" + " <-> ".join(parts) + ")"
 
 
-def tiers(parsed: ParsedQuery) -> list[tuple[str, list[tuple[str, str]]]]:
-    """The tiers to run, best first: (match kind, [(tsvector column, tsquery)…] all to match)."""
+Condition = tuple[str, str, bool]  # (tsvector column, tsquery, counts for ranking)
 
-    def one(terms: list[tuple[Term, bool]]) -> list[tuple[str, str]]:
+
+def tiers(parsed: ParsedQuery) -> list[tuple[str, list[Condition]]]:
+    """The tiers to run, best first: (match kind, [conditions…] all to match).
+
+    A phrase is matched on the word column with ``<->`` and, to find its pages through
+    the index, on the pairs column as well (that one only filters).
+    """
+
+    def one(terms: list[tuple[Term, bool]]) -> list[Condition]:
         by_column: dict[str, list[str]] = {}
         for term, folded in terms:
-            by_column.setdefault("folded_tsv" if folded else "exact_tsv", []).append(
-                _tsquery(term, folded)
-            )
-        return [(col, " & ".join(qs)) for col, qs in by_column.items()]
+            column = "folded" if folded else "exact"
+            by_column.setdefault(f"{column}_tsv", []).append(_tsquery(term, folded))
+            pair = _pairs_query(term, folded)
+            if pair:
+                by_column.setdefault(f"{column}_pairs", []).append(f"({pair})")
+        return [(col, " & ".join(qs), col.endswith("_tsv")) for col, qs in by_column.items()]
 
     phrase = as_phrase(parsed.units)
-    out: list[tuple[str, list[tuple[str, str]]]] = []
+    out: list[tuple[str, list[Condition]]] = []
     if parsed.marked:
         if phrase:
             out.append(("exact", one([(phrase, False)])))
@@ -235,7 +276,10 @@ class PostgresIndex:
         rows = []
         for number, text in enumerate(texts, start=1):
             # Folding the page once, then cutting it, gives the folded words (as FTS5 does).
-            rows.append((number, text, tsvector(tokens(text)), tsvector(tokens(fold(text)))))
+            words, folded = tokens(text), tokens(fold(text))
+            rows.append(
+                (number, text, tsvector(words), tsvector(folded), pairs(words), pairs(folded))
+            )
         cols = ", ".join(values)
         marks = ", ".join(["%s"] * len(values))
 
@@ -252,8 +296,9 @@ class PostgresIndex:
             )
             with conn.cursor() as cur:
                 cur.executemany(
-                    "INSERT INTO search_pages (doc_id, page, exact, exact_tsv, folded_tsv)"
-                    " VALUES (%s, %s, %s, %s::tsvector, %s::tsvector)",
+                    "INSERT INTO search_pages (doc_id, page, exact, exact_tsv, folded_tsv,"
+                    " exact_pairs, folded_pairs) VALUES (%s, %s, %s, %s::tsvector,"
+                    " %s::tsvector, %s::tsvector, %s::tsvector)",
                     [(values["doc_id"], *r) for r in rows],
                 )
 
@@ -289,13 +334,14 @@ class PostgresIndex:
         seen: set[int] = set()
         for rank, (match, conditions) in enumerate(found):
             weight = float(len(found) - rank)
-            sql_match = " AND ".join(f"p.{col} @@ %s::tsquery" for col, _ in conditions)
-            sql_rank = " + ".join(f"ts_rank_cd(p.{col}, %s::tsquery, 2)" for col, _ in conditions)
-            queries = [q for _, q in conditions]
+            ranked = [(col, q) for col, q, rank in conditions if rank]
+            sql_match = " AND ".join(f"p.{col} @@ %s::tsquery" for col, _, _ in conditions)
+            sql_rank = " + ".join(f"ts_rank_cd(p.{col}, %s::tsquery, 2)" for col, _ in ranked)
+            matches = [q for _, q, _ in conditions]
             want = limit + len(seen)
             rows = self._all(
                 _TEXT_SQL.format(rank=sql_rank, match=sql_match, where=where),
-                [*queries, *queries, *params, max(RANK_CANDIDATES, want), want],
+                [*(q for _, q in ranked), *matches, *params, max(RANK_CANDIDATES, want), want],
             )
             for row in rows:
                 if row["id"] in seen or len(hits) >= limit:
