@@ -167,3 +167,30 @@ def test_minio_outage_mid_batch(env, tmp_path):
         office.assert_office_archived_once(station, shas, CODE)
     finally:
         server.stop()
+
+
+def test_assign_and_retry_from_another_machine(env, tmp_path):
+    """An operator's PC (its own home) assigns a code to a document a station took in."""
+    station = office.host(env, tmp_path, "station")
+    operator = office.host(env, tmp_path, "operator")
+    worker = office.host(env, tmp_path, "worker")
+    path = small_page(901, Path(station["SOHOA_INBOX"]) / "motcua-04" / "khong-ma.png")
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    w = office.start_worker(worker, concurrency=1, log=tmp_path / "w.log")
+    try:
+        watch = office.start(station, "--json", "watch", "--once", log=tmp_path / "watch.log")
+        assert watch.wait(timeout=300) == 0, (tmp_path / "watch.log").read_text()
+        assert office.states(operator) == {"needs_dossier": 1}
+        (doc,) = [
+            r for r in json_lines(sohoa(operator, "--json", "batches").stdout) if r["documents"]
+        ]
+        shown = json_lines(sohoa(operator, "--json", "show", doc["batch_id"]).stdout)[0]
+        doc_id = shown["documents"][0]["document_id"]
+        done = sohoa(operator, "--json", "assign", doc_id, "--dossier", CODE)
+        assert done.returncode == 0, done.stderr
+        assert json_lines(done.stdout)[0]["status"] == "indexed"
+        again = sohoa(operator, "--json", "retry", "--failed")
+        assert again.returncode == 0 and "nothing to do" in again.stderr
+    finally:
+        office.kill(w, signal.SIGTERM)
+    office.assert_office_archived_once(operator, {sha}, CODE)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -100,6 +101,12 @@ class LocalExecutor:
         self._thread.start()
 
     def _new_pool(self) -> ProcessPoolExecutor:
+        # A forked worker inherits OpenCV's thread pool with its threads gone; its own
+        # cv2.setNumThreads(1) then waits forever on their condition variables. Emptying the
+        # parent's pool first (the parent does little image work) makes the fork clean.
+        cv2 = sys.modules.get("cv2")
+        if cv2 is not None:
+            cv2.setNumThreads(1)
         pool = ProcessPoolExecutor(
             max_workers=self.workers, initializer=_worker_init, initargs=(self.cfg,)
         )

@@ -67,7 +67,7 @@ def read(run: DocumentRun) -> None:
                     f" {len(results)} of {info.pages} pages done (run.max_document_seconds);"
                     " the finished pages are kept: sohoa retry resumes"
                 )
-            if now - renewed > LEASE_RENEW_SECONDS:
+            if now - renewed > min(LEASE_RENEW_SECONDS, run.cfg.run.lease_seconds / 3):
                 services.ledger.update_fields(run.doc.id, lease_until=run.lease_until())
                 renewed = now
     finally:
