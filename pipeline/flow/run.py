@@ -122,8 +122,8 @@ def run_document(
     if doc.state in (DUPLICATE, INDEXED):
         _tidy(services, doc)
         return doc
-    if doc.state == ARCHIVED:
-        return index_archived(services, doc, actor)
+    if doc.state == ARCHIVED:  # archived before a crash (or found so by take_over)
+        return _tidy(services, index_archived(services, doc, actor))
     owner = str(this_process())
     services.cfg.tmp_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-{doc_id}-", dir=services.cfg.tmp_dir))

@@ -5,11 +5,11 @@ slot a page needs (that deadlocks a small office with one worker machine):
 
 - pages: a prefork pool of ``--concurrency`` processes (default: the cores),
   each running one single-threaded Tesseract (``OMP_THREAD_LIMIT=1``);
-- documents: ``--documents`` threads in a second process, each orchestrating one
-  document (its pages go to the page queue, any machine's workers take them).
+- documents: ``--documents`` threads, each orchestrating one document (its pages
+  go to the page queue, any machine's workers take them).
 
-``--role pages`` or ``--role documents`` runs only one of them (the second is
-how the first starts the other). The documents process ends when its parent does.
+``sohoa worker`` runs each as a child process (``--role pages`` / ``--role
+documents``) and starts one again if it ends by itself; children end with it.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 
 from pipeline.config import Config
 from pipeline.errors import ConfigError, ExitCode
@@ -79,43 +80,76 @@ def cmd_worker(args: argparse.Namespace, cfg: Config, out: Output) -> int:
 
     if not cfg.broker.url:
         raise ConfigError("sohoa worker needs SOHOA_BROKER_URL (redis://…)")
+    concurrency = args.concurrency or pool_size(cfg)
+    documents = args.documents if args.documents is not None else 4
+    os.environ["OMP_THREAD_LIMIT"] = "1"
+    if args.role != "all":  # one consumer, started (and restarted) by `sohoa worker`
+        app = tasks.configure(cfg)
+        parent = int(os.environ.get("SOHOA_WORKER_PARENT", "0"))
+        if parent:
+            _end_with_parent(parent)
+        if args.role == "documents":
+            argv = _celery_argv(tasks.DOCUMENTS_QUEUE, "threads", documents, "documents")
+        else:
+            argv = _celery_argv(tasks.PAGES_QUEUE, "prefork", concurrency, "pages")
+        app.worker_main(argv)
+        return int(ExitCode.OK)
     if not cfg.database.url:
         out.info(
             "warning: no SOHOA_DATABASE_URL: documents use the SQLite ledger under"
             f" {cfg.home}, which only processes sharing that folder see"
         )
-    app = tasks.configure(cfg)
-    concurrency = args.concurrency or pool_size(cfg)
-    documents = args.documents if args.documents is not None else 4
-    os.environ["OMP_THREAD_LIMIT"] = "1"
-    if args.role == "documents":
-        parent = int(os.environ.get("SOHOA_WORKER_PARENT", "0"))
-        if parent:
-            _end_with_parent(parent)
-        app.worker_main(_celery_argv(tasks.DOCUMENTS_QUEUE, "threads", documents, "documents"))
-        return int(ExitCode.OK)
-    child = None
-    if args.role == "all" and documents > 0:
-        argv = [sys.executable, "-m", "workers.cli", "worker", "--role", "documents"]
-        argv += ["--documents", str(documents)]
-        if args.config:
-            argv[3:3] = ["--config", args.config]
-        env = {**os.environ, "SOHOA_WORKER_PARENT": str(os.getpid())}
-        child = subprocess.Popen(argv, env=env)
+    roles = {"pages": ["--concurrency", str(concurrency)]}
+    if documents > 0:
+        roles["documents"] = ["--documents", str(documents)]
     out.info(
         f"worker on {socket.gethostname()}: {concurrency} page processes"
-        + (f", {documents} document threads" if child else "")
+        + (f", {documents} document threads" if documents > 0 else "")
         + f", broker {_shown(cfg.broker.url)}"
     )
-    try:
-        app.worker_main(_celery_argv(tasks.PAGES_QUEUE, "prefork", concurrency, "pages"))
-    finally:
-        if child is not None and child.poll() is None:
+    return _supervise(args, roles, out)
+
+
+def _supervise(args: argparse.Namespace, roles: dict[str, list[str]], out: Output) -> int:
+    """Run each consumer as a child and start it again if it ends by itself.
+
+    A Celery consumer can give up for good when its broker connection breaks at the
+    wrong moment (kombu: "Unrecoverable error"); its unacknowledged tasks are safe in
+    Redis, so starting it again is all that recovery needs. SIGTERM/SIGINT stop the
+    children (a warm shutdown: running tasks finish) and then this process.
+    """
+    stop = threading.Event()
+
+    def on_signal(*_: object) -> None:
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+    env = {**os.environ, "SOHOA_WORKER_PARENT": str(os.getpid())}
+
+    def start(role: str) -> subprocess.Popen:
+        argv = [sys.executable, "-m", "workers.cli"]
+        if args.config:
+            argv += ["--config", args.config]
+        return subprocess.Popen([*argv, "worker", "--role", role, *roles[role]], env=env)
+
+    children = {role: start(role) for role in roles}
+    while not stop.wait(1.0):
+        for role, child in list(children.items()):
+            if child.poll() is not None and not stop.is_set():
+                out.info(f"the {role} consumer ended ({child.returncode}); starting it again")
+                stop.wait(2.0)
+                children[role] = start(role)
+    for child in children.values():
+        if child.poll() is None:
             child.terminate()
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()
+    deadline = time.monotonic() + 60
+    for child in children.values():
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
     return int(ExitCode.OK)
 
 

@@ -76,6 +76,14 @@ class Database:
             },
         )
         try:
+            # One plain attempt first: a refused connection or a wrong password is reported
+            # at once, in the server's words, instead of after the pool's whole timeout.
+            psycopg.connect(url, connect_timeout=max(1, int(connect_timeout))).close()
+        except psycopg.Error:
+            raise DatabaseUnavailable(
+                f"cannot connect to the database {self.shown}: {self._reason()}"
+            ) from None
+        try:
             self.pool.open(wait=True, timeout=connect_timeout)
         except PoolTimeout:
             self.pool.close(timeout=0)
@@ -113,7 +121,9 @@ class Database:
             try:
                 with self.pool.connection() as conn, conn.transaction():
                     return fn(conn, attempt)
-            except (psycopg.OperationalError, PoolTimeout) as exc:
+            # A connection the server dropped fails with OperationalError, or InterfaceError
+            # when it breaks inside a pipeline (one round trip per document in the index).
+            except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
                 if self._closed:
                     raise DatabaseUnavailable(f"the database {self.shown} is closed") from None
                 now = time.monotonic()
