@@ -1,16 +1,18 @@
-"""Search benchmark: index synthetic Vietnamese pages, then time the four kinds of query.
+"""Search benchmark: SQLite FTS5 and PostgreSQL side by side, indexing and five kinds of query.
 
 Pages are slices of real Vietnamese prose (laws, encyclopedia articles from
 shared/data/vi-corpus) with a dossier header, a few administrative phrases and
 names mixed in. Prints one table; nothing here is asserted.
 
-    python bench/search.py [--pages 100000] [--queries 200] [--dir /tmp/sohoa-bench]
+    python -m bench.search                                  # 100k and 1M pages, both backends
+    python -m bench.search --pages 5000 --queries 20        # a check of the script (~1 min)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import re
 import shutil
@@ -24,11 +26,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import machine  # noqa: E402
+from bench.common import machine, table  # noqa: E402
 from pipeline.lang.textnorm import fold, nfc  # noqa: E402
 from pipeline.storage.index import SearchRequest, SqliteIndex  # noqa: E402
 
-CORPUS = REPO.parent / "shared" / "data" / "vi-corpus"
+CORPUS = Path(os.environ.get("SOHOA_SHARED_DATA", REPO.parent / "shared" / "data")) / "vi-corpus"
 PAGES_PER_DOC = 4
 _WORD_RE = re.compile(r"[^\W\d_]+")
 WORDS_PER_PAGE = (180, 320)
@@ -136,67 +138,110 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pages", type=int, default=100_000)
-    ap.add_argument("--queries", type=int, default=200)
-    ap.add_argument("--dir", type=Path, default=Path("/tmp/sohoa-bench"))
-    ap.add_argument("--seed", type=int, default=61)
-    ap.add_argument("--keep", action="store_true", help="keep the index afterwards")
-    args = ap.parse_args()
+def _sqlite(tmp: Path) -> tuple[SqliteIndex, callable]:
+    index = SqliteIndex(tmp / "index.sqlite3")
 
-    rng = random.Random(args.seed)
-    docs = make_pages(args.pages, rng)
+    def size() -> int:
+        index.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return sum(p.stat().st_size for p in tmp.iterdir())
+
+    return index, size
+
+
+def _postgres(server) -> tuple[object, callable]:
+    from pipeline.storage.postgres.db import Database
+    from pipeline.storage.postgres.index import PostgresIndex
+
+    index = PostgresIndex(Database(server.new_database("bench"), name="bench"))
+
+    def size() -> int:
+        return int(
+            index.db.run(
+                lambda conn, attempt: conn.execute(
+                    "SELECT pg_total_relation_size('search_pages')"
+                    " + pg_total_relation_size('search_docs') AS n"
+                ).fetchone()["n"]
+            )
+        )
+
+    return index, size
+
+
+def measure(backend: str, docs, queries, tmp: Path, server) -> dict[str, str]:
+    """Index ``docs`` into a fresh ``backend`` index and time every kind of query."""
     n_pages = sum(len(p) for _, p in docs)
-    shutil.rmtree(args.dir, ignore_errors=True)
-    path = args.dir / "index.sqlite3"
-    index = SqliteIndex(path)
-    conn = index.conn
-
+    tmp.mkdir(parents=True, exist_ok=True)
+    index, size = _sqlite(tmp) if backend == "sqlite" else _postgres(server)
     t0 = time.perf_counter()
     for meta, pages in docs:
         index.index_document(meta, pages)
     t_index = time.perf_counter() - t0
     t0 = time.perf_counter()
-    conn.execute("INSERT INTO pages_fts (pages_fts) VALUES ('optimize')")
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    index.optimize()
     t_optimize = time.perf_counter() - t0
-    size = sum(p.stat().st_size for p in args.dir.iterdir())
-
-    rows = [
-        ("pages indexed", f"{n_pages:,} ({len(docs):,} documents)"),
-        ("index size on disk", f"{size / 2**20:,.0f} MiB ({size / n_pages / 1024:.1f} KiB/page)"),
-        ("indexing", f"{n_pages / t_index:,.0f} pages/s ({t_index:.1f} s, one commit/document)"),
-        ("optimize after bulk load", f"{t_optimize:.1f} s"),
-    ]
-    for kind, qs in make_queries(docs, args.queries, rng).items():
-        index.search(SearchRequest.build(qs[0]))  # warm the page cache for this kind
+    total = size()
+    out = {
+        "pages indexed": f"{n_pages:,}",
+        "index size": f"{total / 2**20:,.0f} MiB ({total / n_pages / 1024:.1f} KiB/page)",
+        "indexing": f"{n_pages / t_index:,.0f} pages/s",
+        "optimize/analyze": f"{t_optimize:.1f} s",
+    }
+    for kind, qs in queries.items():
+        index.search(SearchRequest.build(qs[0]))  # warm the cache for this kind
         times, nhits = [], []
         for q in qs:
             t0 = time.perf_counter()
             hits = index.search(SearchRequest.build(q, limit=20))
             times.append((time.perf_counter() - t0) * 1000)
             nhits.append(len(hits))
-        rows.append(
-            (
-                f"query {kind} (limit 20, n={len(qs)})",
-                f"p50 {percentile(times, 0.5):.1f} ms, p95 {percentile(times, 0.95):.1f} ms, "
-                f"max {max(times):.1f} ms; hits/query median {statistics.median(nhits):.0f}; "
-                f"e.g. {qs[0]}",
-            )
+        out[f"{kind} p50 / p95"] = (
+            f"{percentile(times, 0.5):.1f} / {percentile(times, 0.95):.1f} ms"
+            f" ({statistics.median(nhits):.0f} hits)"
         )
     index.close()
-    if not args.keep:
-        shutil.rmtree(args.dir, ignore_errors=True)
+    return out
 
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pages", default="100000,1000000", help="sizes, comma-separated")
+    ap.add_argument("--backends", default="sqlite,postgres")
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--dir", type=Path, default=Path("/tmp/sohoa-bench"))
+    ap.add_argument("--seed", type=int, default=61)
+    args = ap.parse_args()
+    sizes = [int(x) for x in args.pages.split(",") if x]
+    backends = [b for b in args.backends.split(",") if b]
+    started = time.monotonic()
+    server = None
+    if "postgres" in backends:
+        from tests.support.postgres import new_server
+
+        server = new_server()
+        # A dedicated server as an office would tune one: 1 GiB of shared buffers; fsync off
+        # (a bench machine's disk, not the archive's durability, is not what is measured).
+        server.start(settings={"shared_buffers": "1GB", "work_mem": "64MB"})
+    columns: dict[str, dict[str, str]] = {}
+    try:
+        for n in sizes:
+            rng = random.Random(args.seed)
+            docs = make_pages(n, rng)
+            queries = make_queries(docs, args.queries, rng)
+            for backend in backends:
+                shutil.rmtree(args.dir, ignore_errors=True)
+                columns[f"{backend} {n:,}"] = measure(backend, docs, queries, args.dir, server)
+                print(f"done: {backend} at {n:,} pages", file=sys.stderr)
+    finally:
+        shutil.rmtree(args.dir, ignore_errors=True)
+        if server is not None:
+            server.remove()
     info = machine_facts()
-    rows.insert(0, ("machine", info["machine"]))
-    rows.insert(1, ("software", f"SQLite {info['sqlite']} (FTS5)"))
-    width = max(len(k) for k, _ in rows)
-    print(f"| {'what':<{width}} | result |")
-    print(f"|{'-' * (width + 2)}|--------|")
-    for key, value in rows:
-        print(f"| {key:<{width}} | {value} |")
+    print(f"machine: {info['machine']}")
+    print(f"software: SQLite {info['sqlite']} (FTS5); PostgreSQL 15 (tsvector, GIN)")
+    print(f"run took {time.monotonic() - started:.0f} s; queries per kind: {args.queries}\n")
+    names = list(columns)
+    metrics = list(next(iter(columns.values())))
+    print(table(["", *names], [[m, *(columns[c][m] for c in names)] for m in metrics]))
 
 
 if __name__ == "__main__":

@@ -109,7 +109,7 @@ class PdfConfig:
 class RunConfig:
     """How documents are run: which executor, and the bounds every document lives within."""
 
-    executor: str = "local"  # SOHOA_EXECUTOR: local (process pool) or inline
+    executor: str = "local"  # SOHOA_EXECUTOR: local (process pool), celery, or inline
     max_document_seconds: float = 3600.0  # time budget per document; finished pages are kept
     max_worker_deaths: int = 3  # a page that kills its worker this often fails the document
     lease_seconds: float = 900.0  # a document not heard of this long is taken over by retry
@@ -117,7 +117,22 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class DatabaseConfig:
-    url: str | None = None  # SOHOA_DATABASE_URL; None: SQLite files under home
+    url: str | None = field(default=None, repr=False)  # SOHOA_DATABASE_URL (may hold a password)
+    pool_size: int = 4  # connections per pool (one pool each for ledger and index per process)
+    connect_timeout: float = 5.0  # seconds; a server never reached is reported at once
+    retry_seconds: float = 60.0  # retrying a server that answered before and went away
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    """Celery on Redis (``run.executor: celery``); DESIGN §5."""
+
+    url: str | None = field(default=None, repr=False)  # SOHOA_BROKER_URL, redis://…
+    # A task whose worker vanished (host down, link cut) is handed out again after this
+    # long; a page that really takes longer may then run twice, which is harmless.
+    visibility_timeout: float = 600.0
+    pages_in_flight: int = 4  # queued or running page tasks per document: fairness
+    result_timeout: float = 3600.0  # a page not back after this long fails its document
 
 
 @dataclass(frozen=True)
@@ -224,6 +239,7 @@ class Config:
     pdf: PdfConfig = field(default_factory=PdfConfig)
     run: RunConfig = field(default_factory=RunConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    broker: BrokerConfig = field(default_factory=BrokerConfig)
     web: WebConfig = field(default_factory=WebConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     sign: SignConfig = field(default_factory=SignConfig)
@@ -266,6 +282,7 @@ _ENV_MAP: dict[str, tuple[str, ...]] = {
     "SOHOA_EXECUTOR": ("run", "executor"),
     "SOHOA_DATABASE_URL": ("database", "url"),
     **_SIGN_ENV,
+    "SOHOA_BROKER_URL": ("broker", "url"),
 }
 
 
@@ -348,6 +365,7 @@ _SECTIONS: dict[str, type] = {
     "pdf": PdfConfig,
     "run": RunConfig,
     "database": DatabaseConfig,
+    "broker": BrokerConfig,
     "web": WebConfig,
     "storage": StorageConfig,
     "sign": SignConfig,
@@ -397,7 +415,7 @@ def load_config(
 # digits, dots and hyphens, starting and ending with a letter or digit, not an IP address.
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IP_RE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
-EXECUTORS = ("local", "inline")
+EXECUTORS = ("local", "celery", "inline")
 
 
 def valid_port(value: int, where: str) -> int:
@@ -447,6 +465,12 @@ def _validate(cfg: Config) -> None:
     url = cfg.database.url
     if url and not url.startswith(("sqlite:", "postgresql:", "postgres:")):
         raise ConfigError("database.url (SOHOA_DATABASE_URL) must be sqlite:… or postgresql://…")
+    if cfg.database.pool_size < 1 or cfg.database.connect_timeout <= 0:
+        raise ConfigError("database.pool_size must be >= 1 and database.connect_timeout > 0")
+    if cfg.broker.url and not cfg.broker.url.startswith(("redis://", "rediss://")):
+        raise ConfigError("broker.url (SOHOA_BROKER_URL) must be redis://… or rediss://…")
+    if cfg.broker.pages_in_flight < 1 or cfg.broker.visibility_timeout <= 0:
+        raise ConfigError("broker.pages_in_flight must be >= 1, broker.visibility_timeout > 0")
     valid_port(cfg.web.port, "web.port")
     _validate_access(cfg)
     _validate_sign(cfg.sign)
@@ -489,7 +513,14 @@ def public_dict(cfg: Config) -> dict[str, Any]:
     for section, key in (("minio", "secret_key"), ("web", "secret")):
         if data[section].get(key):
             data[section][key] = "(set)"
+    for section in ("database", "broker"):  # URLs may carry a password
+        if data[section].get("url"):
+            data[section]["url"] = _without_password(data[section]["url"])
     return data
+
+
+def _without_password(url: str) -> str:
+    return re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", url)
 
 
 def _plain(value: Any) -> Any:

@@ -119,6 +119,7 @@ class PageResult:
     invalid_share: float = 0.0
     needs_review: bool = False
     perspective_corrected: bool = False
+    worker: str | None = None  # the host whose worker ran the page (operators see it)
 
     def summary(self) -> dict[str, object]:
         """Per-page facts kept in the metadata JSON."""

@@ -5,7 +5,7 @@
 #   MinIO server:    built from source with `go install` (pinned), cached under .cache/minio
 #   Python:          a venv in .venv with sohoa installed in editable mode
 # Set SOHOA_SETUP_TEST=1 to also install what the test suite needs (Chromium, Playwright, veraPDF,
-# SoftHSM2 and the NSS/OpenSC tools of the signing tests).
+# SoftHSM2 and the NSS/OpenSC tools of the signing tests, PostgreSQL 15, Redis, iproute2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +21,9 @@ if [ "${SOHOA_SETUP_TEST:-0}" = 1 ]; then
   # signing tests: SoftHSM2 token, pkcs11-tool (opensc) to store certificates on it,
   # certutil (libnss3-tools) for pdfsig's trust database
   apt_packages+=(softhsm2 opensc libnss3-tools)
-  apt_packages+=(chromium)
+  # The office tests start their own PostgreSQL 15 and Redis (never the packaged services)
+  # and make network namespaces with iproute2.
+  apt_packages+=(chromium postgresql-15 redis-server iproute2 util-linux curl)
   command -v java >/dev/null || apt_packages+=(default-jre-headless)
   command -v mvn >/dev/null || apt_packages+=(maven)
 fi
@@ -33,7 +35,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
+  # policy-rc.d 101: the packaged PostgreSQL and Redis services are not started (tests run
+  # their own servers on free ports and stop them; nothing is left running).
+  norc="$(mktemp -d)"; printf '#!/bin/sh\nexit 101\n' > "$norc/policy-rc.d"; chmod +x "$norc/policy-rc.d"
+  if [ ! -e /usr/sbin/policy-rc.d ]; then $SUDO cp "$norc/policy-rc.d" /usr/sbin/policy-rc.d; placed=1; fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ "${placed:-0}" = 1 ]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi
+  rm -rf "$norc"
 fi
 
 if [ ! -x "$MINIO_BIN" ]; then

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import Config, load_config
+from tests.support import postgres as pg
+from tests.support import redis as rd
 from tests.support.minio import MinioServer, new_server
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -30,6 +32,28 @@ def minio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinioServ
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[pg.PostgresServer]:
+    """A real PostgreSQL 15 for the session (scripts/test.sh installs it); never skipped."""
+    if not pg.available():
+        pytest.fail("PostgreSQL 15 is not installed: run SOHOA_SETUP_TEST=1 scripts/setup.sh")
+    server = pg.new_server()
+    server.start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[rd.RedisServer]:
+    """A real Redis for the session (Debian redis-server); never skipped."""
+    if not rd.available():
+        pytest.fail("redis-server is not installed: run SOHOA_SETUP_TEST=1 scripts/setup.sh")
+    server = rd.new_server()
+    server.start()
+    yield server
+    server.remove()
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import ConfigError, load_config, require_credentials
+from pipeline.config import ConfigError, load_config, public_dict, require_credentials
 
 
 def test_defaults_and_environment_overrides(tmp_path):
@@ -126,3 +126,35 @@ def test_an_installed_package_runs_from_any_folder(tmp_path):
         timeout=60,
     )
     assert where.returncode == 0 and str(venv) in where.stdout and str(repo) not in where.stdout
+
+
+def test_compose_file_wires_every_sohoa_service_and_holds_no_secret():
+    import yaml
+
+    repo = Path(__file__).parents[1]
+    compose = yaml.safe_load((repo / "compose.yaml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    assert {"minio", "postgres", "redis", "worker", "watcher", "web"} <= set(services)
+    for name in ("worker", "watcher", "web"):
+        env = services[name]["environment"]
+        assert env["SOHOA_EXECUTOR"] == "celery"
+        assert env["SOHOA_DATABASE_URL"].startswith("postgresql://")
+        assert env["SOHOA_BROKER_URL"].startswith("redis://")
+        for key, value in env.items():  # secrets come from .env, never from the file
+            if any(w in key for w in ("SECRET", "PASSWORD", "URL")):
+                assert "${" in str(value), (name, key)
+    assert services["worker"]["command"][0] == "worker"
+    assert services["watcher"]["command"] == ["watch"]
+    assert "SOHOA_" in (repo / "configs" / "office.env.example").read_text(encoding="utf-8")
+
+
+def test_database_and_broker_urls_never_printed_with_their_password():
+    cfg = load_config(
+        env={
+            "SOHOA_DATABASE_URL": "postgresql://sohoa:pgsecret@db:5432/sohoa",
+            "SOHOA_BROKER_URL": "redis://:redissecret@redis:6379/0",
+        }
+    )
+    text = repr(cfg) + str(public_dict(cfg))
+    assert "pgsecret" not in text and "redissecret" not in text
+    assert public_dict(cfg)["database"]["url"] == "postgresql://sohoa:***@db:5432/sohoa"

@@ -11,7 +11,8 @@ from pipeline.archive.layout import split_pages
 from pipeline.dossier import received_date
 from pipeline.errors import QueryError
 from pipeline.storage.index.query import parse_query
-from tests.support.index import counts, dossier_documents, index_document, open_index, search
+from tests.support.backends import BACKENDS, make_index
+from tests.support.index import counts, dossier_documents, index_document, search
 
 CODE_A = "000.00.13.H38-261120-0001"
 CODE_B = "000.00.13.H38-261121-0002"
@@ -34,9 +35,28 @@ def meta(code: str, n: int, station: str = "motcua-01", type_name: str | None = 
     }
 
 
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    return request.param
+
+
 @pytest.fixture
-def conn(tmp_path: Path):
-    c = open_index(tmp_path / "index.sqlite3")
+def new_index(backend, tmp_path: Path, request):
+    """A fresh, empty index of the backend under test (each call a new one)."""
+    made = []
+
+    def make():
+        made.append(make_index(backend, tmp_path / f"i{len(made)}", request))
+        return made[-1]
+
+    yield make
+    for index in made:
+        index.close()
+
+
+@pytest.fixture
+def conn(new_index):
+    c = new_index()
     index_document(
         c,
         meta(CODE_A, 1, type_name="Đơn đề nghị"),
@@ -61,8 +81,7 @@ def conn(tmp_path: Path):
             + FILLER
         ],
     )
-    yield c
-    c.close()
+    return c
 
 
 def codes(hits) -> list[str]:
@@ -88,8 +107,8 @@ def test_query_with_diacritics_ranks_exact_hits_first(conn):
     assert [h.match for h in hits] == ["exact", "folded"]
 
 
-def test_exact_above_folded_even_when_folded_scores_higher(tmp_path):
-    c = open_index(tmp_path / "i.sqlite3")
+def test_exact_above_folded_even_when_folded_scores_higher(new_index):
+    c = new_index()
     index_document(c, meta(CODE_A, 1), ["quyết định " + FILLER * 5])
     index_document(c, meta(CODE_B, 1), ["quyet dinh quyet dinh quyet dinh"])
     for n in range(3, 8):  # give the terms a real IDF
@@ -250,11 +269,14 @@ def test_reindexing_same_document_replaces_its_rows(conn):
     assert codes(search(conn, "noi dung moi")) == [CODE_B]
 
 
-def test_index_is_shared_between_connections(tmp_path, conn):
-    path = Path(conn.conn.execute("PRAGMA database_list").fetchone()[2])
-    other = open_index(path)
-    try:
+def test_index_is_shared_between_connections(backend, tmp_path, conn, request):
+    if backend == "sqlite":
+        path = Path(conn.conn.execute("PRAGMA database_list").fetchone()[2])
+        other = make_index("sqlite", path.parent, request)
         assert other.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    else:
+        other = make_index("postgres", tmp_path, request, url=conn.db.url)
+    try:
         assert codes(search(other, "dong cam")) == [CODE_A]
     finally:
         other.close()
@@ -281,8 +303,8 @@ def test_helpers():
     assert parse_query("khoản 1.2").codes == ()
 
 
-def test_words_together_rank_above_the_same_words_scattered(tmp_path: Path) -> None:
-    c = open_index(tmp_path / "phrase.sqlite3")
+def test_words_together_rank_above_the_same_words_scattered(new_index) -> None:
+    c = new_index()
     index_document(c, meta(CODE_A, 1), ["Giấy tiếp nhận hồ sơ. Cấp phép cho nhà xây trên đất."])
     index_document(c, meta(CODE_B, 1), ["Đơn đề nghị cấp giấy phép xây dựng nhà ở riêng lẻ."])
     for query in ("giay phep xay", "giấy phép xây"):

@@ -1,13 +1,16 @@
+"""The ledger's rules, on every backend (SQLite and PostgreSQL run the same tests)."""
+
 import pytest
 
 from pipeline.errors import DuplicateContent, NotFound, TransitionError
-from pipeline.storage.ledger import SqliteLedger, batch_rows, mark_duplicate
+from pipeline.storage.ledger import batch_rows, mark_duplicate
 from pipeline.storage.ledger import states as st
+from tests.support.backends import BACKENDS, make_ledger
 
 
-@pytest.fixture
-def led(tmp_path):
-    ledger = SqliteLedger(tmp_path / "ledger.sqlite3")
+@pytest.fixture(params=BACKENDS)
+def led(request, tmp_path):
+    ledger = make_ledger(request.param, tmp_path, request)
     yield ledger
     ledger.close()
 
@@ -107,3 +110,50 @@ def test_batch_rows_carry_reasons_and_review_notes(led):
     (row,) = batch_rows(led)
     assert row["status"] == "done" and row["reasons"] == []
     assert row["review"] == ["x.pdf: low OCR quality: page 1"]
+
+
+def test_restore_is_idempotent_and_raises_the_ordinal_floor(led):
+    doc = _doc(led, "d" * 64)
+    led.transition(doc.id, st.STORED_RAW, actor="w")
+    code = "000.00.13.H38-261127-0002"
+    batch = led.get_batch(doc.batch_id)
+    rebuilt = type(doc)(
+        **{
+            **doc.__dict__,
+            "id": "drestored001",
+            "sha256": "9" * 64,
+            "dossier_code": code,
+            "ordinal": 5,
+            "state": st.INDEXED,
+        }
+    )
+    assert led.restore(batch, rebuilt, "rebuild", "from the archive") is True
+    assert led.restore(batch, rebuilt, "rebuild", "from the archive") is False
+    assert led.get_document("drestored001").ordinal == 5
+    assert led.allocate_ordinal(doc.id, code) == 6
+    assert led.events(document_id="drestored001")[-1]["stage"] == "rebuild"
+
+
+def test_update_fields_attempts_and_lookups(led):
+    doc = _doc(led, "c" * 64, "ả.pdf")
+    led.update_fields(doc.id, media_type="application/pdf", pages=3, source_name_bytes=b"\xff.pdf")
+    got = led.get_document(doc.id)
+    assert (got.media_type, got.pages, got.source_name_bytes) == ("application/pdf", 3, b"\xff.pdf")
+    assert led.attempts(doc.id, "ingest") == 1 and led.attempts(doc.id, "pages") == 0
+    assert [d.id for d in led.find_documents(sha256="c" * 64)] == [doc.id]
+    assert led.find_documents(states=[st.FAILED]) == []
+    assert led.find_documents(station="motcua-01", source_path="/in/ả.pdf")[0].id == doc.id
+    assert not led.is_empty() and led.list_batches()[0]["id"] == doc.batch_id
+    with pytest.raises(NotFound):
+        led.get_document("nope")
+    with pytest.raises(TransitionError):
+        led.update_fields(doc.id, state=st.FAILED)
+
+
+def test_expect_guards_a_race(led):
+    doc = _doc(led)
+    led.transition(doc.id, st.STORED_RAW, actor="w")
+    led.transition(doc.id, st.PROCESSING, actor="a", expect=(st.STORED_RAW,), owner="a:1:1")
+    with pytest.raises(TransitionError):
+        led.transition(doc.id, st.PROCESSING, actor="b", expect=(st.STORED_RAW,), owner="b:1:1")
+    assert led.get_document(doc.id).owner == "a:1:1"

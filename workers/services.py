@@ -51,8 +51,9 @@ def ledger_lost_warning(svc: Services) -> str | None:
         return None
     if next(iter(svc.objects.list_keys(svc.objects.archive_bucket)), None) is None:
         return None
+    where = "database (SOHOA_DATABASE_URL)" if svc.cfg.database.url else svc.cfg.ledger_path
     return (
-        f"warning: the ledger {svc.cfg.ledger_path} was missing and has been created empty,"
+        f"warning: the ledger {where} was missing and has been created empty,"
         " but the archive holds documents: run `sohoa ledger rebuild` to restore batches,"
         " states and numbering from MinIO"
     )

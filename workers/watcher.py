@@ -246,7 +246,7 @@ class Watcher:
     """Takes settled files into custody and hands their documents to a ``DocumentRunner``."""
 
     services: Services
-    runner: DocumentRunner
+    runner: DocumentRunner  # or the Celery EnqueueRunner: the same interface
     report: Callable[[Document], None]
     log: Callable[[str], None]
     actor: str = "watcher"

@@ -9,8 +9,10 @@ by content hash so the pages of one document download it once per machine.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
+import socket
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,7 +82,7 @@ def run_page_job(job: PageJob, rt: PageRuntime) -> PageResult:
     tmp = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-page-", dir=rt.cfg.tmp_dir))
     try:
         out = tmp / "page.pdf"
-        result = process_page(job, source, out)
+        result = dataclasses.replace(process_page(job, source, out), worker=socket.gethostname())
         return rt.work(job.work).put_page(job.work_key, result, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

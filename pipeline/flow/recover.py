@@ -19,6 +19,7 @@ import shutil
 from pipeline.archive.layout import archive_keys, record_source, source_entry
 from pipeline.archive.metadata import signature_state
 from pipeline.config import Config
+from pipeline.errors import TransitionError
 from pipeline.flow.context import Services
 from pipeline.flow.steps.index import index_archived
 from pipeline.storage.ledger import Document, owner_gone, this_process
@@ -58,8 +59,12 @@ def take_over(services: Services, doc: Document, actor: str) -> Document:
                 text_key=keys.text,
                 pages=pages,
                 signature=signature_state(meta),
+                expect=(PROCESSING,),
+                expect_owner=doc.owner,
                 owner=None,
             )
+    # Only if the dead process still holds it: two processes taking over at once must not
+    # both win (the second would take the document from the first).
     return ledger.transition(
         doc.id,
         STORED_RAW,
@@ -67,6 +72,7 @@ def take_over(services: Services, doc: Document, actor: str) -> Document:
         stage="recover",
         reason="interrupted while processing; will resume from its finished pages",
         expect=(PROCESSING,),
+        expect_owner=doc.owner,
         owner=None,
     )
 
@@ -85,7 +91,10 @@ def recover(services: Services, *, actor: str) -> list[str]:
     clean_tmp(services.cfg)
     me = str(this_process())
     for doc in stuck(services, (PROCESSING,)):
-        take_over(services, doc, actor)
+        try:
+            take_over(services, doc, actor)
+        except TransitionError:
+            continue  # another process took it over first
     for doc in services.ledger.find_documents(states=[ARCHIVED]):
         index_archived(services, doc, actor)
     settled = [DUPLICATE, INDEXED, REJECTED, NEEDS_DOSSIER, FAILED]

@@ -28,6 +28,7 @@ from pipeline.archive.layout import ArchiveKeys
 from pipeline.config import Config
 from pipeline.dossier.codes import DossierMatch
 from pipeline.errors import (
+    BrokerUnavailable,
     DuplicateContent,
     Interrupted,
     PipelineError,
@@ -121,12 +122,15 @@ def run_document(
     if doc.state == PROCESSING:
         if not owner_gone(doc.owner, doc.lease_until):
             return doc  # another live process is on it
-        doc = take_over(services, doc, actor)
+        try:
+            doc = take_over(services, doc, actor)
+        except TransitionError:
+            return ledger.get_document(doc_id)  # another process took it over first
     if doc.state in (DUPLICATE, INDEXED):
         _tidy(services, doc)
         return doc
-    if doc.state == ARCHIVED:
-        return index_archived(services, doc, actor)
+    if doc.state == ARCHIVED:  # archived before a crash (or found so by take_over)
+        return _tidy(services, index_archived(services, doc, actor))
     owner = str(this_process())
     services.cfg.tmp_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-{doc_id}-", dir=services.cfg.tmp_dir))
@@ -161,8 +165,9 @@ def run_document(
 
 def _settle_error(run: DocumentRun, stage: str, exc: Exception) -> Document:
     """The one mapping from what went wrong to the document's state."""
-    if isinstance(exc, (StorageUnavailable, Interrupted)):
-        why = "storage unreachable" if isinstance(exc, StorageUnavailable) else "stopped"
+    if isinstance(exc, (StorageUnavailable, BrokerUnavailable, Interrupted)):
+        why = {StorageUnavailable: "storage unreachable", BrokerUnavailable: "broker unreachable"}
+        why = next((w for cls, w in why.items() if isinstance(exc, cls)), "stopped")
         done = len(run.results)
         run.settle(STORED_RAW, stage, f"{why}; will resume ({done} pages finished)")
         raise exc

@@ -24,6 +24,7 @@ from pipeline.storage.objects import ObjectStore
 
 LOCAL = "local"
 OBJECTS = "objects"
+_OPEN = "open"  # marker object: a document whose pages are wanted
 
 
 def work_key(document_id: str, source_sha256: str, options_digest: str) -> str:
@@ -37,9 +38,12 @@ def _page_name(index: int) -> str:
 class WorkStore(Protocol):
     kind: str
 
+    def open(self, key: str) -> None: ...
+    def is_open(self, key: str) -> bool: ...
     def put_page(self, key: str, result: PageResult, pdf: Path) -> PageResult: ...
     def fetch_pdf(self, pdf_key: str, dest: Path) -> Path: ...
     def done_pages(self, key: str) -> dict[int, PageResult]: ...
+    def done_page(self, key: str, index: int) -> PageResult | None: ...
     def clear(self, document_id: str) -> None: ...
 
 
@@ -50,6 +54,12 @@ class LocalWork:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+
+    def open(self, key: str) -> None:
+        (self.root / key).mkdir(parents=True, exist_ok=True)
+
+    def is_open(self, key: str) -> bool:
+        return True  # the local pool's workers die with their parent: no late deliveries
 
     def put_page(self, key: str, result: PageResult, pdf: Path) -> PageResult:
         folder = self.root / key
@@ -78,6 +88,15 @@ class LocalWork:
                 found[result.index] = result
         return found
 
+    def done_page(self, key: str, index: int) -> PageResult | None:
+        """One page's stored result, if it is finished (a task delivered twice asks this)."""
+        meta = self.root / key / f"{_page_name(index)}.json"
+        try:
+            result = _read_result(meta.read_text(encoding="utf-8"))
+        except OSError:
+            return None
+        return result if result is not None and (self.root / result.pdf_key).is_file() else None
+
     def clear(self, document_id: str) -> None:
         shutil.rmtree(self.root / document_id, ignore_errors=True)
 
@@ -90,10 +109,21 @@ class ObjectWork:
     def __init__(self, objects: ObjectStore) -> None:
         self.objects = objects
 
+    def open(self, key: str) -> None:
+        """Mark the document's pages as wanted (done before any page task is sent)."""
+        self.objects.put_bytes(self.objects.work_bucket, f"{key}/{_OPEN}", b"")
+
+    def is_open(self, key: str) -> bool:
+        """False once the document settled and its folder was cleared: a page task delivered
+        again after that (at-least-once delivery) must not leave pages behind."""
+        return self.objects.stat(self.objects.work_bucket, f"{key}/{_OPEN}") is not None
+
     def put_page(self, key: str, result: PageResult, pdf: Path) -> PageResult:
         from pipeline.storage.objects import sha256_file
 
         name = _page_name(result.index)
+        if not self.is_open(key):
+            return _with_key(result, f"{key}/{name}.pdf")  # nobody waits for it any more
         bucket = self.objects.work_bucket
         self.objects.put_file(
             bucket, f"{key}/{name}.pdf", pdf, sha256_file(pdf), content_type="application/pdf"
@@ -101,6 +131,9 @@ class ObjectWork:
         stored = _with_key(result, f"{key}/{name}.pdf")
         body = json.dumps(stored.to_dict(), ensure_ascii=False).encode("utf-8")
         self.objects.put_bytes(bucket, f"{key}/{name}.json", body, content_type="application/json")
+        if not self.is_open(key):  # the document settled while this page ran: take it back
+            for suffix in (".json", ".pdf"):
+                self.objects.remove(bucket, f"{key}/{name}{suffix}")
         return stored
 
     def fetch_pdf(self, pdf_key: str, dest: Path) -> Path:
@@ -116,9 +149,19 @@ class ObjectWork:
                 found[result.index] = result
         return found
 
+    def done_page(self, key: str, index: int) -> PageResult | None:
+        """One page's stored result, if it is finished (its JSON is written after its PDF)."""
+        bucket = self.objects.work_bucket
+        meta_key = f"{key}/{_page_name(index)}.json"
+        if self.objects.stat(bucket, meta_key) is None:
+            return None
+        return _read_result(self.objects.get_bytes(bucket, meta_key).decode("utf-8"))
+
     def clear(self, document_id: str) -> None:
         bucket = self.objects.work_bucket
-        for key in list(self.objects.list_keys(bucket, f"{document_id}/")):
+        keys = list(self.objects.list_keys(bucket, f"{document_id}/"))
+        # Markers first: a late page sees the folder closed and takes its own result back.
+        for key in sorted(keys, key=lambda k: not k.endswith(f"/{_OPEN}")):
             self.objects.remove(bucket, key)
 
 

@@ -41,6 +41,7 @@ BATCH_COLUMNS = (
     "documents",
     "status",
     "states",
+    "workers",
     "reasons",
     "review",
     "signatures",
@@ -93,6 +94,7 @@ def cmd_batches(args: argparse.Namespace, cfg: Config, out: Output) -> int:
                     "review": "; ".join(row["review"]) or None,
                     "signatures": ",".join(f"{k}={v}" for k, v in sorted(row["signatures"].items()))
                     or None,
+                    "workers": ", ".join(row["workers"]) or None,
                 }
             out.row(row, BATCH_COLUMNS)
         if ledger.is_empty():

@@ -6,7 +6,8 @@ import argparse
 import os
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from pipeline import dossier, names
@@ -17,6 +18,7 @@ from pipeline.flow.context import Services
 from pipeline.storage.ledger import Document, cli_actor
 from pipeline.storage.ledger.states import FAILED, REJECTED
 from workers.cli.output import Output
+from workers.cli.progress import progress_for
 from workers.runner import DocumentRunner
 from workers.services import ledger_lost_warning, services
 
@@ -116,14 +118,36 @@ def run_and_print(
     """Run documents, printing their rows in input order; raises an outage after they settle."""
     out.header(DOC_COLUMNS)
     printer = OrderedRows(out, ids, sources)
-    runner = DocumentRunner(svc, actor=actor, on_done=printer)
-    try:
-        docs = runner.run_all(ids, explicit_code)
-    finally:
-        runner.close()
+    with _progress(out, "documents", len(ids)) as progress:
+        done = [0]
+
+        def on_done(doc: Document) -> None:
+            printer(doc)
+            done[0] += 1
+            progress(done[0], len(ids))
+
+        runner = DocumentRunner(svc, actor=actor, on_done=on_done)
+        try:
+            docs = runner.run_all(ids, explicit_code)
+        finally:
+            runner.close()
     if runner.outage is not None:
         raise runner.outage
     return exit_code_for(docs)
+
+
+BACKLOG_FILES = 20  # from this many files on, `process` shows its progress
+
+
+@contextmanager
+def _progress(out: Output, label: str, total: int) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar for a backlog import; nothing for a handful of files."""
+    if total < BACKLOG_FILES:
+        yield lambda done, total: None
+        return
+    with progress_for(out, label) as progress:
+        progress(0, total)
+        yield progress
 
 
 def cmd_process(args: argparse.Namespace, cfg: Config, out: Output) -> int:
@@ -139,22 +163,36 @@ def cmd_process(args: argparse.Namespace, cfg: Config, out: Output) -> int:
         station = names.display(args.station) if args.station else None
         batch_id = svc.ledger.create_batch(station, origin, actor)
         ids = []
-        for _, path in files:
-            resolved = path.resolve()
-            doc = custody.accept_file(
-                svc.ledger,
-                svc.objects,
-                cfg,
-                resolved,
-                batch_id=batch_id,
-                station=station,
-                folder_name=resolved.parent.name,
-                dossier_hint=code,
-                actor=actor,
-                keep_source=True,
-            )
-            ids.append(doc.id)
+        with _progress(out, "custody", len(files)) as progress:
+            for n, (_, path) in enumerate(files, start=1):
+                ids.append(_take(svc, cfg, path, batch_id, station, code, actor).id)
+                progress(n, len(files))
         return run_and_print(svc, ids, [shown for shown, _ in files], out, actor)
+
+
+def _take(
+    svc: Services,
+    cfg: Config,
+    path: Path,
+    batch_id: str,
+    station: str | None,
+    code: str | None,
+    actor: str,
+) -> Document:
+    """One file into custody (kept where it is: these are the user's own files)."""
+    resolved = path.resolve()
+    return custody.accept_file(
+        svc.ledger,
+        svc.objects,
+        cfg,
+        resolved,
+        batch_id=batch_id,
+        station=station,
+        folder_name=resolved.parent.name,
+        dossier_hint=code,
+        actor=actor,
+        keep_source=True,
+    )
 
 
 def cmd_watch(args: argparse.Namespace, cfg: Config, out: Output) -> int:
@@ -170,7 +208,12 @@ def cmd_watch(args: argparse.Namespace, cfg: Config, out: Output) -> int:
         def report(doc: Document) -> None:
             out.row(doc_row(doc), DOC_COLUMNS)
 
-        runner = DocumentRunner(svc, actor="worker", on_done=report)
+        if cfg.run.executor == "celery":  # custody here, the documents on the workers
+            from workers.executors.celery import EnqueueRunner
+
+            runner = EnqueueRunner(svc, actor="watcher", on_done=report)
+        else:
+            runner = DocumentRunner(svc, actor="worker", on_done=report)
         watcher = Watcher(svc, runner, report=report, log=out.info)
         try:
             watcher.run(once=args.once, stop=stop)

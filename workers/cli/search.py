@@ -121,8 +121,17 @@ def run_reindex(args: argparse.Namespace, cfg: Config, out: Output) -> int:
         raise
     finally:
         index.close()
-    out.row({"documents": count, "index": str(cfg.index_path)})
+    out.row({"documents": count, "index": index_location(cfg)})
     return int(ExitCode.OK)
+
+
+def index_location(cfg: Config) -> str:
+    """Where the index lives, for the operator (a database URL without its password)."""
+    if cfg.database.url:
+        from pipeline.config import public_dict
+
+        return str(public_dict(cfg)["database"]["url"])
+    return str(cfg.index_path)
 
 
 def _port(raw: str | None, default: int) -> int:

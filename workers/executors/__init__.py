@@ -12,6 +12,10 @@ def make_executor(cfg: Config) -> PageExecutor:
     """The executor ``run.executor`` (``SOHOA_EXECUTOR``) names."""
     if cfg.run.executor == "inline":
         return InlineExecutor(cfg)
+    if cfg.run.executor == "celery":
+        from workers.executors.celery import CeleryExecutor
+
+        return CeleryExecutor(cfg)
     return LocalExecutor(cfg)
 
 

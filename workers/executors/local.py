@@ -25,6 +25,7 @@ import multiprocessing
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -129,6 +130,12 @@ class LocalExecutor:
         self._thread.start()
 
     def _new_pool(self) -> ProcessPoolExecutor:
+        # A forked worker inherits OpenCV's thread pool with its threads gone; its own
+        # cv2.setNumThreads(1) then waits forever on their condition variables. Emptying the
+        # parent's pool first (the parent does little image work) makes the fork clean.
+        cv2 = sys.modules.get("cv2")
+        if cv2 is not None:
+            cv2.setNumThreads(1)
         pool = ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=_context(self.start_method),

@@ -8,7 +8,9 @@ kept and the document fails with a reason that says so (``sohoa retry`` resumes)
 
 from __future__ import annotations
 
+import socket
 import time
+from collections import Counter
 
 from pipeline.dossier.codes import resolve
 from pipeline.errors import TimeBudgetExceeded
@@ -49,6 +51,8 @@ def read(run: DocumentRun) -> None:
         for i in range(info.pages)
         if i not in done
     ]
+    if jobs:
+        work.open(key)
     results = dict(done)
     deadline = run.started + run.cfg.run.max_document_seconds
     renewed = time.monotonic()
@@ -63,9 +67,17 @@ def read(run: DocumentRun) -> None:
                     f" {len(results)} of {info.pages} pages done (run.max_document_seconds);"
                     " the finished pages are kept: sohoa retry resumes"
                 )
-            if now - renewed > LEASE_RENEW_SECONDS:
+            if now - renewed > min(LEASE_RENEW_SECONDS, run.cfg.run.lease_seconds / 3):
                 services.ledger.update_fields(run.doc.id, lease_until=run.lease_until())
                 renewed = now
     finally:
         stream.close()
         run.results = [results[i] for i in sorted(results)]
+    run.doc = services.ledger.update_fields(run.doc.id, processed_by=processed_by(run.results))
+
+
+def processed_by(results) -> str:
+    """``"<this host>; pages: <host> ×n, …"``: which machines did the work, for operators."""
+    hosts = Counter(r.worker or "?" for r in results)
+    pages = ", ".join(f"{h} ×{n}" for h, n in sorted(hosts.items()))
+    return f"{socket.gethostname()}; pages: {pages}" if pages else socket.gethostname()

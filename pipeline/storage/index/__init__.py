@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pipeline.config import Config
-from pipeline.errors import ConfigError
 from pipeline.storage.index.base import SearchIndex
 from pipeline.storage.index.query import SearchRequest
 from pipeline.storage.index.records import Hit, IndexedDocument
@@ -14,7 +13,9 @@ def open_index(cfg: Config) -> SearchIndex:
     """The configured index: SQLite FTS5 under ``SOHOA_HOME`` unless a database URL is set."""
     url = cfg.database.url
     if url and url.startswith(("postgresql:", "postgres:")):
-        raise ConfigError("a PostgreSQL index (SOHOA_DATABASE_URL) is not available in this build")
+        from pipeline.storage.postgres.index import PostgresIndex
+
+        return PostgresIndex.from_config(cfg)
     return SqliteIndex(cfg.index_path)
 
 

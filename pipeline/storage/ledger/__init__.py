@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pipeline.config import Config
-from pipeline.errors import ConfigError
 from pipeline.storage.ledger.base import Ledger, batch_rows, cli_actor, mark_duplicate
 from pipeline.storage.ledger.records import Document, Owner, owner_gone, this_process
 from pipeline.storage.ledger.sqlite import SqliteLedger
@@ -13,7 +12,9 @@ def open_ledger(cfg: Config) -> Ledger:
     """The configured ledger: SQLite under ``SOHOA_HOME`` unless a database URL is set."""
     url = cfg.database.url
     if url and url.startswith(("postgresql:", "postgres:")):
-        raise ConfigError("a PostgreSQL ledger (SOHOA_DATABASE_URL) is not available in this build")
+        from pipeline.storage.postgres.ledger import PostgresLedger
+
+        return PostgresLedger.from_config(cfg)
     return SqliteLedger(cfg.ledger_path)
 
 

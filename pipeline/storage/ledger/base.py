@@ -11,7 +11,7 @@ import getpass
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from pipeline.storage.ledger.records import Document
+from pipeline.storage.ledger.records import ANY_OWNER, Document
 from pipeline.storage.ledger.states import (
     ARCHIVED,
     ATTENTION_STATES,
@@ -51,6 +51,7 @@ class Ledger(Protocol):
         stage: str | None = None,
         reason: str | None = None,
         expect: Sequence[str] | None = None,
+        expect_owner: str | object | None = ANY_OWNER,
         **fields: Any,
     ) -> Document: ...
     def update_fields(self, doc_id: str, **fields: Any) -> Document: ...
@@ -122,6 +123,18 @@ def _count(values: Iterable[str]) -> dict[str, int]:
     return counts
 
 
+def worker_hosts(docs: Sequence[Document]) -> list[str]:
+    """Every machine that ran a document of these or one of their pages (``processed_by``)."""
+    hosts: set[str] = set()
+    for d in docs:
+        if not d.processed_by:
+            continue
+        head, _, pages = d.processed_by.partition("; pages: ")
+        hosts.add(head)
+        hosts.update(p.rsplit(" ×", 1)[0] for p in pages.split(", ") if p)
+    return sorted(hosts - {"?"})
+
+
 def batch_rows(ledger: Ledger, status: str | None = None) -> list[dict[str, Any]]:
     """One row per batch with document counts per state and the reasons of the bad ones."""
     out: list[dict[str, Any]] = []
@@ -144,6 +157,7 @@ def batch_rows(ledger: Ledger, status: str | None = None) -> list[dict[str, Any]
             ],
             "review": [f"{d.source_name}: {d.review}" for d in docs if d.review],
             "signatures": _count(d.signature for d in docs if d.signature),
+            "workers": worker_hosts(docs),
             "origin": b["origin"],
         }
         if status and status != row["status"] and status not in counts:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,6 +48,8 @@ class Document:
     # The archived copy's agency signature: its PAdES level ("PAdES-B-T"), "pending" while it
     # waits for `sohoa sign --pending`, None when signing was not configured.
     signature: str | None = None
+    # Which machines ran it: "<host that ran the document>; pages: <host> ×n, …"
+    processed_by: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """The fields `sohoa process` prints, in DESIGN §3 order."""
@@ -66,6 +68,8 @@ class Document:
 
 
 DOCUMENT_FIELDS = frozenset(f.name for f in fields(Document))
+# ``transition(expect_owner=...)`` default: whoever holds the document.
+ANY_OWNER = object()
 
 
 @dataclass(frozen=True)
@@ -122,3 +126,24 @@ def now() -> str:
 
 def new_id(prefix: str) -> str:
     return prefix + uuid.uuid4().hex[:11]
+
+
+def document_columns() -> list[tuple[str, type, bool]]:
+    """``(name, type, required)`` for each field of :class:`Document`, in order.
+
+    The backends derive their ``documents`` table from this (SQLite adds columns a
+    newer ``Document`` has; PostgreSQL creates and reconciles its table from it),
+    so a field added to the record needs no column list edited anywhere.
+    """
+    import types
+    import typing
+
+    hints = typing.get_type_hints(Document)
+    out: list[tuple[str, type, bool]] = []
+    for f in fields(Document):
+        hint = hints[f.name]
+        args = typing.get_args(hint) if isinstance(hint, types.UnionType) else ()
+        base = next((a for a in args if a is not type(None)), hint)
+        required = not args and f.default is MISSING
+        out.append((f.name, base, required))
+    return out

@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import DatabaseUnavailable, DuplicateContent, NotFound, TransitionError
-from pipeline.storage.ledger.records import DOCUMENT_FIELDS, Document, new_id, now
+from pipeline.storage.ledger.records import (
+    ANY_OWNER,
+    DOCUMENT_FIELDS,
+    Document,
+    document_columns,
+    new_id,
+    now,
+)
 from pipeline.storage.ledger.states import LIVE_STATES, RECEIVED, check_transition
 from pipeline.storage.sqlite_util import ThreadConnections, immediate
 
@@ -86,14 +93,12 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_document ON events(document_id);
 """
-# Columns newer versions added, for ledgers created by older ones.
-_ADDED_COLUMNS = (
-    ("review", "TEXT"),
-    ("source_name_bytes", "BLOB"),
-    ("owner", "TEXT"),
-    ("lease_until", "TEXT"),
-    ("signature", "TEXT"),
-)
+_SQLITE_TYPES = {str: "TEXT", int: "INTEGER", float: "REAL", bytes: "BLOB", bool: "INTEGER"}
+
+
+def _added_columns() -> list[tuple[str, str]]:
+    """Every ``Document`` field as a column, so ledgers made by older versions gain new ones."""
+    return [(name, _SQLITE_TYPES[kind]) for name, kind, _ in document_columns()]
 
 
 class SqliteLedger:
@@ -110,7 +115,7 @@ class SqliteLedger:
                 if statement.strip():
                     conn.execute(statement)
             have = {row["name"] for row in conn.execute("PRAGMA table_info(documents)")}
-            for column, kind in _ADDED_COLUMNS:
+            for column, kind in _added_columns():
                 if column not in have:
                     conn.execute(f"ALTER TABLE documents ADD COLUMN {column} {kind}")
             # after the columns, which an older ledger only has once altered
@@ -235,6 +240,7 @@ class SqliteLedger:
         stage: str | None = None,
         reason: str | None = None,
         expect: Sequence[str] | None = None,
+        expect_owner: str | object | None = ANY_OWNER,
         **fields: Any,
     ) -> Document:
         """Move a document to ``to_state``, updating ``fields`` and writing the event atomically.
@@ -251,11 +257,13 @@ class SqliteLedger:
         try:
             with self._tx() as conn:
                 row = conn.execute(
-                    "SELECT state, batch_id FROM documents WHERE id = ?", (doc_id,)
+                    "SELECT state, batch_id, owner FROM documents WHERE id = ?", (doc_id,)
                 ).fetchone()
                 if row is None:
                     raise NotFound(f"no document {doc_id}")
                 current = row["state"]
+                if expect_owner is not ANY_OWNER and row["owner"] != expect_owner:
+                    raise TransitionError(f"document {doc_id} was taken by {row['owner']}")
                 check_transition(doc_id, current, to_state, tuple(expect) if expect else None)
                 assignments = {
                     **fields,
