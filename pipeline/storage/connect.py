@@ -20,7 +20,7 @@ from minio.credentials import StaticProvider
 from minio.error import InvalidResponseError, S3Error
 
 from pipeline.config import Config, ConfigError, MinioConfig, require_credentials
-from pipeline.errors import NotAllowed, StorageUnavailable
+from pipeline.errors import NotAllowed, StorageDenied, StorageUnavailable
 
 # Codes with which MinIO refuses the keys themselves (as opposed to one action).
 _BAD_KEY_CODES = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "XMinioAdminInvalidAccessKey")
@@ -110,7 +110,7 @@ def storage_error(exc: BaseException, endpoint: str) -> StorageUnavailable | Not
         if exc.code in _BAD_KEY_CODES:
             return StorageUnavailable(f"MinIO at {endpoint} rejects the configured access key")
         if exc.code == "AccessDenied":
-            return NotAllowed(
+            return StorageDenied(
                 f"MinIO at {endpoint}: this role's key may not do that "
                 f"({exc.code} on {exc.bucket_name or '-'}/{exc.object_name or ''})"
             )

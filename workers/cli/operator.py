@@ -23,7 +23,7 @@ from pipeline.storage.ledger.states import (
     STORED_RAW,
 )
 from workers.cli.output import Output
-from workers.cli.process import DOC_COLUMNS, run_and_print, valid_code
+from workers.cli.process import DOC_COLUMNS, require_worker_key, run_and_print, valid_code
 from workers.cli.progress import progress_for
 from workers.services import services
 
@@ -167,6 +167,7 @@ def cmd_retry(args: argparse.Namespace, cfg: Config, out: Output) -> int:
     if not args.failed and (args.since or args.station):
         raise UsageError("--since and --station go with --failed")
     since = _since(args.since)
+    require_worker_key(cfg, "retry")
     with services(cfg) as svc:
         ledger = svc.ledger
         if args.failed:
@@ -206,6 +207,7 @@ def cmd_retry(args: argparse.Namespace, cfg: Config, out: Output) -> int:
 
 def cmd_assign(args: argparse.Namespace, cfg: Config, out: Output) -> int:
     code = valid_code(args.dossier)
+    require_worker_key(cfg, "assign")
     with services(cfg) as svc:
         kind, doc_id = svc.ledger.resolve_id(args.document_id)
         if kind != "document":
