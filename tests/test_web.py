@@ -59,7 +59,7 @@ def client(server: str) -> Iterator[httpx.Client]:
 
 def test_a_stranger_sees_the_login_page_and_no_data(server):
     with httpx.Client(base_url=server, follow_redirects=False, timeout=10) as anon:
-        for path in ("/", f"/search?q=pham", f"/dossier/{CODE_A}", f"/pdf/{CODE_A}/{CODE_A}.1.pdf"):
+        for path in ("/", "/search?q=pham", f"/dossier/{CODE_A}", f"/pdf/{CODE_A}/{CODE_A}.1.pdf"):
             resp = anon.get(path)
             assert resp.status_code == 303 and resp.headers["location"].startswith("/login?next=")
             assert "Phạm" not in resp.text and not resp.content.startswith(b"%PDF")
