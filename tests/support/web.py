@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -139,3 +141,95 @@ def tmp_file(folder: Path, name: str, data: bytes) -> Path:
     path = folder / name
     path.write_bytes(data)
     return path
+
+
+# ------------------------------------------------------------------ a world to attack
+
+XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+FLAGGED_CODE = "000.00.13.H38-261125-0004"
+
+
+@dataclass
+class World:
+    """An archive, an index, a ledger with work for operators, and a web process's config."""
+
+    web: Config
+    worker: Config
+    keys: dict[str, RoleKeys]
+    failed_id: str
+    needs_code_id: str
+    flagged_id: str
+    batch_id: str
+    xss_name_id: str
+
+
+def _ledger_doc(ledger, batch: str, name: str, sha: str, state: str, **fields) -> str:
+    """A document walked through the states to ``state`` (no OCR: only the ledger)."""
+    doc = ledger.add_document(
+        batch,
+        actor="watcher",
+        source_name=name,
+        source_path=f"/inbox/motcua-01/{name}",
+        sha256=sha,
+        size=100,
+        station="motcua-01",
+        folder_name=None,
+        dossier_hint=None,
+    )
+    raw = {"raw_key": f"sha256/{sha}"}
+    ledger.transition(doc.id, "stored_raw", actor="watcher", stage="ingest", reason="raw", **raw)
+    ledger.transition(doc.id, "processing", actor="worker", stage="start", reason="start")
+    if state == "indexed":
+        ledger.transition(doc.id, "archived", actor="worker", stage="pdf", reason="ok", **fields)
+        ledger.transition(doc.id, "indexed", actor="worker", stage="index", reason="ok")
+    else:
+        reason = {"failed": "OcrError: tesseract died", "needs_dossier": "no dossier code"}[state]
+        ledger.transition(doc.id, state, actor="worker", stage="ocr", reason=reason, **fields)
+    return doc.id
+
+
+def build_world(server: MinioServer, env: dict[str, str]) -> World:
+    from pipeline.storage.ledger import SqliteLedger
+    from pipeline.storage.objects import connect
+    from tests.support import index as idx
+    from tests.test_search_minio import DOCS, archive_meta, put_archive_document, small_pdf
+
+    keys = setup_roles(server, env)
+    worker = role_cfg(env, keys, "worker")
+    store = connect(worker)
+    for code, n, station, type_name, pages in DOCS:
+        put_archive_document(store, code, n, station, type_name, pages)
+    put_archive_document(store, DOCS[1][0], 3, "motcua-02", XSS, [f"Ghi chú {XSS} & trích"])
+    # A document with a page flagged for review (its metadata says which).
+    texts = ["Trang một đọc tốt", "TRANG HAI MO NHOE: Ph?m V?n"]
+    meta = archive_meta(FLAGGED_CODE, 1, "motcua-01", "Tờ khai", len(texts))
+    meta["ocr"]["pages_needing_review"] = [2]
+    base = f"{FLAGGED_CODE}/{FLAGGED_CODE}.1"
+    bucket = store.archive_bucket
+    store.put_bytes(bucket, f"{base}.pdf", small_pdf(2), content_type="application/pdf")
+    store.put_bytes(bucket, f"{base}.json", json.dumps(meta).encode(), content_type="text/json")
+    store.put_bytes(bucket, f"{base}.txt", "\f".join(texts).encode(), content_type="text/plain")
+    idx.reindex(worker.index_path, store)
+
+    ledger = SqliteLedger(worker.ledger_path)
+    batch = ledger.create_batch("motcua-01", "motcua-01/ho-so", "watcher")
+    failed = _ledger_doc(ledger, batch, "to-khai.pdf", "a" * 64, "failed")
+    needs = _ledger_doc(ledger, batch, "don.png", "b" * 64, "needs_dossier")
+    xss_name = _ledger_doc(ledger, batch, f"{XSS}\r\nSet-Cookie: x=1.png", "c" * 64, "failed")
+    flagged = _ledger_doc(
+        ledger,
+        batch,
+        "mo-nhoe.tif",
+        "d" * 64,
+        "indexed",
+        dossier_code=FLAGGED_CODE,
+        ordinal=1,
+        pages=2,
+        pdf_key=f"{base}.pdf",
+        metadata_key=f"{base}.json",
+        text_key=f"{base}.txt",
+        review="low OCR quality: page 2 (confidence 41.0, invalid syllables 30%)",
+    )
+    ledger.close()
+    web = role_cfg(env, keys, "web")
+    return World(web, worker, keys, failed, needs, flagged, batch, xss_name)

@@ -213,7 +213,12 @@ def page(
             return ctx.error(
                 request, 503, "Kho lưu trữ tạm thời không truy cập được. Vui lòng thử lại sau."
             )
+        except Exception:  # a bug: the traceback for the log, a plain page for the person
+            log.exception("%s %s failed", request.method, request.url.path)
+            return ctx.error(request, 500, "Đã có lỗi trong hệ thống. Vui lòng thử lại sau.")
 
     handle.__name__ = getattr(endpoint, "__name__", "endpoint")
     guarded: Callable[[Request], Awaitable[Any]] = require_role(role)(handle)
-    return Route(path, guarded, methods=list(methods))
+    route = Route(path, guarded, methods=list(methods))
+    route.required_role = role  # type: ignore[attr-defined]  # for tests and the role matrix
+    return route

@@ -23,7 +23,9 @@ def page_image(pdf: Path, index: int) -> tuple[bytes, str]:
     with pikepdf.open(pdf) as doc:
         if not 0 <= index < len(doc.pages):
             raise NotFound(f"page {index + 1}")
-        images = list(doc.pages[index].images.values())
+        page = doc.pages[index]
+        found = page.get_images() if hasattr(page, "get_images") else page.images
+        images = list(found.values())
         if not images:
             raise NotFound(f"page {index + 1} holds no image")
         best = max(images, key=lambda im: int(im.get("/Width", 0)) * int(im.get("/Height", 0)))
