@@ -200,6 +200,9 @@ class MinioStore:
                     raise
                 last: Exception = exc
             except _TRANSIENT as exc:
+                tls = connect_mod.tls_error(exc, self.endpoint)
+                if tls is not None:  # a certificate does not get better by waiting
+                    raise tls from None
                 last = exc
             if time.monotonic() + delay > deadline:
                 raise StorageUnavailable(
