@@ -167,3 +167,36 @@ def test_storage_setup_prints_role_keys_once_and_rotates(
     audit = SqliteAuditLog(load_config(env=env).ledger_path).query(action="storage_setup")
     assert len(audit) == 3
     assert all(k["secret_key"] not in json.dumps([r.details for r in audit]) for k in keys.values())
+
+
+def test_review_queue_from_the_terminal(home_env):
+    from pipeline.storage.ledger import SqliteLedger
+    from tests.support.web import _ledger_doc
+
+    cfg = load_config(env=home_env)
+    ledger = SqliteLedger(cfg.ledger_path)
+    batch = ledger.create_batch("s", "test", "test")
+    code = "000.00.13.H38-261125-0004"
+    doc_id = _ledger_doc(
+        ledger,
+        batch,
+        "mo.tif",
+        "e" * 64,
+        "indexed",
+        dossier_code=code,
+        ordinal=1,
+        pages=1,
+        pdf_key=f"{code}/{code}.1.pdf",
+        review="low OCR quality: page 1",
+    )
+    listed = json_lines(sohoa(home_env, "--json", "review").stdout)
+    assert [(r["document_id"], r["review"]) for r in listed] == [
+        (doc_id, "low OCR quality: page 1")
+    ]
+    assert sohoa(home_env, "review", "--accept").returncode == 2
+    accepted = sohoa(home_env, "review", doc_id, "--accept")
+    assert accepted.returncode == 0, accepted.stderr
+    assert ledger.get_document(doc_id).review is None
+    assert sohoa(home_env, "review", doc_id, "--accept").returncode == 2  # nothing to accept
+    (row,) = SqliteAuditLog(cfg.ledger_path).query(action="review_accept")
+    assert row.dossier == code and row.actor.startswith("cli:")
