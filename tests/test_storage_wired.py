@@ -288,3 +288,26 @@ def test_put_through_the_store_stays_one_request_per_object(sohoa_env, keys):
     )
     assert stat.metadata.get("x-amz-checksum-sha256")
     assert io.BytesIO(operator.get_bytes(operator.raw_bucket, "sha256/ab")).read() == b"abc"
+
+
+def test_nothing_in_the_inbox_makes_a_station_use_more_than_its_key(sohoa_env, keys, tmp_path):
+    """Links, a FIFO and copies beside a real scan: the station key puts one original and
+    is never asked to read, list or delete (any such call would fail the run with exit 5)."""
+    inbox = Path(sohoa_env["SOHOA_INBOX"]) / "motcua-01"
+    outside = tmp_path / "elsewhere" / "secret.png"
+    tiny_page(outside, 21)
+    tiny_page(inbox / "scan.png", 22)
+    (inbox / "link.png").symlink_to(outside)
+    os.link(outside, inbox / "hard.png")
+    os.mkfifo(inbox / "pipe.png")
+    env = quick_env(role_env(sohoa_env, keys, "station"), tmp_path)
+    result = sohoa(env, "--json", "watch", "--once")
+    assert result.returncode == 0, result.stderr
+    assert [r["status"] for r in json_lines(result.stdout)] == ["stored_raw"]
+    for name in ("link.png", "hard.png", "pipe.png"):
+        assert f"skipped motcua-01/{name}" in result.stderr
+    assert "may not do that" not in result.stderr
+    operator = connect(role_cfg(sohoa_env, keys, "operator"))
+    held = list(operator.list_keys(operator.raw_bucket))
+    digest = hashlib.sha256(outside.read_bytes()).hexdigest()
+    assert len(held) == 1 and held != [f"sha256/{digest}"]

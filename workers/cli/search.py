@@ -65,6 +65,9 @@ def _linker(cfg: Config, out: Output):
     except ConfigError as exc:
         out.info(f"no links to the PDFs: {exc}")
         return lambda hit: None
+    if not objects_mod.can(store, "get", store.archive_bucket):
+        out.info(f"no links to the PDFs: the {store.role} key cannot read the archive")
+        return lambda hit: None
 
     def link(hit: Hit) -> str | None:
         url = store.presigned_url(store.archive_bucket, hit.pdf_key, cfg.web.link_expiry_seconds)
