@@ -453,6 +453,8 @@ class Watcher:
     def _pickup(self) -> None:
         """Documents waiting in ``stored_raw`` with no live owner: a station's, or queued
         again by an operator in the web. Claimed first, so two workers never both start one."""
+        if self.runner.outage is not None or self.runner.interrupted:
+            return  # claimed now, they would wait for this process instead of the recovery
         me = str(this_process())
         for doc in stuck(self.services, (STORED_RAW,)):
             if self.stop.is_set() or doc.id in self.inflight:
