@@ -311,3 +311,24 @@ def test_nothing_in_the_inbox_makes_a_station_use_more_than_its_key(sohoa_env, k
     held = list(operator.list_keys(operator.raw_bucket))
     digest = hashlib.sha256(outside.read_bytes()).hexdigest()
     assert len(held) == 1 and held != [f"sha256/{digest}"]
+
+
+def test_a_running_worker_watch_takes_up_what_is_queued_meanwhile(sohoa_env, keys, tmp_path):
+    """What an operator queues in the web reaches a watcher that is already running."""
+    from pipeline.flow.requeue import queue_assign
+    from tests.support.watch import Watch
+
+    env = quick_env(role_env(sohoa_env, keys, "worker"), tmp_path)
+    page = tmp_path / "own" / "khong-ma.png"
+    tiny_page(page, 31)
+    (row,) = json_lines(sohoa(env, "--json", "process", str(page)).stdout)
+    assert row["status"] == "needs_dossier"
+    ledger = SqliteLedger(load_config(env=env).ledger_path)
+    with Watch(env) as watch:
+        watch.wait_for(lambda: b"watching" in b"".join(watch.err), 60, "the watcher to start")
+        queue_assign(ledger, row["document_id"], CODE, "web:op")
+        watch.wait_for(
+            lambda: ledger.get_document(row["document_id"]).state == "indexed", 180, "the pick-up"
+        )
+        assert watch.stop() == 0
+    assert ledger.get_document(row["document_id"]).pdf_key == f"{CODE}/{CODE}.1.pdf"
