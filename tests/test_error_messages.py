@@ -96,12 +96,9 @@ def test_search_limit_must_be_a_plain_number_in_range(
 )
 def test_web_parameters_are_validated_400_not_500(sohoa_env: dict[str, str], query: str) -> None:
     cfg = load_config(env=sohoa_env)
-    client = TestClient(
-        create_app(cfg, users=fast_users(cfg)),
-        raise_server_exceptions=False,
-        follow_redirects=False,
-    )
-    assert login(client, "lan").status_code == 303
-    response = client.get(f"/api/search?q=giay&{query}")
+    app = create_app(cfg, users=fast_users(cfg))
+    with TestClient(app, raise_server_exceptions=False, follow_redirects=False) as client:
+        assert login(client, "lan").status_code == 303
+        response = client.get(f"/api/search?q=giay&{query}")
     assert response.status_code == 400, (query, response.status_code, response.text)
     assert "error" in response.json() and "Traceback" not in response.text
