@@ -6,6 +6,7 @@ import argparse
 import os
 import socket
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 
 from minio.error import S3Error
@@ -58,7 +59,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     s.set_defaults(handler=run_serve)
 
 
-def _linker(cfg: Config, out: Output):
+def _linker(cfg: Config, out: Output) -> Callable[[Hit], str | None]:
     """Presigned links to the PDF; signing is local, so search works even with MinIO down."""
     try:
         store = objects_mod.connect(cfg)

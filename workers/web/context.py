@@ -51,6 +51,7 @@ from workers.web.auth import (
     parse_form,
     require_role,
 )
+from workers.web.signature import SignatureChecker
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 RECORDS, OPERATOR, ADMIN = "records", "operator", "admin"
@@ -128,6 +129,8 @@ class WebContext:
         env.globals["dossier_href"] = dossier_href
         self.store = _lazy(lambda: self.store_factory(self.cfg))
         self.ledger = _lazy(lambda: self.ledger_factory(self.cfg))
+        # "Đã ký số" and its verdict beside each listed document, verified once per version
+        self.signatures = SignatureChecker(self.cfg, self.store)
 
     # -- responses ---------------------------------------------------------------------
     def render(

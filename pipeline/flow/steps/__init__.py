@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pipeline.flow.steps import archive, dossier, fields, index, pages, pdfa, source
+from pipeline.flow.steps import archive, dossier, fields, index, pages, pdfa, sign, source
 
 if TYPE_CHECKING:
     from pipeline.flow.run import DocumentRun
@@ -26,6 +26,7 @@ STEPS: tuple[Step, ...] = (
     dossier.find,
     fields.extract,
     pdfa.assemble,
+    sign.sign,
     archive.store,
     index.feed,
 )

@@ -45,6 +45,9 @@ class Document:
     source_name_bytes: bytes | None = None
     owner: str | None = None  # the process working on it (see Owner), while unfinished
     lease_until: str | None = None  # when that process's claim runs out unless renewed
+    # The archived copy's agency signature: its PAdES level ("PAdES-B-T"), "pending" while it
+    # waits for `sohoa sign --pending`, None when signing was not configured.
+    signature: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """The fields `sohoa process` prints, in DESIGN §3 order."""
@@ -58,6 +61,7 @@ class Document:
             "metadata_key": self.metadata_key,
             "text_key": self.text_key,
             "error": self.reason if self.state in ATTENTION_STATES else None,
+            "signature": self.signature,
         }
 
 

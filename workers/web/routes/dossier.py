@@ -15,12 +15,12 @@ def routes(ctx: WebContext) -> list[Route]:
         raw = request.path_params["code"]
         code = normalize_code(raw) if len(raw) <= 80 else None
         if code is None:
-            return ctx.render(
-                request, "dossier.html", {"code": raw[:80], "docs": [], "received": None}, 404
-            )
+            view = {"code": raw[:80], "docs": [], "received": None, "signatures": {}}
+            return ctx.render(request, "dossier.html", view, 404)
         docs = ctx.index.dossier_documents(code)
         ctx.record(request, "dossier_view", code, dossier=code, documents=len(docs))
-        view = {"code": code, "docs": docs, "received": received_date(code)}
+        badges = ctx.signatures.badges(d.pdf_key for d in docs)
+        view = {"code": code, "docs": docs, "received": received_date(code), "signatures": badges}
         return ctx.render(request, "dossier.html", view, status=200 if docs else 404)
 
     return [page(ctx, "/dossier/{code}", dossier_page)]

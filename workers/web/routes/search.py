@@ -12,6 +12,7 @@ from pipeline.errors import QueryError
 from pipeline.storage.index import Hit, SearchRequest
 from workers.web.auth import SECURITY_HEADERS
 from workers.web.context import WebContext, dossier_href, page, pdf_href
+from workers.web.signature import SignatureBadge
 
 WEB_LIMIT = 50
 FILTERS = ("dossier", "station", "from", "to", "type")
@@ -35,9 +36,10 @@ def build_request(params: dict[str, str], limit: str | int) -> SearchRequest:
     )
 
 
-def hit_view(hit: Hit) -> dict[str, Any]:
+def hit_view(hit: Hit, signature: SignatureBadge | None = None) -> dict[str, Any]:
     return {
         **hit.as_dict(),
+        "signature": signature,
         "parts": hit.snippet_parts,
         "pdf_href": pdf_href(hit.pdf_key, hit.page),
         "dossier_href": dossier_href(hit.dossier_code),
@@ -68,7 +70,9 @@ def routes(ctx: WebContext) -> list[Route]:
             ctx_ = {"params": params, "hits": [], "error": str(exc)}
             return ctx.render(request, "results.html", ctx_, status=400)
         audit_search(request, params, "web", hits=len(hits))
-        view = {"params": params, "hits": [hit_view(h) for h in hits], "error": None}
+        badges = ctx.signatures.badges(h.pdf_key for h in hits)
+        views = [hit_view(h, badges.get(h.pdf_key)) for h in hits]
+        view = {"params": params, "hits": views, "error": None}
         return ctx.render(request, "results.html", view)
 
     def api_search(request: Request) -> Response:
