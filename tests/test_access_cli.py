@@ -200,3 +200,16 @@ def test_review_queue_from_the_terminal(home_env):
     assert sohoa(home_env, "review", doc_id, "--accept").returncode == 2  # nothing to accept
     (row,) = SqliteAuditLog(cfg.ledger_path).query(action="review_accept")
     assert row.dossier == code and row.actor.startswith("cli:")
+
+
+@pytest.mark.parametrize("role", ["web", "station", "operator"])
+def test_sign_pending_needs_the_worker_key(home_env, tmp_path: Path, role: str):
+    """Signing archived documents writes new versions into the archive: only the worker key
+    may, and any other key is refused before the signer or storage is touched."""
+    p12 = tmp_path / "agency.p12"
+    p12.write_bytes(b"not read")
+    env = {**home_env, "SOHOA_SIGN_PKCS12": str(p12), "SOHOA_MINIO_ROLE": role}
+    result = sohoa(env, "sign", "--pending", timeout=120)
+    assert result.returncode == 5, result.stderr
+    assert "needs the worker key" in result.stderr and f"the {role} key" in result.stderr
+    assert "Traceback" not in result.stderr
