@@ -31,6 +31,12 @@ class MinioConfig:
     secure: bool = False  # SOHOA_MINIO_SECURE: TLS
     ca_file: str | None = None  # SOHOA_MINIO_CA_FILE: CA bundle for a private certificate
     region: str | None = None
+    # SOHOA_MINIO_ROLE: station, worker, web or operator (the key's role, DESIGN §8); unset,
+    # it is read off a key named "<prefix>-<role>" by storage setup, else no limits are assumed
+    role: str | None = None
+    # SOHOA_MINIO_PUBLIC_ENDPOINT: where staff PCs reach MinIO (https://files.example.gov.vn);
+    # the presigned links the CLI prints name it instead of the internal endpoint
+    public_endpoint: str | None = None
     connect_timeout: float = 5.0  # seconds per attempt
     retry_seconds: float = 60.0  # retrying a server that answered before and went away
 
@@ -49,6 +55,10 @@ class WatchConfig:
     extensions: tuple[str, ...] = ("pdf", "tif", "tiff", "jpg", "jpeg", "png")
     empty_timeout_seconds: float = 3600.0
     check_open_writers: bool = True
+    # Run the documents this watcher takes (true) or only take custody, leaving them in
+    # stored_raw for a worker (false). Unset: false with a station key (it cannot read raw
+    # back), true otherwise.
+    process: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -139,7 +149,7 @@ class BrokerConfig:
 class WebConfig:
     host: str = "127.0.0.1"
     port: int = 8080
-    link_expiry_seconds: int = 900
+    link_expiry_seconds: int = 300  # presigned links the CLI prints; the web streams PDFs itself
     # --- access (issue 15): sessions, login throttling, trusted proxy
     secret: str | None = field(default=None, repr=False)
     session_idle_minutes: float = 30.0
@@ -275,6 +285,8 @@ _ENV_MAP: dict[str, tuple[str, ...]] = {
     "SOHOA_MINIO_SECRET_KEY": ("minio", "secret_key"),
     "SOHOA_MINIO_SECURE": ("minio", "secure"),
     "SOHOA_MINIO_CA_FILE": ("minio", "ca_file"),
+    "SOHOA_MINIO_ROLE": ("minio", "role"),
+    "SOHOA_MINIO_PUBLIC_ENDPOINT": ("minio", "public_endpoint"),
     "SOHOA_WEB_SECRET": ("web", "secret"),
     "SOHOA_BUCKET_RAW": ("buckets", "raw"),
     "SOHOA_BUCKET_ARCHIVE": ("buckets", "archive"),
@@ -484,6 +496,20 @@ def _validate_access(cfg: Config) -> None:
         raise ConfigError(
             "minio.ca_file (SOHOA_MINIO_CA_FILE) is set but TLS is off: set SOHOA_MINIO_SECURE=1"
         )
+    if cfg.minio.role is not None and cfg.minio.role not in STORAGE_ROLES:
+        raise ConfigError(
+            f"minio.role (SOHOA_MINIO_ROLE) must be one of {', '.join(STORAGE_ROLES)},"
+            f" got {cfg.minio.role!r}"
+        )
+    if storage_role(cfg) == "station" and cfg.watch.process:
+        raise ConfigError(
+            "watch.process is true but the MinIO key is a station key, which cannot read the"
+            " originals back to process them: leave watch.process unset (or false) on a station"
+        )
+    if cfg.minio.public_endpoint is not None:
+        public_endpoint(cfg)  # raises ConfigError when malformed
+    if not 1 <= cfg.web.link_expiry_seconds <= 7 * 24 * 3600:
+        raise ConfigError("web.link_expiry_seconds must be between 1 and 604800 (7 days)")
     for name in ("raw_lock_mode", "archive_lock_mode"):
         if str(getattr(cfg.storage, name)).upper() not in ("COMPLIANCE", "GOVERNANCE"):
             raise ConfigError(f"storage.{name} must be COMPLIANCE or GOVERNANCE")
@@ -531,6 +557,58 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+STORAGE_ROLES: tuple[str, ...] = ("station", "worker", "web", "operator")
+_ROLE_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9-]*-(station|worker|web|operator)$")
+
+
+def storage_role(cfg: Config) -> str | None:
+    """The role of this process's MinIO key: ``minio.role``, else read off the key's name.
+
+    ``storage setup`` names each role's key ``<prefix>-<role>`` (``sohoa-station``), so a
+    station that was given its key but not ``SOHOA_MINIO_ROLE`` still behaves as one.
+    None means an unrestricted key (the root key in development): nothing is held back.
+    """
+    if cfg.minio.role:
+        return cfg.minio.role
+    match = _ROLE_KEY_RE.match(cfg.minio.access_key or "")
+    return match.group(1) if match else None
+
+
+def watch_processes(cfg: Config) -> bool:
+    """Whether ``sohoa watch`` runs the documents it takes (``watch.process``, see there)."""
+    if cfg.watch.process is not None:
+        return cfg.watch.process
+    return storage_role(cfg) != "station"
+
+
+def public_endpoint(cfg: Config) -> tuple[str, bool] | None:
+    """``minio.public_endpoint`` as (host:port, TLS), or None when links use the endpoint.
+
+    Accepts ``https://host[:port]``, ``http://host[:port]`` or ``host:port`` (TLS as
+    ``minio.secure``); a path, a query or user info is refused.
+    """
+    raw = (cfg.minio.public_endpoint or "").strip()
+    if not raw:
+        return None
+    secure = cfg.minio.secure
+    if "://" in raw:
+        scheme, _, rest = raw.partition("://")
+        if scheme.lower() not in ("http", "https"):
+            raise ConfigError("minio.public_endpoint must start with https:// or http://")
+        secure, raw = scheme.lower() == "https", rest.rstrip("/")
+    if not raw or any(c in raw for c in "/?#@ \\") or not raw.isascii():
+        raise ConfigError(
+            "minio.public_endpoint must be https://host[:port] (no path), got "
+            f"{cfg.minio.public_endpoint!r}"
+        )
+    host, _, port = raw.rpartition(":")
+    if host and port:
+        if not port.isdigit():
+            raise ConfigError(f"minio.public_endpoint has a bad port: {port!r}")
+        valid_port(int(port), "the port of minio.public_endpoint")
+    return raw, secure
 
 
 def require_credentials(cfg: Config) -> tuple[str, str]:

@@ -88,6 +88,16 @@ class NotAllowed(SohoaError):
     exit_code = ExitCode.NOT_ALLOWED
 
 
+class StorageDenied(NotAllowed, StorageUnavailable):
+    """MinIO refused this process's key an action (``AccessDenied``): exit 5, named by role.
+
+    It is also a :class:`StorageUnavailable` on purpose: the fault is the key or the
+    policy, never the document, so the pipeline handles it like an outage (documents
+    go back to wait, none is marked failed, files stay in the inbox) and the same work
+    succeeds once the process runs with the right key.
+    """
+
+
 # ----------------------------------------------------------- 1: failures in the work
 
 

@@ -12,6 +12,7 @@ from pipeline.config import load_config
 from tests.support.cli import sohoa
 from tests.support.files import small_page
 from tests.support.minio import free_port
+from tests.support.web import fast_users, login
 from workers.web.app import create_app
 
 pytestmark = pytest.mark.integration
@@ -94,7 +95,10 @@ def test_search_limit_must_be_a_plain_number_in_range(
     ],
 )
 def test_web_parameters_are_validated_400_not_500(sohoa_env: dict[str, str], query: str) -> None:
-    client = TestClient(create_app(load_config(env=sohoa_env)), raise_server_exceptions=False)
-    response = client.get(f"/api/search?q=giay&{query}")
+    cfg = load_config(env=sohoa_env)
+    app = create_app(cfg, users=fast_users(cfg))
+    with TestClient(app, raise_server_exceptions=False, follow_redirects=False) as client:
+        assert login(client, "lan").status_code == 303
+        response = client.get(f"/api/search?q=giay&{query}")
     assert response.status_code == 400, (query, response.status_code, response.text)
     assert "error" in response.json() and "Traceback" not in response.text

@@ -433,3 +433,16 @@ def test_config_repr_shows_no_secret(tmp_path: Path):
     shown = repr(cfg) + str(cfg)
     assert "minio-secret-value-123" not in shown and "w" * 40 not in shown
     assert cfg.minio.secret_key == "minio-secret-value-123" and "sohoa-web" in shown
+
+
+def test_another_render_of_the_login_page_keeps_the_form_on_screen_valid(client: TestClient):
+    """A browser fetches /favicon.ico (sent to /login) or opens a second tab: the form
+    already on screen must still log in."""
+    nonce = _nonce(client)
+    assert client.get("/favicon.ico").status_code == 303
+    assert _nonce(client) == nonce  # the same browser keeps its nonce
+    r = client.post(
+        "/login",
+        data={"username": "lan", "password": PASSWORDS["lan"], "csrf_token": nonce, "next": "/"},
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/"

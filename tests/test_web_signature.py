@@ -1,5 +1,6 @@
 """The signature on the web: "Đã ký số" and the verdict beside each listed document, each
-object version verified once (cached by ETag), on the dossier page and the results page."""
+object version verified once (cached by ETag), on the dossier page and the results page,
+behind the login gate (records staff see it; a stranger sees neither it nor a check run)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pipeline.errors import StorageUnavailable
 from pipeline.sign import sign_pdf
 from pipeline.storage.index import SqliteIndex
 from pipeline.storage.objects import ObjectInfo
+from tests.support.web import fast_users, login
 from tests.test_search_minio import archive_meta
 from workers.web.app import create_app
 from workers.web.signature import SignatureChecker
@@ -118,8 +120,17 @@ def test_dossier_and_results_pages_show_the_verdict(cfg, files, tmp_path) -> Non
     for n in (1, 2):
         index.index_document(archive_meta(CODE, n, "motcua-01", None, 1), ["giấy phép xây dựng"])
     index.close()
-    app = create_app(cfg, lambda c: archive, lambda c: SqliteIndex(tmp_path / "index.sqlite"))
-    with TestClient(app) as client:
+    app = create_app(
+        cfg,
+        lambda c: archive,
+        lambda c: SqliteIndex(tmp_path / "index.sqlite"),
+        users=fast_users(cfg),
+    )
+    with TestClient(app, follow_redirects=False) as client:
+        anon = client.get(f"/dossier/{CODE}")
+        assert anon.status_code == 303 and anon.headers["location"].startswith("/login?next=")
+        assert "ký số" not in anon.text and archive.stats == 0  # nothing checked for a stranger
+        assert login(client, "lan").status_code == 303  # records staff: the least role
         for _ in range(3):
             page = client.get(f"/dossier/{CODE}")
             assert page.status_code == 200

@@ -49,6 +49,8 @@ def ledger_lost_warning(svc: Services) -> str | None:
     """A ledger made just now beside an archive that holds documents: say so, loudly."""
     if not svc.ledger.created:
         return None
+    if not objects_mod.can(svc.objects, "list", svc.objects.archive_bucket):
+        return None  # a station's key cannot look; its worker's ledger is the one that counts
     if next(iter(svc.objects.list_keys(svc.objects.archive_bucket)), None) is None:
         return None
     where = "database (SOHOA_DATABASE_URL)" if svc.cfg.database.url else svc.cfg.ledger_path

@@ -17,6 +17,13 @@ names, other types) are logged once each with the reason; one bad entry never
 stops the others. Identical files in one drop are taken in path order: the first is
 processed and the others, held until it settles, become its duplicates.
 
+A watcher on a scanner station holds the ``station`` key, which can put originals
+into raw but never read them back; it runs custody only (``watch.process`` false,
+the default for that key): each document is left in ``stored_raw`` without an
+owner, its spool copy removed once MinIO has confirmed the upload's SHA-256, for a
+worker to run. A processing watcher (worker key) takes up such documents, and those
+an operator queued again in the web, at every rescan.
+
 On SIGTERM the loop stops taking files at once, starts no new document, lets the
 documents in flight settle and exits; what it had taken but not started stays in
 custody (``stored_raw``) and the next run carries on with it.
@@ -34,13 +41,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline import names
+from pipeline.config import watch_processes
 from pipeline.dossier import codes as dossier
 from pipeline.errors import StorageUnavailable, Unavailable
 from pipeline.flow import custody
 from pipeline.flow.context import Services
-from pipeline.flow.recover import recover
-from pipeline.storage.ledger import Document
-from pipeline.storage.ledger.states import DUPLICATE, UNFINISHED_STATES
+from pipeline.flow.recover import recover, stuck
+from pipeline.storage.ledger import Document, this_process
+from pipeline.storage.ledger.states import DUPLICATE, STORED_RAW, UNFINISHED_STATES
 from workers import openfiles
 from workers.runner import DocumentRunner
 from workers.services import ledger_lost_warning
@@ -268,6 +276,9 @@ class Watcher:
         self._notes: dict[Path, str] = {}
         self._told_hidden = False
         self._lock = threading.Lock()
+        # False on a station: take custody only and leave the documents for a worker.
+        self.process = watch_processes(self.cfg)
+        self.in_custody: list[Document] = []
 
     # -- telling the operator -------------------------------------------------------------
     def _shown(self, path: Path) -> str:
@@ -418,6 +429,8 @@ class Watcher:
             if doc.state == DUPLICATE:
                 self.log(f"document {doc.id} is a duplicate: {doc.reason}")
                 self._settle(doc)
+            elif not self.process:
+                self._leave_for_worker(doc)
             else:
                 self.pending[fp.sha256] = doc.id
                 ids.append(doc.id)
@@ -425,6 +438,29 @@ class Watcher:
             self._open_batches[key] = batch[0]
         prune_empty_folders(inbox, taken)
         return ids, len(taken)
+
+    def _leave_for_worker(self, doc: Document) -> None:
+        """Custody only: the raw copy is verified, so the document waits for a worker.
+
+        No owner, so any worker's recovery may take it; no spool copy, since the worker
+        reads the verified original from raw and a station must not fill its disk.
+        """
+        doc = self.ledger.update_fields(doc.id, owner=None)
+        custody.spool_path(self.cfg, doc.id).unlink(missing_ok=True)
+        self.in_custody.append(doc)
+        self.report(doc)
+
+    def _pickup(self) -> None:
+        """Documents waiting in ``stored_raw`` with no live owner: a station's, or queued
+        again by an operator in the web. Claimed first, so two workers never both start one."""
+        if self.runner.outage is not None or self.runner.interrupted:
+            return  # claimed now, they would wait for this process instead of the recovery
+        me = str(this_process())
+        for doc in stuck(self.services, (STORED_RAW,)):
+            if self.stop.is_set() or doc.id in self.inflight:
+                continue
+            self.ledger.update_fields(doc.id, owner=me)
+            self.submit(doc.id, doc.sha256)
 
     def _resumes(self, doc_id: str, path: Path) -> bool:
         """Whether ``path`` is the very file of pending document ``doc_id`` (custody was cut
@@ -499,10 +535,18 @@ class Watcher:
         observer = _start_observer(self.cfg.inbox, self.wake)
         tick = max(0.2, min(1.0, self.cfg.watch.stable_seconds / 4 or 0.2))
         runner = self.runner
+        picked_up = self.clock()
         try:
-            self._recover()
+            if self.process:  # a station can neither read the archive nor run documents
+                self._recover()
             while not stop.is_set():
                 self.reap()
+                if self.process and not once and self.clock() - picked_up >= rescan:
+                    picked_up = self.clock()
+                    try:
+                        self._pickup()
+                    except Unavailable as exc:
+                        runner.outage = exc
                 if runner.outage is not None:
                     if once:
                         break

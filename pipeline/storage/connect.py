@@ -20,7 +20,7 @@ from minio.credentials import StaticProvider
 from minio.error import InvalidResponseError, S3Error
 
 from pipeline.config import Config, ConfigError, MinioConfig, require_credentials
-from pipeline.errors import NotAllowed, StorageUnavailable
+from pipeline.errors import NotAllowed, StorageDenied, StorageUnavailable
 
 # Codes with which MinIO refuses the keys themselves (as opposed to one action).
 _BAD_KEY_CODES = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "XMinioAdminInvalidAccessKey")
@@ -83,8 +83,8 @@ def _root_cause(exc: BaseException) -> BaseException:
     return seen
 
 
-def storage_error(exc: BaseException, endpoint: str) -> StorageUnavailable | NotAllowed | None:
-    """The foreseen error for a failed MinIO call, or None when ``exc`` is not one we map.
+def tls_error(exc: BaseException, endpoint: str) -> StorageUnavailable | None:
+    """The TLS failure behind ``exc``, as an error that says what to fix; None if not TLS.
 
     TLS problems get their own messages because the fix differs: a CA file for
     an untrusted certificate, ``SOHOA_MINIO_SECURE`` for a protocol mismatch.
@@ -101,6 +101,14 @@ def storage_error(exc: BaseException, endpoint: str) -> StorageUnavailable | Not
             f"TLS handshake with MinIO at {endpoint} failed ({cause.reason or cause}); "
             "is the server speaking TLS? check SOHOA_MINIO_SECURE and the endpoint"
         )
+    return None
+
+
+def storage_error(exc: BaseException, endpoint: str) -> StorageUnavailable | NotAllowed | None:
+    """The foreseen error for a failed MinIO call, or None when ``exc`` is not one we map."""
+    tls = tls_error(exc, endpoint)
+    if tls is not None:
+        return tls
     if isinstance(exc, InvalidResponseError):
         return StorageUnavailable(
             f"MinIO at {endpoint} answered with something that is not S3 "
@@ -110,12 +118,13 @@ def storage_error(exc: BaseException, endpoint: str) -> StorageUnavailable | Not
         if exc.code in _BAD_KEY_CODES:
             return StorageUnavailable(f"MinIO at {endpoint} rejects the configured access key")
         if exc.code == "AccessDenied":
-            return NotAllowed(
+            return StorageDenied(
                 f"MinIO at {endpoint}: this role's key may not do that "
                 f"({exc.code} on {exc.bucket_name or '-'}/{exc.object_name or ''})"
             )
         return None
     if isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError | OSError):
+        cause = _root_cause(exc)
         return StorageUnavailable(f"MinIO at {endpoint} cannot be reached: {type(cause).__name__}")
     return None
 

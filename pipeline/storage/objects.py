@@ -5,6 +5,14 @@ over a ``minio.Minio`` client. Every write is verified by reading the object bac
 and comparing its SHA-256, because an archive that cannot lose a page must not
 trust an HTTP 200 alone.
 
+Each process holds one role's key (DESIGN §8; ``minio.role``, see
+:func:`pipeline.config.storage_role`), and the store never tries what that key
+cannot do. A key that cannot read what it wrote (a scanner station's) sends the
+SHA-256 as the S3 checksum instead and MinIO refuses any body that does not hash
+to it (:mod:`pipeline.storage.checksum`); a key that cannot create buckets only
+checks they exist. What MinIO refuses anyway is :class:`StorageDenied` (exit 5)
+naming the role, handled like an outage so no document is failed for a key.
+
 Failures are sorted by whether waiting can help. A refused or unreachable
 server before this process ever reached it, and keys the server rejects, fail
 at once as :class:`StorageUnavailable` (exit 4): retrying a wrong secret for a
@@ -21,7 +29,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -29,8 +37,11 @@ import urllib3
 from minio import Minio
 from minio.error import S3Error
 
-from pipeline.config import Config, require_credentials
-from pipeline.errors import ConfigError, StorageIntegrityError, StorageUnavailable
+from pipeline.config import Config, public_endpoint, require_credentials, storage_role
+from pipeline.errors import ConfigError, StorageDenied, StorageIntegrityError, StorageUnavailable
+from pipeline.storage import connect as connect_mod
+from pipeline.storage.checksum import put_bytes_checksummed, put_file_checksummed
+from pipeline.storage.roles import GET, LIST, role_can
 
 T = TypeVar("T")
 CHUNK = 1024 * 1024
@@ -45,6 +56,7 @@ class ObjectInfo:
     size: int
     meta: dict[str, str]
     etag: str | None = None
+    last_modified: datetime | None = None
 
 
 class ObjectStore(Protocol):
@@ -110,16 +122,59 @@ _TRANSIENT = (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
 
 
 class MinioStore:
-    """``ObjectStore`` over minio-py, with short per-attempt timeouts and our own retry loop."""
+    """``ObjectStore`` over minio-py, with short per-attempt timeouts and our own retry loop.
 
-    def __init__(self, client: Minio, endpoint: str, buckets: Any, retry_seconds: float) -> None:
+    ``role`` is the key's storage role (None: unrestricted); ``link_client`` signs the
+    presigned links people open (the public endpoint), ``client`` does the work.
+    """
+
+    def __init__(
+        self,
+        client: Minio,
+        endpoint: str,
+        buckets: Any,
+        retry_seconds: float,
+        *,
+        role: str | None = None,
+        access_key: str | None = None,
+        link_client: Minio | None = None,
+    ) -> None:
         self.client = client
         self.endpoint = endpoint
         self.raw_bucket: str = buckets.raw
         self.archive_bucket: str = buckets.archive
         self.work_bucket: str = buckets.work
         self.retry_seconds = retry_seconds
+        self.role = role
+        self.access_key = access_key
+        self._link_client = link_client or client
+        self._kinds = {buckets.raw: "raw", buckets.archive: "archive", buckets.work: "work"}
         self._reached = False  # set once the server has answered us
+
+    # -- the role --------------------------------------------------------------------------
+    def can(self, action: str, bucket: str) -> bool:
+        """Whether this key's role may ``action`` (get, put, list, delete) in ``bucket``."""
+        return role_can(self.role, action, self._kinds.get(bucket, ""))
+
+    def _who(self) -> str:
+        key = f" ({self.access_key})" if self.access_key else ""
+        return f"the {self.role} key{key}" if self.role else f"the key{key}"
+
+    def _denied(self, what: str) -> StorageDenied:
+        if self.role is None:
+            hint = (
+                "if this is a role key from `sohoa storage setup`, set SOHOA_MINIO_ROLE to its role"
+            )
+        elif self.role == "station":
+            hint = "a station key only puts originals into raw; processing needs the worker key"
+        else:
+            hint = (
+                "check that this process has the right role's key and that `sohoa storage"
+                " setup` was run for these bucket names (SOHOA_BUCKET_*)"
+            )
+        return StorageDenied(
+            f"MinIO at {self.endpoint} refused to {what}: {self._who()} may not do that; {hint}"
+        )
 
     # -- the retry policy ----------------------------------------------------------------
     def _call(self, what: str, fn: Callable[[], T]) -> T:
@@ -137,10 +192,17 @@ class MinioStore:
                         f"MinIO at {self.endpoint} rejects the configured keys ({exc.code}):"
                         " check SOHOA_MINIO_ACCESS_KEY and SOHOA_MINIO_SECRET_KEY"
                     ) from None
+                if exc.code == "AccessDenied":
+                    raise self._denied(what) from None
+                if exc.code == "NoSuchBucket":
+                    raise _missing_bucket(exc.bucket_name or "?", self.endpoint) from None
                 if exc.code not in _BUSY:
                     raise
                 last: Exception = exc
             except _TRANSIENT as exc:
+                tls = connect_mod.tls_error(exc, self.endpoint)
+                if tls is not None:  # a certificate does not get better by waiting
+                    raise tls from None
                 last = exc
             if time.monotonic() + delay > deadline:
                 raise StorageUnavailable(
@@ -151,9 +213,19 @@ class MinioStore:
 
     # -- buckets ---------------------------------------------------------------------------
     def ensure_buckets(self) -> None:
+        """Check the buckets this key works with exist; only an unrestricted key creates them.
+
+        ``sohoa storage setup`` creates the buckets (with versioning and Object Lock, which
+        MinIO can switch on only at creation); a role key finding one missing stops with
+        the fix. A station key cannot see buckets at all: its first upload proves raw.
+        """
         for bucket in (self.raw_bucket, self.archive_bucket, self.work_bucket):
+            if not self.can(LIST, bucket):
+                continue
             if self._call(f"check bucket {bucket}", lambda b=bucket: self.client.bucket_exists(b)):
                 continue
+            if self.role is not None:
+                raise _missing_bucket(bucket, self.endpoint)
             try:
                 self._call(f"create bucket {bucket}", lambda b=bucket: self.client.make_bucket(b))
             except S3Error as exc:
@@ -169,7 +241,9 @@ class MinioStore:
                 if exc.code in _NOT_FOUND:
                     return None
                 raise
-            return ObjectInfo(int(st.size or 0), decode_meta(st.metadata), st.etag)
+            return ObjectInfo(
+                int(st.size or 0), decode_meta(st.metadata), st.etag, st.last_modified
+            )
 
         return self._call(f"stat {bucket}/{key}", _stat)
 
@@ -198,6 +272,17 @@ class MinioStore:
 
         return self._call(f"download {bucket}/{key}", _get)
 
+    def open_range(self, bucket: str, key: str, offset: int, length: int) -> Any:
+        """A response streaming ``length`` bytes of the object from ``offset`` (web downloads).
+
+        The caller reads it (``stream(n)``) and must ``close()`` and ``release_conn()`` it.
+        Only opening is retried; a stream cut midway is the reader's to report.
+        """
+        return self._call(
+            f"read {bucket}/{key}",
+            lambda: self.client.get_object(bucket, key, offset=offset, length=length),
+        )
+
     def download(self, bucket: str, key: str, dest: Path) -> None:
         self._call(
             f"download {bucket}/{key}", lambda: self.client.fget_object(bucket, key, str(dest))
@@ -215,7 +300,7 @@ class MinioStore:
 
     def presigned_url(self, bucket: str, key: str, expires_seconds: int) -> str:
         """A time-limited GET link; signing is local, so this never touches the network."""
-        return self.client.presigned_get_object(
+        return self._link_client.presigned_get_object(
             bucket, key, expires=timedelta(seconds=expires_seconds)
         )
 
@@ -233,8 +318,19 @@ class MinioStore:
         """Upload ``path`` and prove the stored bytes hash to ``sha256``.
 
         An object that already holds the same bytes is not uploaded again, which makes
-        re-runs after a crash cheap and idempotent.
+        re-runs after a crash cheap and idempotent. A key that cannot read ``bucket``
+        (a station's) uploads with the S3 checksum instead: MinIO stores the object only
+        if what it received hashes to ``sha256``, and the caller keeps its file until
+        this returns.
         """
+        if not self.can(GET, bucket):
+            self._call(
+                f"upload {bucket}/{key}",
+                lambda: put_file_checksummed(
+                    self.client, bucket, key, path, sha256, content_type, meta
+                ),
+            )
+            return
         existing = self.stat(bucket, key)
         if (
             existing
@@ -262,6 +358,12 @@ class MinioStore:
     ) -> str:
         """Upload a small object (JSON, text) and verify it; returns its SHA-256."""
         sha256 = hashlib.sha256(data).hexdigest()
+        if not self.can(GET, bucket):
+            self._call(
+                f"upload {bucket}/{key}",
+                lambda: put_bytes_checksummed(self.client, bucket, key, data, content_type, meta),
+            )
+            return sha256
         headers = encode_meta({**(meta or {}), META_SHA256: sha256})
         self._call(
             f"upload {bucket}/{key}",
@@ -288,6 +390,12 @@ class MinioStore:
         self._call(f"remove {bucket}/{key}", lambda: self.client.remove_object(bucket, key))
 
 
+def can(objects: ObjectStore, action: str, bucket: str) -> bool:
+    """Whether ``objects``' key may ``action`` in ``bucket`` (stores without roles: yes)."""
+    check = getattr(objects, "can", None)
+    return True if check is None else bool(check(action, bucket))
+
+
 def _short(exc: Exception) -> str:
     """The useful end of a urllib3 error chain ("Connection refused"), not its repr soup."""
     text = str(exc)
@@ -297,15 +405,24 @@ def _short(exc: Exception) -> str:
     return text.rstrip(")'\"") or type(exc).__name__
 
 
-def connect(cfg: Config) -> MinioStore:
-    """Build a client for the configured endpoint and keys (no network traffic yet)."""
-    access, secret = require_credentials(cfg)
-    http = urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=cfg.minio.connect_timeout, read=120),
-        retries=urllib3.Retry(total=0, connect=0, read=0, redirect=0),
-        maxsize=16,
-        **({"ca_certs": cfg.minio.ca_file} if cfg.minio.ca_file else {}),
+def _missing_bucket(bucket: str, endpoint: str) -> StorageUnavailable:
+    return StorageUnavailable(
+        f"bucket {bucket} does not exist at {endpoint}: run `sohoa storage setup` with the"
+        " MinIO root key to create the buckets (and check SOHOA_BUCKET_* name the same"
+        " buckets on every machine)"
     )
+
+
+def connect(cfg: Config) -> MinioStore:
+    """Build a client for the configured endpoint and role key (no network traffic yet).
+
+    TLS comes from :func:`pipeline.storage.connect.http_client` (verified against
+    ``minio.ca_file`` or the system store). Links are signed for ``minio.public_endpoint``
+    when set, with the region given so signing never needs the network.
+    """
+    access, secret = require_credentials(cfg)
+    http = connect_mod.http_client(cfg.minio)
+    public = public_endpoint(cfg)
     try:
         client = Minio(
             cfg.minio.endpoint,
@@ -315,6 +432,24 @@ def connect(cfg: Config) -> MinioStore:
             region=cfg.minio.region,
             http_client=http,
         )
+        link = None
+        if public is not None:
+            link = Minio(
+                public[0],
+                access_key=access,
+                secret_key=secret,
+                secure=public[1],
+                region=cfg.minio.region or "us-east-1",
+                http_client=http,
+            )
     except ValueError as exc:
         raise ConfigError(f"minio.endpoint {cfg.minio.endpoint!r}: {exc}") from None
-    return MinioStore(client, cfg.minio.endpoint, cfg.buckets, cfg.minio.retry_seconds)
+    return MinioStore(
+        client,
+        cfg.minio.endpoint,
+        cfg.buckets,
+        cfg.minio.retry_seconds,
+        role=storage_role(cfg),
+        access_key=access,
+        link_client=link,
+    )

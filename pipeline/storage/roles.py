@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -42,14 +43,44 @@ from minio.error import MinioAdminException, S3Error
 from minio.objectlockconfig import COMPLIANCE, GOVERNANCE, YEARS, ObjectLockConfig
 from minio.versioningconfig import ENABLED, VersioningConfig
 
-from pipeline.config import Config, ConfigError, MinioConfig
+from pipeline.config import STORAGE_ROLES, Config, ConfigError, MinioConfig
 from pipeline.errors import NotAllowed, StorageUnavailable, UsageError
 from pipeline.storage.connect import admin_for, http_client, storage_error
 
 if TYPE_CHECKING:
     from pipeline.access.audit import AuditLog
 
-ROLES: tuple[str, ...] = ("station", "worker", "web", "operator")
+ROLES: tuple[str, ...] = STORAGE_ROLES
+
+# What each role's policy lets it do, by bucket kind: the same facts as role_policy, in
+# the form a process asks before it acts, so it never tries what its key cannot do (a
+# station verifies its uploads by the S3 checksum because it has no "get" on raw).
+# tests/test_storage_roles.py checks this table against MinIO itself.
+GET, PUT, LIST, DELETE = "get", "put", "list", "delete"
+CAPABILITIES: dict[str, dict[str, frozenset[str]]] = {
+    "station": {"raw": frozenset({PUT})},
+    "worker": {
+        "raw": frozenset({PUT, GET, LIST}),
+        "archive": frozenset({PUT, GET, LIST}),
+        "work": frozenset({PUT, GET, LIST, DELETE}),
+    },
+    "web": {"archive": frozenset({GET, LIST})},
+    "operator": {"raw": frozenset({GET, LIST}), "archive": frozenset({GET, LIST})},
+}
+BUCKET_KINDS: tuple[str, ...] = ("raw", "archive", "work")
+
+
+def role_can(role: str | None, action: str, kind: str) -> bool:
+    """Whether a key of ``role`` may do ``action`` on the bucket of ``kind``.
+
+    ``None`` is an unrestricted key (root, in development): everything is tried and
+    MinIO has the last word, as it always does.
+    """
+    if role is None:
+        return True
+    return action in CAPABILITIES.get(role, {}).get(kind, frozenset())
+
+
 # MinIO limits access keys to 3..20 characters: "<prefix>-operator" must fit.
 _PREFIX_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,10}$")
 _SECRET_BYTES = 30  # token_urlsafe(30) is 40 characters, MinIO's maximum secret length
@@ -261,6 +292,22 @@ def _ensure_plain_bucket(client: Minio, bucket: str) -> str:
     return "created"
 
 
+_STARTING = ("XMinioServerNotInitialized", "ServiceUnavailable", "SlowDown")
+
+
+def _while_starting(fn: Callable[[], Any], seconds: float = 60.0) -> Any:
+    """Run ``fn`` (idempotent), again while a MinIO that has just started is not ready yet:
+    setup is often the first thing run after the server comes up."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return fn()
+        except S3Error as exc:
+            if exc.code not in _STARTING or time.monotonic() > deadline:
+                raise
+        time.sleep(0.5)
+
+
 def setup_storage(
     root_endpoint: str,
     root_keys: tuple[str, str],
@@ -298,7 +345,8 @@ def setup_storage(
         http_client=http_client(minio_cfg),
     )
     admin = admin_for(minio_cfg, root_access, root_secret)
-    try:
+
+    def buckets_ready() -> None:
         _ensure_locked_bucket(client, buckets.raw, retention.raw_mode, retention.raw_years)
         _ensure_locked_bucket(
             client, buckets.archive, retention.archive_mode, retention.archive_years
@@ -307,6 +355,9 @@ def setup_storage(
         for bucket in (buckets.raw, buckets.archive):
             # Object Lock implies versioning; saying it again costs nothing and is explicit.
             client.set_bucket_versioning(bucket, VersioningConfig(ENABLED))
+
+    try:
+        _while_starting(buckets_ready)
     except S3Error as exc:
         mapped = storage_error(exc, root_endpoint)
         if isinstance(mapped, NotAllowed):

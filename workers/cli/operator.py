@@ -10,6 +10,7 @@ import yaml
 from pipeline.archive.rebuild import rebuild_ledger
 from pipeline.config import Config, public_dict
 from pipeline.errors import ExitCode, UsageError
+from pipeline.flow import requeue
 from pipeline.flow.recover import stuck
 from pipeline.names import display
 from pipeline.storage.ledger import (
@@ -29,8 +30,9 @@ from pipeline.storage.ledger.states import (
     STATES,
     STORED_RAW,
 )
+from workers.cli.access import cli_audit
 from workers.cli.output import Output
-from workers.cli.process import DOC_COLUMNS, run_and_print, valid_code
+from workers.cli.process import DOC_COLUMNS, require_worker_key, run_and_print, valid_code
 from workers.cli.progress import progress_for
 from workers.services import services
 
@@ -68,6 +70,15 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("document_id", metavar="DOCUMENT_ID")
     p.add_argument("--dossier", metavar="CODE", required=True)
     p.set_defaults(handler=cmd_assign)
+
+    p = sub.add_parser(
+        "review", parents=[common], help="documents with pages flagged for an operator"
+    )
+    p.add_argument("document_id", nargs="?", metavar="DOCUMENT_ID")
+    act = p.add_mutually_exclusive_group()
+    act.add_argument("--accept", action="store_true", help="the pages stand as read")
+    act.add_argument("--rerun", action="store_true", help="run the document again now")
+    p.set_defaults(handler=cmd_review)
 
     p = sub.add_parser("ledger", parents=[common], help="ledger maintenance")
     lsub = p.add_subparsers(dest="ledger_command", required=True, metavar="ACTION")
@@ -180,6 +191,7 @@ def cmd_retry(args: argparse.Namespace, cfg: Config, out: Output) -> int:
     if not args.failed and (args.since or args.station):
         raise UsageError("--since and --station go with --failed")
     since = _since(args.since)
+    require_worker_key(cfg, "retry")
     with services(cfg) as svc:
         ledger = svc.ledger
         if args.failed:
@@ -212,6 +224,7 @@ def cmd_retry(args: argparse.Namespace, cfg: Config, out: Output) -> int:
         for d in docs:
             out.info(f"retrying {d.id} ({_line(d.source_name)}, was {d.state}: {d.reason or '-'})")
         actor = cli_actor()
+        cli_audit(cfg, "retry", None, documents=[d.id for d in docs])
         return run_and_print(
             svc, [d.id for d in docs], [d.source_path or "" for d in docs], out, actor
         )
@@ -219,6 +232,7 @@ def cmd_retry(args: argparse.Namespace, cfg: Config, out: Output) -> int:
 
 def cmd_assign(args: argparse.Namespace, cfg: Config, out: Output) -> int:
     code = valid_code(args.dossier)
+    require_worker_key(cfg, "assign")
     with services(cfg) as svc:
         kind, doc_id = svc.ledger.resolve_id(args.document_id)
         if kind != "document":
@@ -230,7 +244,44 @@ def cmd_assign(args: argparse.Namespace, cfg: Config, out: Output) -> int:
                 " (or failed) can be assigned one"
             )
         svc.objects.ensure_buckets()
+        cli_audit(cfg, "assign", doc_id, dossier=code, dossier_code=code)
         return run_and_print(svc, [doc_id], [doc.source_path or ""], out, cli_actor(), code)
+
+
+REVIEW_COLUMNS = ("document_id", "dossier_code", "pdf_key", "source_name", "review")
+
+
+def cmd_review(args: argparse.Namespace, cfg: Config, out: Output) -> int:
+    """The review queue of the web page, from the terminal: list, accept, or re-run now."""
+    if (args.accept or args.rerun) != bool(args.document_id):
+        raise UsageError("give DOCUMENT_ID with --accept or --rerun (or neither, to list)")
+    if not args.document_id:
+        ledger = open_ledger(cfg)
+        try:
+            out.header(REVIEW_COLUMNS)
+            for d in requeue.flagged(ledger):
+                row = {"document_id": d.id, **{k: getattr(d, k) for k in REVIEW_COLUMNS[1:]}}
+                out.row(row, REVIEW_COLUMNS)
+        finally:
+            ledger.close()
+        return int(ExitCode.OK)
+    if args.accept:
+        ledger = open_ledger(cfg)
+        try:
+            _, doc_id = ledger.resolve_id(args.document_id)
+            doc = requeue.accept_review(ledger, doc_id, cli_actor())
+        finally:
+            ledger.close()
+        cli_audit(cfg, "review_accept", doc.pdf_key, document=doc.id)
+        out.info(f"{doc.id}: accepted as read")
+        return int(ExitCode.OK)
+    require_worker_key(cfg, "review --rerun")
+    with services(cfg) as svc:
+        _, doc_id = svc.ledger.resolve_id(args.document_id)
+        doc = requeue.queue_rerun(svc.ledger, doc_id, cli_actor())
+        cli_audit(cfg, "review_rerun", doc.pdf_key, document=doc.id)
+        svc.objects.ensure_buckets()
+        return run_and_print(svc, [doc.id], [doc.source_path or ""], out, cli_actor())
 
 
 def cmd_ledger_rebuild(args: argparse.Namespace, cfg: Config, out: Output) -> int:

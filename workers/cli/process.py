@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import signal
 import threading
@@ -11,8 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pipeline import dossier, names
-from pipeline.config import Config
-from pipeline.errors import ExitCode, UsageError
+from pipeline.config import Config, storage_role, watch_processes
+from pipeline.errors import ExitCode, NotAllowed, UsageError
 from pipeline.flow import custody
 from pipeline.flow.context import Services
 from pipeline.storage.ledger import Document, cli_actor
@@ -50,6 +51,17 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 def doc_row(doc: Document, source: str | None = None) -> dict[str, object]:
     return {"source": source if source is not None else doc.source_path, **doc.summary()}
+
+
+def require_worker_key(cfg: Config, command: str) -> None:
+    """Commands that run documents read raw and write the archive: the worker's key (§8)."""
+    role = storage_role(cfg)
+    if role not in (None, "worker"):
+        raise NotAllowed(
+            f"sohoa {command} runs documents, which needs the worker key; this process has the"
+            f" {role} key (SOHOA_MINIO_ROLE={role})"
+            + (": a station takes files in with `sohoa watch`" if role == "station" else "")
+        )
 
 
 def exit_code_for(docs: Sequence[Document]) -> int:
@@ -151,6 +163,7 @@ def _progress(out: Output, label: str, total: int) -> Iterator[Callable[[int, in
 
 
 def cmd_process(args: argparse.Namespace, cfg: Config, out: Output) -> int:
+    require_worker_key(cfg, "process")
     code = valid_code(args.dossier)
     files = _files_of(args.paths)
     actor = cli_actor()
@@ -201,6 +214,13 @@ def cmd_watch(args: argparse.Namespace, cfg: Config, out: Output) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    processing = watch_processes(cfg)
+    if not processing:
+        # Custody only (a station): no page workers to start.
+        cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, executor="inline"))
+        out.info("custody only: documents are left in stored_raw for a worker")
+    elif storage_role(cfg) not in (None, "worker"):
+        require_worker_key(cfg, "watch")
     out.info(f"watching {cfg.inbox} (stable after {cfg.watch.stable_seconds:g} s)")
     out.header(DOC_COLUMNS)
     with services(cfg, cancel_on_exit=True) as svc:

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import os
 import socket
+import ssl
 from collections.abc import Callable
+from pathlib import Path
 
 from minio.error import S3Error
 
 from pipeline.archive.reindex import reindex
-from pipeline.config import Config, valid_port
-from pipeline.errors import ConfigError, ExitCode, UsageError
+from pipeline.config import Config, storage_role, valid_port
+from pipeline.errors import ConfigError, ExitCode, NotAllowed, UsageError
 from pipeline.names import display
 from pipeline.storage import objects as objects_mod
 from pipeline.storage.index import Hit, SearchRequest, open_index
+from workers.cli.access import cli_audit
 from workers.cli.output import Output
 from workers.cli.progress import progress_for
 
@@ -48,6 +52,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     s = sub.add_parser("serve", parents=[common], help="serve the search web page")
     s.add_argument("--host", help="address to bind (default from config: web.host)")
     s.add_argument("--port", help="port (default from config: web.port)")
+    s.add_argument(
+        "--certfile", "--ssl-certfile", dest="certfile", metavar="PEM", help="serve HTTPS"
+    )
+    s.add_argument("--keyfile", "--ssl-keyfile", dest="keyfile", metavar="PEM", help="its key")
     s.set_defaults(handler=run_serve)
 
 
@@ -57,6 +65,9 @@ def _linker(cfg: Config, out: Output) -> Callable[[Hit], str | None]:
         store = objects_mod.connect(cfg)
     except ConfigError as exc:
         out.info(f"no links to the PDFs: {exc}")
+        return lambda hit: None
+    if not objects_mod.can(store, "get", store.archive_bucket):
+        out.info(f"no links to the PDFs: the {store.role} key cannot read the archive")
         return lambda hit: None
 
     def link(hit: Hit) -> str | None:
@@ -95,6 +106,18 @@ def run_search(args: argparse.Namespace, cfg: Config, out: Output) -> int:
         empty_index = not hits and index.counts()[1] == 0
     finally:
         index.close()
+    filters = {
+        k: v
+        for k, v in (
+            ("dossier", args.dossier),
+            ("station", args.station),
+            ("from", args.date_from),
+            ("to", args.date_to),
+            ("type", args.doc_type),
+        )
+        if v
+    }
+    cli_audit(cfg, "search", query=request.query, filters=filters, hits=len(hits), via="cli")
     if out.terminal:
         _readable(hits, out)
     else:
@@ -155,17 +178,58 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _tls_files(args: argparse.Namespace) -> tuple[str, str] | None:
+    if not args.certfile and not args.keyfile:
+        return None
+    if not (args.certfile and args.keyfile):
+        raise UsageError("HTTPS needs both --certfile and --keyfile")
+    for name in (args.certfile, args.keyfile):
+        path = Path(name)
+        if not path.is_file() or not os.access(path, os.R_OK):
+            raise UsageError(f"cannot read {name}")
+    return args.certfile, args.keyfile
+
+
 def run_serve(args: argparse.Namespace, cfg: Config, out: Output) -> int:
     import uvicorn
 
     from workers.web.app import create_app
 
+    require_role_key(cfg, ("web",), "serve")
     host = args.host or cfg.web.host
     port = _port(args.port, cfg.web.port)
+    tls = _tls_files(args)
+    app = create_app(cfg)
+    if tls is None and host not in ("127.0.0.1", "localhost", "::1") and not cfg.web.trusted_proxy:
+        out.info(
+            f"warning: serving plain HTTP on {host}: passwords and session cookies cross the"
+            " network in clear text; give --certfile/--keyfile or put it behind the office's"
+            " HTTPS proxy"
+        )
     sock = _bind(host, port)
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        out.info(f"warning: serving on {host} without logins; anyone who reaches it can search")
-    out.info(f"search page on http://{host}:{port}/")
-    server = uvicorn.Server(uvicorn.Config(create_app(cfg), log_level="warning"))
-    server.run(sockets=[sock])
+    out.info(f"web page on {'https' if tls else 'http'}://{host}:{port}/ (log in at /login)")
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        # Client addresses come from web.trusted_proxy in the login gate, nowhere else.
+        proxy_headers=False,
+        server_header=False,
+        ssl_certfile=tls[0] if tls else None,
+        ssl_keyfile=tls[1] if tls else None,
+    )
+    try:
+        server = uvicorn.Server(config)
+        server.run(sockets=[sock])
+    except ssl.SSLError as exc:
+        raise UsageError(f"the certificate or key cannot be used: {exc.reason or exc}") from None
     return int(ExitCode.OK)
+
+
+def require_role_key(cfg: Config, allowed: tuple[str, ...], command: str) -> None:
+    """A process that serves people holds the web key: refuse keys that could write."""
+    role = storage_role(cfg)
+    if role is not None and role not in allowed:
+        raise NotAllowed(
+            f"sohoa {command} runs with the {' or '.join(allowed)} key, not the {role} key"
+            " (DESIGN §8: the web reads the archive and nothing else)"
+        )

@@ -21,10 +21,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import Config
+from pipeline.config import Config, storage_role
 from pipeline.errors import (
     ConfigError,
     ExitCode,
+    NotAllowed,
     NotFound,
     SignError,
     SohoaError,
@@ -99,6 +100,12 @@ def cmd_sign(args: argparse.Namespace, cfg: Config, out: Output) -> int:
         )
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be at least 1")
+    role = storage_role(cfg)
+    if role not in (None, "worker"):  # a new version of each archived PDF: the worker's key (§8)
+        raise NotAllowed(
+            "sohoa sign --pending writes new versions into the archive, which needs the worker"
+            f" key; this process has the {role} key (SOHOA_MINIO_ROLE={role})"
+        )
     quiet_pyhanko()
     with _one_at_a_time(cfg), services(cfg, pages=False) as svc:
         docs = pending_documents(svc, args.limit)

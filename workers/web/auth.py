@@ -70,6 +70,7 @@ _SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+SECURITY_HEADERS = _SECURITY_HEADERS  # for the app's own responses: the same set everywhere
 
 
 # ----------------------------------------------------------------------- secrets
@@ -265,7 +266,11 @@ class WebAuth:
         )
 
     def _render(self, request: Request, status: int, next_path: str, error: str | None) -> Response:
-        nonce = secrets.token_urlsafe(24)
+        # A browser keeps its nonce while the cookie lives: another render of this page (a
+        # second tab, or the favicon request a stranger is sent here for) must not make the
+        # form already on screen fail its check.
+        kept = unsign(self.settings.secret, b"login", request.cookies.get(LOGIN_COOKIE))
+        nonce = kept if kept and len(kept) == 32 else secrets.token_urlsafe(24)
         request.scope.setdefault("state", {})["login_nonce"] = nonce
         headers = dict(_SECURITY_HEADERS)
         response = self.templates.TemplateResponse(
@@ -294,7 +299,7 @@ class WebAuth:
         return self._render(request, 200, safe_next(request.query_params.get("next")), None)
 
     async def login_submit(self, request: Request) -> Response:
-        form = _form(await request.body())
+        form = parse_form(await request.body())
         name = form.get("username", "")[:200]
         password = form.get("password", "")[: MAX_PASSWORD + 1]
         next_path = safe_next(form.get("next"))
@@ -338,7 +343,7 @@ class WebAuth:
         return response
 
 
-def _form(body: bytes) -> dict[str, str]:
+def parse_form(body: bytes) -> dict[str, str]:
     """An urlencoded form's first value per field (no python-multipart needed)."""
     try:
         text = body.decode("utf-8")
@@ -489,7 +494,7 @@ class _AuthMiddleware:
         if sent is None and headers.get("content-type", "").startswith(
             "application/x-www-form-urlencoded"
         ):
-            sent = _form(body).get(CSRF_FIELD)
+            sent = parse_form(body).get(CSRF_FIELD)
         expected: list[str] = []
         if user is not None:
             expected.append(user.csrf_token)
@@ -522,14 +527,19 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-def create_auth(cfg: Config, audit: AuditLog | None = None) -> WebAuth:
+def create_auth(
+    cfg: Config,
+    audit: AuditLog | None = None,
+    users: UserStore | None = None,
+    templates: Jinja2Templates | None = None,
+) -> WebAuth:
     """A gate over the ledger database with the configuration's settings."""
-    from pipeline.access.sessions import SqliteSessionStore
-    from pipeline.access.users import SqliteUserStore
+    from pipeline.access.stores import open_sessions, open_users
 
-    sessions = SqliteSessionStore(
-        cfg.ledger_path,
-        idle_seconds=cfg.web.session_idle_minutes * 60,
-        max_seconds=cfg.web.session_max_hours * 3600,
+    return WebAuth(
+        users or open_users(cfg),
+        open_sessions(cfg),
+        AuthSettings.from_config(cfg),
+        audit,
+        templates,
     )
-    return WebAuth(SqliteUserStore.from_config(cfg), sessions, AuthSettings.from_config(cfg), audit)

@@ -41,7 +41,10 @@ def _already_archived(run: DocumentRun) -> Document | None:
     if not entries:
         return None
     mine = [e for e in entries if e.get("document_id") == run.doc.id]
-    if mine:  # archived whole before a crash kept the ledger from hearing of it
+    # A document the ledger knows archived (it has its keys) and that runs again was
+    # queued by an operator to be re-run: it writes new versions of its own keys.
+    rerun = run.doc.pdf_key is not None
+    if mine and not rerun:  # archived whole before a crash kept the ledger from hearing of it
         entry = mine[0]
         objects = run.services.objects
         meta = json.loads(objects.get_bytes(objects.archive_bucket, entry["metadata_key"]))
@@ -54,7 +57,10 @@ def _already_archived(run: DocumentRun) -> Document | None:
             signature=metadata.signature_state(meta),
         )
         return index_archived(run.services, run.doc, run.actor)
-    other = entries[0]
+    others = [e for e in entries if e.get("document_id") != run.doc.id]
+    if not others:
+        return None
+    other = others[0]
     return run.settle(
         DUPLICATE,
         "dedupe",

@@ -33,15 +33,18 @@ STATES = (
 # Where a document may go from each state. Retrying re-enters "processing" from
 # failed/rejected; assigning a code re-enters it from needs_dossier; custody hands a
 # file that changed while it was taken back to "received" (taken again as it is then).
+# An operator in the web, whose key cannot run documents, queues one for a worker
+# instead: back to "stored_raw" from failed, rejected or needs_dossier (retry, assign),
+# or from indexed (a flagged document run again: a new version of the same keys).
 ALLOWED: dict[str, frozenset[str]] = {
     RECEIVED: frozenset({STORED_RAW, DUPLICATE, FAILED}),
     STORED_RAW: frozenset({PROCESSING, DUPLICATE, REJECTED, FAILED, RECEIVED}),
     PROCESSING: frozenset({ARCHIVED, FAILED, REJECTED, NEEDS_DOSSIER, DUPLICATE, STORED_RAW}),
     ARCHIVED: frozenset({INDEXED}),
-    INDEXED: frozenset(),
+    INDEXED: frozenset({STORED_RAW}),
     FAILED: frozenset({PROCESSING, STORED_RAW, DUPLICATE}),
-    REJECTED: frozenset({PROCESSING, DUPLICATE}),
-    NEEDS_DOSSIER: frozenset({PROCESSING, DUPLICATE}),
+    REJECTED: frozenset({PROCESSING, STORED_RAW, DUPLICATE}),
+    NEEDS_DOSSIER: frozenset({PROCESSING, STORED_RAW, DUPLICATE}),
     DUPLICATE: frozenset(),
 }
 # At most one document per SHA-256 may be in these states (backends enforce it with a

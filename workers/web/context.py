@@ -1,0 +1,227 @@
+"""What every route of the web app shares: configuration, backends, templates, audit, roles.
+
+Routes are small functions in ``workers/web/routes/`` that take a :class:`WebContext`
+and return their ``Route``s built with :func:`page`, so each one names the least
+role it needs (``records`` unless it says more). The login gate in front of the
+app (:mod:`workers.web.auth`) already refuses every path without a session, so a
+route added later is never public by mistake; :func:`page` adds the role check
+and turns foreseen errors into a Vietnamese error page without internals.
+
+The web process holds the ``web`` storage key (read the archive, nothing else).
+What it cannot do itself (run a document again) it asks of a worker through the
+ledger, with the logged-in person as the actor (``web:<name>``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from pipeline.access.audit import AuditLog
+from pipeline.access.users import UserStore
+from pipeline.config import Config
+from pipeline.errors import (
+    DatabaseUnavailable,
+    NotFound,
+    QueryError,
+    StorageUnavailable,
+    UsageError,
+)
+from pipeline.storage.index import SearchIndex
+from pipeline.storage.ledger import Ledger
+from pipeline.storage.objects import MinioStore
+from workers.web.auth import (
+    SECURITY_HEADERS,
+    client_address,
+    csrf_field,
+    current_user,
+    parse_form,
+    require_role,
+)
+from workers.web.signature import SignatureChecker
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+RECORDS, OPERATOR, ADMIN = "records", "operator", "admin"
+log = logging.getLogger("sohoa.web")
+
+STATE_LABELS = {
+    "received": "đã nhận",
+    "stored_raw": "đã lưu bản gốc, chờ xử lý",
+    "processing": "đang xử lý",
+    "archived": "đã lưu trữ",
+    "indexed": "đã lưu trữ và lập chỉ mục",
+    "failed": "lỗi",
+    "rejected": "bị từ chối",
+    "needs_dossier": "cần mã hồ sơ",
+    "duplicate": "trùng lặp",
+    "in_progress": "đang xử lý",
+    "done": "hoàn tất",
+    "empty": "trống",
+}
+ROLE_LABELS = {RECORDS: "tra cứu", OPERATOR: "vận hành", ADMIN: "quản trị"}
+
+
+def pdf_href(key: str, page: int = 1) -> str:
+    """The app's own PDF link; ``#page=`` makes the browser's viewer open at that page."""
+    return f"/pdf/{quote(key, safe='/')}#page={max(1, int(page))}"
+
+
+def dossier_href(code: str) -> str:
+    return f"/dossier/{quote(code, safe='')}"
+
+
+def vn_date(value: str | None) -> str:
+    """``2026-11-20`` (or an ISO timestamp) → ``20/11/2026``, as Vietnamese forms write dates."""
+    if not value:
+        return "—"
+    try:
+        return date.fromisoformat(str(value)[:10]).strftime("%d/%m/%Y")
+    except ValueError:
+        return str(value)
+
+
+def _lazy(factory: Callable[[], Any]) -> Callable[[], Any]:
+    """Build a backend on first use (the page works while MinIO is misconfigured)."""
+    lock = threading.Lock()
+    made: list[Any] = []
+
+    def get() -> Any:
+        with lock:
+            if not made:
+                made.append(factory())
+            return made[0]
+
+    return get
+
+
+@dataclass
+class WebContext:
+    cfg: Config
+    index: SearchIndex
+    audit: AuditLog
+    users: UserStore
+    store_factory: Callable[[Config], MinioStore]
+    ledger_factory: Callable[[Config], Ledger]
+    templates: Jinja2Templates = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.templates = Jinja2Templates(
+            directory=str(TEMPLATES_DIR), context_processors=[_page_context]
+        )
+        env = self.templates.env
+        env.filters["vn_date"] = vn_date
+        env.filters["state_label"] = lambda s: STATE_LABELS.get(str(s), str(s))
+        env.filters["role_label"] = lambda r: ROLE_LABELS.get(str(r), str(r))
+        env.globals["pdf_href"] = pdf_href
+        env.globals["dossier_href"] = dossier_href
+        self.store = _lazy(lambda: self.store_factory(self.cfg))
+        self.ledger = _lazy(lambda: self.ledger_factory(self.cfg))
+        # "Đã ký số" and its verdict beside each listed document, verified once per version
+        self.signatures = SignatureChecker(self.cfg, self.store)
+
+    # -- responses ---------------------------------------------------------------------
+    def render(
+        self, request: Request, name: str, context: Mapping[str, Any], status: int = 200
+    ) -> Response:
+        return self.templates.TemplateResponse(
+            request, name, dict(context), status_code=status, headers=SECURITY_HEADERS
+        )
+
+    def error(self, request: Request, status: int, message: str) -> Response:
+        return self.render(request, "error.html", {"status": status, "message": message}, status)
+
+    # -- who -----------------------------------------------------------------------------
+    @staticmethod
+    def actor(request: Request) -> str:
+        """The ledger's actor for what this request does: ``web:<user>``."""
+        user = current_user(request)
+        return f"web:{user.name}" if user else "web:?"
+
+    def record(
+        self,
+        request: Request,
+        action: str,
+        obj: str | None = None,
+        dossier: str | None = None,
+        **details: Any,
+    ) -> None:
+        """One audit row for this request, by the logged-in person, from their address."""
+        user = current_user(request)
+        self.audit.append(
+            user.name if user else "?",
+            action,
+            obj,
+            details or None,
+            client=client_address(request),
+            dossier=dossier,
+        )
+
+
+def _page_context(request: Request) -> dict[str, Any]:
+    user = current_user(request)
+    return {"user": user, "csrf_field": csrf_field(request)}
+
+
+def form(request: Request) -> dict[str, str]:
+    """The fields of this urlencoded POST, read by :func:`page` (the gate checked its CSRF)."""
+    return request.scope.get("state", {}).get("form", {})
+
+
+Endpoint = Callable[[Request], Any]
+
+
+def page(
+    ctx: WebContext,
+    path: str,
+    endpoint: Endpoint,
+    *,
+    role: str = RECORDS,
+    methods: tuple[str, ...] = ("GET",),
+) -> Route:
+    """A route that needs ``role`` (records unless said), with foreseen errors as pages.
+
+    Sync endpoints run in the thread pool (SQLite and MinIO calls block); a POST's form
+    is read first and handed over through :func:`form`.
+    """
+
+    async def handle(request: Request) -> Any:
+        if request.method == "POST":  # read here, so that endpoints may be plain functions
+            request.scope.setdefault("state", {})["form"] = parse_form(await request.body())
+        try:
+            if inspect.iscoroutinefunction(endpoint):
+                return await endpoint(request)
+            return await run_in_threadpool(endpoint, request)
+        except NotFound:
+            return ctx.error(request, 404, "Không tìm thấy.")
+        except QueryError as exc:
+            return ctx.error(request, 400, f"Yêu cầu không hợp lệ: {exc}")
+        except UsageError as exc:
+            return ctx.error(request, 400, f"Yêu cầu không hợp lệ: {exc}")
+        except (StorageUnavailable, DatabaseUnavailable) as exc:
+            # The reason may name internal hosts: for the log, not for the page.
+            log.warning("%s %s: %s", request.method, request.url.path, exc)
+            return ctx.error(
+                request, 503, "Kho lưu trữ tạm thời không truy cập được. Vui lòng thử lại sau."
+            )
+        except Exception:  # a bug: the traceback for the log, a plain page for the person
+            log.exception("%s %s failed", request.method, request.url.path)
+            return ctx.error(request, 500, "Đã có lỗi trong hệ thống. Vui lòng thử lại sau.")
+
+    handle.__name__ = getattr(endpoint, "__name__", "endpoint")
+    guarded: Callable[[Request], Awaitable[Any]] = require_role(role)(handle)
+    route = Route(path, guarded, methods=list(methods))
+    route.required_role = role  # type: ignore[attr-defined]  # for tests and the role matrix
+    return route

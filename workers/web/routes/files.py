@@ -1,0 +1,132 @@
+"""PDFs through the app: only those of indexed documents, streamed with the web key.
+
+Staff PCs cannot reach MinIO's internal endpoint, and a redirect to a presigned URL
+would bypass the login and the audit log, so the app streams the PDF itself. It
+answers ``Range`` requests (one range; several get the whole file, as HTTP allows),
+so a PDF viewer can fetch the page it jumps to (``#page=N``) without the rest.
+The key must have the archive's shape (``<code>/<code>.<n>.pdf``) and be the PDF of
+an indexed document; anything else is the same plain 404, whatever it tried.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from pipeline.dossier.codes import CODE_RE
+from workers.web.auth import SECURITY_HEADERS
+from workers.web.context import WebContext, page
+
+CHUNK = 256 * 1024
+PDF_KEY_RE = re.compile(r"(?P<code>[0-9A-Z.\-]{1,80})/(?P=code)\.(?P<n>[1-9][0-9]{0,5})\.pdf")
+# A PDF is not a page of ours: the browser's viewer must be allowed to show it.
+PDF_HEADERS = {
+    **SECURITY_HEADERS,
+    "Content-Security-Policy": "default-src 'none'; object-src 'self'; frame-ancestors 'none'",
+    "Cache-Control": "private, no-store",
+}
+
+
+class Unsatisfiable(ValueError):
+    """A byte range that lies outside the file (HTTP 416)."""
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The (first, last) byte a ``Range`` header asks for, inclusive; None for the whole file.
+
+    Other units, several ranges, and overlong headers are answered with the whole file;
+    a malformed or impossible byte range raises :class:`Unsatisfiable`.
+    """
+    if not header or len(header) > 100:
+        return None
+    unit, _, spec = header.strip().partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, dash, last = spec.strip().partition("-")
+    if not dash or not (first.isascii() and last.isascii()):
+        raise Unsatisfiable(header)
+    if first == "":
+        if not last.isdigit() or int(last) == 0 or size == 0:
+            raise Unsatisfiable(header)
+        return max(0, size - int(last)), size - 1
+    if not first.isdigit() or (last and not last.isdigit()):
+        raise Unsatisfiable(header)
+    start = int(first)
+    end = int(last) if last else size - 1
+    if start >= size or end < start:
+        raise Unsatisfiable(header)
+    return start, min(end, size - 1)
+
+
+def safe_filename(key: str) -> str:
+    """The last part of ``key`` with anything but ``A-Za-z0-9._-`` replaced: it goes into a
+    header, where a CR or LF would start a header of its own."""
+    name = key.rsplit("/", 1)[-1]
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:120] or "document.pdf"
+
+
+async def _stream(resp: Any) -> AsyncIterator[bytes]:
+    try:
+        while True:
+            chunk = await run_in_threadpool(resp.read, CHUNK)
+            if not chunk:
+                break
+            yield chunk
+    finally:
+        resp.close()
+        resp.release_conn()
+
+
+def routes(ctx: WebContext) -> list[Route]:
+    def _known(key: str) -> bool:
+        match = PDF_KEY_RE.fullmatch(key)
+        return bool(match and CODE_RE.match(match["code"]) and ctx.index.pdf_known(key))
+
+    async def pdf(request: Request) -> Response:
+        key = request.path_params["key"]
+        if len(key) > 200 or not await run_in_threadpool(_known, key):
+            return ctx.error(request, 404, "Không có tệp PDF này trong chỉ mục.")
+        store = ctx.store()
+        info = await run_in_threadpool(store.stat, store.archive_bucket, key)
+        if info is None:
+            return ctx.error(request, 404, "Tệp PDF này không còn trong kho lưu trữ.")
+        headers = {
+            **PDF_HEADERS,
+            "Accept-Ranges": "bytes",
+            "Content-Type": "application/pdf",
+            "Content-Disposition": f'inline; filename="{safe_filename(key)}"',
+        }
+        if info.etag:
+            headers["ETag"] = f'"{info.etag}"'
+        wanted = request.headers.get("range")
+        if_range = request.headers.get("if-range")
+        if wanted and if_range and if_range.strip() != headers.get("ETag"):
+            wanted = None  # the file changed since the viewer's first request: send it whole
+        try:
+            span = byte_range(wanted, info.size)
+        except Unsatisfiable:
+            return Response(
+                status_code=416,
+                headers={**SECURITY_HEADERS, "Content-Range": f"bytes */{info.size}"},
+            )
+        start, end = span if span else (0, info.size - 1)
+        length = max(0, end - start + 1)
+        headers["Content-Length"] = str(length)
+        status = 200
+        if span is not None:
+            status = 206
+            headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
+        if start == 0 and request.method == "GET":  # a viewer's first request, not its ranges
+            ctx.record(request, "pdf_open", key, size=info.size, range=wanted)
+        if request.method == "HEAD" or length == 0:
+            return Response(status_code=status, headers=headers)
+        resp = await run_in_threadpool(store.open_range, store.archive_bucket, key, start, length)
+        return StreamingResponse(_stream(resp), status_code=status, headers=headers)
+
+    return [page(ctx, "/pdf/{key:path}", pdf)]
