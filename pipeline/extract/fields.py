@@ -254,16 +254,19 @@ _STOP_SUBJECT = tuple(
     )
 )
 
-_NUMBER_LABEL = re.compile(r"^(?:(?:bo\s+)?luat\s+|phap\s+lenh\s+)?so\s*[:.;,]?", re.IGNORECASE)
-_NUMBER_REST = re.compile(r"^\s*(?P<num>\d{1,5})?\s*/\s*(?P<notation>\S.*)$")
+_NUMBER_LABEL = re.compile(
+    r"^(?:(?:bo\s+)?luat\s+|phap\s+lenh\s+)?so(?:\s*[:.;,]|\s*(?=\d)|\s*(?=/)|\s*$)",
+    re.IGNORECASE,
+)
+_NUMBER_REST = re.compile(r"^(?P<before>[^/]*)/\s*(?P<notation>\S.*)$")
 _NOTATION_OK = re.compile(r"^[0-9A-ZĐ][0-9A-Za-zĐđ]*(?:[-/.][0-9A-Za-zĐđ]+| \d{1,2})+$")
 _DATE = re.compile(
     r",\s*ngay\s+(?P<d>\d{1,2})\s+thang\s+(?P<m>\d{1,2})\s+nam\s+(?P<y>\d{4})\b", re.IGNORECASE
 )
-_VV = re.compile(r"^(?:v\s*/\s*v|v/y|vv)\b\.?\s*", re.IGNORECASE)
+_VV = re.compile(r"^(?:v\s*/\s*[vwy]|vv)\b\.?\s*", re.IGNORECASE)
 _NAME_WORD = re.compile(r"^[A-ZĐÀ-Ỹ][a-zđà-ỹ]*$")
 
-MIN_WORD_CONF = 40.0  # digits of a number read below this are not trusted
+MIN_WORD_CONF = 75.0  # digits of a number read below this are not trusted (handwriting)
 
 
 # ---------------------------------------------------------------- the document
@@ -324,7 +327,30 @@ class _Header:
     centred: bool  # a citizen's form: the motto spans the page, no organ column
 
 
+def _cut_motto(page: Page) -> None:
+    """Cut a header line that runs from the left column into the motto ("UBND … CỘNG HÒA")."""
+    out = []
+    for line in page.lines:
+        words = line.words
+        at = next(
+            (
+                i
+                for i in range(1, len(words) - 1)
+                if fold(words[i].text).lower() == "cong"
+                and fold(words[i + 1].text).lower().startswith("hoa")
+            ),
+            None,
+        )
+        if at is None or line.y0 > 0.3 * page.height:
+            out.append(line)
+            continue
+        out += [Line(line.page, words[:at]), Line(line.page, words[at:])]
+    page.lines[:] = sorted(out, key=lambda ln: (ln.y0, ln.box[0] if ln.box else 0))
+
+
 def _header(page: Page) -> _Header | None:
+    if page.has_boxes:
+        _cut_motto(page)
     limit = 0.45 * page.height if page.has_boxes else None
     found = [
         i
@@ -399,7 +425,9 @@ def _number(h: _Header) -> tuple[FieldValue | None, FieldValue | None, Line | No
         notation = re.sub(r"\s*([-/])\s*", r"\1", notation)
         if not _NOTATION_OK.match(notation) or sum(c.isupper() for c in notation) < 2:
             notation = None
-        number = int(parts["num"]) if parts["num"] else None
+        # Only digits before the slash make a number: "4," is a handwritten number misread.
+        before = parts["before"].strip()
+        number = int(before) if re.fullmatch(r"\d{1,5}", before) else None
         num_fv = not_fv = None
         if page.has_boxes:
             digits = [w for w in row if re.fullmatch(r"\d{1,5}/?\S*", w.text) or w.text.isdigit()]
@@ -411,6 +439,11 @@ def _number(h: _Header) -> tuple[FieldValue | None, FieldValue | None, Line | No
                     number = None
                 else:
                     num_fv = _fv(number, [line], used)
+            # The slash must open its word or follow the number's digits: "J2026/QĐ-UBND"
+            # is a slash misread, and what follows the next slash is not the notation.
+            head = row[slash].text.split("/", 1)[0] if slash is not None else ""
+            if head and not head.isdigit():
+                number = notation = num_fv = None
             if notation is not None and slash is not None:
                 not_fv = _fv(notation, [line], row[slash:])
         else:
@@ -543,7 +576,14 @@ def _organ(h: _Header, number_line: Line | None) -> tuple[FieldValue | None, Fie
 
 def _clean(text: str) -> str:
     text = re.sub(r"\s+", " ", nfc(text)).strip()
+    text = re.sub(r"^[\s.,;:_\-–—`'\"|]+", "", text)
     return re.sub(r"[\s.,;:_\-–—]+$", "", text).strip()
+
+
+def _position_text(line: Line) -> str:
+    """An authority line; "KT:"/"TM:" is OCR's reading of "KT."/"TM." (Decree 30 art. 13)."""
+    text = _clean(line.text)
+    return re.sub(r"^(KT|TM|TL|TUQ|Q)\s*:\s*", r"\1. ", text)
 
 
 # ---------------------------------------------------------------- type and subject
@@ -567,6 +607,17 @@ def _heading(line: Line) -> tuple[str, str | None] | None:
     return None
 
 
+def _left_part(h: _Header, line: Line) -> Line:
+    """The words of a line left of the column split, without a list marker ("1.") that
+    opens a note in the right column."""
+    if h.split_x is None or not line.has_box:
+        return line
+    words = [w for w in line.words if w.cx < h.split_x]
+    while len(words) > 1 and re.fullmatch(r"\d{1,2}[.)]", words[-1].text):
+        words.pop()
+    return Line(line.page, words) if words else line
+
+
 def _stop(line: Line) -> bool:
     return line.folded.startswith(_STOP_SUBJECT) or _is_rule(line)
 
@@ -588,11 +639,18 @@ def _type_and_subject(
         if page.has_boxes and line.y0 > 0.6 * page.height:
             break
         vv = _VV.match(line.text)
+        if vv and page.has_boxes and h.split_x is not None:
+            # The letter's subject is in the left column; a routing note may sit beside it.
+            left = [w for w in line.words if w.cx < h.split_x]
+            if left and left[0] is line.words[0] and len(left) < len(line.words):
+                line = Line(line.page, left)
         if vv and (not page.has_boxes or _in_left(h, line)):
             words = line.words[:1]
             type_fv = _fv("CÔNG VĂN", [line], words)
-            subject_lines = [line]
+            subject_lines = [_left_part(h, line)]
             for nxt in lines[i + 1 : i + 6]:
+                if page.has_boxes and nxt.box[0] < h.split_x if h.split_x else False:
+                    nxt = _left_part(h, nxt)
                 if _stop(nxt) or (page.has_boxes and not _in_left(h, nxt)):
                     if page.has_boxes and not _in_left(h, nxt):
                         continue
@@ -622,7 +680,7 @@ def _type_and_subject(
                 break
             if page.has_boxes:
                 prev = subject_lines[-1] if subject_lines else line
-                if nxt.y0 - prev.y1 > 1.3 * max(prev.height, nxt.height):
+                if nxt.y0 - prev.y1 > 0.8 * max(prev.height, nxt.height):
                     break
                 if abs(nxt.cx - page.width / 2) > 0.2 * page.width:
                     break
@@ -654,7 +712,7 @@ def _is_position(line: Line) -> bool:
 def _name(line: Line) -> tuple[str, list[Word]] | None:
     text = re.sub(r"\((?:đã ký|đã kí|ký|kí)[^)]*\)", "", line.text, flags=re.IGNORECASE)
     text = _clean(text)
-    words = list(line.words)
+    words = [w for w in line.words if any(c.isalpha() for c in w.text)]
     for rank in _RANKS:
         if text.startswith(rank + " "):
             n = len(rank.split())
@@ -706,7 +764,7 @@ def _signer(pages: Sequence[Page], h: _Header) -> tuple[FieldValue | None, Field
                 if found:
                     name = (nxt, found)
                     break
-            position = " / ".join(_clean(ln.text) for ln in block)
+            position = " / ".join(_position_text(ln) for ln in block)
             pos_fv = _fv(position, block)
             if name is None:
                 return None, pos_fv
@@ -740,7 +798,7 @@ def extract(pages: Sequence[Page]) -> DocumentFields:
         header_bottom = motto_bottom + 0.08 * pages[0].height
         if number_line is not None:
             header_bottom = max(header_bottom, number_line.y1 + 0.01 * pages[0].height)
-    below = header_bottom
+    below = max(ln.y1 for ln in h.motto) if pages[0].has_boxes else None
     if number_line is not None and number_line.has_box:
         below = number_line.y1 - 0.3 * number_line.height
     type_fv, subject_fv, _end = _type_and_subject(h, below)

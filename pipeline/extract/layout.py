@@ -151,7 +151,7 @@ def page_from_boxes(
     width: int,
     height: int,
     word_boxes: Sequence[Sequence[object]],
-    gap_factor: float = 2.2,
+    gap_factor: float = 1.2,
 ) -> Page:
     """Lines from OCR word boxes ``(text, x0, y0, x1, y1, conf, block, par, line)``."""
     groups: dict[tuple[int, int, int], list[Word]] = {}
