@@ -28,9 +28,11 @@ from pipeline.dossier import normalize_code, received_date
 from pipeline.errors import ConfigError, QueryError, StorageUnavailable
 from pipeline.storage.index import Hit, SearchIndex, SearchRequest, open_index
 from pipeline.storage.objects import MinioStore, connect
+from workers.web import documents
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 WEB_LIMIT = 50
+THUMB_BOXES = 20  # hits whose thumbnails get their matched words boxed
 
 # No scripts at all; inline styles only from our own template.
 _SECURITY_HEADERS = {
@@ -42,7 +44,12 @@ _SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 
-_MATCH_LABELS = {"exact": "khớp đúng dấu", "folded": "khớp không dấu", "code": "theo mã hồ sơ"}
+_MATCH_LABELS = {
+    "exact": "khớp đúng dấu",
+    "folded": "khớp không dấu",
+    "code": "theo mã hồ sơ",
+    "fields": "theo số, loại, cơ quan, ngày",
+}
 
 
 def pdf_href(key: str, page: int) -> str:
@@ -79,7 +86,7 @@ class _StoreHolder:
 
 
 def _search_params(request: Request) -> dict[str, str]:
-    keys = ("q", "dossier", "station", "from", "to", "type")
+    keys = ("q", "dossier", "station", "from", "to", "type", "number", "organ")
     return {k: request.query_params.get(k, "").strip() for k in keys}
 
 
@@ -93,16 +100,21 @@ def _request(params: dict[str, str], limit: str | int) -> SearchRequest:
         date_to=params["to"] or None,
         doc_type=params["type"] or None,
         limit=limit,
+        number=params["number"] or None,
+        organ=params["organ"] or None,
     )
 
 
-def _hit_view(hit: Hit) -> dict[str, Any]:
+def _hit_view(hit: Hit, q: str = "") -> dict[str, Any]:
     return {
         **hit.as_dict(),
         "parts": hit.snippet_parts,
         "pdf_href": pdf_href(hit.pdf_key, hit.page),
         "dossier_href": dossier_href(hit.dossier_code),
         "match_label": _MATCH_LABELS.get(hit.match, hit.match),
+        "page_href": documents.page_href(hit.doc_id, hit.page, q),
+        "thumb": documents.image_href(hit.doc_id, hit.page, documents.THUMB_WIDTH),
+        "q": q,
     }
 
 
@@ -123,6 +135,7 @@ def create_app(
         )
 
     index = index_factory(cfg)
+    images = documents.PageImages(cfg, stores.get)
 
     def home(request: Request) -> Response:
         dossiers, documents, pages = index.counts()
@@ -131,15 +144,27 @@ def create_app(
 
     def search_page(request: Request) -> Response:
         params = _search_params(request)
-        if not params["q"]:
+        if not any(params[k] for k in ("q", "number", "organ", "type", "from", "to", "dossier")):
             return render(request, "index.html", {"params": params, "stats": None})
         try:
             hits = index.search(_request(params, WEB_LIMIT))
         except QueryError as exc:
             ctx = {"params": params, "hits": [], "error": str(exc)}
             return render(request, "results.html", ctx, status=400)
-        ctx = {"params": params, "hits": [_hit_view(h) for h in hits], "error": None}
+        views = [_hit_view(h, params["q"]) for h in hits]
+        for view in views[:THUMB_BOXES]:  # the matched words boxed on each thumbnail
+            view["boxes"] = _boxes(view)
+        ctx = {"params": params, "hits": views, "error": None}
         return render(request, "results.html", ctx)
+
+    def _boxes(view: dict[str, Any]) -> list[dict[str, Any]]:
+        doc = documents.find_document(index, view["doc_id"]) if view.get("q") else None
+        if doc is None:
+            return []
+        try:
+            return documents.page_boxes(images, doc, view["page"], view["q"])
+        except (ConfigError, StorageUnavailable):
+            return []
 
     def api_search(request: Request) -> Response:
         params = _search_params(request)
@@ -159,7 +184,17 @@ def create_app(
             ctx = {"code": request.path_params["code"][:80], "docs": [], "received": None}
             return render(request, "dossier.html", ctx, status=404)
         docs = index.dossier_documents(code)
-        ctx = {"code": code, "docs": docs, "received": received_date(code)}
+        rows = [
+            {
+                "doc": d,
+                "number": documents.number_text(d.meta),
+                "signature": documents.signature_status(d.meta),
+                "page_href": documents.page_href(d.doc_id, 1),
+                "thumb": documents.image_href(d.doc_id, 1, documents.THUMB_WIDTH),
+            }
+            for d in docs
+        ]
+        ctx = {"code": code, "docs": docs, "rows": rows, "received": received_date(code)}
         return render(request, "dossier.html", ctx, status=200 if docs else 404)
 
     def pdf(request: Request) -> Response:
@@ -183,5 +218,6 @@ def create_app(
         Route("/api/search", api_search),
         Route("/dossier/{code}", dossier_page),
         Route("/pdf/{key:path}", pdf),
+        *documents.document_routes(index, images, render, _SECURITY_HEADERS, pdf_href),
     ]
     return Starlette(routes=routes)
