@@ -90,7 +90,9 @@ def run_pages(
     if todo:
         print(f"  running {len(todo)} page(s) through the page function…", file=sys.stderr)
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            for (i, _job, f), data in zip(todo, pool.map(_run_page, [t[1] for t in todo])):
+            for (i, _job, f), data in zip(
+                todo, pool.map(_run_page, [t[1] for t in todo]), strict=True
+            ):
                 f.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
                 out[i] = PageResult.from_dict(data)
     return [out[i] for i in range(len(jobs))]

@@ -69,6 +69,7 @@ def take_over(services: Services, doc: Document, actor: str) -> Document:
                 metadata_key=keys.metadata,
                 text_key=keys.text,
                 pages=pages,
+                dossier_source=(meta.get("sohoa") or {}).get("dossier_source"),
                 owner=None,
             )
     return ledger.transition(

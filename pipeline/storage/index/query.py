@@ -136,9 +136,7 @@ def number_arg(value: str | None) -> NumberFilter | None:
         return NumberFilter(int(head) if head else None, tail)
     if not slash and re.fullmatch(r"[0-9a-z][0-9a-z.\-]*", text):
         return NumberFilter(None, text)
-    raise QueryError(
-        f"number must look like 263, 263/KH-UBND or KH-UBND, got {str(value)[:40]!r}"
-    )
+    raise QueryError(f"number must look like 263, 263/KH-UBND or KH-UBND, got {str(value)[:40]!r}")
 
 
 def parse_query(query: str, allow_empty: bool = False) -> ParsedQuery:
