@@ -407,6 +407,13 @@ def _number(h: _Header) -> tuple[FieldValue | None, FieldValue | None, Line | No
                 and min(w.y1, first.y1) - max(w.y0, first.y0) >= 0.4 * min(w.height, first.height)
             ]
             row.sort(key=lambda w: w.x0)
+            # The notation ends where a column gap opens (the date line may start there).
+            at = next((i for i, w in enumerate(row) if "/" in w.text), None)
+            if at is not None:
+                end = at + 1
+                while end < len(row) and row[end].x0 - row[end - 1].x1 < 0.8 * first.height:
+                    end += 1
+                row = row[:end]
             text = nfc(" ".join(w.text for w in row))
             folded = fold(text).lower()
             m = _NUMBER_LABEL.match(folded)
