@@ -146,6 +146,20 @@ def test_splitting_off_reads_one_document():
     assert not plan_split(results, SplitConfig(enabled=False)).is_split
 
 
+def test_blank_pages_are_dropped_only_when_asked_and_recorded():
+    from pipeline.flow.steps.split import choose_pages
+
+    results = [page(0), page(1, blank=True), page(2), page(3, blank=True)]
+    kept, dropped = choose_pages(results, None, drop_blank=True)
+    assert [r.index for r in kept] == [0, 2] and dropped == [(1, "blank"), (3, "blank")]
+    assert choose_pages(results, None, drop_blank=False) == (results, [])
+    only_blank = [page(0, blank=True)]
+    assert choose_pages(only_blank, None, drop_blank=True) == (only_blank, [])
+    seg = plan_split([page(0, [f"SOHOA-COVER|{CODES[0]}"], words=3), *results[1:]], SplitConfig())
+    kept, dropped = choose_pages(results, seg.segments[0], drop_blank=True)
+    assert [r.index for r in kept] == [2] and dropped == [(3, "blank")]
+
+
 def test_cover_sheet_pdf_and_its_checks(tmp_path: Path):
     out = write_cover_pdf(CODES[0], tmp_path / "cover.pdf", "Tờ khai")
     assert out.read_bytes().startswith(b"%PDF")

@@ -259,3 +259,14 @@ def test_web_pages_in_chromium(stack, web):
         page.screenshot(path=str(SHOTS / "page.png"), full_page=False)
         browser.close()
     assert not errors, errors  # no CSP violations, no broken images
+
+
+def test_the_same_stack_dropped_again_is_one_duplicate_naming_every_document(stack):
+    cfg, env, _truths, pdf = stack
+    again = _sohoa(env, "process", str(pdf))
+    assert again.returncode == 0, again.stderr[-2000:]
+    rows = [json.loads(line) for line in again.stdout.splitlines() if line.startswith("{")]
+    assert [r["status"] for r in rows] == ["duplicate"]
+    assert f"{CODE_B}/{CODE_B}.1.pdf" in rows[0]["error"]
+    assert f"{CODE_C}/{CODE_C}.1.pdf" in rows[0]["error"]
+    assert len([d for d in _ledger_docs(cfg) if d.state == "indexed"]) == 3

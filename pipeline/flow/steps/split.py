@@ -14,9 +14,10 @@ when ``pdf.drop_blank_pages`` is on (they are listed in the metadata).
 from __future__ import annotations
 
 from pipeline import faults
-from pipeline.dossier.split import plan_split, segment_from_info
+from pipeline.dossier.split import Segment, plan_split, segment_from_info
 from pipeline.flow.run import DocumentRun
 from pipeline.flow.steps._stage import stage
+from pipeline.model import PageResult
 from pipeline.storage.ledger import Document
 from pipeline.storage.ledger.records import SegmentRow
 from pipeline.storage.ledger.states import REJECTED
@@ -46,12 +47,18 @@ def cut(run: DocumentRun) -> Document | None:
             faults.crash_point("after_split")
             doc = run.doc
             run.segment = segment_from_info(doc.first_page, doc.last_page, doc.segment_info)
-    if run.segment is not None:
-        lo, hi = run.segment.first, run.segment.last
-        run.results = [r for r in run.results if lo <= r.index <= hi]
-    if cfg.pdf.drop_blank_pages:
-        kept = [r for r in run.results if not r.blank]
-        if kept:  # a document of blank pages only keeps them: there must be something
-            run.dropped = [(r.index, "blank") for r in run.results if r.blank]
-            run.results = kept
+    run.results, run.dropped = choose_pages(run.results, run.segment, cfg.pdf.drop_blank_pages)
     return None
+
+
+def choose_pages(
+    results: list[PageResult], segment: Segment | None, drop_blank: bool
+) -> tuple[list[PageResult], list[tuple[int, str]]]:
+    """The pages this document archives, and the (source index, why) of those left out."""
+    if segment is not None:
+        results = [r for r in results if segment.first <= r.index <= segment.last]
+    if drop_blank:
+        kept = [r for r in results if not r.blank]
+        if kept:  # a document of blank pages only keeps them: there must be something
+            return kept, [(r.index, "blank") for r in results if r.blank]
+    return results, []

@@ -102,13 +102,21 @@ def duplicate_reason(prior: Document) -> str:
 
 
 def mark_duplicate(ledger: Ledger, doc_id: str, prior: Document, *, actor: str) -> Document:
-    """Settle ``doc_id`` as a duplicate of ``prior``, pointing at its archive keys."""
+    """Settle ``doc_id`` as a duplicate of ``prior``, pointing at its archive keys.
+
+    When ``prior`` is a stack that split, the reason names its other documents too.
+    """
+    reason = duplicate_reason(prior)
+    if prior.parent_id is None and prior.segment is not None:
+        others = [d.pdf_key or d.id for d in ledger.family(prior.id)[1:]]
+        if others:
+            reason += f"; the same stack also became {', '.join(others)}"
     return ledger.transition(
         doc_id,
         DUPLICATE,
         actor=actor,
         stage="dedupe",
-        reason=duplicate_reason(prior),
+        reason=reason,
         duplicate_of=prior.id,
         pdf_key=prior.pdf_key,
         metadata_key=prior.metadata_key,
