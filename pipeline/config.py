@@ -57,8 +57,16 @@ class IngestConfig:
     min_dpi: int = 70
     max_dpi: int = 1200
     pdf_render_dpi: int = 300
-    max_page_pixels: int = 120_000_000
-    max_file_pixels: int = 400_000_000
+    # Cleanup costs ~12 bytes per page pixel on top of the page (17 for colour): a
+    # larger page is rendered, or scaled, to fit, so a worker stays under 1 GiB.
+    max_page_pixels: int = 50_000_000
+    max_file_pixels: int = 100_000_000  # decoding an RGB image costs Pillow 4 bytes/pixel
+    # Work per file is bounded (issue 9): a file over a limit is rejected with the
+    # limit's name, its original kept in raw like every rejection.
+    max_pages: int = 2_000  # pages of a PDF, frames of a TIFF
+    max_pdf_objects: int = 500_000  # objects in a PDF's cross-reference table
+    pdf_memory_mb: int = 768  # address space of each PDF reader (inspection, render, text)
+    pdf_timeout_seconds: float = 120.0  # per inspection, page render and page text extraction
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,7 @@ class CleanupConfig:
     despeckle: bool = True
     stretch_contrast: bool = True
     ocr_min_text_px: float = 22.0
+    max_ocr_pixels: int = 40_000_000  # the OCR copy is scaled down past this (memory)
 
 
 @dataclass(frozen=True)
@@ -154,6 +163,69 @@ class StorageConfig:
     archive_retention_years: int = 10
 
 
+# --------------------------------------------------------------------------- signing
+# The agency's PAdES signature (DESIGN §3, §9). Everything a signing step needs
+# except the secrets: the PIN and passphrase are read by ``pipeline.sign.secrets``
+# from SOHOA_SIGN_PIN / SOHOA_SIGN_PASSPHRASE or from a 0600 file named here, so
+# they never sit in this (picklable, loggable) tree.
+
+
+@dataclass(frozen=True)
+class SignConfig:
+    pkcs12: Path | None = None  # SOHOA_SIGN_PKCS12
+    passphrase_file: Path | None = None  # SOHOA_SIGN_PASSPHRASE_FILE
+    pkcs11_module: str | None = None  # SOHOA_SIGN_PKCS11_MODULE
+    token: str | None = None  # SOHOA_SIGN_PKCS11_TOKEN (token label)
+    key_label: str | None = None  # SOHOA_SIGN_PKCS11_KEY_LABEL
+    cert_label: str | None = None  # SOHOA_SIGN_PKCS11_CERT_LABEL; defaults to key_label
+    pin_file: Path | None = None  # SOHOA_SIGN_PKCS11_PIN_FILE
+    tsa_url: str | None = None  # SOHOA_SIGN_TSA_URL
+    tsa_timeout: float = 10.0
+    trust: Path | None = None  # SOHOA_SIGN_TRUST (PEM trust roots)
+    agency_name: str | None = None  # SOHOA_SIGN_AGENCY_NAME; else the certificate's O, then CN
+    mark: str = "Bản sao điện tử từ bản giấy"  # SOHOA_SIGN_MARK
+    revocation: bool = True  # embed OCSP/CRL data (B-LT) when the certificate names them
+    required: bool = False  # SOHOA_SIGN_REQUIRED: unsigned documents fail instead of waiting
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.pkcs12 or self.pkcs11_module)
+
+
+_SIGN_ENV: dict[str, tuple[str, ...]] = {
+    "SOHOA_SIGN_PKCS12": ("sign", "pkcs12"),
+    "SOHOA_SIGN_PASSPHRASE_FILE": ("sign", "passphrase_file"),
+    "SOHOA_SIGN_PKCS11_MODULE": ("sign", "pkcs11_module"),
+    "SOHOA_SIGN_PKCS11_TOKEN": ("sign", "token"),
+    "SOHOA_SIGN_PKCS11_KEY_LABEL": ("sign", "key_label"),
+    "SOHOA_SIGN_PKCS11_CERT_LABEL": ("sign", "cert_label"),
+    "SOHOA_SIGN_PKCS11_PIN_FILE": ("sign", "pin_file"),
+    "SOHOA_SIGN_TSA_URL": ("sign", "tsa_url"),
+    "SOHOA_SIGN_TRUST": ("sign", "trust"),
+    "SOHOA_SIGN_AGENCY_NAME": ("sign", "agency_name"),
+    "SOHOA_SIGN_MARK": ("sign", "mark"),
+    "SOHOA_SIGN_REQUIRED": ("sign", "required"),
+}
+
+
+def _validate_sign(sign: SignConfig) -> None:
+    if sign.pkcs12 and sign.pkcs11_module:
+        raise ConfigError("set either sign.pkcs12 or sign.pkcs11_module, not both")
+    if sign.pkcs11_module and not (sign.token and (sign.key_label or sign.cert_label)):
+        raise ConfigError(
+            "a PKCS#11 signer needs SOHOA_SIGN_PKCS11_TOKEN and SOHOA_SIGN_PKCS11_KEY_LABEL"
+        )
+    if sign.tsa_url and not sign.tsa_url.startswith(("http://", "https://")):
+        raise ConfigError(f"sign.tsa_url must be an http(s) URL, got {sign.tsa_url!r}")
+    if sign.tsa_timeout <= 0:
+        raise ConfigError("sign.tsa_timeout must be positive")
+    if sign.required and not sign.enabled:
+        raise ConfigError("sign.required is set but no signer (PKCS#12 or PKCS#11) is configured")
+
+
+# ------------------------------------------------------------------------ end signing
+
+
 @dataclass(frozen=True)
 class Config:
     home: Path = Path("./var")
@@ -170,6 +242,7 @@ class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     web: WebConfig = field(default_factory=WebConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    sign: SignConfig = field(default_factory=SignConfig)
 
     @property
     def ledger_path(self) -> Path:
@@ -208,6 +281,7 @@ _ENV_MAP: dict[str, tuple[str, ...]] = {
     "SOHOA_BUCKET_WORK": ("buckets", "work"),
     "SOHOA_EXECUTOR": ("run", "executor"),
     "SOHOA_DATABASE_URL": ("database", "url"),
+    **_SIGN_ENV,
 }
 
 
@@ -293,6 +367,7 @@ _SECTIONS: dict[str, type] = {
     "database": DatabaseConfig,
     "web": WebConfig,
     "storage": StorageConfig,
+    "sign": SignConfig,
 }
 
 
@@ -359,6 +434,15 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("ingest.default_dpi must lie within [ingest.min_dpi, ingest.max_dpi]")
     if cfg.watch.stable_seconds < 0 or cfg.watch.rescan_seconds <= 0:
         raise ConfigError("watch.stable_seconds must be >= 0 and watch.rescan_seconds > 0")
+    if cfg.cleanup.max_ocr_pixels < 1_000_000:
+        raise ConfigError("cleanup.max_ocr_pixels must be at least 1000000")
+    ingest = cfg.ingest
+    if ingest.max_pages < 1 or ingest.max_pdf_objects < 1:
+        raise ConfigError("ingest.max_pages and ingest.max_pdf_objects must be at least 1")
+    if ingest.pdf_memory_mb < 64 or ingest.pdf_timeout_seconds <= 0:
+        raise ConfigError(
+            "ingest.pdf_memory_mb must be at least 64 and ingest.pdf_timeout_seconds > 0"
+        )
     if cfg.watch.empty_timeout_seconds < 0:
         raise ConfigError("watch.empty_timeout_seconds must be >= 0")
     names = (cfg.buckets.raw, cfg.buckets.archive, cfg.buckets.work)
@@ -382,6 +466,7 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("database.url (SOHOA_DATABASE_URL) must be sqlite:… or postgresql://…")
     valid_port(cfg.web.port, "web.port")
     _validate_access(cfg)
+    _validate_sign(cfg.sign)
 
 
 def _validate_access(cfg: Config) -> None:

@@ -121,6 +121,41 @@ class TimeBudgetExceeded(PipelineError):
     stage = "pages"
 
 
+# ------------------------------------------------ signing (DESIGN §9), by exit code
+# Every class here carries ``stage = "sign"`` so the runner records where a document
+# stopped. None of their messages ever holds a PIN or passphrase (tests check it).
+
+
+class SignError(SohoaError):
+    """The agency signature could not be made or does not hold; nothing is marked signed."""
+
+    stage: str | None = "sign"
+
+
+class SignerUnavailable(SignError, Unavailable):
+    """Exit 4: the token is absent, or the TSA / OCSP / CRL service cannot be reached.
+
+    Transient by nature: the document can be signed once the token is back or the
+    service answers again (``sohoa retry`` / ``sohoa sign --pending``).
+    """
+
+
+class SignerSetupError(SignError, ConfigError):
+    """Exit 2: the signer cannot be opened as configured: wrong PIN or passphrase, locked
+    token, missing PKCS#11 module, key or certificate, unreadable or unsafe secret file.
+
+    Not retried automatically: another wrong PIN could lock the token.
+    """
+
+
+class CertificateNotUsable(SignError, NotAllowed):
+    """Exit 5: the agency certificate is expired, not yet valid, revoked or not trusted."""
+
+
+class SignatureInvalid(SignError, NotAllowed):
+    """Exit 5: a signed file's signature does not hold (changed bytes, untrusted chain…)."""
+
+
 class Interrupted(SohoaError):
     """The process was asked to stop; the document goes back to be resumed."""
 

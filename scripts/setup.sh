@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Install what sohoa needs on a fresh Debian machine; every step is skipped when already done.
-#   Debian packages: Tesseract with Vietnamese + OSD, poppler, qpdf, fonts that cover Vietnamese
+#   Debian packages: Tesseract with Vietnamese + OSD, poppler (pdfsig too), qpdf, fonts that cover
+#                    Vietnamese (Noto Sans draws the signature box)
 #   MinIO server:    built from source with `go install` (pinned), cached under .cache/minio
 #   Python:          a venv in .venv with sohoa installed in editable mode
-# Set SOHOA_SETUP_TEST=1 to also install what the test suite needs (Chromium, Playwright, veraPDF).
+# Set SOHOA_SETUP_TEST=1 to also install what the test suite needs (Chromium, Playwright, veraPDF,
+# SoftHSM2 and the NSS/OpenSC tools of the signing tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +18,9 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 apt_packages=(tesseract-ocr tesseract-ocr-vie tesseract-ocr-osd poppler-utils qpdf
               fonts-noto-core fonts-dejavu-core hunspell-vi)
 if [ "${SOHOA_SETUP_TEST:-0}" = 1 ]; then
+  # signing tests: SoftHSM2 token, pkcs11-tool (opensc) to store certificates on it,
+  # certutil (libnss3-tools) for pdfsig's trust database
+  apt_packages+=(softhsm2 opensc libnss3-tools)
   apt_packages+=(chromium)
   command -v java >/dev/null || apt_packages+=(default-jre-headless)
   command -v mvn >/dev/null || apt_packages+=(maven)

@@ -53,3 +53,17 @@ def cfg(sohoa_env: dict[str, str]) -> Config:
     return load_config(
         env=sohoa_env, overrides={"watch": {"stable_seconds": 1, "rescan_seconds": 1}}
     )
+
+
+# Signing tests (tests/test_sign*.py): one PKI, SoftHSM2 token and archived PDF/A per session,
+# shared by every module (libsofthsm2 reads its token directory once per process).
+from tests.support.signing import (  # noqa: E402, F401
+    archived,
+    hsm,
+    p11_signer,
+    p12_lt_signer,
+    p12_signer,
+    p12_tsa_signer,
+    pki,
+    trust,
+)

@@ -1,7 +1,10 @@
 """The metadata JSON of an archived document (Circular 05/2025/TT-BNV, snake_case).
 
 Only what the pipeline actually knows is filled in; everything else stays ``null``
-rather than being invented.
+rather than being invented. That holds for the agency's signature too: ``signature``
+describes the signature the archived PDF carries, or is ``null``; a document archived
+unsigned because signing failed (``sign.required`` false) says why in
+``signature_pending`` until ``sohoa sign --pending`` signs it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,12 @@ from pipeline.lang.textnorm import nfc
 from pipeline.model import PageResult
 from pipeline.read.pages import SourceInfo
 from pipeline.storage.ledger import Document
+
+# The ledger's ``signature`` column: the PAdES level of the archived copy, this word for a
+# document waiting to be signed, or None (archived before signing was configured).
+SIGNATURE_PENDING = "pending"
+# The object metadata (x-amz-meta-signature-level) of a signed document's PDF and JSON.
+LEVEL_OBJECT_META = "signature-level"
 
 
 @dataclass(frozen=True)
@@ -79,8 +88,11 @@ def build(
     file: ArchivedFile,
     origin: Provenance,
     composition: Composition | None = None,
+    signature: dict[str, Any] | None = None,
+    signature_pending: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The metadata JSON: Circular 05/2025's document fields, then scan/ocr/pages/file/source.
+    """The metadata JSON: Circular 05/2025's document fields, then scan/ocr/pages/file/source,
+    then the signature (``SignatureRecord.as_metadata()``) or why it is still missing.
 
     ``pages[].page`` is the page in the archived PDF, ``pages[].source_page`` the page
     of the scanned file it came from (they differ for a stack's later documents).
@@ -168,6 +180,8 @@ def build(
             "signed": info.signed,
             "had_text_layer": info.has_text,
         },
+        "signature": signature,
+        "signature_pending": signature_pending,
         "sohoa": {
             "document_id": doc.id,
             "batch_id": doc.batch_id,
@@ -175,3 +189,25 @@ def build(
             "dossier_source": origin.dossier_source,
         },
     }
+
+
+def pending_note(reason: str, since: str) -> dict[str, Any]:
+    """``signature_pending``: signing was attempted at ``since`` and failed for ``reason``."""
+    return {"reason": reason, "since": since, "sign_with": "sohoa sign --pending"}
+
+
+def signature_state(meta: dict[str, Any]) -> str | None:
+    """What the ledger's ``signature`` column says for this metadata (see ``SIGNATURE_PENDING``)."""
+    signature = meta.get("signature")
+    if isinstance(signature, dict) and signature.get("level"):
+        return str(signature["level"])
+    if meta.get("signature_pending"):
+        return SIGNATURE_PENDING
+    return None
+
+
+def with_signature(meta: dict[str, Any], signature: dict[str, Any], size: int) -> dict[str, Any]:
+    """``meta`` once its PDF was signed after archiving: the signature recorded, the pending
+    note gone, ``file`` describing the signed bytes (``size`` long); every other field kept."""
+    file = {**(meta.get("file") or {}), "sha256": signature["sha256"], "size": size}
+    return {**meta, "file": file, "signature": signature, "signature_pending": None}

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from pipeline.archive.layout import archived_from, metadata_keys, record_source, source_entry
+from pipeline.archive.metadata import signature_state
 from pipeline.storage.ledger import Document, Ledger
 from pipeline.storage.ledger.records import new_id, now
 from pipeline.storage.ledger.states import ARCHIVED, FAILED
@@ -79,6 +80,7 @@ def _archived_row(key: str, meta: dict[str, Any]) -> tuple[dict[str, Any], Docum
         duplicate_of=None,
         created_at=stamp,
         updated_at=now(),
+        signature=signature_state(meta),
     )
     split = meta.get("split")
     if isinstance(split, dict) and split.get("source_pages"):

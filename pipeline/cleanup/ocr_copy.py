@@ -6,6 +6,8 @@ word boxes divided by ``ocr_scale`` land on the PDF page image.
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -59,8 +61,12 @@ def make_ocr_image(
         if cfg.stretch_contrast:
             gray = stretch_contrast(gray, dpi)
     factor = ocr_upscale_factor(text_height(gray), cfg.ocr_min_text_px)
+    h, w = gray.shape
+    # Tesseract and the second look cost ~16 bytes per OCR pixel: past the budget the
+    # OCR copy is made smaller (its letters are big at such sizes), never the PDF's.
+    factor = min(factor, math.sqrt(cfg.max_ocr_pixels / (h * w)))
     if factor == 1.0:
         return np.ascontiguousarray(gray), 1.0
-    h, w = gray.shape
-    size = (round(w * factor), round(h * factor))
-    return cv2.resize(gray, size, interpolation=cv2.INTER_CUBIC), factor
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    interpolation = cv2.INTER_CUBIC if factor > 1 else cv2.INTER_AREA
+    return cv2.resize(gray, size, interpolation=interpolation), factor

@@ -45,7 +45,8 @@ class CleanPage:
     """One cleaned page.
 
     ``ocr_image`` shows the same page as ``image``, ``ocr_scale`` times larger
-    (1.0 unless small print was enlarged for Tesseract): divide OCR word boxes by
+    (1.0 unless small print was enlarged for Tesseract, below 1 when the page is
+    over ``cleanup.max_ocr_pixels``): divide OCR word boxes by
     ``ocr_scale`` to place them on ``image``. ``rotation_confidence`` is Tesseract
     OSD's confidence in its own answer, also when that answer was rejected (then
     ``rotation`` is 0); None when OSD did not run or could not tell. ``page_quad``

@@ -67,7 +67,7 @@ def choose_words(
 ) -> tuple[tuple[ocr.Word, ...], str, int]:
     """The page's words: its own good text layer, else our OCR after syllable correction."""
     if job.has_text_layer and _geometry_kept(clean, loaded, dpi):
-        layer = textlayer.read_words(source, job.index, dpi)
+        layer = textlayer.read_words(source, job.index, dpi, job.options.ingest)
         if layer and textlayer.keep_existing(ocr.words_to_text(layer), result.text):
             return tuple(layer), "pdf", 0
     words = ocr.drop_junk_lines(result.words)

@@ -17,6 +17,7 @@ import os
 import shutil
 
 from pipeline.archive.layout import archive_keys, record_source, source_entry
+from pipeline.archive.metadata import signature_state
 from pipeline.config import Config
 from pipeline.flow.context import Services
 from pipeline.flow.steps.index import index_archived
@@ -70,6 +71,7 @@ def take_over(services: Services, doc: Document, actor: str) -> Document:
                 text_key=keys.text,
                 pages=pages,
                 dossier_source=(meta.get("sohoa") or {}).get("dossier_source"),
+                signature=signature_state(meta),
                 owner=None,
             )
     return ledger.transition(

@@ -22,9 +22,10 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.archive.layout import ArchiveKeys
+from pipeline.config import Config
 from pipeline.dossier.codes import DossierMatch
 from pipeline.dossier.split import Segment
 from pipeline.errors import (
@@ -53,6 +54,9 @@ from pipeline.storage.ledger.states import (
     REJECTED,
     STORED_RAW,
 )
+
+if TYPE_CHECKING:  # pyHanko is loaded only by the processes that sign
+    from pipeline.sign.records import SignatureRecord
 
 # What a settled document may leave behind: its spool copy goes once the raw copy is
 # all that is needed; finished pages stay while a retry or an assign can still use them.
@@ -85,9 +89,12 @@ class DocumentRun:
     texts: list[str] = field(default_factory=list)
     segment: Segment | None = None  # this document's part of a split stack (None: the file)
     dropped: list[tuple[int, str]] = field(default_factory=list)  # (source index, why)
+    # the sign step: the signature on pdf_path, or why there is none yet (None: not configured)
+    signature: SignatureRecord | None = None
+    unsigned_reason: str | None = None
 
     @property
-    def cfg(self) -> Any:
+    def cfg(self) -> Config:
         return self.services.cfg
 
     def lease_until(self) -> str:

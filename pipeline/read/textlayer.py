@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import html
 import re
-import subprocess
 from pathlib import Path
 
+from pipeline.config import IngestConfig
 from pipeline.lang.syllables import invalid_share, strip_punct
 from pipeline.lang.textnorm import fold, has_diacritics, nfc
 from pipeline.ocr.words import Word
+from pipeline.read.limits import run_limited
 
 MIN_OVERLAP = 0.6  # share of our OCR's words that the layer must also contain
 MAX_EXTRA_INVALID = 0.02  # the layer may have at most this many more invalid syllables
 MIN_MARK_RATIO = 0.8  # and at least this share of the diacritics our OCR found
+# pdftotext's -bbox-layout output of a full A4 page of 8-pt text is ~0.5 MB; a page
+# whose layer is bigger than this is not a scanned page's text layer: OCR it instead.
+MAX_LAYER_BYTES = 16 * 2**20
 
 _BLOCK = re.compile(r"<block\b")
 _LINE = re.compile(r"<line\b")
@@ -31,19 +35,29 @@ _WORD = re.compile(
 _TOKEN = re.compile(r"<block\b|<line\b|<word [^>]*>.*?</word>", re.S)
 
 
-def read_words(path: Path, page_index: int, dpi: float, timeout: float = 120) -> list[Word]:
-    """Words of the PDF's own text layer on one page, boxes in pixels at ``dpi``."""
+def read_words(
+    path: Path, page_index: int, dpi: float, cfg: IngestConfig | None = None
+) -> list[Word]:
+    """Words of the PDF's own text layer on one page, boxes in pixels at ``dpi``.
+
+    An empty list (the page is OCRed instead) when pdftotext fails, runs out of
+    time or memory (ingest.pdf_timeout_seconds, ingest.pdf_memory_mb), or writes
+    more than MAX_LAYER_BYTES.
+    """
+    cfg = cfg or IngestConfig()
     page = str(page_index + 1)
     try:
-        out = subprocess.run(
+        done = run_limited(
             ["pdftotext", "-q", "-f", page, "-l", page, "-bbox-layout", str(path), "-"],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        ).stdout
-    except (OSError, subprocess.TimeoutExpired):
+            memory_mb=cfg.pdf_memory_mb,
+            timeout=cfg.pdf_timeout_seconds,
+            max_output=MAX_LAYER_BYTES,
+        )
+    except OSError:
         return []
+    if done.timed_out or done.too_much_output or done.out_of_memory:
+        return []
+    out = done.stdout.decode("utf-8", "replace")
     scale = dpi / 72.0
     words: list[Word] = []
     block = line = 0

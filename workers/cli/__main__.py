@@ -4,4 +4,5 @@ import sys
 
 from workers.cli.main import main
 
-sys.exit(main())
+if __name__ == "__main__":  # a forkserver child imports this module too: it must not run
+    sys.exit(main())

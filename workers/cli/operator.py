@@ -12,7 +12,14 @@ from pipeline.config import Config, public_dict
 from pipeline.errors import ExitCode, UsageError
 from pipeline.flow.recover import stuck
 from pipeline.names import display
-from pipeline.storage.ledger import Document, batch_rows, cli_actor, open_ledger, owner_gone
+from pipeline.storage.ledger import (
+    Document,
+    Ledger,
+    batch_rows,
+    cli_actor,
+    open_ledger,
+    owner_gone,
+)
 from pipeline.storage.ledger.states import (
     FAILED,
     NEEDS_DOSSIER,
@@ -36,6 +43,7 @@ BATCH_COLUMNS = (
     "states",
     "reasons",
     "review",
+    "signatures",
 )
 
 
@@ -83,6 +91,8 @@ def cmd_batches(args: argparse.Namespace, cfg: Config, out: Output) -> int:
                     "states": ",".join(f"{k}={v}" for k, v in sorted(row["states"].items())),
                     "reasons": "; ".join(row["reasons"]) or None,
                     "review": "; ".join(row["review"]) or None,
+                    "signatures": ",".join(f"{k}={v}" for k, v in sorted(row["signatures"].items()))
+                    or None,
                 }
             out.row(row, BATCH_COLUMNS)
         if ledger.is_empty():
@@ -122,7 +132,7 @@ def _show_document(doc: Document, history: list[dict], out: Output) -> None:
         )
 
 
-def _show_batch(ledger, ident: str, out: Output) -> None:
+def _show_batch(ledger: Ledger, ident: str, out: Output) -> None:
     batch = ledger.get_batch(ident)
     docs = ledger.find_documents(batch_id=ident)
     if out.json_mode:
@@ -141,9 +151,10 @@ def _show_batch(ledger, ident: str, out: Output) -> None:
     for d in docs:
         reason = f"  — {d.reason}" if d.reason and d.state != "indexed" else ""
         review = f"  [review: {d.review}]" if d.review else ""
+        signed = f"  [signature: {d.signature}]" if d.signature else ""
         out.text(
             f"  {d.seq:3} {d.id} {d.state:13} {d.dossier_code or '-':28}"
-            f" {_line(d.source_name)}{_line(reason)}{_line(review)}"
+            f" {_line(d.source_name)}{_line(reason)}{_line(review)}{signed}"
         )
 
 
@@ -223,7 +234,7 @@ def cmd_assign(args: argparse.Namespace, cfg: Config, out: Output) -> int:
 def cmd_ledger_rebuild(args: argparse.Namespace, cfg: Config, out: Output) -> int:
     from pipeline.flow.recover import recover
 
-    with services(cfg) as svc:
+    with services(cfg, signing=False) as svc:
         with progress_for(out, "ledger rebuild") as progress:
             report = rebuild_ledger(svc.ledger, svc.objects, actor=cli_actor(), progress=progress)
         recover(svc, actor=cli_actor())  # index what came back archived

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import socket
+from collections.abc import Callable
 
 from minio.error import S3Error
 
@@ -83,7 +84,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     s.set_defaults(handler=run_serve)
 
 
-def _linker(cfg: Config, out: Output):
+def _linker(cfg: Config, out: Output) -> Callable[[Hit], str | None]:
     """Presigned links to the PDF; signing is local, so search works even with MinIO down."""
     try:
         store = objects_mod.connect(cfg)

@@ -29,6 +29,7 @@ from pipeline.errors import ConfigError, QueryError, StorageUnavailable
 from pipeline.storage.index import Hit, SearchIndex, SearchRequest, open_index
 from pipeline.storage.objects import MinioStore, connect
 from workers.web import documents
+from workers.web.signature import SignatureBadge, SignatureChecker
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 WEB_LIMIT = 50
@@ -105,9 +106,10 @@ def _request(params: dict[str, str], limit: str | int) -> SearchRequest:
     )
 
 
-def _hit_view(hit: Hit, q: str = "") -> dict[str, Any]:
+def _hit_view(hit: Hit, q: str = "", signature: SignatureBadge | None = None) -> dict[str, Any]:
     return {
         **hit.as_dict(),
+        "signature": signature,
         "parts": hit.snippet_parts,
         "pdf_href": pdf_href(hit.pdf_key, hit.page),
         "dossier_href": dossier_href(hit.dossier_code),
@@ -128,6 +130,7 @@ def create_app(
     templates.env.filters["vn_date"] = _vn_date
     templates.env.globals["pdf_href"] = pdf_href
     stores = _StoreHolder(cfg, store_factory)
+    signatures = SignatureChecker(cfg, stores.get)  # "Đã ký số" and its verdict, per version
 
     def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
         return templates.TemplateResponse(
@@ -151,7 +154,8 @@ def create_app(
         except QueryError as exc:
             ctx = {"params": params, "hits": [], "error": str(exc)}
             return render(request, "results.html", ctx, status=400)
-        views = [_hit_view(h, params["q"]) for h in hits]
+        badges = signatures.badges(h.pdf_key for h in hits)
+        views = [_hit_view(h, params["q"], badges.get(h.pdf_key)) for h in hits]
         for view in views[:THUMB_BOXES]:  # the matched words boxed on each thumbnail
             view["boxes"] = _boxes(view)
         ctx = {"params": params, "hits": views, "error": None}
@@ -184,11 +188,12 @@ def create_app(
             ctx = {"code": request.path_params["code"][:80], "docs": [], "received": None}
             return render(request, "dossier.html", ctx, status=404)
         docs = index.dossier_documents(code)
+        badges = signatures.badges(d.pdf_key for d in docs)
         rows = [
             {
                 "doc": d,
                 "number": documents.number_text(d.meta),
-                "signature": documents.signature_status(d.meta),
+                "signature": badges.get(d.pdf_key),
                 "page_href": documents.page_href(d.doc_id, 1),
                 "thumb": documents.image_href(d.doc_id, 1, documents.THUMB_WIDTH),
             }
@@ -218,6 +223,6 @@ def create_app(
         Route("/api/search", api_search),
         Route("/dossier/{code}", dossier_page),
         Route("/pdf/{key:path}", pdf),
-        *documents.document_routes(index, images, render, _SECURITY_HEADERS, pdf_href),
+        *documents.document_routes(index, images, signatures, render, _SECURITY_HEADERS, pdf_href),
     ]
     return Starlette(routes=routes)

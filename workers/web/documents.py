@@ -36,6 +36,7 @@ from pipeline.lang.textnorm import fold
 from pipeline.storage.index import SearchIndex
 from pipeline.storage.index.query import TOKEN_RE, parse_query
 from pipeline.storage.index.records import IndexedDocument
+from workers.web.signature import SignatureChecker
 
 THUMB_WIDTH = 320
 PAGE_WIDTH = 1100
@@ -50,20 +51,6 @@ def page_href(doc_id: str, page: int, q: str = "") -> str:
 
 def image_href(doc_id: str, page: int, width: int) -> str:
     return f"/document/{quote(doc_id, safe='')}/page/{page}.png?w={width}"
-
-
-def signature_status(meta: dict[str, Any]) -> dict[str, Any]:
-    """What the dossier page says about the agency signature (filled in by the sign step)."""
-    sig = meta.get("signature")
-    if isinstance(sig, dict) and sig:
-        return {
-            "signed": True,
-            "label": "Đã ký số",
-            "detail": " · ".join(
-                str(v) for v in (sig.get("signer"), sig.get("time"), sig.get("level")) if v
-            ),
-        }
-    return {"signed": False, "label": "Chưa ký số", "detail": ""}
 
 
 def number_text(meta: dict[str, Any]) -> str | None:
@@ -213,6 +200,7 @@ def page_boxes(images: PageImages, doc: IndexedDocument, page: int, q: str) -> l
 def document_routes(
     index: SearchIndex,
     images: PageImages,
+    signatures: SignatureChecker,
     render: Callable[..., Response],
     security_headers: dict[str, str],
     pdf_href: Callable[[str, int], str],
@@ -260,7 +248,7 @@ def document_routes(
             "pdf": pdf_href(doc.pdf_key, page),
             "prev": page_href(doc.doc_id, page - 1, q) if page > 1 else None,
             "next": page_href(doc.doc_id, page + 1, q) if page < doc.pages else None,
-            "signature": signature_status(meta),
+            "signature": signatures.badges([doc.pdf_key]).get(doc.pdf_key),
         }
         return render(request, "page.html", ctx)
 

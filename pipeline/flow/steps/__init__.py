@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pipeline.flow.steps import archive, dossier, fields, index, pages, pdfa, source, split
+from pipeline.flow.steps import archive, dossier, fields, index, pages, pdfa, sign, source, split
 
 if TYPE_CHECKING:
     from pipeline.flow.run import DocumentRun
@@ -27,6 +27,7 @@ STEPS: tuple[Step, ...] = (
     dossier.find,
     fields.extract,
     pdfa.assemble,
+    sign.sign,
     archive.store,
     index.feed,
 )

@@ -11,11 +11,13 @@ looks for after a crash.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from pipeline import faults
 from pipeline.archive import metadata
 from pipeline.archive.layout import (
+    ArchiveKeys,
     archive_keys,
     archived_from,
     highest_ordinal,
@@ -28,6 +30,7 @@ from pipeline.dossier.split import ignored_codes
 from pipeline.flow.run import DocumentRun
 from pipeline.flow.steps._stage import stage
 from pipeline.flow.steps.index import index_archived
+from pipeline.model import PageResult
 from pipeline.ocr import engine_version
 from pipeline.storage.ledger import Document
 from pipeline.storage.ledger.states import ARCHIVED, DUPLICATE
@@ -54,12 +57,15 @@ def _already_archived(run: DocumentRun) -> Document | None:
         return None
     if mine:  # archived whole before a crash kept the ledger from hearing of it
         entry = mine[0]
+        objects = run.services.objects
+        meta = json.loads(objects.get_bytes(objects.archive_bucket, entry["metadata_key"]))
         run.settle(
             ARCHIVED,
             "recover",
             "archive objects found after an interruption",
             **_keys_of(entry),
             ordinal=entry.get("doc_ordinal"),
+            signature=metadata.signature_state(meta),
         )
         return index_archived(run.services, run.doc, run.actor)
     other = entries[0]
@@ -131,6 +137,7 @@ def store(run: DocumentRun) -> Document | None:
             ocr_model=f"{cfg.ocr.lang} ({cfg.ocr.tessdata_dir or 'system tessdata'})",
             ocr_lang=cfg.ocr.lang,
         ),
+        **_signature_fields(run),
     )
     obj_meta = {
         "source-sha256": doc.sha256,
@@ -139,9 +146,11 @@ def store(run: DocumentRun) -> Document | None:
         "dossier-code": match.code,
         "document-id": doc.id,
     }
+    level = metadata.signature_state(meta)
+    signed_meta = {**obj_meta, metadata.LEVEL_OBJECT_META: level} if run.signature else obj_meta
     bucket = objects.archive_bucket
     objects.put_file(
-        bucket, keys.pdf, run.pdf_path, pdf_sha, content_type="application/pdf", meta=obj_meta
+        bucket, keys.pdf, run.pdf_path, pdf_sha, content_type="application/pdf", meta=signed_meta
     )
     objects.put_bytes(
         bucket,
@@ -162,7 +171,7 @@ def store(run: DocumentRun) -> Document | None:
         keys.metadata,
         json.dumps(meta, ensure_ascii=False, indent=2).encode("utf-8"),
         content_type="application/json; charset=utf-8",
-        meta=obj_meta,
+        meta=signed_meta,
     )
     record_source(
         objects,
@@ -184,7 +193,7 @@ def store(run: DocumentRun) -> Document | None:
         ARCHIVED,
         actor=run.actor,
         stage="archive",
-        reason=f"archived as {bucket}/{keys.pdf}",
+        reason=f"archived as {bucket}/{keys.pdf}" + _unsigned_note(run),
         dossier_code=match.code,
         dossier_source=match.source,
         pages=len(run.results),
@@ -193,12 +202,13 @@ def store(run: DocumentRun) -> Document | None:
         text_key=keys.text,
         mean_confidence=mean_conf,
         review=review_note(run.results),
+        signature=level,
         owner=None,
     )
     return None
 
 
-def words_object(keys, results) -> dict[str, Any]:
+def words_object(keys: ArchiveKeys, results: Sequence[PageResult]) -> dict[str, Any]:
     """Every archived page's OCR words with their boxes (the web view draws matches from it).
 
     Boxes are in pixels of the page image in the PDF (``width``/``height`` at ``dpi``), so
@@ -221,7 +231,22 @@ def words_object(keys, results) -> dict[str, Any]:
     }
 
 
-def review_note(results) -> str | None:
+def _signature_fields(run: DocumentRun) -> dict[str, Any]:
+    """The metadata's ``signature`` (what the PDF carries) and ``signature_pending`` (why not)."""
+    pending = None
+    if run.unsigned_reason is not None:
+        pending = metadata.pending_note(run.unsigned_reason, run.digitized_at)
+    signature = run.signature.as_metadata() if run.signature is not None else None
+    return {"signature": signature, "signature_pending": pending}
+
+
+def _unsigned_note(run: DocumentRun) -> str:
+    if run.unsigned_reason is None:
+        return ""
+    return f"; not signed yet ({run.unsigned_reason}): sohoa sign --pending signs it"
+
+
+def review_note(results: Sequence[PageResult]) -> str | None:
     """Which pages an operator should check, and why; None when every page looks fine."""
     flagged = [r for r in results if r.needs_review]
     if not flagged:

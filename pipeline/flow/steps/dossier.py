@@ -11,11 +11,12 @@ from pipeline.dossier.codes import DossierMatch, resolve
 from pipeline.dossier.split import COVER
 from pipeline.flow.run import DocumentRun
 from pipeline.flow.steps._stage import stage
+from pipeline.storage.ledger import Document
 from pipeline.storage.ledger.states import NEEDS_DOSSIER
 
 
 @stage("dossier")
-def find(run: DocumentRun):
+def find(run: DocumentRun) -> Document | None:
     doc = run.doc
     first = run.results[0]
     seg = run.segment

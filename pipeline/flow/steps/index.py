@@ -10,6 +10,7 @@ from typing import Any
 
 from pipeline.archive.reindex import load_archived
 from pipeline.flow.context import Services
+from pipeline.flow.run import DocumentRun
 from pipeline.flow.steps._stage import stage
 from pipeline.storage.ledger import Document
 from pipeline.storage.ledger.states import INDEXED
@@ -30,7 +31,7 @@ def _index(
 
 
 @stage("index")
-def feed(run) -> Document:
+def feed(run: DocumentRun) -> Document:
     run.doc = _index(run.services, run.doc, run.meta, run.texts, run.actor)
     return run.doc
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from pipeline.storage.index.query import (
 )
 from pipeline.storage.index.records import Hit, IndexedDocument
 from pipeline.storage.index.snippets import make_snippet, render_snippet
+from pipeline.storage.sqlite_util import ThreadConnections, immediate
 
 SCHEMA_VERSION = 2
 _TIE_SLACK = 20
@@ -229,37 +229,29 @@ class SqliteIndex:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._local = threading.local()
-        self._conns: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._conns = ThreadConnections(self._open)
         if self.conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
             self._create_schema()
 
-    @property
-    def conn(self) -> sqlite3.Connection:
-        """This thread's connection (sqlite3 connections must not be shared mid-transaction)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(
-                    str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False
-                )
-            except (OSError, sqlite3.Error) as exc:
-                raise DatabaseUnavailable(f"cannot open the index {self.path}: {exc}") from None
-            conn.execute("PRAGMA busy_timeout = 30000")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            self._local.conn = conn
-            with self._lock:
-                self._conns.append(conn)
+    def _open(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise DatabaseUnavailable(f"cannot open the index {self.path}: {exc}") from None
+        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute("PRAGMA synchronous = NORMAL")
         return conn
 
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """This thread's connection."""
+        return self._conns.get()
+
     def close(self) -> None:
-        with self._lock:
-            for conn in self._conns:
-                conn.close()
-            self._conns.clear()
-        self._local = threading.local()
+        self._conns.close()
 
     def __enter__(self) -> SqliteIndex:
         return self
@@ -321,9 +313,7 @@ class SqliteIndex:
         """
         row = document_row(meta)
         texts = [nfc(t or "") for t in page_texts]
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(self.conn) as conn:
             self._delete(row["doc_id"])
             values = {
                 **row,
@@ -344,10 +334,6 @@ class SqliteIndex:
                     "INSERT INTO pages_fts (rowid, exact, folded) VALUES (?, ?, ?)",
                     (cur.lastrowid, text, fold(text)),
                 )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     def _delete(self, doc_id: str) -> None:
         self.conn.execute(
@@ -358,13 +344,8 @@ class SqliteIndex:
         self.conn.execute("DELETE FROM docs WHERE doc_id = ?", (doc_id,))
 
     def remove_document(self, doc_id: str) -> None:
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(self.conn):
             self._delete(doc_id)
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
 
     def optimize(self) -> None:
         self.conn.execute("INSERT INTO pages_fts (pages_fts) VALUES ('optimize')")

@@ -8,7 +8,7 @@ restores the ledger from the buckets).
 from __future__ import annotations
 
 import getpass
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from pipeline.storage.ledger.records import Document, SegmentRow
@@ -71,6 +71,7 @@ class Ledger(Protocol):
         since: str | None = None,
         source_path: str | None = None,
         parent_id: str | None = None,
+        signature: str | None = None,  # the signature column: a level, or "pending"
     ) -> list[Document]: ...
     def resolve_id(self, ident: str) -> tuple[str, str]: ...
     def events(
@@ -127,6 +128,13 @@ def mark_duplicate(ledger: Ledger, doc_id: str, prior: Document, *, actor: str) 
     )
 
 
+def _count(values: Iterable[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return counts
+
+
 def batch_rows(ledger: Ledger, status: str | None = None) -> list[dict[str, Any]]:
     """One row per batch with document counts per state and the reasons of the bad ones."""
     out: list[dict[str, Any]] = []
@@ -148,6 +156,7 @@ def batch_rows(ledger: Ledger, status: str | None = None) -> list[dict[str, Any]
                 if d.state in ATTENTION_STATES and d.reason
             ],
             "review": [f"{d.source_name}: {d.review}" for d in docs if d.review],
+            "signatures": _count(d.signature for d in docs if d.signature),
             "origin": b["origin"],
         }
         if status and status != row["status"] and status not in counts:

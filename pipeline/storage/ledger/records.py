@@ -56,6 +56,9 @@ class Document:
     first_page: int | None = None
     last_page: int | None = None
     segment_info: str | None = None
+    # The archived copy's agency signature: its PAdES level ("PAdES-B-T"), "pending" while it
+    # waits for `sohoa sign --pending`, None when signing was not configured.
+    signature: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """The fields `sohoa process` prints, in DESIGN §3 order."""
@@ -69,6 +72,7 @@ class Document:
             "metadata_key": self.metadata_key,
             "text_key": self.text_key,
             "error": self.reason if self.state in ATTENTION_STATES else None,
+            "signature": self.signature,
         }
 
 

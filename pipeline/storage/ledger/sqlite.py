@@ -11,15 +11,15 @@ across threads mid-transaction.
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from pipeline.errors import DatabaseUnavailable, DuplicateContent, NotFound, TransitionError
 from pipeline.storage.ledger.records import DOCUMENT_FIELDS, Document, SegmentRow, new_id, now
 from pipeline.storage.ledger.states import LIVE_STATES, RECEIVED, STORED_RAW, check_transition
+from pipeline.storage.sqlite_util import ThreadConnections, immediate
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -64,7 +64,8 @@ CREATE TABLE IF NOT EXISTS documents (
     segment INTEGER,
     first_page INTEGER,
     last_page INTEGER,
-    segment_info TEXT
+    segment_info TEXT,
+    signature TEXT
 );
 CREATE INDEX IF NOT EXISTS documents_sha ON documents(sha256);
 CREATE INDEX IF NOT EXISTS documents_state ON documents(state);
@@ -99,6 +100,7 @@ _ADDED_COLUMNS = (
     ("first_page", "INTEGER"),
     ("last_page", "INTEGER"),
     ("segment_info", "TEXT"),
+    ("signature", "TEXT"),
 )
 # Created after the columns exist. One live document per SHA-256 among the rows that
 # stand for a file (the further documents of a split stack share their source's bytes);
@@ -120,9 +122,7 @@ class SqliteLedger:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.created = not self.path.exists()
-        self._local = threading.local()
-        self._conns: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._conns = ThreadConnections(self._open)
         # One transaction, so a process opening the ledger at the same moment never
         # sees half a schema.
         with self._tx() as conn:
@@ -136,43 +136,34 @@ class SqliteLedger:
             conn.execute("DROP INDEX IF EXISTS documents_live_sha")  # before split stacks
             conn.execute(_LIVE_SHA_INDEX)
             conn.execute(_SEGMENT_INDEX)
+            # after the columns, which an older ledger only has once altered
+            conn.execute(
+                "CREATE INDEX IF NOT EXISTS documents_signature ON documents(signature)"
+                " WHERE signature IS NOT NULL"
+            )
 
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(
-                    str(self.path), timeout=30, isolation_level=None, check_same_thread=False
-                )
-                conn.row_factory = sqlite3.Row
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=FULL")
-                conn.execute("PRAGMA foreign_keys=ON")
-            except (OSError, sqlite3.Error) as exc:
-                raise DatabaseUnavailable(f"cannot open the ledger {self.path}: {exc}") from None
-            self._local.conn = conn
-            with self._lock:
-                self._conns.append(conn)
+    def _open(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                str(self.path), timeout=30, isolation_level=None, check_same_thread=False
+            )
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+        except (OSError, sqlite3.Error) as exc:
+            raise DatabaseUnavailable(f"cannot open the ledger {self.path}: {exc}") from None
         return conn
 
-    def close(self) -> None:
-        with self._lock:
-            for conn in self._conns:
-                conn.close()
-            self._conns.clear()
-        self._local = threading.local()
+    def _conn(self) -> sqlite3.Connection:
+        return self._conns.get()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+    def close(self) -> None:
+        self._conns.close()
+
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return immediate(self._conns.get())
 
     @staticmethod
     def _event(
@@ -524,6 +515,7 @@ class SqliteLedger:
         since: str | None = None,
         source_path: str | None = None,
         parent_id: str | None = None,
+        signature: str | None = None,
     ) -> list[Document]:
         clauses: list[str] = []
         params: list[Any] = []
@@ -536,6 +528,7 @@ class SqliteLedger:
             ("station", station),
             ("source_path", source_path),
             ("parent_id", parent_id),
+            ("signature", signature),
         ):
             if value is not None:
                 clauses.append(f"{col} = ?")

@@ -1,0 +1,208 @@
+"""`sohoa sign --pending` and `sohoa verify KEY|FILE`: the agency's signature after archiving.
+
+``sign --pending`` is for the office whose token holder signs at the end of the day:
+documents archived unsigned while the token was away (``sign.required`` false) are
+signed where they lie, each as a new version of the same object. ``verify`` is the
+check on the way out: an archived copy read from MinIO, or any file, judged on
+integrity, chain, time-stamp and revocation, with the verdict in Vietnamese and
+English; exit 0 valid, 5 not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import Config
+from pipeline.errors import (
+    ConfigError,
+    ExitCode,
+    NotFound,
+    SignError,
+    SohoaError,
+    StorageUnavailable,
+    UsageError,
+)
+from pipeline.flow.steps.sign import failure_reason, pending_documents, sign_archived
+from pipeline.storage import objects as objects_mod
+from pipeline.storage.ledger import cli_actor
+from pipeline.storage.objects import sha256_file
+from workers.cli.output import Output
+from workers.services import services
+from workers.signing import quiet_pyhanko
+
+SIGN_COLUMNS = ("document_id", "dossier_code", "pdf_key", "status", "signature", "error")
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "sign",
+        parents=[common],
+        help="sign archived documents that wait for the agency signature",
+        description=(
+            "Sign, in place, the documents archived unsigned because signing failed "
+            "(sign.required off): same key, a new object version, the metadata updated."
+        ),
+    )
+    p.add_argument(
+        "--pending", action="store_true", required=True, help="every document waiting to be signed"
+    )
+    p.add_argument("--limit", type=int, metavar="N", help="at most N documents, oldest first")
+    p.set_defaults(handler=cmd_sign)
+
+    v = sub.add_parser(
+        "verify",
+        parents=[common],
+        help="check the agency signature of an archived PDF (KEY) or a file",
+        description=(
+            "KEY is an archive key (<code>/<code>.<n>.pdf) read from MinIO; FILE a local PDF. "
+            "Trust roots: SOHOA_SIGN_TRUST (else the system store). Exit 0 valid, 5 invalid."
+        ),
+    )
+    v.add_argument("target", metavar="KEY|FILE")
+    v.add_argument(
+        "--online",
+        action="store_true",
+        help="also ask the CA's OCSP/CRL services (for signatures without revocation data)",
+    )
+    v.set_defaults(handler=cmd_verify)
+
+
+# ------------------------------------------------------------------------- sign --pending
+
+
+@contextmanager
+def _one_at_a_time(cfg: Config) -> Iterator[None]:
+    """Two runs at once would each upload a version and race on the metadata."""
+    cfg.home.mkdir(parents=True, exist_ok=True)
+    with open(cfg.home / "sign-pending.lock", "a+b") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SohoaError("another `sohoa sign --pending` is running on this machine") from None
+        yield
+
+
+def cmd_sign(args: argparse.Namespace, cfg: Config, out: Output) -> int:
+    if not cfg.sign.enabled:
+        raise ConfigError(
+            "signing is not configured: set SOHOA_SIGN_PKCS12 or SOHOA_SIGN_PKCS11_MODULE"
+            " (README, 'Signed copies')"
+        )
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    quiet_pyhanko()
+    with _one_at_a_time(cfg), services(cfg, pages=False) as svc:
+        docs = pending_documents(svc, args.limit)
+        out.header(SIGN_COLUMNS)
+        if not docs:
+            out.info("nothing to sign: no archived document waits for its signature")
+            return int(ExitCode.OK)
+        out.info(f"signing {len(docs)} document(s) waiting for the agency signature")
+        actor, failed = cli_actor(), 0
+        for n, doc in enumerate(docs):
+            row: dict[str, Any] = {
+                "document_id": doc.id,
+                "dossier_code": doc.dossier_code,
+                "pdf_key": doc.pdf_key,
+            }
+            tmp = cfg.tmp_dir / f"{os.getpid()}-sign-{doc.id}"
+            try:
+                done = sign_archived(svc, doc, actor=actor, tmp=tmp)
+            except (SignError, StorageUnavailable):
+                # the signer (or storage) itself: every document after this one would fail alike
+                out.info(f"stopped: {len(docs) - n} document(s) still wait to be signed")
+                raise
+            except SohoaError as exc:  # this document alone (its object does not match)
+                out.row({**row, "status": "failed", "error": failure_reason(exc)}, SIGN_COLUMNS)
+                failed += 1
+                continue
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            out.row({**row, "status": "signed", "signature": done.signature}, SIGN_COLUMNS)
+    return int(ExitCode.FAILED) if failed else int(ExitCode.OK)
+
+
+# -------------------------------------------------------------------------------- verify
+
+
+def _fetch(cfg: Config, key: str, dest: Path) -> dict[str, Any]:
+    """Download an archived PDF; what is known about it beside the bytes."""
+    key = key.strip().lstrip("/")
+    if not key.endswith(".pdf") or "/" not in key or ".." in key.split("/"):
+        raise NotFound(f"no such file, and not an archive key (<code>/<code>.<n>.pdf): {key!r}")
+    store = objects_mod.connect(cfg)
+    bucket = store.archive_bucket
+    info = store.stat(bucket, key)
+    if info is None:
+        raise NotFound(f"no object {bucket}/{key} in the archive")
+    store.download(bucket, key, dest)
+    facts: dict[str, Any] = {"key": key, "bucket": bucket, "etag": info.etag}
+    meta_key = key[: -len(".pdf")] + ".json"
+    try:
+        meta = json.loads(store.get_bytes(bucket, meta_key))
+    except Exception:  # no metadata (or unreadable): the signature speaks for itself
+        facts["metadata"] = "missing"
+        return facts
+    digest = sha256_file(dest)
+    recorded = (meta.get("file") or {}).get("sha256")
+    facts["metadata"] = "agrees" if recorded == digest else "differs"
+    facts["metadata_signature"] = (meta.get("signature") or {}).get("level")
+    facts["signature_pending"] = meta.get("signature_pending")
+    return facts
+
+
+def cmd_verify(args: argparse.Namespace, cfg: Config, out: Output) -> int:
+    quiet_pyhanko()
+    from pipeline.sign import verify_pdf
+
+    with tempfile.TemporaryDirectory(prefix="sohoa-verify-") as tmp:
+        path = Path(args.target)
+        if path.is_file():
+            facts: dict[str, Any] = {"file": str(path)}
+        else:
+            facts = _fetch(cfg, args.target, Path(tmp) / "archived.pdf")
+            path = Path(tmp) / "archived.pdf"
+        verdict = verify_pdf(path, trust=cfg.sign.trust, fetch=args.online)
+    record = {**facts, **verdict.as_dict(), "verdict": verdict.text()}
+    if out.json_mode:
+        out.row(record)
+    else:
+        _print_verdict(record, out)
+    return int(ExitCode.OK) if verdict.valid else int(ExitCode.NOT_ALLOWED)
+
+
+def _print_verdict(r: dict[str, Any], out: Output) -> None:
+    out.text(r["verdict"])
+    level = f"PAdES-{r['level']}" if r.get("level") else None
+    lines = [
+        ("tệp / file", r.get("file") or f"{r.get('bucket')}/{r.get('key')}"),
+        ("người ký / signer", r.get("signer")),
+        ("cơ quan / agency", r.get("agency")),
+        ("số hiệu / serial", r.get("serial")),
+        ("cấp bởi / issuer", r.get("issuer")),
+        ("thời gian ký / signed at", r.get("signed_at")),
+        ("dấu thời gian / time-stamp", r.get("timestamp")),
+        ("mức / level", level),
+    ]
+    if r.get("signatures"):
+        checked = "có / yes" if r.get("revocation_checked") else "không / no"
+        lines.append(("kiểm tra thu hồi / revocation checked", checked))
+    for label, value in lines:
+        if value:
+            out.text(f"  {label}: {value}")
+    if r.get("metadata") == "differs":
+        out.info(
+            "warning: this object is not the file its metadata JSON records (SHA-256 differs);"
+            " an interrupted `sohoa sign --pending` leaves that, so does a replaced object"
+        )
+    if r.get("signature_pending"):
+        out.info(f"the metadata says signing is pending: {r['signature_pending'].get('reason')}")
