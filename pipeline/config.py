@@ -113,6 +113,21 @@ class OcrConfig:
 class PdfConfig:
     jpeg_quality: int = 85
     min_output_dpi: int = 200
+    # Leave blank pages (duplex backs) out of the archived PDF; they are listed in the
+    # metadata (``dropped_pages``). Off by default: the copy keeps the paper whole.
+    drop_blank_pages: bool = False
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """How a scanned stack becomes documents (separator sheets, receipts; issue 13)."""
+
+    enabled: bool = True  # read codes on every page; cover sheets and receipts start documents
+    keep_cover_sheets: bool = False  # archive a cover sheet as its document's first page
+    # A page whose QR holds a code and that carries no more words than this is a cover
+    # sheet even without sohoa's marker in the QR (an office's own separator sheets).
+    cover_max_words: int = 25
+    drop_cover_backs: bool = True  # a blank page right after a cover sheet is its back
 
 
 @dataclass(frozen=True)
@@ -247,6 +262,7 @@ class Config:
     cleanup: CleanupConfig = field(default_factory=CleanupConfig)
     ocr: OcrConfig = field(default_factory=OcrConfig)
     pdf: PdfConfig = field(default_factory=PdfConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
     run: RunConfig = field(default_factory=RunConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     broker: BrokerConfig = field(default_factory=BrokerConfig)
@@ -375,6 +391,7 @@ _SECTIONS: dict[str, type] = {
     "cleanup": CleanupConfig,
     "ocr": OcrConfig,
     "pdf": PdfConfig,
+    "split": SplitConfig,
     "run": RunConfig,
     "database": DatabaseConfig,
     "broker": BrokerConfig,

@@ -94,6 +94,9 @@ class PageJob:
         )
 
 
+WordBox = tuple[str, int, int, int, int, float, int, int, int]
+
+
 @dataclass(frozen=True)
 class PageResult:
     """What a page came out as; the one-page PDF itself is in the work store at ``pdf_key``."""
@@ -120,6 +123,11 @@ class PageResult:
     needs_review: bool = False
     perspective_corrected: bool = False
     worker: str | None = None  # the host whose worker ran the page (operators see it)
+    # The page's words with their boxes, for the document's fields (header columns) and for
+    # the boxes drawn around matches in the web view: (text, x0, y0, x1, y1, confidence,
+    # block, paragraph, line), in pixels of the page image as written to the PDF (at
+    # ``dpi``, ``width_px`` x ``height_px``). Empty for results written before it existed.
+    word_boxes: tuple[WordBox, ...] = ()
 
     def summary(self) -> dict[str, object]:
         """Per-page facts kept in the metadata JSON."""
@@ -151,6 +159,7 @@ class PageResult:
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         values["codes"] = tuple(values.get("codes") or ())
+        values["word_boxes"] = tuple(tuple(w) for w in values.get("word_boxes") or ())
         return cls(**values)
 
 

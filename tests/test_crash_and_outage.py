@@ -66,7 +66,7 @@ def assert_archived_exactly_once(env: dict[str, str], shas: set[str]) -> None:
     assert markers == {f"sources/sha256/{sha}.json" for sha in shas}, "one source marker each"
     keys = [k for k in everything if k not in markers]
     pdfs = [k for k in keys if k.endswith(".pdf")]
-    metas = [k for k in keys if k.endswith(".json")]
+    metas = [k for k in keys if k.endswith(".json") and not k.endswith(".words.json")]
     assert len(pdfs) == len(shas) and len(metas) == len(shas), keys
     assert len([k for k in keys if k.endswith(".txt")]) == len(shas)
     ordinals = sorted(int(k.rsplit(".", 2)[-2]) for k in metas)

@@ -113,7 +113,10 @@ def test_inbox_to_archive(env: dict[str, str], tmp_path: Path) -> None:
         assert meta["file"]["sha256"] == hashlib.sha256(pdf_path.read_bytes()).hexdigest()
         assert meta["source"]["sha256"] == hashlib.sha256(src_bytes).hexdigest()
         assert meta["source"]["file_name"] == sources[code]
-        assert meta["type_name"] is None and meta["organ_name"] is None  # never invented
+        # Fields read off the page, never invented: each is null or printed on its pages.
+        for name in ("type_name", "organ_name", "subject", "code_notation", "signer_name"):
+            value = meta[name]
+            assert value is None or fold(value).lower() in fold(truth).lower(), (name, value)
         raw = st.get_bytes(st.raw_bucket, meta["source"]["raw_key"])
         assert raw == src_bytes, "raw bucket must hold the byte-identical original"
         txt = st.get_bytes(st.archive_bucket, f"{code}/{code}.1.txt").decode("utf-8")

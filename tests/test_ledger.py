@@ -157,3 +157,35 @@ def test_expect_guards_a_race(led):
     with pytest.raises(TransitionError):
         led.transition(doc.id, st.PROCESSING, actor="b", expect=(st.STORED_RAW,), owner="b:1:1")
     assert led.get_document(doc.id).owner == "a:1:1"
+
+
+def test_a_split_is_recorded_once_and_its_documents_share_the_bytes(led):
+    from pipeline.storage.ledger.records import SegmentRow
+
+    doc = _doc(led, sha="c" * 64, name="stack.pdf")
+    doc = led.transition(doc.id, st.STORED_RAW, actor="w", stage="t")
+    segments = [
+        SegmentRow(1, 1, 2, '{"start": "file"}'),
+        SegmentRow(2, 3, 5, '{"start": "cover"}'),
+        SegmentRow(3, 6, 6, '{"start": "receipt"}'),
+    ]
+    family = led.record_split(doc.id, segments, actor="w")
+    assert [(d.segment, d.first_page, d.last_page) for d in family] == [
+        (1, 1, 2),
+        (2, 3, 5),
+        (3, 6, 6),
+    ]
+    assert family[0].id == doc.id and {d.parent_id for d in family[1:]} == {doc.id}
+    assert [d.state for d in family[1:]] == [st.STORED_RAW, st.STORED_RAW]
+    assert {d.sha256 for d in family} == {"c" * 64}  # one live source row, not duplicates
+    assert led.live_twin(family[1]).id == doc.id
+    # Recorded once: a second call (a re-run after a crash) changes nothing.
+    again = led.record_split(doc.id, segments[:2], actor="w")
+    assert [d.id for d in again] == [d.id for d in family]
+    assert [d.id for d in led.find_documents(parent_id=doc.id)] == [d.id for d in family[1:]]
+    with pytest.raises(TransitionError):
+        led.record_split(family[1].id, segments, actor="w")
+    # The same bytes dropped again are still a duplicate of the stack's source row.
+    twin = _doc(led, sha="c" * 64, name="again.pdf")
+    with pytest.raises(DuplicateContent):
+        led.transition(twin.id, st.STORED_RAW, actor="w", stage="t")

@@ -345,8 +345,8 @@ def test_every_key_stays_under_its_prefix(batch: Batch) -> None:
     assert len(markers) == len(ARCHIVED)
     assert all(re.fullmatch(r"sources/sha256/[0-9a-f]{64}\.json", k) for k in markers), markers
     archive = [k for k in everything if k not in markers]
-    assert len(archive) == 3 * len(ARCHIVED)
-    pattern = re.compile(rf"^{re.escape(CODE)}/{re.escape(CODE)}\.\d+\.(pdf|json|txt)$")
+    assert len(archive) == 4 * len(ARCHIVED)  # .pdf, .txt, .words.json, .json
+    pattern = re.compile(rf"^{re.escape(CODE)}/{re.escape(CODE)}\.\d+\.(pdf|json|txt|words\.json)$")
     assert all(pattern.match(k) for k in archive), archive
     raw = list(batch.st.list_keys(batch.st.raw_bucket))
     assert all(re.fullmatch(r"sha256/[0-9a-f]{64}", k) for k in raw), raw

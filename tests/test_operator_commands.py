@@ -95,7 +95,7 @@ def test_retry_of_a_failed_batch_runs_from_the_raw_copy_and_is_idempotent(
     assert {d["document_id"] for d in again} == {d["document_id"] for d in docs}
     keys = archive_keys(env)
     assert keys == sorted(
-        f"{CODE}/{CODE}.{n}.{ext}" for n in (1, 2) for ext in ("pdf", "json", "txt")
+        f"{CODE}/{CODE}.{n}.{ext}" for n in (1, 2) for ext in ("pdf", "json", "txt", "words.json")
     )
 
     second = sohoa(env, "--json", "retry", batch_id)

@@ -194,6 +194,36 @@ def test_archived_copy_is_signed_stays_pdfa_and_sohoa_verify_agrees_with_pdfsig(
     assert_no_secrets(texts, everything_stored(p12_env))
 
 
+def test_every_document_of_a_split_stack_is_signed(p12_env, tmp_path) -> None:
+    """A stack cut at cover sheets (issue 13): each document it became is signed on its own."""
+    from PIL import Image
+
+    from tests.support import stacks
+
+    code_b = "000.00.13.H38-261127-0302"
+    pages = [
+        stacks.cover_page(CODE, "Đơn"),
+        Image.open(small_page(3104, tmp_path / "don.png")),
+        stacks.cover_page(code_b, None),
+        Image.open(small_page(3105, tmp_path / "giay.png")),
+    ]
+    pdf = stacks.write_stack(pages, tmp_path / "stack.pdf")
+    cli(p12_env, "--json", "process", str(pdf))
+    docs = SqliteLedger(load_config(env=p12_env).ledger_path).find_documents()
+    assert sorted((d.dossier_code, d.segment) for d in docs) == [(CODE, 1), (code_b, 2)], docs
+    st = objects(p12_env)
+    for doc in docs:
+        assert doc.state == states.INDEXED and doc.signature == "PAdES-B-LT", doc
+        meta = archive_json(p12_env, doc.metadata_key)
+        assert meta["split"]["segment"] == doc.segment
+        assert meta["signature"]["level"] == "PAdES-B-LT" and meta["signature_pending"] is None
+        pdf_bytes = st.get_bytes(st.archive_bucket, doc.pdf_key)
+        assert meta["signature"]["sha256"] == hashlib.sha256(pdf_bytes).hexdigest()
+        assert st.stat(st.archive_bucket, doc.pdf_key).meta["signature-level"] == "PAdES-B-LT"
+        (verdict,) = json_lines(cli(p12_env, "--json", "verify", doc.pdf_key).stdout)
+        assert verdict["valid"] and verdict["metadata"] == "agrees", verdict
+
+
 # ------------------------------------------------------------------- sign.required: true
 
 
@@ -228,7 +258,8 @@ def test_required_signing_fails_at_stage_sign_and_retry_finishes_it_without_ocr(
     assert row["status"] == "indexed" and row["signature"] == "PAdES-B-T", row
     meta = archive_json(env, row["metadata_key"])
     assert meta["signature"]["key_store"] == "pkcs11" and meta["signature"]["level"] == "PAdES-B-T"
-    assert dossier_keys(env) == [f"{CODE}/{CODE}.1.{ext}" for ext in ("json", "pdf", "txt")]
+    exts = ("json", "pdf", "txt", "words.json")
+    assert dossier_keys(env) == [f"{CODE}/{CODE}.1.{ext}" for ext in exts]
     cli({**env, "SOHOA_SIGN_PKCS11_PIN": PIN}, "verify", row["pdf_key"])
     assert_no_secrets([failed.stdout + failed.stderr, retried.stderr], everything_stored(env))
 

@@ -54,16 +54,29 @@ class DocumentRunner:
             with self._lock:
                 self.interrupted = True
             return None
+        # A stack that split settled as several documents: all of them count.
+        members = [doc]
+        if doc.parent_id is None and doc.segment is not None:
+            members = self.services.ledger.family(doc.id)
         with self._lock:
-            self.settled.append(doc)
+            self.settled.extend(members)
         if self.on_done is not None:
             self.on_done(doc)
         return doc
 
     def run_all(self, doc_ids: Iterable[str], explicit_code: str | None = None) -> list[Document]:
-        """Run documents and return them in input order (those that settled)."""
+        """Run documents and return them in input order (those that settled), each split
+        stack followed by its further documents."""
         futures = [self.submit(i, explicit_code) for i in doc_ids]
-        return [d for d in (f.result() for f in futures) if d is not None]
+        out: list[Document] = []
+        for doc in (f.result() for f in futures):
+            if doc is None:
+                continue
+            if doc.parent_id is None and doc.segment is not None:
+                out.extend(self.services.ledger.family(doc.id))
+            else:
+                out.append(doc)
+        return out
 
     def close(self) -> None:
         self._threads.shutdown(wait=True)

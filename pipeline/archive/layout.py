@@ -1,9 +1,10 @@
 """Where things live in the buckets: the one place that knows the object key layout.
 
 ``raw``: ``sha256/<hex>`` — every original, content-addressed, written once.
-``archive``: ``<code>/<code>.<n>.pdf|.txt|.json`` — the documents of a dossier;
-the ``.json`` is written last and is the commit marker: a document whose JSON is
-there (with the right source hash) was archived whole. Beside the dossiers,
+``archive``: ``<code>/<code>.<n>.pdf|.txt|.words.json|.json`` — a dossier's
+documents (``.words.json``: every page's OCR words and boxes, which the web view
+draws around matches); the ``.json`` is written last and is the commit marker: a
+document whose JSON is there (with the right source hash) was archived whole. Beside the dossiers,
 ``sources/sha256/<hex>.json`` records which documents came from which original, so
 the same bytes dropped again are known as a duplicate even when the ledger is lost.
 Dossier codes are upper-case, so no dossier folder can be called ``sources``.
@@ -30,6 +31,7 @@ class ArchiveKeys:
     pdf: str
     metadata: str
     text: str
+    words: str = ""
 
 
 def raw_key(sha256: str) -> str:
@@ -38,7 +40,12 @@ def raw_key(sha256: str) -> str:
 
 def archive_keys(code: str, ordinal: int) -> ArchiveKeys:
     base = f"{code}/{code}.{ordinal}"
-    return ArchiveKeys(f"{base}.pdf", f"{base}.json", f"{base}.txt")
+    return ArchiveKeys(f"{base}.pdf", f"{base}.json", f"{base}.txt", f"{base}.words.json")
+
+
+def words_key(metadata_key: str) -> str:
+    """The words object beside an archived document's metadata JSON."""
+    return metadata_key[: -len(".json")] + ".words.json"
 
 
 def source_marker_key(sha256: str) -> str:
@@ -111,12 +118,27 @@ def record_source(objects: ObjectStore, sha256: str, entry: dict[str, Any]) -> N
 
 
 def source_entry(
-    document_id: str, code: str, ordinal: int, pages: int | None, archived_at: str | None = None
+    document_id: str,
+    code: str,
+    ordinal: int,
+    pages: int | None,
+    archived_at: str | None = None,
+    *,
+    source_document_id: str | None = None,
+    segment: int | None = None,
+    source_pages: list[int] | None = None,
 ) -> dict[str, Any]:
-    """One line of a source marker: which document these bytes became."""
+    """One line of a source marker: which document these bytes became.
+
+    A split stack's documents all name the source's row (``source_document_id``) and
+    their segment, so a re-run of that stack knows its own documents from a duplicate.
+    """
     keys = archive_keys(code, ordinal)
     return {
         "document_id": document_id,
+        "source_document_id": source_document_id or document_id,
+        "segment": segment,
+        "source_pages": source_pages,
         "dossier_code": code,
         "doc_ordinal": ordinal,
         "pdf_key": keys.pdf,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline import __version__
+from pipeline.dossier.split import IgnoredCode, Segment
 from pipeline.extract.fields import DocumentFields
 from pipeline.lang.textnorm import nfc
 from pipeline.model import PageResult
@@ -50,6 +51,34 @@ class Provenance:
     ocr_lang: str
 
 
+@dataclass(frozen=True)
+class Composition:
+    """Which pages of the source this document holds, and what was left out (issue 13).
+
+    ``segment`` is the document's part of a split stack (None: the file is one
+    document); ``dropped`` the blank pages left out (``pdf.drop_blank_pages``);
+    ``ignored_codes`` the QR codes on its pages that were not dossier codes.
+    """
+
+    segment: Segment | None = None
+    dropped: Sequence[tuple[int, str]] = ()
+    ignored_codes: Sequence[IgnoredCode] = ()
+    source_document_id: str | None = None
+    segment_number: int | None = None
+
+
+def _split_section(doc: Document, comp: Composition, results: Sequence[PageResult]) -> Any:
+    seg = comp.segment
+    if seg is None:
+        return None
+    return {
+        "source_document_id": comp.source_document_id or doc.id,
+        "segment": comp.segment_number,
+        "source_pages": [seg.first + 1, seg.last + 1],
+        **seg.info(),
+    }
+
+
 def build(
     *,
     code: str,
@@ -58,31 +87,68 @@ def build(
     fields: DocumentFields,
     file: ArchivedFile,
     origin: Provenance,
+    composition: Composition | None = None,
     signature: dict[str, Any] | None = None,
     signature_pending: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The metadata JSON: Circular 05/2025's document fields, then scan/ocr/pages/file/source,
-    then the signature (``SignatureRecord.as_metadata()``) or why it is still missing."""
-    page_summaries = [r.summary() for r in results]
+    then the signature (``SignatureRecord.as_metadata()``) or why it is still missing.
+
+    ``pages[].page`` is the page in the archived PDF, ``pages[].source_page`` the page
+    of the scanned file it came from (they differ for a stack's later documents).
+    """
+    comp = composition or Composition()
+    page_summaries = []
+    for n, r in enumerate(results, start=1):
+        summary = r.summary()
+        summary["source_page"] = summary["page"]
+        summary["page"] = n
+        page_summaries.append(summary)
     doc, info = origin.doc, origin.info
+    values = fields.values()
+    type_name = values["type_name"]
+    if type_name is None and comp.segment is not None and comp.segment.cover_type:
+        type_name = comp.segment.cover_type  # declared by the clerk on the cover sheet
     dpis = sorted({p["dpi"] for p in page_summaries})
     colours = sorted({p["colour"] for p in page_summaries})
     return {
         "dossier_code": code,
         "doc_id": f"{code}.{ordinal}",
         "doc_ordinal": ordinal,
-        "type_name": None,
-        "code_number": fields.code_number,
-        "code_notation": fields.code_notation,
-        "issued_date": fields.issued_date,
-        "organ_name": None,
-        "subject": None,
+        "type_name": type_name,
+        "code_number": values["code_number"],
+        "code_notation": values["code_notation"],
+        "issued_date": values["issued_date"],
+        "organ_name": values["organ_name"],
+        "subject": values["subject"],
         "language": "vi",
         "number_of_page": len(page_summaries),
         "mode": None,
         "confidence_level": "02",
         "physical_format": None,
         "description": None,
+        "governing_body": values["governing_body"],
+        "place": values["place"],
+        "signer_name": values["signer_name"],
+        "signer_position": values["signer_position"],
+        # Where each field was read: page of this PDF, box in that page's pixels (at
+        # pages[].dpi), confidence 0-1; null for a field not read (never guessed).
+        "fields": {
+            **fields.evidence(),
+            **(
+                {"type_name": {"value": type_name, "source": "cover_sheet"}}
+                if type_name is not None and values["type_name"] is None
+                else {}
+            ),
+        },
+        "split": _split_section(doc, comp, results),
+        "dropped_pages": [{"source_page": i + 1, "reason": why} for i, why in comp.dropped],
+        "codes": {
+            "ignored": [
+                {"source_page": c.source_page, "chars": c.chars, "sha256": c.sha256}
+                for c in comp.ignored_codes
+            ]
+        },
         "scan": {
             "dpi": dpis[0] if len(dpis) == 1 else dpis,
             "dpi_source": sorted({p["dpi_source"] for p in page_summaries}),

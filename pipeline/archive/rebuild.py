@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pipeline.archive.layout import archived_from, metadata_keys, record_source, source_entry
@@ -24,6 +24,14 @@ from pipeline.storage.ledger.states import ARCHIVED, FAILED
 from pipeline.storage.objects import ObjectStore
 
 Progress = Callable[[int, int], None]
+_SEGMENT_INFO_KEYS = (
+    "started_by",
+    "separator_page",
+    "separator_code",
+    "cover_type",
+    "cover_archived",
+    "skipped_pages",
+)
 RAW_PREFIX = "sha256/"
 ORPHAN_REASON = (
     "ledger rebuilt: the original is in the raw bucket but nothing was archived from it"
@@ -74,6 +82,19 @@ def _archived_row(key: str, meta: dict[str, Any]) -> tuple[dict[str, Any], Docum
         updated_at=now(),
         signature=signature_state(meta),
     )
+    split = meta.get("split")
+    if isinstance(split, dict) and split.get("source_pages"):
+        first, last = split["source_pages"]
+        source_id = split.get("source_document_id")
+        info = {k: split.get(k) for k in _SEGMENT_INFO_KEYS}
+        doc = replace(
+            doc,
+            parent_id=source_id if source_id and source_id != doc.id else None,
+            segment=split.get("segment"),
+            first_page=int(first),
+            last_page=int(last),
+            segment_info=json.dumps(info, ensure_ascii=False, sort_keys=True),
+        )
     batch = {
         "id": batch_id,
         "station": doc.station,
@@ -144,7 +165,15 @@ def rebuild_ledger(
             record_source(
                 objects,
                 doc.sha256,
-                source_entry(doc.id, doc.dossier_code, doc.ordinal, doc.pages, doc.created_at),
+                source_entry(
+                    doc.id,
+                    doc.dossier_code,
+                    doc.ordinal,
+                    doc.pages,
+                    doc.created_at,
+                    source_document_id=doc.parent_id or doc.id,
+                    segment=doc.segment,
+                ),
             )
         done += 1
         if progress:

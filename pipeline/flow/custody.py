@@ -181,6 +181,8 @@ def _resumable(
     only if the bytes are the ones its raw copy holds.
     """
     for doc in ledger.find_documents(source_path=source_path, states=[RECEIVED, STORED_RAW]):
+        if doc.parent_id is not None:  # a later document of a split stack, not a file
+            continue
         if doc.source_name_bytes not in (None, name) or spool_path(cfg, doc.id).exists():
             continue
         if doc.state == RECEIVED or doc.sha256 == sha256:

@@ -164,15 +164,15 @@ def process_page(job: PageJob, source: Path, out: Path) -> PageResult:
     started = time.monotonic()
     cfg = job.options
     loaded = pages.load_page(source, job.source.media_type, job.index, cfg.ingest)
+    codes: tuple[str, ...] = ()
+    if job.want_codes:  # as scanned, before cleanup: see pipeline.dossier.qr
+        codes = tuple(dossier.decode_codes(loaded.image, loaded.dpi))
     image, dpi = upscale_to(
         loaded.image, loaded.dpi, cfg.pdf.min_output_dpi, cfg.ingest.max_page_pixels
     )
     clean, result = clean_and_read(image, dpi, cfg)
     del image
     words, text_source, n_corrected = choose_words(job, source, clean, loaded, dpi, result)
-    codes: tuple[str, ...] = ()
-    if job.want_codes:
-        codes = tuple(dossier.decode_codes(clean.image))
     write_page_pdf(clean.image, dpi, words, out, jpeg_quality=cfg.pdf.jpeg_quality)
     h, w = clean.image.shape[:2]
     invalid_ocr = invalid_share([x.text for x in result.words])
@@ -205,4 +205,25 @@ def process_page(job: PageJob, source: Path, out: Path) -> PageResult:
             clean.blank,
             cfg.ocr,
         ),
+        word_boxes=word_boxes(words),
+    )
+
+
+def word_boxes(
+    words: tuple[ocr.Word, ...],
+) -> tuple[tuple[str, int, int, int, int, float, int, int, int], ...]:
+    """The words as plain tuples for the result (see ``PageResult.word_boxes``)."""
+    return tuple(
+        (
+            w.text,
+            int(w.left),
+            int(w.top),
+            int(w.left + w.width),
+            int(w.top + w.height),
+            round(float(w.conf), 1),
+            int(w.block),
+            int(w.par),
+            int(w.line),
+        )
+        for w in words
     )

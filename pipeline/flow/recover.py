@@ -42,11 +42,24 @@ def take_over(services: Services, doc: Document, actor: str) -> Document:
     if doc.dossier_code and doc.ordinal:
         keys = archive_keys(doc.dossier_code, doc.ordinal)
         found = objects.stat(objects.archive_bucket, keys.metadata)
-        if found and found.meta.get("source-sha256") == doc.sha256:
+        if (
+            found
+            and found.meta.get("source-sha256") == doc.sha256
+            and found.meta.get("document-id") in (None, doc.id)
+        ):
             meta = json.loads(objects.get_bytes(objects.archive_bucket, keys.metadata))
             pages = meta.get("number_of_page")
             record_source(
-                objects, doc.sha256, source_entry(doc.id, doc.dossier_code, doc.ordinal, pages)
+                objects,
+                doc.sha256,
+                source_entry(
+                    doc.id,
+                    doc.dossier_code,
+                    doc.ordinal,
+                    pages,
+                    source_document_id=doc.parent_id or doc.id,
+                    segment=doc.segment,
+                ),
             )
             return ledger.transition(
                 doc.id,
@@ -58,6 +71,7 @@ def take_over(services: Services, doc: Document, actor: str) -> Document:
                 metadata_key=keys.metadata,
                 text_key=keys.text,
                 pages=pages,
+                dossier_source=(meta.get("sohoa") or {}).get("dossier_source"),
                 signature=signature_state(meta),
                 expect=(PROCESSING,),
                 expect_owner=doc.owner,

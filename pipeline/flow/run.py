@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline.archive.layout import ArchiveKeys
 from pipeline.config import Config
 from pipeline.dossier.codes import DossierMatch
+from pipeline.dossier.split import Segment
 from pipeline.errors import (
     BrokerUnavailable,
     DuplicateContent,
@@ -50,6 +51,7 @@ from pipeline.storage.ledger.states import (
     INDEXED,
     NEEDS_DOSSIER,
     PROCESSING,
+    RECEIVED,
     REJECTED,
     STORED_RAW,
 )
@@ -60,6 +62,7 @@ if TYPE_CHECKING:  # pyHanko is loaded only by the processes that sign
 # What a settled document may leave behind: its spool copy goes once the raw copy is
 # all that is needed; finished pages stay while a retry or an assign can still use them.
 _KEEP_PAGES = (FAILED, NEEDS_DOSSIER, STORED_RAW)
+_UNFINISHED = (RECEIVED, STORED_RAW, PROCESSING)
 
 
 @dataclass
@@ -85,6 +88,8 @@ class DocumentRun:
     keys: ArchiveKeys | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     texts: list[str] = field(default_factory=list)
+    segment: Segment | None = None  # this document's part of a split stack (None: the file)
+    dropped: list[tuple[int, str]] = field(default_factory=list)  # (source index, why)
     # the sign step: the signature on pdf_path, or why there is none yet (None: not configured)
     signature: SignatureRecord | None = None
     unsigned_reason: str | None = None
@@ -112,8 +117,22 @@ def run_document(
 
     Raises :class:`StorageUnavailable` / :class:`Interrupted` after putting the document
     back to ``stored_raw``, so a later run resumes it from its finished pages; every
-    other failure is recorded on the document.
+    other failure is recorded on the document. When the document is a scanned stack that
+    split (see :mod:`pipeline.flow.steps.split`), its further documents are run next,
+    from the pages already read; the source's row is returned.
     """
+    doc = _run_one(services, doc_id, actor=actor, explicit_code=explicit_code)
+    if doc.parent_id is None and doc.segment is not None and doc.state not in _UNFINISHED:
+        for member in services.ledger.family(doc.id)[1:]:
+            if member.state in (STORED_RAW, PROCESSING):
+                _run_one(services, member.id, actor=actor)
+                _tidy(services, services.ledger.get_document(member.id))
+    return _tidy(services, services.ledger.get_document(doc.id)) if doc.state != PROCESSING else doc
+
+
+def _run_one(
+    services: Services, doc_id: str, *, actor: str, explicit_code: str | None = None
+) -> Document:
     from pipeline.flow.recover import take_over
     from pipeline.flow.steps import STEPS, index_archived
 
@@ -127,7 +146,6 @@ def run_document(
         except TransitionError:
             return ledger.get_document(doc_id)  # another process took it over first
     if doc.state in (DUPLICATE, INDEXED):
-        _tidy(services, doc)
         return doc
     if doc.state == ARCHIVED:  # archived before a crash (or found so by take_over)
         return _tidy(services, index_archived(services, doc, actor))
@@ -148,17 +166,17 @@ def run_document(
                 lease_until=run.lease_until(),
             )
         except DuplicateContent as dup:
-            return _tidy(services, mark_duplicate(ledger, doc_id, dup.prior, actor=actor))
+            return mark_duplicate(ledger, doc_id, dup.prior, actor=actor)
         except TransitionError:
             return ledger.get_document(doc_id)  # another process took it a moment ago
         for step in STEPS:
             try:
                 settled = step(run)
             except Exception as exc:
-                return _tidy(services, _settle_error(run, step.stage, exc))
+                return _settle_error(run, step.stage, exc)
             if settled is not None:
-                return _tidy(services, settled)
-        return _tidy(services, run.doc)
+                return settled
+        return run.doc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -187,9 +205,16 @@ def _settle_error(run: DocumentRun, stage: str, exc: Exception) -> Document:
 
 
 def _tidy(services: Services, doc: Document) -> Document:
-    """Remove what a settled document no longer needs on this machine."""
-    if doc.state != STORED_RAW:
-        (services.cfg.spool_dir / doc.id).unlink(missing_ok=True)
-    if doc.state not in _KEEP_PAGES:
-        services.work.clear(doc.id)
+    """Remove what a settled document no longer needs on this machine.
+
+    The documents of a split stack share their source's spool copy and finished pages
+    (both under the source row's id): those go only when no document of the stack
+    needs them any more.
+    """
+    root = doc.parent_id or doc.id
+    family = services.ledger.family(root) if doc.parent_id or doc.segment else [doc]
+    if all(d.state not in _UNFINISHED for d in family):
+        (services.cfg.spool_dir / root).unlink(missing_ok=True)
+    if all(d.state not in _KEEP_PAGES and d.state not in _UNFINISHED for d in family):
+        services.work.clear(root)
     return doc

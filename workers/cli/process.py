@@ -101,11 +101,23 @@ def _files_of(paths: Sequence[str]) -> list[tuple[str, Path]]:
     return files
 
 
-class OrderedRows:
-    """Print one row per document in input order, each as soon as it and those before it settle."""
+def stack_of(svc: Services, doc: Document) -> list[Document]:
+    """The document, and when it is a stack that split, its further documents after it."""
+    if doc.parent_id is None and doc.segment is not None:
+        return svc.ledger.family(doc.id)
+    return [doc]
 
-    def __init__(self, out: Output, ids: Sequence[str], sources: Sequence[str]) -> None:
-        self.out, self.ids, self.sources = out, list(ids), list(sources)
+
+class OrderedRows:
+    """Print one row per document in input order, each as soon as it and those before it settle.
+
+    A file that split into several documents prints one row for each, in stack order.
+    """
+
+    def __init__(
+        self, out: Output, ids: Sequence[str], sources: Sequence[str], svc: Services
+    ) -> None:
+        self.out, self.ids, self.sources, self.svc = out, list(ids), list(sources), svc
         self.done: dict[str, Document] = {}
         self.next = 0
         self.lock = threading.Lock()
@@ -115,7 +127,8 @@ class OrderedRows:
             self.done[doc.id] = doc
             while self.next < len(self.ids) and self.ids[self.next] in self.done:
                 i = self.next
-                self.out.row(doc_row(self.done[self.ids[i]], self.sources[i]), DOC_COLUMNS)
+                for member in stack_of(self.svc, self.done[self.ids[i]]):
+                    self.out.row(doc_row(member, self.sources[i]), DOC_COLUMNS)
                 self.next += 1
 
 
@@ -129,7 +142,7 @@ def run_and_print(
 ) -> int:
     """Run documents, printing their rows in input order; raises an outage after they settle."""
     out.header(DOC_COLUMNS)
-    printer = OrderedRows(out, ids, sources)
+    printer = OrderedRows(out, ids, sources, svc)
     with _progress(out, "documents", len(ids)) as progress:
         done = [0]
 
@@ -226,7 +239,8 @@ def cmd_watch(args: argparse.Namespace, cfg: Config, out: Output) -> int:
     with services(cfg, cancel_on_exit=True) as svc:
 
         def report(doc: Document) -> None:
-            out.row(doc_row(doc), DOC_COLUMNS)
+            for member in stack_of(svc, doc):
+                out.row(doc_row(member), DOC_COLUMNS)
 
         if cfg.run.executor == "celery":  # custody here, the documents on the workers
             from workers.executors.celery import EnqueueRunner

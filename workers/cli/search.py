@@ -21,8 +21,26 @@ from workers.cli.access import cli_audit
 from workers.cli.output import Output
 from workers.cli.progress import progress_for
 
-SEARCH_COLUMNS = ("dossier_code", "document_id", "page", "snippet", "score", "pdf_key", "url")
-_MATCH_WORDS = {"exact": "đúng dấu", "folded": "không dấu", "code": "theo mã"}
+# DESIGN §3's columns, then the document's own fields (issue 13).
+SEARCH_COLUMNS = (
+    "dossier_code",
+    "document_id",
+    "page",
+    "snippet",
+    "score",
+    "pdf_key",
+    "url",
+    "type_name",
+    "number",
+    "issued_date",
+    "subject",
+)
+_MATCH_WORDS = {
+    "exact": "đúng dấu",
+    "folded": "không dấu",
+    "code": "theo mã",
+    "fields": "theo số, loại, cơ quan, ngày",
+}
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -35,12 +53,27 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
             "a dossier code ending in * matches every code with that prefix."
         ),
     )
-    p.add_argument("query", nargs="+", help="words, a quoted phrase, or a dossier code (prefix*)")
+    p.add_argument(
+        "query",
+        nargs="*",
+        help="words, a quoted phrase, or a dossier code (prefix*); may be left out with a filter",
+    )
     p.add_argument("--dossier", metavar="CODE", help="only this dossier (CODE* for a prefix)")
     p.add_argument("--station", metavar="S", help="only documents scanned at this station")
-    p.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD", help="received on or after")
-    p.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="received on or before")
+    p.add_argument(
+        "--from",
+        dest="date_from",
+        metavar="YYYY-MM-DD",
+        help="issued on or after (a document whose date was not read: its dossier's received date)",
+    )
+    p.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="issued on or before")
     p.add_argument("--type", dest="doc_type", metavar="T", help="document type contains T")
+    p.add_argument(
+        "--number",
+        metavar="N",
+        help="document number: 263/KH-UBND, 263 or KH-UBND (accents and case ignored)",
+    )
+    p.add_argument("--organ", metavar="O", help="issuing organ (or its governing body) contains O")
     p.add_argument("--limit", default="20", metavar="N", help="at most N hits (20)")
     p.set_defaults(handler=run_search)
 
@@ -83,6 +116,14 @@ def _readable(hits: list[Hit], out: Output) -> None:
     for n, hit in enumerate(hits, start=1):
         where = f"{hit.dossier_code}  {hit.doc_id}  trang {hit.page}"
         out.text(f"{n:2}. {where}  ({_MATCH_WORDS.get(hit.match, hit.match)})")
+        fields = [
+            hit.type_name,
+            f"số {hit.number}" if hit.number else None,
+            f"ngày {hit.issued_date}" if hit.issued_date else None,
+            hit.subject,
+        ]
+        if any(fields):
+            out.text("    " + display(" · ".join(f for f in fields if f)))
         snippet = "".join(
             f"{bold}{display(t)}{plain}" if marked else display(t)
             for t, marked in hit.snippet_parts
@@ -99,6 +140,8 @@ def run_search(args: argparse.Namespace, cfg: Config, out: Output) -> int:
         date_to=args.date_to,
         doc_type=args.doc_type,
         limit=args.limit,
+        number=args.number,
+        organ=args.organ,
     )
     index = open_index(cfg)
     try:

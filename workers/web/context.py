@@ -51,6 +51,7 @@ from workers.web.auth import (
     parse_form,
     require_role,
 )
+from workers.web.documents import PageImages
 from workers.web.signature import SignatureChecker
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -131,6 +132,8 @@ class WebContext:
         self.ledger = _lazy(lambda: self.ledger_factory(self.cfg))
         # "Đã ký số" and its verdict beside each listed document, verified once per version
         self.signatures = SignatureChecker(self.cfg, self.store)
+        # page images rendered from the archived PDFs, and their word boxes, cached
+        self.images = PageImages(self.cfg, self.store)
 
     # -- responses ---------------------------------------------------------------------
     def render(

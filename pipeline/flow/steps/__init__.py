@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pipeline.flow.steps import archive, dossier, fields, index, pages, pdfa, sign, source
+from pipeline.flow.steps import archive, dossier, fields, index, pages, pdfa, sign, source, split
 
 if TYPE_CHECKING:
     from pipeline.flow.run import DocumentRun
@@ -23,6 +23,7 @@ STEPS: tuple[Step, ...] = (
     source.inspect,
     archive.check_archived,
     pages.read,
+    split.cut,
     dossier.find,
     fields.extract,
     pdfa.assemble,

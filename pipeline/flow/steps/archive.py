@@ -17,6 +17,7 @@ from typing import Any
 from pipeline import faults
 from pipeline.archive import metadata
 from pipeline.archive.layout import (
+    ArchiveKeys,
     archive_keys,
     archived_from,
     highest_ordinal,
@@ -25,6 +26,7 @@ from pipeline.archive.layout import (
     source_entry,
     source_marker_key,
 )
+from pipeline.dossier.split import ignored_codes
 from pipeline.flow.run import DocumentRun
 from pipeline.flow.steps._stage import stage
 from pipeline.flow.steps.index import index_archived
@@ -36,11 +38,23 @@ from pipeline.storage.objects import sha256_file
 
 
 def _already_archived(run: DocumentRun) -> Document | None:
-    """Settle the run if the archive already holds these bytes (this document's or another's)."""
-    entries = archived_from(run.services.objects, run.doc.sha256)
+    """Settle the run if the archive already holds these bytes (this document's or another's).
+
+    The documents of one split stack share their source's bytes: their entries in the
+    source marker name the stack's source row, and are this stack's own, not duplicates.
+    """
+    doc = run.doc
+    stack = doc.parent_id or doc.id
+    entries = archived_from(run.services.objects, doc.sha256)
+    mine = [e for e in entries if e.get("document_id") == doc.id]
+    entries = mine + [
+        e
+        for e in entries
+        if e.get("document_id") != doc.id
+        and e.get("source_document_id", e.get("document_id")) != stack
+    ]
     if not entries:
         return None
-    mine = [e for e in entries if e.get("document_id") == run.doc.id]
     # A document the ledger knows archived (it has its keys) and that runs again was
     # queued by an operator to be re-run: it writes new versions of its own keys.
     rerun = run.doc.pdf_key is not None
@@ -101,7 +115,15 @@ def store(run: DocumentRun) -> Document | None:
     texts = [r.text for r in run.results]
     confs = [r.mean_confidence for r in run.results if r.mean_confidence is not None]
     mean_conf = round(sum(confs) / len(confs), 2) if confs else None
+    composition = metadata.Composition(
+        segment=run.segment,
+        dropped=run.dropped,
+        ignored_codes=ignored_codes(run.results),
+        source_document_id=doc.parent_id or doc.id,
+        segment_number=doc.segment,
+    )
     meta = metadata.build(
+        composition=composition,
         code=match.code,
         ordinal=ordinal,
         results=run.results,
@@ -145,12 +167,31 @@ def store(run: DocumentRun) -> Document | None:
     )
     objects.put_bytes(
         bucket,
+        keys.words,
+        json.dumps(words_object(keys, run.results), ensure_ascii=False).encode("utf-8"),
+        content_type="application/json; charset=utf-8",
+        meta=obj_meta,
+    )
+    objects.put_bytes(
+        bucket,
         keys.metadata,
         json.dumps(meta, ensure_ascii=False, indent=2).encode("utf-8"),
         content_type="application/json; charset=utf-8",
         meta=signed_meta,
     )
-    record_source(objects, doc.sha256, source_entry(doc.id, match.code, ordinal, len(texts)))
+    record_source(
+        objects,
+        doc.sha256,
+        source_entry(
+            doc.id,
+            match.code,
+            ordinal,
+            len(texts),
+            source_document_id=doc.parent_id or doc.id,
+            segment=doc.segment,
+            source_pages=[r.index + 1 for r in run.results],
+        ),
+    )
     faults.crash_point("after_archive_upload")
     run.meta, run.texts, run.keys = meta, texts, keys
     run.doc = services.ledger.transition(
@@ -171,6 +212,29 @@ def store(run: DocumentRun) -> Document | None:
         owner=None,
     )
     return None
+
+
+def words_object(keys: ArchiveKeys, results: Sequence[PageResult]) -> dict[str, Any]:
+    """Every archived page's OCR words with their boxes (the web view draws matches from it).
+
+    Boxes are in pixels of the page image in the PDF (``width``/``height`` at ``dpi``), so
+    any rendering of the page maps them by one scale factor.
+    """
+    return {
+        "pdf_key": keys.pdf,
+        "format": "text, x0, y0, x1, y1, confidence, block, paragraph, line",
+        "pages": [
+            {
+                "page": n,
+                "source_page": r.index + 1,
+                "width": r.width_px,
+                "height": r.height_px,
+                "dpi": round(r.dpi, 2),
+                "words": [list(w) for w in r.word_boxes],
+            }
+            for n, r in enumerate(results, start=1)
+        ],
+    }
 
 
 def _signature_fields(run: DocumentRun) -> dict[str, Any]:

@@ -1,8 +1,14 @@
-"""Step ``dossier``: the document's dossier code, or ``needs_dossier`` when none is found."""
+"""Step ``dossier``: the document's dossier code, or ``needs_dossier`` when none is found.
+
+Order: a code an operator assigned (``sohoa assign``) > the code of the separator that
+started this document of a stack (cover sheet, receipt) > DESIGN's order for the file
+(``--dossier``, folder, file name, QR on the first page, "Mã hồ sơ" text).
+"""
 
 from __future__ import annotations
 
-from pipeline.dossier.codes import resolve
+from pipeline.dossier.codes import DossierMatch, resolve
+from pipeline.dossier.split import COVER
 from pipeline.flow.run import DocumentRun
 from pipeline.flow.steps._stage import stage
 from pipeline.storage.ledger import Document
@@ -13,13 +19,17 @@ from pipeline.storage.ledger.states import NEEDS_DOSSIER
 def find(run: DocumentRun) -> Document | None:
     doc = run.doc
     first = run.results[0]
-    run.match = resolve(
-        doc.folder_name,
-        doc.source_name,
-        first.codes,
-        first.text,
-        explicit=run.explicit_code or doc.dossier_hint,
-    )
+    seg = run.segment
+    if run.explicit_code is None and seg is not None and seg.started_by and seg.code:
+        run.match = DossierMatch(seg.code, "cover" if seg.started_by == COVER else "qr")
+    else:
+        run.match = resolve(
+            doc.folder_name,
+            doc.source_name,
+            first.codes,
+            first.text,
+            explicit=run.explicit_code or doc.dossier_hint,
+        )
     if run.match is not None:
         return None
     return run.settle(

@@ -29,14 +29,26 @@ def _code_known(run: DocumentRun) -> bool:
     return resolve(doc.folder_name, doc.source_name, (), "", explicit=hint) is not None
 
 
+def _wanted_pages(run: DocumentRun) -> set[int]:
+    """Every page of the source, or the range a recorded split gave this document."""
+    doc, pages = run.doc, run.info.pages
+    if doc.first_page is not None and doc.last_page is not None:
+        return set(range(max(0, doc.first_page - 1), min(pages, doc.last_page)))
+    return set(range(pages))
+
+
 @stage("pages")
 def read(run: DocumentRun) -> None:
     services, info, ref = run.services, run.info, run.source_ref
     options = PageOptions.from_config(run.cfg)
-    key = work_key(run.doc.id, run.doc.sha256, options.digest())
+    # A stack's documents share the pages of their source: all under the source's row.
+    key = work_key(run.doc.parent_id or run.doc.id, run.doc.sha256, options.digest())
     work = services.work
-    done = work.done_pages(key)
-    known = _code_known(run)
+    wanted = _wanted_pages(run)
+    done = {i: r for i, r in work.done_pages(key).items() if i in wanted}
+    # Separators can be on any page; without splitting, only page 1 may name the dossier.
+    every_page = run.cfg.split.enabled
+    known = every_page or _code_known(run)
     jobs = [
         PageJob(
             document_id=run.doc.id,
@@ -45,12 +57,13 @@ def read(run: DocumentRun) -> None:
             options=options,
             work_key=key,
             work=work.kind,
-            want_codes=(i == 0 and not known),
+            want_codes=every_page or (i == 0 and not known),
             has_text_layer=info.has_text,
         )
-        for i in range(info.pages)
+        for i in sorted(wanted)
         if i not in done
     ]
+    total = len(wanted)
     if jobs:
         work.open(key)
     results = dict(done)
@@ -61,10 +74,10 @@ def read(run: DocumentRun) -> None:
         for result in stream:
             results[result.index] = result
             now = time.monotonic()
-            if now > deadline and len(results) < info.pages:
+            if now > deadline and len(results) < total:
                 raise TimeBudgetExceeded(
                     f"time budget of {run.cfg.run.max_document_seconds:g} s used up with"
-                    f" {len(results)} of {info.pages} pages done (run.max_document_seconds);"
+                    f" {len(results)} of {total} pages done (run.max_document_seconds);"
                     " the finished pages are kept: sohoa retry resumes"
                 )
             if now - renewed > min(LEASE_RENEW_SECONDS, run.cfg.run.lease_seconds / 3):

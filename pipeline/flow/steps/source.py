@@ -17,7 +17,8 @@ def fetch(run: DocumentRun) -> None:
     if not doc.raw_key:
         raise StorageIntegrityError("document has neither a spool copy nor a raw key")
     media_type = doc.media_type or ""
-    ref = SourceRef(doc.raw_key, doc.sha256, doc.size, media_type, spool_id=doc.id)
+    # A further document of a split stack reads its source's spool copy (or raw).
+    ref = SourceRef(doc.raw_key, doc.sha256, doc.size, media_type, spool_id=doc.parent_id or doc.id)
     runtime = PageRuntime(run.cfg, run.services.objects)
     run.source = resolve_source(ref, runtime)
     run.source_ref = ref
@@ -27,9 +28,15 @@ def fetch(run: DocumentRun) -> None:
 def inspect(run: DocumentRun) -> None:
     info = pages.inspect(run.source, run.cfg.ingest)
     run.info = info
+    doc = run.doc
     run.source_ref = SourceRef(
-        run.source_ref.raw_key, run.doc.sha256, run.doc.size, info.media_type, spool_id=run.doc.id
+        run.source_ref.raw_key,
+        doc.sha256,
+        doc.size,
+        info.media_type,
+        spool_id=doc.parent_id or doc.id,
     )
-    run.doc = run.services.ledger.update_fields(
-        run.doc.id, media_type=info.media_type, pages=info.pages
-    )
+    count = info.pages
+    if doc.first_page is not None and doc.last_page is not None:
+        count = doc.last_page - doc.first_page + 1
+    run.doc = run.services.ledger.update_fields(doc.id, media_type=info.media_type, pages=count)

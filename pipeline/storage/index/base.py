@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from pipeline.dossier.codes import received_date
-from pipeline.lang.textnorm import nfc
-from pipeline.storage.index.query import SearchRequest, upper_code
+from pipeline.lang.textnorm import fold, nfc
+from pipeline.storage.index.query import SearchRequest, number_key, upper_code
 from pipeline.storage.index.records import Hit, IndexedDocument
 
 
@@ -40,7 +40,25 @@ def document_row(meta: dict[str, Any]) -> dict[str, Any]:
     file = meta.get("file") or {}
     sohoa = meta.get("sohoa") or {}
     type_name = meta.get("type_name")
+    number = meta.get("code_number")
+    number = number if isinstance(number, int) and not isinstance(number, bool) else None
+    notation = meta.get("code_notation")
+    notation = nfc(notation) if isinstance(notation, str) and notation else None
+    nkey, notation_key = number_key(number, notation)
+    organ = " ".join(
+        nfc(v) for v in (meta.get("governing_body"), meta.get("organ_name")) if isinstance(v, str)
+    )
+    issued = meta.get("issued_date")
+    subject = meta.get("subject")
     return {
+        "code_number": number,
+        "code_notation": notation,
+        "number_key": nkey,
+        "notation_key": notation_key,
+        "issued_date": issued if isinstance(issued, str) else None,
+        "organ_name": nfc(meta["organ_name"]) if isinstance(meta.get("organ_name"), str) else None,
+        "organ_folded": fold(organ).lower() if organ else None,
+        "subject": nfc(subject) if isinstance(subject, str) else None,
         "doc_id": doc_id,
         "dossier_code": code,
         "document_id": sohoa.get("document_id"),

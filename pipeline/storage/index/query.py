@@ -16,7 +16,7 @@ from datetime import date
 
 from pipeline.dossier.codes import CODE_RE
 from pipeline.errors import QueryError
-from pipeline.lang.textnorm import has_diacritics, nfc
+from pipeline.lang.textnorm import fold, has_diacritics, nfc
 
 MAX_QUERY_CHARS = 500
 
@@ -96,7 +96,50 @@ def _word_unit(word: str, prefix: bool) -> Term | None:
     return Term(tokens, prefix and len(tokens[-1]) >= 2)
 
 
-def parse_query(query: str) -> ParsedQuery:
+@dataclass(frozen=True)
+class NumberFilter:
+    """A typed document number: ``263`` (the number), ``263/KH-UBND`` (number and notation),
+    ``KH-UBND`` or ``/KH-UBND`` (the notation). Folded, lower-cased, without spaces, as the
+    index keeps them, so the match is accent- and case-insensitive."""
+
+    number: int | None = None
+    notation: str | None = None
+
+    @property
+    def key(self) -> str | None:
+        """``"263/kh-ubnd"`` when both parts are given (the index's ``number_key``)."""
+        if self.number is None or self.notation is None:
+            return None
+        return f"{self.number}/{self.notation}"
+
+
+def number_key(number: int | None, notation: str | None) -> tuple[str | None, str | None]:
+    """(number_key, notation_key) as the index stores a document's number and notation."""
+    folded = fold(nfc(notation)).lower().replace(" ", "") if notation else None
+    if number is None or folded is None:
+        return None, folded
+    return f"{int(number)}/{folded}", folded
+
+
+def number_arg(value: str | None) -> NumberFilter | None:
+    if value is None or not str(value).strip():
+        return None
+    text = fold(clean_text(str(value))).lower().replace(" ", "")
+    if text.lower().startswith("so:"):
+        text = text[3:]
+    if len(text) > 80:
+        raise QueryError("number is too long")
+    if text.isascii() and text.isdigit():
+        return NumberFilter(int(text))
+    head, slash, tail = text.partition("/")
+    if slash and tail and (not head or (head.isascii() and head.isdigit())):
+        return NumberFilter(int(head) if head else None, tail)
+    if not slash and re.fullmatch(r"[0-9a-z][0-9a-z.\-]*", text):
+        return NumberFilter(None, text)
+    raise QueryError(f"number must look like 263, 263/KH-UBND or KH-UBND, got {str(value)[:40]!r}")
+
+
+def parse_query(query: str, allow_empty: bool = False) -> ParsedQuery:
     """Cut a typed query into words, quoted phrases and dossier-code terms.
 
     Lenient by design: an unclosed quote runs to the end, stray operators become
@@ -128,7 +171,7 @@ def parse_query(query: str) -> ParsedQuery:
                 unit = _word_unit(word, word.endswith("*"))
                 if unit:
                     units.append(unit)
-    if not units and not codes:
+    if not units and not codes and not allow_empty:
         raise QueryError("nothing to search for: type words from the page or a dossier code")
     if len(units) + len(codes) > MAX_TERMS:
         raise QueryError(f"too many search terms (at most {MAX_TERMS})")
@@ -198,6 +241,13 @@ class SearchRequest:
     date_to: str | None = None
     doc_type: str | None = None
     limit: int = 20
+    number: NumberFilter | None = None
+    organ: str | None = None
+
+    @property
+    def by_fields_only(self) -> bool:
+        """No words and no code: the documents the field filters select (page 1 of each)."""
+        return not self.parsed.units and not self.parsed.codes
 
     @classmethod
     def build(
@@ -210,17 +260,27 @@ class SearchRequest:
         date_to: date | str | None = None,
         doc_type: str | None = None,
         limit: str | int | None = 20,
+        number: str | None = None,
+        organ: str | None = None,
     ) -> SearchRequest:
+        """Validate every value. The words may be left out when a field filter is given
+        (``--number 263/KH-UBND`` alone lists that document)."""
         start, end = date_arg(date_from, "from"), date_arg(date_to, "to")
         if start and end and start > end:
             raise QueryError(f"the start date {start} is after the end date {end}")
+        wanted = number_arg(number)
+        organ_text = text_arg(organ, "organ")
+        type_text = text_arg(doc_type, "type")
+        filtered = bool(wanted or organ_text or type_text or start or end or dossier)
         return cls(
-            parsed=parse_query(query),
-            query=query,
+            parsed=parse_query(query or "", allow_empty=filtered),
+            query=query or "",
+            number=wanted,
+            organ=organ_text,
             dossier=text_arg(dossier, "dossier"),
             station=text_arg(station, "station"),
             date_from=start,
             date_to=end,
-            doc_type=text_arg(doc_type, "type"),
+            doc_type=type_text,
             limit=parse_limit(limit),
         )

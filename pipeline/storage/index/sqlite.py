@@ -40,7 +40,7 @@ from pipeline.storage.index.records import Hit, IndexedDocument
 from pipeline.storage.index.snippets import make_snippet, render_snippet
 from pipeline.storage.sqlite_util import ThreadConnections, immediate
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _TIE_SLACK = 20
 
 _SCHEMA = """
@@ -56,11 +56,23 @@ CREATE TABLE IF NOT EXISTS docs (
     digitized_at TEXT,
     pdf_key TEXT NOT NULL,
     pages INTEGER NOT NULL,
-    meta TEXT NOT NULL
+    meta TEXT NOT NULL,
+    code_number INTEGER,
+    code_notation TEXT,
+    number_key TEXT,
+    notation_key TEXT,
+    issued_date TEXT,
+    organ_name TEXT,
+    organ_folded TEXT,
+    subject TEXT
 );
 CREATE INDEX IF NOT EXISTS docs_by_code ON docs(dossier_code, doc_ordinal);
 CREATE INDEX IF NOT EXISTS docs_by_received ON docs(received);
 CREATE INDEX IF NOT EXISTS docs_by_pdf ON docs(pdf_key);
+CREATE INDEX IF NOT EXISTS docs_by_number ON docs(code_number);
+CREATE INDEX IF NOT EXISTS docs_by_number_key ON docs(number_key);
+CREATE INDEX IF NOT EXISTS docs_by_notation ON docs(notation_key);
+CREATE INDEX IF NOT EXISTS docs_by_issued ON docs(issued_date);
 CREATE TABLE IF NOT EXISTS pages (
     id INTEGER PRIMARY KEY,
     doc_id TEXT NOT NULL,
@@ -73,7 +85,8 @@ CREATE VIRTUAL TABLE IF NOT EXISTS pages_fts USING fts5(
 """
 
 _TEXT_SQL = """
-SELECT p.id, p.page, d.doc_id, d.dossier_code, d.document_id, d.pdf_key, bm25(pages_fts) AS s
+SELECT p.id, p.page, d.doc_id, d.dossier_code, d.document_id, d.pdf_key, bm25(pages_fts) AS s,
+    d.type_name, d.code_number, d.code_notation, d.issued_date, d.subject, d.organ_name
 FROM pages_fts JOIN pages p ON p.id = pages_fts.rowid JOIN docs d ON d.doc_id = p.doc_id
 WHERE pages_fts MATCH ?{where}
 ORDER BY s, d.dossier_code, d.doc_ordinal, p.page
@@ -83,7 +96,8 @@ LIMIT ?
 # Without filters, let FTS5 pick the best rows before any join: half the time on
 # common words. The outer query re-sorts them with the deterministic tie-breaks.
 _FAST_TEXT_SQL = """
-SELECT p.id, p.page, d.doc_id, d.dossier_code, d.document_id, d.pdf_key, top.s
+SELECT p.id, p.page, d.doc_id, d.dossier_code, d.document_id, d.pdf_key, top.s,
+    d.type_name, d.code_number, d.code_notation, d.issued_date, d.subject, d.organ_name
 FROM (SELECT rowid, bm25(pages_fts) AS s FROM pages_fts WHERE pages_fts MATCH ?
       ORDER BY s LIMIT ?) AS top
 JOIN pages p ON p.id = top.rowid JOIN docs d ON d.doc_id = p.doc_id
@@ -92,12 +106,48 @@ ORDER BY top.s, d.dossier_code, d.doc_ordinal, p.page
 _TIE_SLACK = 20
 
 _CODE_SQL = """
-SELECT p.id, 1, d.doc_id, d.dossier_code, d.document_id, d.pdf_key, 0.0
+SELECT p.id, 1, d.doc_id, d.dossier_code, d.document_id, d.pdf_key, 0.0,
+    d.type_name, d.code_number, d.code_notation, d.issued_date, d.subject, d.organ_name
 FROM docs d LEFT JOIN pages p ON p.doc_id = d.doc_id AND p.page = 1
 WHERE 1{where}
 ORDER BY d.dossier_code, d.doc_ordinal, d.doc_id
 LIMIT ?
 """
+
+
+_DOC_COLUMNS = (
+    "doc_id",
+    "dossier_code",
+    "document_id",
+    "doc_ordinal",
+    "station",
+    "type_name",
+    "type_folded",
+    "received",
+    "digitized_at",
+    "pdf_key",
+    "pages",
+    "meta",
+    "code_number",
+    "code_notation",
+    "number_key",
+    "notation_key",
+    "issued_date",
+    "organ_name",
+    "organ_folded",
+    "subject",
+)
+# Version 1 indexes lack the field columns; they are added and filled from ``meta``.
+_V2_COLUMNS = (
+    ("code_number", "INTEGER"),
+    ("code_notation", "TEXT"),
+    ("number_key", "TEXT"),
+    ("notation_key", "TEXT"),
+    ("issued_date", "TEXT"),
+    ("organ_name", "TEXT"),
+    ("organ_folded", "TEXT"),
+    ("subject", "TEXT"),
+)
 
 
 def _fts(term: Term, folded: bool) -> str:
@@ -133,12 +183,27 @@ def _filters(request: SearchRequest) -> tuple[str, list[Any]]:
     if request.station:
         where.append("d.station = ?")
         params.append(request.station)
+    # The issued date read off the document; its dossier's received date when none was.
     if request.date_from:
-        where.append("d.received >= ?")
+        where.append("coalesce(d.issued_date, d.received) >= ?")
         params.append(request.date_from)
     if request.date_to:
-        where.append("d.received <= ?")
+        where.append("coalesce(d.issued_date, d.received) <= ?")
         params.append(request.date_to)
+    if request.number is not None:
+        wanted = request.number
+        if wanted.key is not None:
+            where.append("d.number_key = ?")
+            params.append(wanted.key)
+        elif wanted.number is not None:
+            where.append("d.code_number = ?")
+            params.append(wanted.number)
+        else:
+            where.append("d.notation_key = ?")
+            params.append(wanted.notation)
+    if request.organ:
+        where.append("instr(d.organ_folded, ?) > 0")
+        params.append(fold(request.organ).lower())
     if request.doc_type:
         where.append("instr(d.type_folded, ?) > 0")
         params.append(fold(request.doc_type).lower())
@@ -205,11 +270,13 @@ class SqliteIndex:
         conn.execute("BEGIN IMMEDIATE")
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
+            if version not in (0, 1, SCHEMA_VERSION):
                 raise DatabaseUnavailable(
                     f"index schema version {version} is not {SCHEMA_VERSION}: "
                     "delete the index file and run `sohoa reindex`"
                 )
+            if version == 1:
+                self._upgrade_v1(conn)
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
@@ -218,6 +285,24 @@ class SqliteIndex:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    @staticmethod
+    def _upgrade_v1(conn: sqlite3.Connection) -> None:
+        """Add the field columns to a version-1 index and fill them from each row's meta."""
+        have = {r[1] for r in conn.execute("PRAGMA table_info(docs)")}
+        for column, kind in _V2_COLUMNS:
+            if column not in have:
+                conn.execute(f"ALTER TABLE docs ADD COLUMN {column} {kind}")
+        for doc_id, meta_text in conn.execute("SELECT doc_id, meta FROM docs").fetchall():
+            try:
+                row = document_row(json.loads(meta_text))
+            except (ValueError, TypeError):
+                continue
+            cols = [c for c, _ in _V2_COLUMNS]
+            conn.execute(
+                f"UPDATE docs SET {', '.join(f'{c} = ?' for c in cols)} WHERE doc_id = ?",
+                [*(row.get(c) for c in cols), doc_id],
+            )
 
     # -- writing ---------------------------------------------------------------------------
     def index_document(self, meta: dict[str, Any], page_texts: list[str]) -> None:
@@ -230,22 +315,16 @@ class SqliteIndex:
         texts = [nfc(t or "") for t in page_texts]
         with immediate(self.conn) as conn:
             self._delete(row["doc_id"])
+            values = {
+                **row,
+                "type_folded": fold(row["type_name"]).lower() if row["type_name"] else None,
+                "pages": len(texts),
+                "meta": json.dumps(meta, ensure_ascii=False, sort_keys=True),
+            }
+            cols = [c for c in _DOC_COLUMNS if c in values]
             conn.execute(
-                "INSERT INTO docs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    row["doc_id"],
-                    row["dossier_code"],
-                    row["document_id"],
-                    row["doc_ordinal"],
-                    row["station"],
-                    row["type_name"],
-                    fold(row["type_name"]).lower() if row["type_name"] else None,
-                    row["received"],
-                    row["digitized_at"],
-                    row["pdf_key"],
-                    len(texts),
-                    json.dumps(meta, ensure_ascii=False, sort_keys=True),
-                ),
+                f"INSERT INTO docs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                [values[c] for c in cols],
             )
             for number, text in enumerate(texts, start=1):
                 cur = conn.execute(
@@ -286,7 +365,8 @@ class SqliteIndex:
         try:
             if not parsed.units:
                 rows = self.conn.execute(_CODE_SQL.format(where=where), [*params, limit]).fetchall()
-                return [self._hit(row, "code", None, 1.0) for row in rows]
+                kind = "fields" if request.by_fields_only else "code"
+                return [self._hit(row, kind, None, 1.0) for row in rows]
             found = tiers(parsed)
             hits: list[Hit] = []
             seen: set[int] = set()
@@ -325,7 +405,8 @@ class SqliteIndex:
         return row[0] if row else ""
 
     def _hit(self, row: Any, match: str, parsed: ParsedQuery | None, weight: float) -> Hit:
-        rowid, page, doc_id, code, document_id, pdf_key, raw = row
+        rowid, page, doc_id, code, document_id, pdf_key, raw = row[:7]
+        type_name, number, notation, issued, subject, organ = row[7:13]
         exact = match == "exact"
         parts = make_snippet(self._page_text(rowid), parsed.units if parsed else (), exact)
         relevance = max(0.0, -float(raw))
@@ -339,6 +420,12 @@ class SqliteIndex:
             pdf_key=pdf_key,
             match=match,
             snippet_parts=parts,
+            type_name=type_name,
+            code_number=number,
+            code_notation=notation,
+            issued_date=issued,
+            subject=subject,
+            organ_name=organ,
         )
 
     def dossier_documents(self, code: str, snippet_tokens: int = 20) -> list[IndexedDocument]:

@@ -11,7 +11,7 @@ import getpass
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from pipeline.storage.ledger.records import ANY_OWNER, Document
+from pipeline.storage.ledger.records import ANY_OWNER, Document, SegmentRow
 from pipeline.storage.ledger.states import (
     ARCHIVED,
     ATTENTION_STATES,
@@ -56,6 +56,10 @@ class Ledger(Protocol):
     ) -> Document: ...
     def update_fields(self, doc_id: str, **fields: Any) -> Document: ...
     def allocate_ordinal(self, doc_id: str, dossier_code: str, floor: int = 0) -> int: ...
+    def record_split(
+        self, parent_id: str, segments: Sequence[SegmentRow], *, actor: str
+    ) -> list[Document]: ...
+    def family(self, parent_id: str) -> list[Document]: ...
     def restore(self, batch: dict[str, Any], doc: Document, actor: str, reason: str) -> bool: ...
     def get_document(self, doc_id: str) -> Document: ...
     def find_documents(
@@ -67,6 +71,7 @@ class Ledger(Protocol):
         station: str | None = None,
         since: str | None = None,
         source_path: str | None = None,
+        parent_id: str | None = None,
         signature: str | None = None,  # the signature column: a level, or "pending"
     ) -> list[Document]: ...
     def resolve_id(self, ident: str) -> tuple[str, str]: ...
@@ -99,13 +104,21 @@ def duplicate_reason(prior: Document) -> str:
 
 
 def mark_duplicate(ledger: Ledger, doc_id: str, prior: Document, *, actor: str) -> Document:
-    """Settle ``doc_id`` as a duplicate of ``prior``, pointing at its archive keys."""
+    """Settle ``doc_id`` as a duplicate of ``prior``, pointing at its archive keys.
+
+    When ``prior`` is a stack that split, the reason names its other documents too.
+    """
+    reason = duplicate_reason(prior)
+    if prior.parent_id is None and prior.segment is not None:
+        others = [d.pdf_key or d.id for d in ledger.family(prior.id)[1:]]
+        if others:
+            reason += f"; the same stack also became {', '.join(others)}"
     return ledger.transition(
         doc_id,
         DUPLICATE,
         actor=actor,
         stage="dedupe",
-        reason=duplicate_reason(prior),
+        reason=reason,
         duplicate_of=prior.id,
         pdf_key=prior.pdf_key,
         metadata_key=prior.metadata_key,

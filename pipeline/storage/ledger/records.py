@@ -45,6 +45,17 @@ class Document:
     source_name_bytes: bytes | None = None
     owner: str | None = None  # the process working on it (see Owner), while unfinished
     lease_until: str | None = None  # when that process's claim runs out unless renewed
+    # A scanned stack split at separator sheets (issue 13): the first document keeps the
+    # source's row, every further one is a row of its own with ``parent_id`` = that row's
+    # id. ``segment`` counts from 1 in stack order; ``first_page``/``last_page`` are the
+    # source pages (1-based, inclusive) it was cut from; ``segment_info`` is JSON: what
+    # started it (cover sheet, receipt), the separator's page and code, the cover's type,
+    # the source pages left out. All None for a file that is one document.
+    parent_id: str | None = None
+    segment: int | None = None
+    first_page: int | None = None
+    last_page: int | None = None
+    segment_info: str | None = None
     # The archived copy's agency signature: its PAdES level ("PAdES-B-T"), "pending" while it
     # waits for `sohoa sign --pending`, None when signing was not configured.
     signature: str | None = None
@@ -70,6 +81,16 @@ class Document:
 DOCUMENT_FIELDS = frozenset(f.name for f in fields(Document))
 # ``transition(expect_owner=...)`` default: whoever holds the document.
 ANY_OWNER = object()
+
+
+@dataclass(frozen=True)
+class SegmentRow:
+    """One document of a split stack as the ledger records it (see ``Ledger.record_split``)."""
+
+    segment: int  # 1-based, stack order
+    first_page: int  # source pages, 1-based, inclusive
+    last_page: int
+    info: str  # JSON, kept as Document.segment_info
 
 
 @dataclass(frozen=True)

@@ -21,14 +21,15 @@ from pipeline.storage.ledger.records import (
     ANY_OWNER,
     DOCUMENT_FIELDS,
     Document,
+    SegmentRow,
     document_columns,
     new_id,
     now,
 )
-from pipeline.storage.ledger.states import LIVE_STATES, RECEIVED, check_transition
+from pipeline.storage.ledger.states import LIVE_STATES, RECEIVED, STORED_RAW, check_transition
 from pipeline.storage.sqlite_util import ThreadConnections, immediate
 
-SCHEMA = f"""
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
     id TEXT PRIMARY KEY,
     station TEXT,
@@ -67,6 +68,11 @@ CREATE TABLE IF NOT EXISTS documents (
     source_name_bytes BLOB,
     owner TEXT,
     lease_until TEXT,
+    parent_id TEXT,
+    segment INTEGER,
+    first_page INTEGER,
+    last_page INTEGER,
+    segment_info TEXT,
     signature TEXT
 );
 CREATE INDEX IF NOT EXISTS documents_sha ON documents(sha256);
@@ -74,8 +80,6 @@ CREATE INDEX IF NOT EXISTS documents_state ON documents(state);
 CREATE INDEX IF NOT EXISTS documents_batch ON documents(batch_id);
 CREATE UNIQUE INDEX IF NOT EXISTS documents_ordinal
     ON documents(dossier_code, ordinal) WHERE ordinal IS NOT NULL;
-CREATE UNIQUE INDEX IF NOT EXISTS documents_live_sha
-    ON documents(sha256) WHERE state IN ({", ".join(f"'{s}'" for s in LIVE_STATES)});
 CREATE TABLE IF NOT EXISTS ordinals (
     dossier_code TEXT PRIMARY KEY,
     last INTEGER NOT NULL
@@ -101,6 +105,20 @@ def _added_columns() -> list[tuple[str, str]]:
     return [(name, _SQLITE_TYPES[kind]) for name, kind, _ in document_columns()]
 
 
+# Created after the columns exist. One live document per SHA-256 among the rows that
+# stand for a file (the further documents of a split stack share their source's bytes);
+# one row per segment of a stack.
+_LIVE_SHA_INDEX = f"""
+CREATE UNIQUE INDEX IF NOT EXISTS documents_live_sha2
+    ON documents(sha256) WHERE parent_id IS NULL
+    AND state IN ({", ".join(f"'{s}'" for s in LIVE_STATES)})
+"""
+_SEGMENT_INDEX = """
+CREATE UNIQUE INDEX IF NOT EXISTS documents_segment
+    ON documents(parent_id, segment) WHERE parent_id IS NOT NULL
+"""
+
+
 class SqliteLedger:
     """The ``Ledger`` interface over one SQLite file."""
 
@@ -118,6 +136,9 @@ class SqliteLedger:
             for column, kind in _added_columns():
                 if column not in have:
                     conn.execute(f"ALTER TABLE documents ADD COLUMN {column} {kind}")
+            conn.execute("DROP INDEX IF EXISTS documents_live_sha")  # before split stacks
+            conn.execute(_LIVE_SHA_INDEX)
+            conn.execute(_SEGMENT_INDEX)
             # after the columns, which an older ledger only has once altered
             conn.execute(
                 "CREATE INDEX IF NOT EXISTS documents_signature ON documents(signature)"
@@ -332,6 +353,118 @@ class SqliteLedger:
             )
         return n
 
+    def record_split(
+        self, parent_id: str, segments: Sequence[SegmentRow], *, actor: str
+    ) -> list[Document]:
+        """Record how a stack splits, once: the source's row takes the first segment, each
+        further segment gets a row of its own (``stored_raw``: its bytes are in raw already).
+
+        Idempotent: when the split is already recorded, the recorded family is returned
+        unchanged, so a re-run after a crash never makes a document twice or cuts the
+        stack differently.
+        """
+        if not segments:
+            raise TransitionError("a split needs at least one segment")
+        with self._tx() as conn:
+            row = conn.execute("SELECT * FROM documents WHERE id = ?", (parent_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no document {parent_id}")
+            parent = self._doc(row)
+            if parent.parent_id is not None:
+                raise TransitionError(f"document {parent_id} is itself a segment of a stack")
+            recorded = (
+                parent.segment is not None
+                or conn.execute(
+                    "SELECT 1 FROM documents WHERE parent_id = ? LIMIT 1", (parent_id,)
+                ).fetchone()
+            )
+            if not recorded:
+                first, rest = segments[0], segments[1:]
+                conn.execute(
+                    "UPDATE documents SET segment = ?, first_page = ?, last_page = ?,"
+                    " segment_info = ?, updated_at = ? WHERE id = ?",
+                    (
+                        first.segment,
+                        first.first_page,
+                        first.last_page,
+                        first.info,
+                        now(),
+                        parent_id,
+                    ),
+                )
+                stamp = now()
+                for seg in rest:
+                    child = new_id("d")
+                    seq = conn.execute(
+                        "SELECT COALESCE(MAX(seq), 0) + 1 FROM documents WHERE batch_id = ?",
+                        (parent.batch_id,),
+                    ).fetchone()[0]
+                    conn.execute(
+                        "INSERT INTO documents(id, batch_id, seq, station, folder_name,"
+                        " source_name, source_path, sha256, size, media_type, raw_key, state,"
+                        " stage, reason, pages, created_at, updated_at, source_name_bytes, owner,"
+                        " parent_id, segment, first_page, last_page, segment_info)"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (
+                            child,
+                            parent.batch_id,
+                            seq,
+                            parent.station,
+                            parent.folder_name,
+                            parent.source_name,
+                            parent.source_path,
+                            parent.sha256,
+                            parent.size,
+                            parent.media_type,
+                            parent.raw_key,
+                            STORED_RAW,
+                            "split",
+                            f"document {seg.segment} of {parent_id}'s stack"
+                            f" (pages {seg.first_page}-{seg.last_page})",
+                            seg.last_page - seg.first_page + 1,
+                            stamp,
+                            stamp,
+                            parent.source_name_bytes,
+                            parent.owner,
+                            parent_id,
+                            seg.segment,
+                            seg.first_page,
+                            seg.last_page,
+                            seg.info,
+                        ),
+                    )
+                    self._event(
+                        conn,
+                        actor,
+                        child,
+                        parent.batch_id,
+                        None,
+                        STORED_RAW,
+                        "split",
+                        f"pages {seg.first_page}-{seg.last_page} of {parent.source_name}"
+                        f" (document {parent_id}), document {seg.segment} of its stack",
+                    )
+                ranges = ", ".join(f"{g.first_page}-{g.last_page}" for g in segments)
+                self._event(
+                    conn,
+                    actor,
+                    parent_id,
+                    parent.batch_id,
+                    parent.state,
+                    parent.state,
+                    "split",
+                    f"split into {len(segments)} document(s) at separator pages: pages {ranges}",
+                )
+        return self.family(parent_id)
+
+    def family(self, parent_id: str) -> list[Document]:
+        """A stack's documents in stack order: the source's row, then its further segments."""
+        head = self.get_document(parent_id)
+        rows = self._conn().execute(
+            "SELECT * FROM documents WHERE parent_id = ? ORDER BY segment", (parent_id,)
+        )
+        return [head, *(self._doc(r) for r in rows)]
+
     def restore(self, batch: dict[str, Any], doc: Document, actor: str, reason: str) -> bool:
         """Insert a batch and document rebuilt from MinIO, unless the ledger already has it.
 
@@ -387,6 +520,7 @@ class SqliteLedger:
         station: str | None = None,
         since: str | None = None,
         source_path: str | None = None,
+        parent_id: str | None = None,
         signature: str | None = None,
     ) -> list[Document]:
         clauses: list[str] = []
@@ -399,6 +533,7 @@ class SqliteLedger:
             ("batch_id", batch_id),
             ("station", station),
             ("source_path", source_path),
+            ("parent_id", parent_id),
             ("signature", signature),
         ):
             if value is not None:
@@ -457,7 +592,7 @@ class SqliteLedger:
     def live_twin(self, doc: Document) -> Document | None:
         """Another document holding the same bytes in a live state (the one that keeps them)."""
         for other in self.find_documents(sha256=doc.sha256, states=LIVE_STATES):
-            if other.id != doc.id:
+            if other.id != doc.id and other.parent_id is None:
                 return other
         return None
 

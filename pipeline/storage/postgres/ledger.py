@@ -30,11 +30,12 @@ from pipeline.storage.ledger.records import (
     ANY_OWNER,
     DOCUMENT_FIELDS,
     Document,
+    SegmentRow,
     document_columns,
     new_id,
     now,
 )
-from pipeline.storage.ledger.states import LIVE_STATES, RECEIVED, check_transition
+from pipeline.storage.ledger.states import LIVE_STATES, RECEIVED, STORED_RAW, check_transition
 from pipeline.storage.postgres.db import Connection, Database
 from pipeline.storage.postgres.migrations import Migration, migrate
 
@@ -82,9 +83,33 @@ def _signature_index() -> list[str]:
     ]
 
 
+def _stack_indexes() -> list[str]:
+    # The further documents of a split stack share their source's bytes: one live document
+    # per SHA-256 among the rows that stand for a file, and one row per segment of a stack.
+    live = ", ".join(f"'{s}'" for s in LIVE_STATES)
+    return [
+        *(
+            f"ALTER TABLE documents ADD COLUMN IF NOT EXISTS {name} {kind}"
+            for name, kind in (
+                ("parent_id", "TEXT"),
+                ("segment", "BIGINT"),
+                ("first_page", "BIGINT"),
+                ("last_page", "BIGINT"),
+                ("segment_info", "TEXT"),
+            )
+        ),
+        f"DROP INDEX IF EXISTS {LIVE_SHA_INDEX}",
+        f"CREATE UNIQUE INDEX {LIVE_SHA_INDEX} ON documents (sha256)"
+        f" WHERE parent_id IS NULL AND state IN ({live})",
+        "CREATE UNIQUE INDEX documents_segment ON documents (parent_id, segment)"
+        " WHERE parent_id IS NOT NULL",
+    ]
+
+
 MIGRATIONS = (
     Migration(1, "batches, documents, ordinals, events", _documents_table),
     Migration(2, "documents by signature state (sign --pending)", _signature_index),
+    Migration(3, "split stacks: one live source row per SHA-256, segments", _stack_indexes),
 )
 
 
@@ -360,6 +385,115 @@ class PostgresLedger:
 
         return self.db.run(write)
 
+    def record_split(
+        self, parent_id: str, segments: Sequence[SegmentRow], *, actor: str
+    ) -> list[Document]:
+        """Record how a stack splits, once (see :meth:`SqliteLedger.record_split`): the source's
+        row takes the first segment, each further one a ``stored_raw`` row of its own.
+
+        The children's ids are chosen before the first try, and a split already recorded
+        is left as it is, so a retry after a broken connection never makes one twice.
+        """
+        if not segments:
+            raise TransitionError("a split needs at least one segment")
+        child_ids = [new_id("d") for _ in segments[1:]]
+
+        def write(conn: Connection, attempt: int) -> None:
+            row = conn.execute(
+                "SELECT * FROM documents WHERE id = %s FOR UPDATE", (parent_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no document {parent_id}")
+            parent = _doc(row)
+            if parent.parent_id is not None:
+                raise TransitionError(f"document {parent_id} is itself a segment of a stack")
+            if (
+                parent.segment is not None
+                or conn.execute(
+                    "SELECT 1 FROM documents WHERE parent_id = %s LIMIT 1", (parent_id,)
+                ).fetchone()
+            ):
+                return  # recorded before
+            first, stamp = segments[0], now()
+            conn.execute(
+                "UPDATE documents SET segment = %s, first_page = %s, last_page = %s,"
+                " segment_info = %s, updated_at = %s WHERE id = %s",
+                (first.segment, first.first_page, first.last_page, first.info, stamp, parent_id),
+            )
+            conn.execute("SELECT 1 FROM batches WHERE id = %s FOR UPDATE", (parent.batch_id,))
+            for child, seg in zip(child_ids, segments[1:], strict=True):
+                seq = conn.execute(
+                    "SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM documents WHERE batch_id = %s",
+                    (parent.batch_id,),
+                ).fetchone()["n"]
+                values = {
+                    "id": child,
+                    "batch_id": parent.batch_id,
+                    "seq": seq,
+                    "station": parent.station,
+                    "folder_name": parent.folder_name,
+                    "source_name": parent.source_name,
+                    "source_path": parent.source_path,
+                    "sha256": parent.sha256,
+                    "size": parent.size,
+                    "media_type": parent.media_type,
+                    "raw_key": parent.raw_key,
+                    "state": STORED_RAW,
+                    "stage": "split",
+                    "reason": f"document {seg.segment} of {parent_id}'s stack"
+                    f" (pages {seg.first_page}-{seg.last_page})",
+                    "pages": seg.last_page - seg.first_page + 1,
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                    "source_name_bytes": parent.source_name_bytes,
+                    "owner": parent.owner,
+                    "parent_id": parent_id,
+                    "segment": seg.segment,
+                    "first_page": seg.first_page,
+                    "last_page": seg.last_page,
+                    "segment_info": seg.info,
+                }
+                conn.execute(
+                    sql.SQL("INSERT INTO documents ({}) VALUES ({})").format(
+                        sql.SQL(", ").join(sql.Identifier(k) for k in values),
+                        sql.SQL(", ").join(sql.Placeholder() for _ in values),
+                    ),
+                    list(values.values()),
+                )
+                _event(
+                    conn,
+                    actor,
+                    child,
+                    parent.batch_id,
+                    None,
+                    STORED_RAW,
+                    "split",
+                    f"pages {seg.first_page}-{seg.last_page} of {parent.source_name}"
+                    f" (document {parent_id}), document {seg.segment} of its stack",
+                )
+            ranges = ", ".join(f"{g.first_page}-{g.last_page}" for g in segments)
+            _event(
+                conn,
+                actor,
+                parent_id,
+                parent.batch_id,
+                parent.state,
+                parent.state,
+                "split",
+                f"split into {len(segments)} document(s) at separator pages: pages {ranges}",
+            )
+
+        self.db.run(write)
+        return self.family(parent_id)
+
+    def family(self, parent_id: str) -> list[Document]:
+        """A stack's documents in stack order: the source's row, then its further segments."""
+        head = self.get_document(parent_id)
+        rows = self._all(
+            "SELECT * FROM documents WHERE parent_id = %s ORDER BY segment", (parent_id,)
+        )
+        return [head, *(_doc(r) for r in rows)]
+
     def restore(self, batch: dict[str, Any], doc: Document, actor: str, reason: str) -> bool:
         """Insert a batch and document rebuilt from MinIO, unless the ledger already has it."""
         values = dict(doc.__dict__)
@@ -421,6 +555,7 @@ class PostgresLedger:
         station: str | None = None,
         since: str | None = None,
         source_path: str | None = None,
+        parent_id: str | None = None,
         signature: str | None = None,
     ) -> list[Document]:
         clauses: list[str] = []
@@ -433,6 +568,7 @@ class PostgresLedger:
             ("batch_id", batch_id),
             ("station", station),
             ("source_path", source_path),
+            ("parent_id", parent_id),
             ("signature", signature),
         ):
             if value is not None:
@@ -491,7 +627,7 @@ class PostgresLedger:
     def live_twin(self, doc: Document) -> Document | None:
         """Another document holding the same bytes in a live state (the one that keeps them)."""
         for other in self.find_documents(sha256=doc.sha256, states=LIVE_STATES):
-            if other.id != doc.id:
+            if other.id != doc.id and other.parent_id is None:
                 return other
         return None
 

@@ -1,4 +1,5 @@
-"""One dossier's page: its documents, the opening words of each page, links to the PDFs."""
+"""One dossier's page: its documents with their fields, thumbnails, the opening words of each
+page, links to the PDFs."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pipeline.dossier import normalize_code, received_date
+from workers.web import documents
 from workers.web.context import WebContext, page
 
 
@@ -15,12 +17,22 @@ def routes(ctx: WebContext) -> list[Route]:
         raw = request.path_params["code"]
         code = normalize_code(raw) if len(raw) <= 80 else None
         if code is None:
-            view = {"code": raw[:80], "docs": [], "received": None, "signatures": {}}
+            view = {"code": raw[:80], "docs": [], "rows": [], "received": None}
             return ctx.render(request, "dossier.html", view, 404)
         docs = ctx.index.dossier_documents(code)
         ctx.record(request, "dossier_view", code, dossier=code, documents=len(docs))
         badges = ctx.signatures.badges(d.pdf_key for d in docs)
-        view = {"code": code, "docs": docs, "received": received_date(code), "signatures": badges}
+        rows = [
+            {
+                "doc": d,
+                "number": documents.number_text(d.meta),
+                "signature": badges.get(d.pdf_key),
+                "page_href": documents.page_href(d.doc_id, 1),
+                "thumb": documents.image_href(d.doc_id, 1, documents.THUMB_WIDTH),
+            }
+            for d in docs
+        ]
+        view = {"code": code, "docs": docs, "rows": rows, "received": received_date(code)}
         return ctx.render(request, "dossier.html", view, status=200 if docs else 404)
 
     return [page(ctx, "/dossier/{code}", dossier_page)]

@@ -8,15 +8,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pipeline.errors import QueryError
+from pipeline.errors import ConfigError, QueryError, StorageUnavailable
 from pipeline.storage.index import Hit, SearchRequest
+from workers.web import documents
 from workers.web.auth import SECURITY_HEADERS
 from workers.web.context import WebContext, dossier_href, page, pdf_href
 from workers.web.signature import SignatureBadge
 
 WEB_LIMIT = 50
-FILTERS = ("dossier", "station", "from", "to", "type")
-_MATCH_LABELS = {"exact": "khớp đúng dấu", "folded": "khớp không dấu", "code": "theo mã hồ sơ"}
+THUMB_BOXES = 20  # hits whose thumbnails get their matched words boxed
+FILTERS = ("dossier", "station", "from", "to", "type", "number", "organ")
+_MATCH_LABELS = {
+    "exact": "khớp đúng dấu",
+    "folded": "khớp không dấu",
+    "code": "theo mã hồ sơ",
+    "fields": "theo số, loại, cơ quan, ngày",
+}
 
 
 def search_params(request: Request) -> dict[str, str]:
@@ -33,10 +40,12 @@ def build_request(params: dict[str, str], limit: str | int) -> SearchRequest:
         date_to=params["to"] or None,
         doc_type=params["type"] or None,
         limit=limit,
+        number=params["number"] or None,
+        organ=params["organ"] or None,
     )
 
 
-def hit_view(hit: Hit, signature: SignatureBadge | None = None) -> dict[str, Any]:
+def hit_view(hit: Hit, q: str = "", signature: SignatureBadge | None = None) -> dict[str, Any]:
     return {
         **hit.as_dict(),
         "signature": signature,
@@ -44,6 +53,9 @@ def hit_view(hit: Hit, signature: SignatureBadge | None = None) -> dict[str, Any
         "pdf_href": pdf_href(hit.pdf_key, hit.page),
         "dossier_href": dossier_href(hit.dossier_code),
         "match_label": _MATCH_LABELS.get(hit.match, hit.match),
+        "page_href": documents.page_href(hit.doc_id, hit.page, q),
+        "thumb": documents.image_href(hit.doc_id, hit.page, documents.THUMB_WIDTH),
+        "q": q,
     }
 
 
@@ -54,6 +66,15 @@ def routes(ctx: WebContext) -> list[Route]:
         filters = {k: params[k] for k in FILTERS if params[k]}
         ctx.record(request, "search", query=params["q"], filters=filters, via=via, **result)
 
+    def boxes(view: dict[str, Any]) -> list[dict[str, Any]]:
+        doc = documents.find_document(index, view["doc_id"]) if view.get("q") else None
+        if doc is None:
+            return []
+        try:
+            return documents.page_boxes(ctx.images, doc, view["page"], view["q"])
+        except (ConfigError, StorageUnavailable):
+            return []
+
     def home(request: Request) -> Response:
         dossiers, documents, pages = index.counts()
         stats = {"dossiers": dossiers, "documents": documents, "pages": pages}
@@ -61,7 +82,7 @@ def routes(ctx: WebContext) -> list[Route]:
 
     def search_page(request: Request) -> Response:
         params = search_params(request)
-        if not params["q"]:
+        if not any(params[k] for k in ("q", "number", "organ", "type", "from", "to", "dossier")):
             return ctx.render(request, "index.html", {"params": params, "stats": None})
         try:
             hits = index.search(build_request(params, WEB_LIMIT))
@@ -71,7 +92,9 @@ def routes(ctx: WebContext) -> list[Route]:
             return ctx.render(request, "results.html", ctx_, status=400)
         audit_search(request, params, "web", hits=len(hits))
         badges = ctx.signatures.badges(h.pdf_key for h in hits)
-        views = [hit_view(h, badges.get(h.pdf_key)) for h in hits]
+        views = [hit_view(h, params["q"], badges.get(h.pdf_key)) for h in hits]
+        for v in views[:THUMB_BOXES]:  # the matched words boxed on each thumbnail
+            v["boxes"] = boxes(v)
         view = {"params": params, "hits": views, "error": None}
         return ctx.render(request, "results.html", view)
 

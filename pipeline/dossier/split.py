@@ -1,0 +1,245 @@
+"""Where a scanned stack splits into documents: cover sheets and receipts (issue 13).
+
+Offices scan whole feeder loads at once. Two kinds of page start a new document:
+
+- a **cover sheet** (``sohoa cover-sheet``): a QR holding the dossier code behind the
+  marker :data:`COVER_MARK`, or any QR holding a code on a page that carries hardly
+  any other text (an office's own separator sheets). It is not content: it is left out
+  of the archive (``split.keep_cover_sheets``) and recorded; a blank page right after it
+  is its back (duplex scanning) and is left out too;
+- a **content page with a dossier code**, typically the one-stop shop's receipt (Giấy
+  tiếp nhận hồ sơ, QR at the top left, Circular 01/2023): it starts a new document,
+  and, being content, is that document's first page. Consecutive pages carrying the
+  same code (a printout with its QR on every page) stay one document.
+
+A QR whose text is not a valid dossier code (an ID card's QR, a link, a bank
+transfer) is not a separator; it is recorded by page, length and hash, never by its
+text: the QR of a citizen's ID card holds the name, number and address.
+
+Pure functions of the page results, so the same pages always split the same way; the
+ledger records the split once (``Ledger.record_split``) and every re-run reuses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+from pipeline.config import SplitConfig
+from pipeline.dossier.codes import code_from_payloads
+from pipeline.lang.textnorm import fold, nfc
+from pipeline.model import PageResult
+
+COVER_MARK = "SOHOA-COVER"
+RECEIPT_WORDS = ("giay tiep nhan", "tiep nhan ho so", "phieu tiep nhan", "hen tra ket qua")
+
+COVER = "cover"
+RECEIPT = "receipt"
+CODE_PAGE = "qr"  # another document carrying its dossier code
+
+
+@dataclass(frozen=True)
+class CoverPayload:
+    """What sohoa's cover-sheet QR holds: ``SOHOA-COVER|<code>[|<type>]``."""
+
+    code: str
+    doc_type: str | None = None
+
+    def text(self) -> str:
+        parts = [COVER_MARK, self.code]
+        if self.doc_type:
+            parts.append(nfc(self.doc_type))
+        return "|".join(parts)
+
+
+def parse_cover(payload: str) -> CoverPayload | None:
+    """A cover-sheet payload, or None when ``payload`` is not one (or its code is invalid)."""
+    text = nfc(payload).strip()
+    if not text.upper().startswith(COVER_MARK + "|"):
+        return None
+    parts = text.split("|")
+    code = code_from_payloads([parts[1]]) if len(parts) > 1 else None
+    if code is None:
+        return None
+    doc_type = parts[2].strip() if len(parts) > 2 and parts[2].strip() else None
+    return CoverPayload(code, doc_type)
+
+
+@dataclass(frozen=True)
+class IgnoredCode:
+    """A decoded symbol that is not a dossier code: where, how long, a hash (never the text)."""
+
+    source_page: int  # 1-based
+    chars: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One document of the stack, in source page indexes (0-based)."""
+
+    first: int  # first archived page
+    last: int  # last archived page (inclusive)
+    started_by: str | None  # COVER, RECEIPT, CODE_PAGE, or None (the stack's own start)
+    separator_page: int | None = None  # the cover sheet's or code page's index
+    code: str | None = None  # the dossier code the separator holds
+    cover_type: str | None = None  # the type printed on sohoa's cover sheet
+    cover_kept: bool = False
+    skipped: tuple[tuple[int, str], ...] = ()  # (index, why) of pages left out before it
+
+    def info(self) -> dict[str, object]:
+        """The segment as the ledger keeps it (JSON) and the metadata shows it (1-based)."""
+        return {
+            "started_by": self.started_by,
+            "separator_page": None if self.separator_page is None else self.separator_page + 1,
+            "separator_code": self.code,
+            "cover_type": self.cover_type,
+            "cover_archived": self.cover_kept,
+            "skipped_pages": [{"source_page": i + 1, "reason": why} for i, why in self.skipped],
+        }
+
+    def info_json(self) -> str:
+        return json.dumps(self.info(), ensure_ascii=False, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    segments: tuple[Segment, ...]
+    ignored_codes: tuple[IgnoredCode, ...] = ()
+    empty_separators: tuple[int, ...] = ()  # cover sheets with nothing after them (indexes)
+    unassigned: tuple[int, ...] = field(default=())  # pages in no document (only separators)
+
+    @property
+    def is_split(self) -> bool:
+        """True unless the stack is one document of every page, started by nothing."""
+        if len(self.segments) != 1:
+            return True
+        seg = self.segments[0]
+        return seg.started_by is not None or seg.first != 0 or bool(seg.skipped)
+
+
+def _code_of(result: PageResult) -> tuple[str | None, CoverPayload | None]:
+    cover = next((c for c in map(parse_cover, result.codes) if c), None)
+    if cover:
+        return cover.code, cover
+    return code_from_payloads(result.codes), None
+
+
+def _kind(result: PageResult, cover: CoverPayload | None, cfg: SplitConfig) -> str:
+    if cover is not None or result.words <= cfg.cover_max_words:
+        return COVER
+    folded = fold(result.text).lower()
+    if any(w in folded for w in RECEIPT_WORDS):
+        return RECEIPT
+    return CODE_PAGE
+
+
+def ignored_codes(results: Sequence[PageResult]) -> tuple[IgnoredCode, ...]:
+    out = []
+    for r in results:
+        for text in r.codes:
+            if parse_cover(text) is None and code_from_payloads([text]) is None:
+                digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+                out.append(IgnoredCode(r.index + 1, len(text), digest))
+    return tuple(out)
+
+
+def plan_split(results: Sequence[PageResult], cfg: SplitConfig) -> SplitPlan:
+    """Cut the stack's pages (in source order) into documents."""
+    pages = sorted(results, key=lambda r: r.index)
+    ignored = ignored_codes(pages)
+    if not cfg.enabled or not pages:
+        return SplitPlan((Segment(0, max(0, len(pages) - 1), None),) if pages else (), ignored)
+    segments: list[Segment] = []
+    empty: list[int] = []
+    current: dict | None = {"first": None, "started_by": None, "skipped": []}
+    previous_code: str | None = None
+    skip_back = False
+
+    def close(last: int) -> None:
+        if current is None:
+            return
+        if current["first"] is None:
+            if current["started_by"] == COVER:
+                empty.append(current["separator_page"])
+            return
+        segments.append(
+            Segment(
+                first=current["first"],
+                last=last,
+                started_by=current["started_by"],
+                separator_page=current.get("separator_page"),
+                code=current.get("code"),
+                cover_type=current.get("cover_type"),
+                cover_kept=current.get("cover_kept", False),
+                skipped=tuple(current["skipped"]),
+            )
+        )
+
+    last_content = -1
+    for r in pages:
+        i = r.index
+        code, cover = _code_of(r)
+        kind = _kind(r, cover, cfg) if code else None
+        if kind == COVER:
+            close(last_content)
+            keep = cfg.keep_cover_sheets
+            current = {
+                "first": i if keep else None,
+                "started_by": COVER,
+                "separator_page": i,
+                "code": code,
+                "cover_type": cover.doc_type if cover else None,
+                "cover_kept": keep,
+                "skipped": [] if keep else [(i, "cover sheet")],
+            }
+            if keep:
+                last_content = i
+            skip_back, previous_code = cfg.drop_cover_backs, None
+            continue
+        if skip_back and r.blank and current is not None and current["first"] is None:
+            current["skipped"].append((i, "back of the cover sheet"))
+            skip_back = False
+            continue
+        skip_back = False
+        if kind in (RECEIPT, CODE_PAGE) and code != previous_code:
+            close(last_content)
+            current = {
+                "first": i,
+                "started_by": kind,
+                "separator_page": i,
+                "code": code,
+                "skipped": [],
+            }
+        elif current["first"] is None:
+            current["first"] = i
+        last_content = i
+        previous_code = code if kind in (RECEIPT, CODE_PAGE) else None
+    close(last_content)
+    in_docs = {i for s in segments for i in range(s.first, s.last + 1)}
+    unassigned = tuple(r.index for r in pages if r.index not in in_docs)
+    return SplitPlan(tuple(segments), ignored, tuple(empty), unassigned)
+
+
+def segment_from_info(first: int, last: int, info_json: str | None) -> Segment:
+    """The segment a ledger row records (1-based pages, JSON info) back as a Segment."""
+    info = json.loads(info_json) if info_json else {}
+    sep = info.get("separator_page")
+    return Segment(
+        first=first - 1,
+        last=last - 1,
+        started_by=info.get("started_by"),
+        separator_page=None if sep is None else int(sep) - 1,
+        code=info.get("separator_code"),
+        cover_type=info.get("cover_type"),
+        cover_kept=bool(info.get("cover_archived")),
+        skipped=tuple(
+            (int(p["source_page"]) - 1, p["reason"]) for p in info.get("skipped_pages", [])
+        ),
+    )
+
+
+def as_dict(plan: SplitPlan) -> dict[str, object]:
+    return asdict(plan)
