@@ -310,3 +310,209 @@ def test_words_together_rank_above_the_same_words_scattered(new_index) -> None:
     for query in ("giay phep xay", "giấy phép xây"):
         codes = [h.dossier_code for h in search(c, query)]
         assert codes == [CODE_B, CODE_A], query
+
+
+# ------------------------------------------------------------- document fields (issue 13)
+
+CODE_D = "000.00.13.H38-261122-0004"
+
+
+def field_meta(code: str, n: int, **fields) -> dict:
+    return {**meta(code, n, type_name=fields.pop("type_name", None)), **fields}
+
+
+@pytest.fixture
+def fielded(new_index):
+    """Four documents with fields read off them (and one without any)."""
+    c = new_index()
+    index_document(
+        c,
+        field_meta(
+            CODE_A,
+            1,
+            type_name="KẾ HOẠCH",
+            code_number=263,
+            code_notation="KH-UBND",
+            issued_date="2026-10-05",
+            governing_body="ỦY BAN NHÂN DÂN TỈNH LÀO CAI",
+            organ_name="ỦY BAN NHÂN DÂN HUYỆN BẢO THẮNG",
+            subject="Về việc cấp giấy phép xây dựng năm 2026",
+        ),
+        ["KẾ HOẠCH Về việc cấp giấy phép xây dựng. " + FILLER, "Trang hai. " + FILLER],
+    )
+    index_document(
+        c,
+        field_meta(
+            CODE_B,
+            1,
+            type_name="QUYẾT ĐỊNH",
+            code_number=15,
+            code_notation="QĐ-UBND",
+            issued_date="2026-11-02",
+            organ_name="ỦY BAN NHÂN DÂN XÃ PHÚ NHUẬN",
+            subject="Về việc giao đất",
+        ),
+        ["QUYẾT ĐỊNH Về việc giao đất cho ông Phạm Văn Anh. " + FILLER],
+    )
+    index_document(
+        c,
+        field_meta(
+            CODE_B,
+            2,
+            type_name="KẾ HOẠCH",
+            code_number=263,
+            code_notation="KH-UBND",
+            issued_date="2026-11-03",
+            organ_name="ỦY BAN NHÂN DÂN XÃ PHÚ NHUẬN",
+        ),
+        ["KẾ HOẠCH kiểm tra hiện trạng xây dựng. " + FILLER],
+    )
+    # No fields read: dated by its dossier's received date (2026-11-22).
+    index_document(c, meta(CODE_D, 1), ["Giấy tờ khác về xây dựng. " + FILLER])
+    return c
+
+
+def docs_of(hits) -> list[str]:
+    return [h.doc_id for h in hits]
+
+
+def test_number_filter_with_and_without_notation_is_folded(fielded):
+    both = [f"{CODE_A}.1", f"{CODE_B}.2"]
+    for typed in ("263/KH-UBND", "263/kh-ubnd", "Số: 263/KH-UBND", "0263/kh-ubnd"):
+        assert docs_of(search(fielded, "", number=typed)) == both, typed
+    assert docs_of(search(fielded, "", number="263")) == both
+    assert docs_of(search(fielded, "", number="/kh-ubnd")) == both
+    assert docs_of(search(fielded, "", number="KH-UBND")) == both
+    for typed in ("15/QĐ-UBND", "15/qd-ubnd", "/QD-UBND", "qđ-ubnd", "15"):
+        assert docs_of(search(fielded, "", number=typed)) == [f"{CODE_B}.1"], typed
+    assert search(fielded, "", number="263/QD-UBND") == []
+    assert search(fielded, "", number="9999") == []
+
+
+def test_filters_only_list_documents_with_their_fields(fielded):
+    hits = search(fielded, "", number="263/KH-UBND")
+    assert [h.match for h in hits] == ["fields", "fields"]
+    assert [h.page for h in hits] == [1, 1]
+    first = hits[0]
+    assert (first.type_name, first.number, first.issued_date) == (
+        "KẾ HOẠCH",
+        "263/KH-UBND",
+        "2026-10-05",
+    )
+    assert first.organ_name == "ỦY BAN NHÂN DÂN HUYỆN BẢO THẮNG"
+    assert first.subject == "Về việc cấp giấy phép xây dựng năm 2026"
+    assert first.as_dict()["number"] == "263/KH-UBND"
+    assert "KẾ HOẠCH" in first.snippet  # page 1's opening words
+    # A code alone is still a code search.
+    assert {h.match for h in search(fielded, CODE_B)} == {"code"}
+    assert search(fielded, "", number="15")[0].number == "15/QĐ-UBND"
+
+
+def test_type_organ_and_issued_date_filters(fielded):
+    kh = [f"{CODE_A}.1", f"{CODE_B}.2"]
+    assert docs_of(search(fielded, "", doc_type="ke hoach")) == kh
+    assert docs_of(search(fielded, "", doc_type="Quyết định")) == [f"{CODE_B}.1"]
+    # The organ filter reads the organ and the body above it, folded.
+    assert docs_of(search(fielded, "", organ="bao thang")) == [f"{CODE_A}.1"]
+    assert docs_of(search(fielded, "", organ="tinh lao cai")) == [f"{CODE_A}.1"]
+    assert docs_of(search(fielded, "", organ="Phú Nhuận")) == [f"{CODE_B}.1", f"{CODE_B}.2"]
+    assert search(fielded, "", organ="ha noi") == []
+    # Dates: the issued date, else the dossier's received date.
+    october = search(fielded, "", date_from="2026-10-01", date_to="2026-10-31")
+    assert docs_of(october) == [f"{CODE_A}.1"]
+    early_nov = search(fielded, "", date_from="2026-11-01", date_to="2026-11-02")
+    assert docs_of(early_nov) == [f"{CODE_B}.1"]
+    assert docs_of(search(fielded, "", date_from="2026-11-22")) == [f"{CODE_D}.1"]
+    assert docs_of(search(fielded, "", date_to="2026-11-03")) == [
+        f"{CODE_A}.1",
+        f"{CODE_B}.1",
+        f"{CODE_B}.2",
+    ]
+    combined = search(fielded, "", doc_type="ke hoach", organ="phu nhuan", number="263")
+    assert docs_of(combined) == [f"{CODE_B}.2"]
+    assert search(fielded, "", limit=1, doc_type="ke hoach")[0].doc_id == f"{CODE_A}.1"
+
+
+def test_words_with_field_filters(fielded):
+    hits = search(fielded, "xay dung", number="263/KH-UBND")
+    assert sorted(docs_of(hits)) == [f"{CODE_A}.1", f"{CODE_B}.2"]
+    assert {h.match for h in hits} == {"folded"}
+    assert all(h.number == "263/KH-UBND" for h in hits)
+    hits = search(fielded, "kiểm tra", doc_type="ke hoach", organ="phu nhuan")
+    assert docs_of(hits) == [f"{CODE_B}.2"] and hits[0].match == "exact"
+    assert hits[0].type_name == "KẾ HOẠCH" and hits[0].issued_date == "2026-11-03"
+    assert docs_of(search(fielded, "xay dung", date_from="2026-11-20")) == [f"{CODE_D}.1"]
+    assert search(fielded, "giao dat", number="263") == []
+    unfielded = search(fielded, "giay to khac")
+    assert unfielded[0].type_name is None and unfielded[0].number is None
+
+
+def test_dossier_documents_carry_the_fields_in_meta(fielded):
+    docs = dossier_documents(fielded, CODE_B)
+    assert [d.doc_id for d in docs] == [f"{CODE_B}.1", f"{CODE_B}.2"]
+    assert [d.type_name for d in docs] == ["QUYẾT ĐỊNH", "KẾ HOẠCH"]
+    assert docs[0].meta["code_notation"] == "QĐ-UBND"
+    assert docs[1].meta["issued_date"] == "2026-11-03"
+
+
+FIELD_COLUMNS = (
+    "code_number",
+    "code_notation",
+    "number_key",
+    "notation_key",
+    "issued_date",
+    "organ_name",
+    "organ_folded",
+    "subject",
+)
+
+
+def _back_to_before_the_fields(backend: str, index) -> None:
+    """Turn a fresh index into one made before issue 13 (no field columns)."""
+    if backend == "sqlite":
+        conn = index.conn
+        for name in ("docs_by_number", "docs_by_number_key", "docs_by_notation", "docs_by_issued"):
+            conn.execute(f"DROP INDEX {name}")
+        for column in FIELD_COLUMNS:
+            conn.execute(f"ALTER TABLE docs DROP COLUMN {column}")
+        conn.execute("PRAGMA user_version = 1")
+        return
+
+    def downgrade(conn, attempt):
+        for column in FIELD_COLUMNS:
+            conn.execute(f"ALTER TABLE search_docs DROP COLUMN {column}")  # its indexes too
+        conn.execute("DELETE FROM schema_migrations WHERE component = 'index' AND version = 2")
+
+    index.db.run(downgrade)
+
+
+def test_an_index_from_before_the_fields_is_filled_from_the_stored_meta(backend, tmp_path, request):
+    old = make_index(backend, tmp_path / "old", request)
+    url = getattr(getattr(old, "db", None), "url", None)
+    index_document(
+        old,
+        field_meta(
+            CODE_A,
+            1,
+            type_name="KẾ HOẠCH",
+            code_number=263,
+            code_notation="KH-UBND",
+            issued_date="2026-10-05",
+            organ_name="ỦY BAN NHÂN DÂN HUYỆN BẢO THẮNG",
+        ),
+        ["KẾ HOẠCH xây dựng. " + FILLER],
+    )
+    index_document(old, meta(CODE_B, 1), ["Không có trường nào. " + FILLER])
+    _back_to_before_the_fields(backend, old)
+    old.close()
+    upgraded = make_index(backend, tmp_path / "old", request, url=url)
+    try:
+        hits = search(upgraded, "", number="263/kh-ubnd")
+        assert docs_of(hits) == [f"{CODE_A}.1"]
+        assert (hits[0].number, hits[0].issued_date) == ("263/KH-UBND", "2026-10-05")
+        assert docs_of(search(upgraded, "", organ="bao thang")) == [f"{CODE_A}.1"]
+        assert docs_of(search(upgraded, "", date_to="2026-10-31")) == [f"{CODE_A}.1"]
+        assert search(upgraded, "khong co truong")[0].number is None
+        assert counts(upgraded) == (2, 2, 2)
+    finally:
+        upgraded.close()

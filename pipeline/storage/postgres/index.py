@@ -25,6 +25,14 @@ Parity by construction rather than by configuration:
 - GIN indexes on the word and pair columns; codes compare bytewise
   (``COLLATE "C"``) so code prefixes are index range scans on any locale.
 
+The document's own fields (issue 13: type, number and notation, issued date, organ,
+subject) are columns of ``search_docs`` (migration 2, which fills them for documents
+indexed before it from their stored meta), read by the same ``document_row`` as
+SQLite's and filtered the same way: number and notation by their folded keys, organ
+and type by a folded substring, dates on the issued date or else the received one. A
+search with filters and no words lists the documents they select, page 1 of each, in
+code order (match ``"fields"``).
+
 Ranking within a tier looks at the first ``RANK_CANDIDATES`` matching pages
 only: on a million pages a word found on most of them would otherwise be
 ranked on all of them (seconds); tiers and filters still apply exactly.
@@ -76,7 +84,78 @@ _MIGRATION_1 = (
     "CREATE INDEX search_pages_exact_pairs ON search_pages USING GIN (exact_pairs)",
     "CREATE INDEX search_pages_folded_pairs ON search_pages USING GIN (folded_pairs)",
 )
-MIGRATIONS = (Migration(1, "search_docs, search_pages, GIN indexes", lambda: _MIGRATION_1),)
+
+# The document's own fields (issue 13), as the SQLite index's schema 2 has them.
+_FIELD_COLUMNS = (
+    ("code_number", "INTEGER"),
+    ("code_notation", "TEXT"),
+    ("number_key", 'TEXT COLLATE "C"'),
+    ("notation_key", 'TEXT COLLATE "C"'),
+    ("issued_date", "TEXT"),
+    ("organ_name", "TEXT"),
+    ("organ_folded", "TEXT"),
+    ("subject", "TEXT"),
+)
+_MIGRATION_2 = (
+    *(f"ALTER TABLE search_docs ADD COLUMN {name} {kind}" for name, kind in _FIELD_COLUMNS),
+    "CREATE INDEX search_docs_number ON search_docs (code_number)",
+    "CREATE INDEX search_docs_number_key ON search_docs (number_key)",
+    "CREATE INDEX search_docs_notation ON search_docs (notation_key)",
+    # The date filters compare the issued date, or the received date when none was read.
+    "CREATE INDEX search_docs_dated ON search_docs ((coalesce(issued_date, received)))",
+)
+# Metadata keys document_row reads the field columns from: rows without any stay NULL.
+_FIELD_KEYS = (
+    "code_number",
+    "code_notation",
+    "issued_date",
+    "organ_name",
+    "governing_body",
+    "subject",
+)
+_BACKFILL_BATCH = 500
+
+
+def _backfill_fields(conn: Connection) -> None:
+    """Fill the field columns of documents indexed before migration 2 from their stored meta.
+
+    The same reading as a fresh ``index_document`` (``document_row``: folding and number
+    keys are Python's), in batches by ``doc_id`` so a large index is never held in memory.
+    """
+    names = [name for name, _ in _FIELD_COLUMNS]
+    update = f"UPDATE search_docs SET {', '.join(f'{n} = %s' for n in names)} WHERE doc_id = %s"
+    last = ""  # doc_ids are never empty
+    while True:
+        rows = conn.execute(
+            "SELECT doc_id, meta FROM search_docs WHERE meta ?| %s AND doc_id > %s"
+            " ORDER BY doc_id LIMIT %s",
+            (list(_FIELD_KEYS), last, _BACKFILL_BATCH),
+        ).fetchall()
+        if not rows:
+            return
+        last = rows[-1]["doc_id"]
+        updates = []
+        for r in rows:
+            meta = r["meta"] if isinstance(r["meta"], dict) else json.loads(r["meta"])
+            try:
+                row = document_row(meta)
+            except (ValueError, TypeError):
+                continue
+            updates.append([*(row.get(n) for n in names), r["doc_id"]])
+        if updates:
+            with conn.cursor() as cur:
+                cur.executemany(update, updates)
+
+
+MIGRATIONS = (
+    Migration(1, "search_docs, search_pages, GIN indexes", lambda: _MIGRATION_1),
+    Migration(
+        2,
+        "document fields: type, number, issued date, organ, subject (filled from meta)",
+        lambda: _MIGRATION_2,
+        _backfill_fields,
+    ),
+)
 
 
 def _quote(lexeme: str) -> str:
@@ -191,12 +270,27 @@ def _filters(request: SearchRequest) -> tuple[str, list[Any]]:
     if request.station:
         where.append("d.station = %s")
         params.append(request.station)
+    # The issued date read off the document; its dossier's received date when none was.
     if request.date_from:
-        where.append("d.received >= %s")
+        where.append("coalesce(d.issued_date, d.received) >= %s")
         params.append(request.date_from)
     if request.date_to:
-        where.append("d.received <= %s")
+        where.append("coalesce(d.issued_date, d.received) <= %s")
         params.append(request.date_to)
+    if request.number is not None:
+        wanted = request.number
+        if wanted.key is not None:
+            where.append("d.number_key = %s")
+            params.append(wanted.key)
+        elif wanted.number is not None:
+            where.append("d.code_number = %s")
+            params.append(wanted.number)
+        else:
+            where.append("d.notation_key = %s")
+            params.append(wanted.notation)
+    if request.organ:
+        where.append("strpos(d.organ_folded, %s) > 0")
+        params.append(fold(request.organ).lower())
     if request.doc_type:
         where.append("strpos(d.type_folded, %s) > 0")
         params.append(fold(request.doc_type).lower())
@@ -206,7 +300,7 @@ def _filters(request: SearchRequest) -> tuple[str, list[Any]]:
 _TEXT_SQL = """
 SELECT * FROM (
   SELECT p.id, p.page, d.doc_id, d.dossier_code, d.document_id, d.pdf_key, d.doc_ordinal,
-         p.exact, {rank} AS r
+         p.exact, {rank} AS r, {fields}
   FROM search_pages p JOIN search_docs d ON d.doc_id = p.doc_id
   WHERE {match}{where}
   LIMIT %s
@@ -217,12 +311,16 @@ LIMIT %s
 
 _CODE_SQL = """
 SELECT p.id, 1 AS page, d.doc_id, d.dossier_code, d.document_id, d.pdf_key, d.doc_ordinal,
-       p.exact, 0.0 AS r
+       p.exact, 0.0 AS r, {fields}
 FROM search_docs d LEFT JOIN search_pages p ON p.doc_id = d.doc_id AND p.page = 1
 WHERE TRUE{where}
 ORDER BY d.dossier_code, d.doc_ordinal, d.doc_id COLLATE "C"
 LIMIT %s
 """
+
+# The document's fields every hit carries (for the results page).
+_HIT_FIELDS = ("type_name", "code_number", "code_notation", "issued_date", "subject", "organ_name")
+_FIELDS_SQL = ", ".join(f"d.{name}" for name in _HIT_FIELDS)
 
 
 class PostgresIndex:
@@ -327,8 +425,9 @@ class PostgresIndex:
         parsed, limit = request.parsed, request.limit
         where, params = _filters(request)
         if not parsed.units:
-            rows = self._all(_CODE_SQL.format(where=where), [*params, limit])
-            return [self._hit(row, "code", None, 1.0) for row in rows]
+            rows = self._all(_CODE_SQL.format(where=where, fields=_FIELDS_SQL), [*params, limit])
+            kind = "fields" if request.by_fields_only else "code"
+            return [self._hit(row, kind, None, 1.0) for row in rows]
         found = tiers(parsed)
         hits: list[Hit] = []
         seen: set[int] = set()
@@ -340,7 +439,7 @@ class PostgresIndex:
             matches = [q for _, q, _ in conditions]
             want = limit + len(seen)
             rows = self._all(
-                _TEXT_SQL.format(rank=sql_rank, match=sql_match, where=where),
+                _TEXT_SQL.format(rank=sql_rank, match=sql_match, where=where, fields=_FIELDS_SQL),
                 [*(q for _, q in ranked), *matches, *params, max(RANK_CANDIDATES, want), want],
             )
             for row in rows:
@@ -368,6 +467,7 @@ class PostgresIndex:
             pdf_key=row["pdf_key"],
             match=match,
             snippet_parts=parts,
+            **{name: row[name] for name in _HIT_FIELDS},
         )
 
     def dossier_documents(self, code: str, snippet_tokens: int = 20) -> list[IndexedDocument]:

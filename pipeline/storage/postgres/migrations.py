@@ -10,7 +10,9 @@ ran. A database whose schema is newer than the program is refused (upgrade
 sohoa), never altered.
 
 A new table or column is a new :class:`Migration` at the end of its
-component's list; earlier ones are never edited.
+component's list; earlier ones are never edited. A migration whose new columns are
+derived from what the rows already hold fills them in its ``backfill`` step, run in
+the same transaction right after its statements (so once, by whoever migrates).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class Migration:
     version: int
     description: str
     statements: Callable[[], Sequence[str]]
+    backfill: Callable[[Connection], None] | None = None
 
 
 def migrate(
@@ -69,6 +72,8 @@ def migrate(
                 continue
             for statement in m.statements():
                 conn.execute(statement)
+            if m.backfill is not None:
+                m.backfill(conn)
             conn.execute(
                 "INSERT INTO schema_migrations (component, version, description, applied_at)"
                 " VALUES (%s, %s, %s, %s)",
