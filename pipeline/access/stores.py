@@ -12,6 +12,7 @@ opens (the web app holds three; ``cli_audit`` opens the log per row).
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from typing import Any
@@ -24,7 +25,7 @@ from pipeline.access.sessions import SessionStore, SqliteSessionStore, SqlSessio
 from pipeline.access.users import LoginPolicy, SqliteUserStore, SqlUserStore, UserStore
 from pipeline.config import Config
 
-_pools: dict[tuple[Any, ...], AccessBackend] = {}
+_pools: dict[tuple[Any, ...], Any] = {}
 _pools_lock = threading.Lock()
 
 
@@ -42,6 +43,7 @@ def _postgres(cfg: Config) -> AccessBackend | None:
             from pipeline.storage.postgres.access import PostgresAccess
 
             backend = _pools[key] = PostgresAccess.from_config(cfg)
+            atexit.register(backend.close)
         return backend
 
 

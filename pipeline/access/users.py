@@ -279,13 +279,15 @@ class SqlUserStore:
 
         def count(tx: Tx) -> float:
             locked_for = 0.0
+            # One failure at a time, office-wide: guesses from two machines both count, and
+            # two of these transactions never wait on each other's rows.
+            tx.lock("login_throttle")
             # Forget stale counters so guessed names do not pile up for ever.
             tx.execute(
                 "DELETE FROM login_throttle WHERE window_start < ? AND locked_until < ?",
                 (now - window, now),
             )
             for key, limit in self._keys(name, client):
-                tx.lock(f"login_throttle:{key}")  # guesses from two machines both count
                 row = tx.execute(
                     "SELECT failures, window_start, locked_until FROM login_throttle WHERE key = ?",
                     (key,),
