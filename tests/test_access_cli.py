@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from minio import Minio
 
 from pipeline.access.audit import SqliteAuditLog
-from pipeline.access.users import SqliteUserStore
+from pipeline.access.stores import open_audit, open_users
 from pipeline.config import load_config
+from tests.support.access import AccessDB, make_access
+from tests.support.backends import BACKENDS
 from tests.support.cli import json_lines, sohoa
 from tests.support.minio import MinioServer
 
@@ -36,7 +38,21 @@ def home_env(tmp_path: Path) -> dict[str, str]:
     return {"SOHOA_HOME": str(tmp_path / "home")}
 
 
-def test_users_add_passwd_disable_list(home_env):
+@pytest.fixture(params=BACKENDS)
+def acc(request, tmp_path: Path) -> Iterator[AccessDB]:
+    """The access tables the commands use: the SQLite file under SOHOA_HOME, or PostgreSQL."""
+    db = make_access(request.param, tmp_path, request, path=tmp_path / "home" / "ledger.sqlite3")
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def access_env(home_env: dict[str, str], acc: AccessDB) -> dict[str, str]:
+    return {**home_env, **acc.env}
+
+
+def test_users_add_passwd_disable_list(access_env, acc: AccessDB):
+    home_env = access_env
     added = _with_stdin(home_env, "mat-khau-rat-dai\n", "users", "add", "Lan", "--role", "records")
     assert added.returncode == 0, added.stderr
     assert "mat-khau-rat-dai" not in added.stdout + added.stderr
@@ -47,7 +63,7 @@ def test_users_add_passwd_disable_list(home_env):
     assert short.returncode == 2 and "at least 10" in short.stderr and "ngan" not in short.stderr
     assert _with_stdin(home_env, "", "users", "add", "x", "--role", "boss").returncode == 2
     cfg = load_config(env=home_env)
-    users = SqliteUserStore.from_config(cfg)
+    users = open_users(cfg)
     assert users.authenticate("lan", "mat-khau-rat-dai", None).ok
     changed = _with_stdin(home_env, "mat-khau-moi-12345\n", "users", "passwd", "lan")
     assert changed.returncode == 0, changed.stderr
@@ -58,11 +74,11 @@ def test_users_add_passwd_disable_list(home_env):
     assert [(u["name"], u["role"], u["disabled"]) for u in listed] == [("lan", "operator", True)]
     assert not users.authenticate("lan", "mat-khau-moi-12345", None).ok
     assert sohoa(home_env, "users", "disable", "nobody").returncode == 2
-    dump = cfg.ledger_path.read_bytes()
-    assert b"mat-khau-rat-dai" not in dump and b"mat-khau-moi-12345" not in dump
-    actions = [r.action for r in SqliteAuditLog(cfg.ledger_path).query()]
+    dump = acc.dump()
+    assert "mat-khau-rat-dai" not in dump and "mat-khau-moi-12345" not in dump
+    actions = [r.action for r in open_audit(cfg).query()]
     assert actions == ["user_add", "user_passwd", "user_role", "user_disable"]
-    rows = SqliteAuditLog(cfg.ledger_path).query()
+    rows = acc.audit().query()
     assert all(r.actor.startswith("cli:") and r.object == "lan" for r in rows)
 
 
@@ -71,9 +87,9 @@ def test_password_is_never_taken_from_an_argument(home_env):
     assert result.returncode == 2  # there is no such option
 
 
-def test_audit_lists_filters_and_verifies_the_chain(home_env):
-    cfg = load_config(env=home_env)
-    log = SqliteAuditLog(cfg.ledger_path)
+def test_audit_lists_filters_and_verifies_the_chain(access_env, acc: AccessDB):
+    home_env = access_env
+    log = acc.audit()
     code = "000.00.13.H38-261120-0001"
     log.append("lan", "search", details={"query": "pham van anh", "hits": 2}, client="10.0.0.5")
     log.append("lan", "pdf_open", f"{code}/{code}.1.pdf", client="10.0.0.5")
@@ -93,25 +109,22 @@ def test_audit_lists_filters_and_verifies_the_chain(home_env):
     head = ok.stdout.strip().rsplit(" ", 1)[-1]
     assert sohoa(home_env, "audit", "verify", "--anchor", head).returncode == 0
 
-    conn = sqlite3.connect(cfg.ledger_path)
-    conn.execute("DROP TRIGGER audit_log_no_update")
-    conn.execute('UPDATE audit_log SET details = \'{"query":"x","hits":2}\' WHERE id = 1')
-    conn.commit()
-    conn.close()
+    with acc.raw() as conn:
+        conn.disarm_audit()
+        conn.execute('UPDATE audit_log SET details = \'{"query":"x","hits":2}\' WHERE id = 1')
     broken = sohoa(home_env, "--json", "audit", "verify")
     assert broken.returncode == 1
     assert json.loads(broken.stdout)["first_broken_id"] == 1
     assert "broken at row 1" in broken.stderr
 
 
-def test_audit_rows_cannot_be_changed_by_the_program(home_env):
-    cfg = load_config(env=home_env)
-    SqliteAuditLog(cfg.ledger_path).append("lan", "search")
-    conn = sqlite3.connect(cfg.ledger_path)
-    for sql in ("UPDATE audit_log SET actor = 'x'", "DELETE FROM audit_log"):
-        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-            conn.execute(sql)
-    conn.close()
+def test_audit_rows_cannot_be_changed_by_the_program(access_env, acc: AccessDB):
+    open_audit(load_config(env=access_env)).append("lan", "search")
+    with acc.raw() as conn:
+        for sql in ("UPDATE audit_log SET actor = 'x'", "DELETE FROM audit_log"):
+            with pytest.raises(acc.refused, match="append-only"):
+                conn.execute(sql)
+    assert [r.actor for r in acc.audit().query()] == ["lan"]
 
 
 @pytest.mark.integration

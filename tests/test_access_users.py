@@ -1,22 +1,28 @@
-"""Users: Argon2id, roles, constant-time failures, throttling and lockout; server-side sessions."""
+"""Users: Argon2id, roles, constant-time failures, throttling and lockout; server-side sessions.
+
+The stores run on SQLite and on PostgreSQL (the same code over each backend).
+"""
 
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
 
-from pipeline.access.sessions import SqliteSessionStore
+from pipeline.access.stores import open_audit, open_sessions, open_users
 from pipeline.access.users import (
     LoginPolicy,
     SqliteUserStore,
+    SqlUserStore,
     normalize_name,
     role_allows,
 )
 from pipeline.config import load_config
 from pipeline.errors import NotFound, UsageError
+from tests.support.access import AccessDB, make_access
+from tests.support.backends import BACKENDS
 
 FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 PW = "đúng-mật-khẩu-1"
@@ -48,12 +54,19 @@ def clock() -> Clock:
     return Clock()
 
 
+@pytest.fixture(params=BACKENDS)
+def acc(request, tmp_path: Path) -> Iterator[AccessDB]:
+    db = make_access(request.param, tmp_path, request)
+    yield db
+    db.close()
+
+
 @pytest.fixture
-def users(tmp_path: Path, clock: Clock) -> SqliteUserStore:
+def users(acc: AccessDB, clock: Clock) -> SqlUserStore:
     policy = LoginPolicy(
         max_failures=3, max_failures_per_client=6, window_seconds=600, lockout_seconds=900
     )
-    return SqliteUserStore(tmp_path / "ledger.sqlite3", policy, FAST, clock)
+    return acc.users(policy, FAST, clock)
 
 
 def test_roles_are_ordered():
@@ -62,26 +75,26 @@ def test_roles_are_ordered():
     assert not role_allows("station", "records") and not role_allows("records", "root")
 
 
-def test_add_list_and_the_hash_is_argon2id(users: SqliteUserStore, tmp_path: Path):
+def test_add_list_and_the_hash_is_argon2id(users: SqlUserStore, acc: AccessDB):
     u = users.add(" Lan.Nguyen ", "records", PW)
     users.add("an", "admin", "another-password")
+    users.add("an-2", "operator", "another-password")
     assert u.name == "lan.nguyen" and u.role == "records" and not u.disabled
-    assert [x.name for x in users.list()] == ["an", "lan.nguyen"]
-    with sqlite3.connect(tmp_path / "ledger.sqlite3") as conn:
-        (stored,) = conn.execute(
-            "SELECT password_hash FROM users WHERE name='lan.nguyen'"
-        ).fetchone()
+    assert [x.name for x in users.list()] == ["an", "an-2", "lan.nguyen"]
+    with acc.raw() as raw:
+        (row,) = raw.execute("SELECT password_hash FROM users WHERE name='lan.nguyen'")
+    stored = row["password_hash"]
     assert stored.startswith("$argon2id$") and PW not in stored
     assert not hasattr(u, "password_hash")
 
 
 @pytest.mark.parametrize("name", ["", " ", "a b", "../x", "ngô", "x" * 65, "-x", "a;drop"])
-def test_odd_names_are_refused(users: SqliteUserStore, name: str):
+def test_odd_names_are_refused(users: SqlUserStore, name: str):
     with pytest.raises(UsageError):
         users.add(name, "records", PW)
 
 
-def test_bad_roles_passwords_and_duplicates_are_refused(users: SqliteUserStore):
+def test_bad_roles_passwords_and_duplicates_are_refused(users: SqlUserStore):
     with pytest.raises(UsageError):
         users.add("lan", "root", PW)
     with pytest.raises(UsageError) as info:
@@ -99,7 +112,7 @@ def test_bad_roles_passwords_and_duplicates_are_refused(users: SqliteUserStore):
     assert normalize_name("LAN") == "lan"
 
 
-def test_authenticate_succeeds_only_with_the_right_password(users: SqliteUserStore):
+def test_authenticate_succeeds_only_with_the_right_password(users: SqlUserStore):
     users.add("lan", "operator", PW)
     ok = users.authenticate("Lan", PW, "10.0.0.5")
     assert ok.ok and ok.user and ok.user.role == "operator" and ok.user.last_login_at
@@ -108,41 +121,38 @@ def test_authenticate_succeeds_only_with_the_right_password(users: SqliteUserSto
         users.authenticate("lan", PW, "10.0.0.5")  # reset the per-user counter
 
 
-def test_unknown_and_disabled_users_fail_like_a_wrong_password():
+def test_unknown_and_disabled_users_fail_like_a_wrong_password(acc: AccessDB):
     spy = SpyHasher()
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as d:
-        store = SqliteUserStore(Path(d) / "l.sqlite3", hasher=spy)
-        store.add("lan", "records", PW)
-        store.add("binh", "records", PW)
-        store.disable("binh")
-        spy.verified.clear()
-        results = [
-            store.authenticate("nobody", PW, None),
-            store.authenticate("binh", PW, None),
-            store.authenticate("lan", "wrong-password", None),
-            store.authenticate("not a valid name!", PW, None),
-        ]
-        assert all(not r.ok and not r.locked for r in results)
-        # Every attempt ran one real Argon2 verification (the unknown ones on a dummy hash).
-        assert len(spy.verified) == 4 and all(h.startswith("$argon2id$") for h in spy.verified)
+    store = acc.users(hasher=spy)
+    store.add("lan", "records", PW)
+    store.add("binh", "records", PW)
+    store.disable("binh")
+    spy.verified.clear()
+    results = [
+        store.authenticate("nobody", PW, None),
+        store.authenticate("binh", PW, None),
+        store.authenticate("lan", "wrong-password", None),
+        store.authenticate("not a valid name!", PW, None),
+    ]
+    assert all(not r.ok and not r.locked for r in results)
+    # Every attempt ran one real Argon2 verification (the unknown ones on a dummy hash).
+    assert len(spy.verified) == 4 and all(h.startswith("$argon2id$") for h in spy.verified)
 
 
-def test_hash_is_upgraded_when_the_parameters_change(tmp_path: Path, clock: Clock):
-    path = tmp_path / "ledger.sqlite3"
-    SqliteUserStore(path, hasher=FAST, clock=clock).add("lan", "records", PW)
+def test_hash_is_upgraded_when_the_parameters_change(acc: AccessDB, clock: Clock):
+    acc.users(hasher=FAST, clock=clock).add("lan", "records", PW)
     stronger = PasswordHasher(time_cost=2, memory_cost=16, parallelism=1)
-    store = SqliteUserStore(path, hasher=stronger, clock=clock)
+    store = acc.users(hasher=stronger, clock=clock)
     assert store.authenticate("lan", PW, None).ok
-    with sqlite3.connect(path) as conn:
-        (stored,) = conn.execute("SELECT password_hash FROM users").fetchone()
+    with acc.raw() as raw:
+        (row,) = raw.execute("SELECT password_hash FROM users")
+    stored = row["password_hash"]
     assert "m=16,t=2,p=1" in stored and not stronger.check_needs_rehash(stored)
     assert store.authenticate("lan", PW, None).ok
 
 
 def test_brute_force_locks_the_account_even_for_the_right_password(
-    users: SqliteUserStore, clock: Clock
+    users: SqlUserStore, clock: Clock
 ):
     users.add("lan", "records", PW)
     results = [users.authenticate("lan", f"guess-number-{i}", "10.0.0.9") for i in range(3)]
@@ -153,7 +163,7 @@ def test_brute_force_locks_the_account_even_for_the_right_password(
     assert users.authenticate("lan", PW, "10.0.0.1").ok
 
 
-def test_failures_age_out_of_the_window_and_success_resets(users: SqliteUserStore, clock: Clock):
+def test_failures_age_out_of_the_window_and_success_resets(users: SqlUserStore, clock: Clock):
     users.add("lan", "records", PW)
     users.authenticate("lan", "guess-one-x", None)
     users.authenticate("lan", "guess-two-x", None)
@@ -164,7 +174,7 @@ def test_failures_age_out_of_the_window_and_success_resets(users: SqliteUserStor
     assert not users.authenticate("lan", "guess-five-x", None).locked
 
 
-def test_one_address_guessing_many_names_is_locked_out(users: SqliteUserStore):
+def test_one_address_guessing_many_names_is_locked_out(users: SqlUserStore):
     users.add("lan", "records", PW)
     for i in range(6):
         users.authenticate(f"user{i}", "guess-password", "203.0.113.7")
@@ -172,8 +182,8 @@ def test_one_address_guessing_many_names_is_locked_out(users: SqliteUserStore):
     assert users.authenticate("lan", PW, "10.0.0.2").ok
 
 
-def test_passwd_and_disable_end_open_sessions(users: SqliteUserStore, tmp_path: Path):
-    sessions = SqliteSessionStore(tmp_path / "ledger.sqlite3")
+def test_passwd_and_disable_end_open_sessions(users: SqlUserStore, acc: AccessDB):
+    sessions = acc.sessions()
     users.add("lan", "records", PW)
     sid, _ = sessions.create("lan", None)
     users.passwd("lan", "a-new-password-2")
@@ -188,10 +198,8 @@ def test_passwd_and_disable_end_open_sessions(users: SqliteUserStore, tmp_path: 
     assert users.authenticate("lan", "a-new-password-2", None).ok
 
 
-def test_sessions_expire_idle_and_absolute(tmp_path: Path, clock: Clock):
-    store = SqliteSessionStore(
-        tmp_path / "l.sqlite3", idle_seconds=60, max_seconds=300, clock=clock
-    )
+def test_sessions_expire_idle_and_absolute(acc: AccessDB, clock: Clock):
+    store = acc.sessions(idle_seconds=60, max_seconds=300, clock=clock)
     sid, s = store.create("lan", "10.0.0.1")
     assert store.get(sid) == s
     clock.advance(61)
@@ -209,12 +217,25 @@ def test_sessions_expire_idle_and_absolute(tmp_path: Path, clock: Clock):
     assert store.get("") is None and store.get("x" * 500) is None
 
 
-def test_the_database_holds_no_usable_session_id(tmp_path: Path):
-    path = tmp_path / "l.sqlite3"
-    sid, _ = SqliteSessionStore(path).create("lan", None)
-    with sqlite3.connect(path) as conn:
-        rows = conn.execute("SELECT * FROM web_sessions").fetchall()
-    assert rows and all(sid not in map(str, row) for row in rows)
+def test_the_database_holds_no_usable_session_id(acc: AccessDB):
+    sid, _ = acc.sessions().create("lan", None)
+    with acc.raw() as raw:
+        rows = raw.execute("SELECT * FROM web_sessions")
+    assert rows and all(sid not in map(str, row.values()) for row in rows)
+    assert sid not in acc.dump()
+
+
+def test_sessions_and_logins_are_shared_between_machines(acc: AccessDB, clock: Clock):
+    """Two processes' stores (the web on one machine, an operator's CLI on another) on one
+    database: a session made by one is seen, and ended, through the other."""
+    web_users, web_sessions = acc.users(hasher=FAST, clock=clock), acc.sessions(clock=clock)
+    cli_users = acc.users(hasher=FAST, clock=clock)
+    cli_users.add("lan", "records", PW)
+    assert web_users.authenticate("lan", PW, "10.0.0.5").ok
+    sid, session = web_sessions.create("lan", "10.0.0.5")
+    assert acc.sessions(clock=clock).get(sid) == session
+    cli_users.disable("lan")
+    assert web_sessions.get(sid) is None
 
 
 def test_login_policy_comes_from_config(tmp_path: Path):
@@ -225,3 +246,30 @@ def test_login_policy_comes_from_config(tmp_path: Path):
     policy = LoginPolicy.from_config(cfg)
     assert policy.max_failures == 7 and policy.lockout_seconds == 120
     assert SqliteUserStore.from_config(cfg, FAST).path == cfg.ledger_path
+
+
+def test_the_stores_follow_the_database_url(request, tmp_path: Path):
+    """With ``SOHOA_DATABASE_URL`` on PostgreSQL, users, sessions and audit live there (one
+    pool for all three), with the configured login policy; nothing goes to the SQLite file."""
+    from tests.support.access import open_spec
+    from tests.support.backends import pg_database
+
+    url = pg_database(request)
+    cfg = load_config(
+        env={"SOHOA_HOME": str(tmp_path), "SOHOA_DATABASE_URL": url},
+        overrides={"web": {"login_max_failures": 7}},
+    )
+    users, sessions, audit = open_users(cfg, FAST), open_sessions(cfg), open_audit(cfg)
+    assert isinstance(users, SqlUserStore) and users.policy.max_failures == 7
+    assert users.backend is sessions.backend is audit.backend
+    users.add("lan", "admin", PW)
+    sid, _ = sessions.create("lan", None)
+    audit.append("lan", "login")
+    other = open_spec(("postgres", url))
+    try:
+        assert [u.name for u in other.users(hasher=FAST).list()] == ["lan"]
+        assert other.sessions().get(sid) is not None
+        assert [r.action for r in other.audit().query()] == ["login"]
+    finally:
+        other.close()
+    assert not cfg.ledger_path.exists()

@@ -83,6 +83,11 @@ def test_two_stations_one_dossier_workers_elsewhere(env, tmp_path, redis_server)
     rows = json_lines(sohoa(a, "--json", "batches").stdout)
     assert {r["station"] for r in rows} == {"motcua-01", "motcua-02"}
     assert all(r["workers"] for r in rows), rows
+    # The search at station A is in the office's one audit log, read from another machine.
+    audit = json_lines(sohoa(b, "--json", "audit", "--action", "search").stdout)
+    assert len(audit) == 1 and audit[0]["actor"].startswith("cli:"), audit
+    verified = sohoa(worker, "audit", "verify")
+    assert verified.returncode == 0 and "intact: 1 rows" in verified.stdout, verified.stderr
 
 
 def test_worker_killed_mid_document_loses_nothing(env, tmp_path):

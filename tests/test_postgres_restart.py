@@ -73,6 +73,42 @@ def test_ledger_and_index_carry_on_across_a_database_restart():
         server.remove()
 
 
+def test_logins_sessions_and_audit_carry_on_across_a_database_restart():
+    from argon2 import PasswordHasher
+
+    from pipeline.access.audit import SqlAuditLog
+    from pipeline.access.sessions import SqlSessionStore
+    from pipeline.access.users import SqlUserStore
+    from pipeline.storage.postgres.access import PostgresAccess
+
+    server = pgs.new_server()
+    server.start()
+    try:
+        access = PostgresAccess(Database(server.new_database(), retry_seconds=60, name="access"))
+        users = SqlUserStore(
+            access, hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+        )
+        sessions, audit = SqlSessionStore(access), SqlAuditLog(access)
+        users.add("lan", "records", "mat-khau-rat-dai")
+        audit.append("lan", "login")
+        server.stop("fast")
+        restarted = threading.Timer(3.0, server.start)
+        restarted.start()
+        try:
+            # Issued while the server is down: each waits for it and then succeeds.
+            assert users.authenticate("lan", "mat-khau-rat-dai", "10.0.0.5").ok
+            sid, _ = sessions.create("lan", "10.0.0.5")
+            audit.append("lan", "search", details={"q": "giấy phép"})
+        finally:
+            restarted.join()
+        assert sessions.get(sid) is not None
+        assert [r.action for r in audit.query()] == ["login", "search"]
+        assert audit.verify().ok
+        access.close()
+    finally:
+        server.remove()
+
+
 def test_gives_up_after_retry_seconds():
     server = pgs.new_server()
     server.start()

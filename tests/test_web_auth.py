@@ -14,10 +14,10 @@ from starlette.responses import HTMLResponse, PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from pipeline.access.audit import SqliteAuditLog
-from pipeline.access.sessions import SqliteSessionStore
-from pipeline.access.users import LoginPolicy, SqliteUserStore
+from pipeline.access.users import LoginPolicy
 from pipeline.config import ConfigError, load_config
+from tests.support.access import AccessDB, make_access
+from tests.support.backends import BACKENDS
 from workers.web.auth import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -83,17 +83,22 @@ def clock() -> Clock:
     return Clock()
 
 
+@pytest.fixture(params=BACKENDS)
+def acc(request, tmp_path: Path) -> Iterator[AccessDB]:
+    """The gate's tables: the SQLite file, or PostgreSQL (an office's web server)."""
+    db = make_access(request.param, tmp_path, request)
+    yield db
+    db.close()
+
+
 @pytest.fixture
-def auth(tmp_path: Path, clock: Clock) -> WebAuth:
-    path = tmp_path / "ledger.sqlite3"
-    users = SqliteUserStore(
-        path, LoginPolicy(max_failures=3, lockout_seconds=600), FAST, clock=clock
-    )
+def auth(acc: AccessDB, clock: Clock) -> WebAuth:
+    users = acc.users(LoginPolicy(max_failures=3, lockout_seconds=600), FAST, clock=clock)
     users.add("lan", "records", PASSWORDS["lan"])
     users.add("op", "operator", PASSWORDS["op"])
     users.add("ad", "admin", PASSWORDS["ad"])
-    sessions = SqliteSessionStore(path, idle_seconds=600, max_seconds=3600, clock=clock)
-    return WebAuth(users, sessions, AuthSettings(SECRET), SqliteAuditLog(path, clock))
+    sessions = acc.sessions(idle_seconds=600, max_seconds=3600, clock=clock)
+    return WebAuth(users, sessions, AuthSettings(SECRET), acc.audit(clock))
 
 
 @pytest.fixture
@@ -403,7 +408,7 @@ def test_secret_file_is_made_private_and_refused_when_readable(tmp_path: Path):
 
 
 def test_no_secret_reaches_a_page_the_audit_log_or_a_repr(
-    client: TestClient, auth: WebAuth, tmp_path: Path
+    client: TestClient, auth: WebAuth, acc: AccessDB
 ):
     pages = [
         login(client, "lan", "the-wrong-password-xyz"),
@@ -414,9 +419,9 @@ def test_no_secret_reaches_a_page_the_audit_log_or_a_repr(
     text = " ".join(p.text + str(p.headers) for p in pages)
     assert all(pw not in text for pw in PASSWORDS.values())
     assert "the-wrong-password-xyz" not in text
-    dump = (tmp_path / "ledger.sqlite3").read_bytes()
+    dump = acc.dump()
     for secret in [*PASSWORDS.values(), "the-wrong-password-xyz", SECRET.decode()]:
-        assert secret.encode() not in dump
+        assert secret not in dump
     assert SECRET.decode() not in repr(auth.settings)
     assert LOGIN_COOKIE  # the login nonce cookie exists and is scoped to /login (see _render)
 

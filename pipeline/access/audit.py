@@ -2,17 +2,21 @@
 
 Every row stores the hash of the row before it and a hash over its own fields
 (its id included), so changing, deleting, inserting or reordering rows breaks
-the chain at a row :meth:`SqliteAuditLog.verify` names. Appends from any number
-of processes go through one ``BEGIN IMMEDIATE`` transaction each (read the last
-row, write the next), so they form one chain. The program never updates or
-deletes a row, and triggers refuse both; someone who can write the file can
-drop the triggers, which is what the chain is for.
+the chain at a row :meth:`SqlAuditLog.verify` names. Appends from any number
+of processes (and, on PostgreSQL, machines) each run in one transaction that
+first takes the chain's lock — SQLite's ``BEGIN IMMEDIATE``, PostgreSQL's
+``audit_chain`` row ``FOR UPDATE`` — then reads the last row and writes the
+next, so they form one chain. The program never updates or deletes a row, and
+triggers refuse both; someone who can alter the schema can drop the triggers,
+which is what the chain is for.
 
 What the chain cannot see on its own is the removal of the newest rows, or a
 whole tail rewritten with fresh hashes. :meth:`head` gives the last id and
 hash for anchoring outside the database (printed by ``audit verify``, stored
 in the archive bucket); ``verify(anchor=...)`` checks the chain still passes
-through it. AUTOINCREMENT's counter also catches a truncated tail.
+through it. The highest id ever given out (SQLite's AUTOINCREMENT counter,
+PostgreSQL's ``audit_chain.last_id``, which only moves forward) also catches a
+truncated tail.
 
 Details never carry secrets: keys that look like passwords, tokens or keys are
 replaced by ``"[redacted]"`` before the row is written.
@@ -30,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from pipeline.access import db
+from pipeline.access.db import AccessBackend, SqliteAccess, Tx
 from pipeline.dossier.codes import CODE_RE
 
 GENESIS = "0" * 64
@@ -55,7 +59,7 @@ class AuditRow:
 
 @dataclass(frozen=True)
 class ChainCheck:
-    """Result of :meth:`SqliteAuditLog.verify`. ``first_broken_id`` is the first row whose
+    """Result of :meth:`SqlAuditLog.verify`. ``first_broken_id`` is the first row whose
     link or own hash does not hold (for a deleted row, the row after the gap)."""
 
     ok: bool
@@ -172,9 +176,11 @@ def _row(r: Any) -> AuditRow:
     )
 
 
-class SqliteAuditLog:
-    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
-        self.path = path
+class SqlAuditLog:
+    """The audit log in the access tables of any :class:`~pipeline.access.db.AccessBackend`."""
+
+    def __init__(self, backend: AccessBackend, clock: Callable[[], float] = time.time) -> None:
+        self.backend = backend
         self.clock = clock
 
     def append(
@@ -186,30 +192,43 @@ class SqliteAuditLog:
         client: str | None = None,
         dossier: str | None = None,
     ) -> AuditRow:
-        """Add one row at the end of the chain; safe from many processes at once."""
+        """Add one row at the end of the chain; safe from many processes and machines at once."""
         actor_s, action_s = _short(actor) or "?", _short(action) or "?"
         obj, client_s = _short(object), _short(client)
         body = _canonical(details)
         code = dossier or dossier_of(obj, details)
         at = datetime.fromtimestamp(self.clock(), UTC).isoformat(timespec="microseconds")
-        with db.write(self.path) as conn:
-            last = conn.execute(
-                "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1"
-            ).fetchone()
-            seq = conn.execute(
-                "SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'"
-            ).fetchone()
-            row_id = max(last["id"] if last else 0, seq["seq"] if seq else 0) + 1
+
+        def chain(tx: Tx) -> AuditRow:
+            if tx.attempt:  # the first try may have committed before its connection broke
+                for r in tx.execute(
+                    "SELECT * FROM audit_log WHERE at = ? AND actor = ? AND action = ?",
+                    (at, actor_s, action_s),
+                ):
+                    if (r["object"], r["dossier"], r["client"], r["details"]) == (
+                        obj,
+                        code,
+                        client_s,
+                        body,
+                    ):
+                        return _row(r)
+            # The high-water mark is also the chain's lock: one appender at a time.
+            high = tx.audit_high_water(lock=True)
+            last = tx.execute("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
+            row_id = max(last["id"] if last else 0, high) + 1
             prev = last["hash"] if last else GENESIS
             digest = row_hash(row_id, at, actor_s, action_s, obj, code, client_s, body, prev)
-            conn.execute(
+            tx.execute(
                 "INSERT INTO audit_log (id, at, actor, action, object, dossier, client, details,"
                 " prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (row_id, at, actor_s, action_s, obj, code, client_s, body, prev, digest),
             )
-        return AuditRow(
-            row_id, at, actor_s, action_s, obj, code, client_s, json.loads(body), prev, digest
-        )
+            tx.audit_advance(row_id)
+            return AuditRow(
+                row_id, at, actor_s, action_s, obj, code, client_s, json.loads(body), prev, digest
+            )
+
+        return self.backend.write(chain)
 
     def query(
         self,
@@ -238,56 +257,65 @@ class SqliteAuditLog:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id LIMIT ?"
         args.append(max(1, min(int(limit), 1_000_000)))
-        with db.connection(self.path) as conn:
-            return [_row(r) for r in conn.execute(sql, args)]
+        return self.backend.read(lambda tx: [_row(r) for r in tx.execute(sql, args)])
 
     def head(self) -> tuple[int, str] | None:
-        with db.connection(self.path) as conn:
-            last = conn.execute(
+        last = self.backend.read(
+            lambda tx: tx.execute(
                 "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1"
             ).fetchone()
+        )
         return (last["id"], last["hash"]) if last else None
 
     def verify(self, anchor: tuple[int, str] | None = None) -> ChainCheck:
         """Walk the chain from the first row; stop at the first row that does not hold."""
-        prev, expect_id, checked = GENESIS, 1, 0
-        last_id: int | None = None
-        anchor_seen = anchor is None
+        return self.backend.read(lambda tx: _verify(tx, anchor))
 
-        def broken(row_id: int | None, reason: str) -> ChainCheck:
-            return ChainCheck(False, row_id, checked, reason, last_id, prev)
 
-        with db.connection(self.path) as conn:
-            for r in conn.execute("SELECT * FROM audit_log ORDER BY id"):
-                if r["id"] != expect_id:
-                    return broken(r["id"], f"row {expect_id} is missing before row {r['id']}")
-                if r["prev_hash"] != prev:
-                    return broken(r["id"], "does not link to the row before it")
-                digest = row_hash(
-                    r["id"],
-                    r["at"],
-                    r["actor"],
-                    r["action"],
-                    r["object"],
-                    r["dossier"],
-                    r["client"],
-                    r["details"],
-                    r["prev_hash"],
-                )
-                if digest != r["hash"]:
-                    return broken(r["id"], "its contents do not match its hash")
-                if anchor is not None and r["id"] == anchor[0]:
-                    if r["hash"] != anchor[1]:
-                        return broken(r["id"], "does not match the recorded anchor")
-                    anchor_seen = True
-                prev, last_id, expect_id, checked = r["hash"], r["id"], r["id"] + 1, checked + 1
-            seq = conn.execute(
-                "SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'"
-            ).fetchone()
-        if seq and seq["seq"] > (last_id or 0):
-            return broken(
-                (last_id or 0) + 1, f"rows {(last_id or 0) + 1}..{seq['seq']} were removed"
-            )
-        if not anchor_seen:
-            return broken(anchor[0] if anchor else None, "the anchored row is gone")
-        return ChainCheck(True, None, checked, None, last_id, prev if last_id else None)
+def _verify(tx: Tx, anchor: tuple[int, str] | None) -> ChainCheck:
+    prev, expect_id, checked = GENESIS, 1, 0
+    last_id: int | None = None
+    anchor_seen = anchor is None
+
+    def broken(row_id: int | None, reason: str) -> ChainCheck:
+        return ChainCheck(False, row_id, checked, reason, last_id, prev)
+
+    # Read before the rows: every id up to it was committed with its row, so the walk
+    # must reach it, even while others append (rows past it are theirs, not a gap).
+    high = tx.audit_high_water(lock=False)
+    for r in tx.stream("SELECT * FROM audit_log ORDER BY id"):
+        if r["id"] != expect_id:
+            return broken(r["id"], f"row {expect_id} is missing before row {r['id']}")
+        if r["prev_hash"] != prev:
+            return broken(r["id"], "does not link to the row before it")
+        digest = row_hash(
+            r["id"],
+            r["at"],
+            r["actor"],
+            r["action"],
+            r["object"],
+            r["dossier"],
+            r["client"],
+            r["details"],
+            r["prev_hash"],
+        )
+        if digest != r["hash"]:
+            return broken(r["id"], "its contents do not match its hash")
+        if anchor is not None and r["id"] == anchor[0]:
+            if r["hash"] != anchor[1]:
+                return broken(r["id"], "does not match the recorded anchor")
+            anchor_seen = True
+        prev, last_id, expect_id, checked = r["hash"], r["id"], r["id"] + 1, checked + 1
+    if high > (last_id or 0):
+        return broken((last_id or 0) + 1, f"rows {(last_id or 0) + 1}..{high} were removed")
+    if not anchor_seen:
+        return broken(anchor[0] if anchor else None, "the anchored row is gone")
+    return ChainCheck(True, None, checked, None, last_id, prev if last_id else None)
+
+
+class SqliteAuditLog(SqlAuditLog):
+    """The audit log in the ledger's SQLite file (the embedded default)."""
+
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
+        self.path = path
+        super().__init__(SqliteAccess(path), clock)

@@ -1,20 +1,34 @@
-"""The access tables in the ledger database, created on first use, with a schema version.
+"""Where the access tables live, behind one small seam the stores share.
 
-Each call opens its own connection: SQLite connections are cheap, and a fresh
-one per operation is safe from any thread or process (the web app runs
+The user store, the session store and the audit log are written once, against
+:class:`AccessBackend`: ``read(fn)`` and ``write(fn)`` run ``fn(tx)`` in one
+go, and :class:`Tx` is all ``fn`` may touch — ``execute`` with ``?``
+placeholders and rows read by column name, ``lock`` for a read-modify-write
+that must not interleave, and the audit chain's high-water mark. Two backends
+provide it: :class:`SqliteAccess` here (the ledger's SQLite file, the default)
+and ``PostgresAccess`` in :mod:`pipeline.storage.postgres.access` (an office's
+shared PostgreSQL, ``SOHOA_DATABASE_URL``), where ``fn`` may run more than
+once after a broken connection, so it checks ``tx.attempt``.
+
+On SQLite each call opens its own connection: SQLite connections are cheap, and
+a fresh one per operation is safe from any thread or process (the web app runs
 handlers in a thread pool; several workers append to the audit log at once).
-Writes use ``BEGIN IMMEDIATE`` so concurrent writers queue instead of failing.
+Writes use ``BEGIN IMMEDIATE`` so concurrent writers queue instead of failing;
+that lock already serializes every writer, so ``lock`` has nothing to add.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 from pipeline.errors import DatabaseUnavailable
+
+T = TypeVar("T")
 
 SCHEMA_COMPONENT = "access"
 SCHEMA_VERSION = 1
@@ -131,3 +145,73 @@ def write(path: Path) -> Iterator[sqlite3.Connection]:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+
+# ------------------------------------------------------------------------------ the seam
+
+
+class Rows(Protocol):
+    """What ``Tx.execute`` returns: a DB-API cursor whose rows are read by column name."""
+
+    rowcount: int
+
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Tx(Protocol):
+    """One transaction (or, for SQLite reads, one connection) as the stores see it."""
+
+    attempt: int  # 0 on the first try; more after a broken connection was retried
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> Rows: ...
+    def stream(self, sql: str, args: Sequence[Any] = ()) -> Iterable[Any]: ...
+    def lock(self, key: str) -> None: ...
+    def audit_high_water(self, *, lock: bool) -> int: ...
+    def audit_advance(self, row_id: int) -> None: ...
+
+
+class AccessBackend(Protocol):
+    def read(self, fn: Callable[[Tx], T]) -> T: ...
+    def write(self, fn: Callable[[Tx], T]) -> T: ...
+
+
+class _SqliteTx:
+    attempt = 0
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, tuple(args))
+
+    stream = execute  # an SQLite cursor already steps through the rows
+
+    def lock(self, key: str) -> None:
+        """Nothing to do: ``BEGIN IMMEDIATE`` lets one writer in at a time."""
+
+    def audit_high_water(self, *, lock: bool) -> int:
+        """The highest audit id ever given out (AUTOINCREMENT's counter outlives deletions)."""
+        seq = self.conn.execute(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'"
+        ).fetchone()
+        return int(seq["seq"]) if seq else 0
+
+    def audit_advance(self, row_id: int) -> None:
+        """Nothing to do: inserting an id moves ``sqlite_sequence`` along with it."""
+
+
+class SqliteAccess:
+    """The access tables in the ledger's SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def read(self, fn: Callable[[Tx], T]) -> T:
+        with connection(self.path) as conn:
+            return fn(_SqliteTx(conn))
+
+    def write(self, fn: Callable[[Tx], T]) -> T:
+        with write(self.path) as conn:
+            return fn(_SqliteTx(conn))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from pipeline.access import db
+from pipeline.access.db import AccessBackend, SqliteAccess, Tx
 
 # Refreshing last_seen on every request would make every page view a write.
 _TOUCH_EVERY = 30.0
@@ -43,15 +43,17 @@ class SessionStore(Protocol):
     def delete_user(self, user_name: str) -> None: ...
 
 
-class SqliteSessionStore:
+class SqlSessionStore:
+    """Sessions in the access tables of any :class:`~pipeline.access.db.AccessBackend`."""
+
     def __init__(
         self,
-        path: Path,
+        backend: AccessBackend,
         idle_seconds: float = 1800.0,
         max_seconds: float = 36000.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.path = path
+        self.backend = backend
         self.idle_seconds = idle_seconds
         self.max_seconds = max_seconds
         self.clock = clock
@@ -61,17 +63,20 @@ class SqliteSessionStore:
         sid = secrets.token_urlsafe(32)
         now = self.clock()
         session = Session(user_name, secrets.token_urlsafe(32), now, now, client)
-        with db.write(self.path) as conn:
-            conn.execute(
+
+        def insert(tx: Tx) -> None:
+            tx.execute(
                 "DELETE FROM web_sessions WHERE last_seen < ? OR created_at < ?",
                 (now - self.idle_seconds, now - self.max_seconds),
             )
-            conn.execute(
+            tx.execute(
                 "INSERT INTO web_sessions"
                 " (sid_hash, user_name, csrf_token, created_at, last_seen, client)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sid_hash) DO NOTHING",
                 (_digest(sid), user_name, session.csrf_token, now, now, client),
             )
+
+        self.backend.write(insert)
         return sid, session
 
     def get(self, sid: str) -> Session | None:
@@ -80,8 +85,9 @@ class SqliteSessionStore:
             return None
         now = self.clock()
         key = _digest(sid)
-        with db.connection(self.path) as conn:
-            row = conn.execute("SELECT * FROM web_sessions WHERE sid_hash = ?", (key,)).fetchone()
+
+        def look(tx: Tx) -> Session | None:
+            row = tx.execute("SELECT * FROM web_sessions WHERE sid_hash = ?", (key,)).fetchone()
             if row is None:
                 return None
             expired = (
@@ -89,20 +95,39 @@ class SqliteSessionStore:
                 or now - row["created_at"] > self.max_seconds
             )
             if expired:
-                conn.execute("DELETE FROM web_sessions WHERE sid_hash = ?", (key,))
+                tx.execute("DELETE FROM web_sessions WHERE sid_hash = ?", (key,))
                 return None
             last_seen = row["last_seen"]
             if now - last_seen > _TOUCH_EVERY:
-                conn.execute("UPDATE web_sessions SET last_seen = ? WHERE sid_hash = ?", (now, key))
+                tx.execute("UPDATE web_sessions SET last_seen = ? WHERE sid_hash = ?", (now, key))
                 last_seen = now
-        return Session(
-            row["user_name"], row["csrf_token"], row["created_at"], last_seen, row["client"]
-        )
+            return Session(
+                row["user_name"], row["csrf_token"], row["created_at"], last_seen, row["client"]
+            )
+
+        # A read (no write lock on SQLite): the rare expiry or touch is one statement.
+        return self.backend.read(look)
 
     def delete(self, sid: str) -> None:
-        with db.write(self.path) as conn:
-            conn.execute("DELETE FROM web_sessions WHERE sid_hash = ?", (_digest(sid),))
+        self.backend.write(
+            lambda tx: tx.execute("DELETE FROM web_sessions WHERE sid_hash = ?", (_digest(sid),))
+        )
 
     def delete_user(self, user_name: str) -> None:
-        with db.write(self.path) as conn:
-            conn.execute("DELETE FROM web_sessions WHERE user_name = ?", (user_name,))
+        self.backend.write(
+            lambda tx: tx.execute("DELETE FROM web_sessions WHERE user_name = ?", (user_name,))
+        )
+
+
+class SqliteSessionStore(SqlSessionStore):
+    """Sessions in the ledger's SQLite file (the embedded default)."""
+
+    def __init__(
+        self,
+        path: Path,
+        idle_seconds: float = 1800.0,
+        max_seconds: float = 36000.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = path
+        super().__init__(SqliteAccess(path), idle_seconds, max_seconds, clock)

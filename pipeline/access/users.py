@@ -19,19 +19,18 @@ from __future__ import annotations
 
 import contextlib
 import re
-import sqlite3
 import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from pipeline.access import db
+from pipeline.access.db import AccessBackend, SqliteAccess, Tx
 from pipeline.config import Config
 from pipeline.errors import NotFound, UsageError
 
@@ -127,7 +126,7 @@ class UserStore(Protocol):
     def authenticate(self, name: str, password: str, client: str | None) -> AuthResult: ...
 
 
-def _user(r: sqlite3.Row) -> User:
+def _user(r: Any) -> User:
     return User(
         name=r["name"],
         role=r["role"],
@@ -138,26 +137,23 @@ def _user(r: sqlite3.Row) -> User:
     )
 
 
-class SqliteUserStore:
-    """Users in the ledger database; see the module docstring for the login rules."""
+class SqlUserStore:
+    """Users in the access tables of any :class:`~pipeline.access.db.AccessBackend`;
+    see the module docstring for the login rules."""
 
     def __init__(
         self,
-        path: Path,
+        backend: AccessBackend,
         policy: LoginPolicy | None = None,
         hasher: PasswordHasher | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.path = path
+        self.backend = backend
         self.policy = policy or LoginPolicy()
         self.hasher = hasher or PasswordHasher()
         self.clock = clock
         # Verified against when the name is unknown, so that costs what a real check costs.
         self._dummy_hash = self.hasher.hash("sohoa: no such user, constant-time stand-in")
-
-    @classmethod
-    def from_config(cls, cfg: Config, hasher: PasswordHasher | None = None) -> SqliteUserStore:
-        return cls(cfg.ledger_path, LoginPolicy.from_config(cfg), hasher)
 
     # ---------------------------------------------------------------- management
 
@@ -168,26 +164,36 @@ class SqliteUserStore:
         check_password(password, name)
         digest = self.hasher.hash(password)
         now = _iso(self.clock())
-        with db.write(self.path) as conn:
-            if conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
+
+        def insert(tx: Tx) -> None:
+            added = tx.execute(
+                "INSERT INTO users (name, role, password_hash, disabled, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+                (name, role, digest, False, now, now),
+            ).rowcount
+            if added:
+                return
+            row = tx.execute("SELECT password_hash FROM users WHERE name = ?", (name,)).fetchone()
+            # A retry after a lost commit finds its own row (the salted hash is unique to it).
+            if not (tx.attempt and row and row["password_hash"] == digest):
                 raise UsageError(f"user {name} already exists")
-            conn.execute(
-                "INSERT INTO users (name, role, password_hash, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (name, role, digest, now, now),
-            )
+
+        self.backend.write(insert)
         user = self.get(name)
         assert user is not None
         return user
 
     def _update(self, name: str, sql: str, args: tuple[object, ...], revoke: bool) -> None:
         name = normalize_name(name)
-        with db.write(self.path) as conn:
-            cur = conn.execute(sql, (*args, _iso(self.clock()), name))
-            if cur.rowcount == 0:
+        stamp = _iso(self.clock())
+
+        def update(tx: Tx) -> None:
+            if tx.execute(sql, (*args, stamp, name)).rowcount == 0:
                 raise NotFound(f"no user {name}")
             if revoke:
-                conn.execute("DELETE FROM web_sessions WHERE user_name = ?", (name,))
+                tx.execute("DELETE FROM web_sessions WHERE user_name = ?", (name,))
+
+        self.backend.write(update)
 
     def passwd(self, name: str, password: str) -> None:
         """New password; the user's open sessions end (whoever knew the old one is out)."""
@@ -200,8 +206,9 @@ class SqliteUserStore:
             (digest,),
             revoke=True,
         )
-        with db.write(self.path) as conn:
-            conn.execute("DELETE FROM login_throttle WHERE key = ?", (f"user:{name}",))
+        self.backend.write(
+            lambda tx: tx.execute("DELETE FROM login_throttle WHERE key = ?", (f"user:{name}",))
+        )
 
     def set_role(self, name: str, role: str) -> None:
         if role not in USER_ROLES:
@@ -213,12 +220,23 @@ class SqliteUserStore:
     def disable(self, name: str) -> None:
         """The account can no longer log in, and its open sessions end now."""
         self._update(
-            name, "UPDATE users SET disabled = 1, updated_at = ? WHERE name = ?", (), revoke=True
+            name,
+            "UPDATE users SET disabled = ?, updated_at = ? WHERE name = ?",
+            (True,),
+            revoke=True,
         )
 
     def enable(self, name: str) -> None:
         self._update(
-            name, "UPDATE users SET disabled = 0, updated_at = ? WHERE name = ?", (), revoke=False
+            name,
+            "UPDATE users SET disabled = ?, updated_at = ? WHERE name = ?",
+            (False,),
+            revoke=False,
+        )
+
+    def _row(self, name: str) -> Any:
+        return self.backend.read(
+            lambda tx: tx.execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone()
         )
 
     def get(self, name: str) -> User | None:
@@ -226,13 +244,13 @@ class SqliteUserStore:
             name = normalize_name(name)
         except UsageError:
             return None
-        with db.connection(self.path) as conn:
-            row = conn.execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone()
+        row = self._row(name)
         return _user(row) if row else None
 
     def list(self) -> list[User]:
-        with db.connection(self.path) as conn:
-            rows = conn.execute("SELECT * FROM users ORDER BY name").fetchall()
+        rows = self.backend.read(
+            lambda tx: tx.execute("SELECT * FROM users ORDER BY name").fetchall()
+        )
         return [_user(r) for r in rows]
 
     # ------------------------------------------------------------------- login
@@ -248,24 +266,29 @@ class SqliteUserStore:
         now = self.clock()
         keys = [k for k, _ in self._keys(_safe_name(name), client)]
         marks = ",".join("?" * len(keys))
-        with db.connection(self.path) as conn:
-            rows = conn.execute(
+        rows = self.backend.read(
+            lambda tx: tx.execute(
                 f"SELECT locked_until FROM login_throttle WHERE key IN ({marks})", keys
             ).fetchall()
+        )
         return max([r["locked_until"] - now for r in rows] + [0.0])
 
     def _record_failure(self, name: str, client: str | None) -> float:
         now = self.clock()
         window, lockout = self.policy.window_seconds, self.policy.lockout_seconds
-        locked_for = 0.0
-        with db.write(self.path) as conn:
+
+        def count(tx: Tx) -> float:
+            locked_for = 0.0
+            # One failure at a time, office-wide: guesses from two machines both count, and
+            # two of these transactions never wait on each other's rows.
+            tx.lock("login_throttle")
             # Forget stale counters so guessed names do not pile up for ever.
-            conn.execute(
+            tx.execute(
                 "DELETE FROM login_throttle WHERE window_start < ? AND locked_until < ?",
                 (now - window, now),
             )
             for key, limit in self._keys(name, client):
-                row = conn.execute(
+                row = tx.execute(
                     "SELECT failures, window_start, locked_until FROM login_throttle WHERE key = ?",
                     (key,),
                 ).fetchone()
@@ -280,14 +303,16 @@ class SqliteUserStore:
                 if failures >= limit:
                     until, failures, start = now + lockout, 0, now
                 locked_for = max(locked_for, until - now)
-                conn.execute(
+                tx.execute(
                     "INSERT INTO login_throttle (key, failures, window_start, locked_until)"
-                    " VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
                     " failures = excluded.failures, window_start = excluded.window_start,"
                     " locked_until = excluded.locked_until",
                     (key, failures, start, until),
                 )
-        return locked_for
+            return locked_for
+
+        return self.backend.write(count)
 
     def authenticate(self, name: str, password: str, client: str | None) -> AuthResult:
         """Check a login attempt; see the module docstring for what failures reveal."""
@@ -295,8 +320,7 @@ class SqliteUserStore:
         remaining = self.lockout_remaining(uname, client)
         if remaining > 0:
             return AuthResult(None, locked=True, retry_after=remaining)
-        with db.connection(self.path) as conn:
-            row = conn.execute("SELECT * FROM users WHERE name = ?", (uname,)).fetchone()
+        row = self._row(uname)
         stored = row["password_hash"] if row else self._dummy_hash
         good = False
         if isinstance(password, str) and len(password) <= MAX_PASSWORD:
@@ -311,14 +335,17 @@ class SqliteUserStore:
             return AuthResult(None, locked=locked_for > 0, retry_after=locked_for)
         now = self.clock()
         new_hash = self.hasher.hash(password) if self.hasher.check_needs_rehash(stored) else None
-        with db.write(self.path) as conn:
+
+        def logged_in(tx: Tx) -> None:
             if new_hash:
-                conn.execute(
+                tx.execute(
                     "UPDATE users SET password_hash = ? WHERE name = ? AND password_hash = ?",
                     (new_hash, uname, stored),
                 )
-            conn.execute("UPDATE users SET last_login_at = ? WHERE name = ?", (_iso(now), uname))
-            conn.execute("DELETE FROM login_throttle WHERE key = ?", (f"user:{uname}",))
+            tx.execute("UPDATE users SET last_login_at = ? WHERE name = ?", (_iso(now), uname))
+            tx.execute("DELETE FROM login_throttle WHERE key = ?", (f"user:{uname}",))
+
+        self.backend.write(logged_in)
         user = self.get(uname)
         return AuthResult(user)
 
@@ -326,6 +353,24 @@ class SqliteUserStore:
         """Spend a verification's time on input we refuse to hash as given."""
         with contextlib.suppress(VerificationError):
             self.hasher.verify(self._dummy_hash, "x")
+
+
+class SqliteUserStore(SqlUserStore):
+    """Users in the ledger's SQLite file (the embedded default)."""
+
+    def __init__(
+        self,
+        path: Path,
+        policy: LoginPolicy | None = None,
+        hasher: PasswordHasher | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = path
+        super().__init__(SqliteAccess(path), policy, hasher, clock)
+
+    @classmethod
+    def from_config(cls, cfg: Config, hasher: PasswordHasher | None = None) -> SqliteUserStore:
+        return cls(cfg.ledger_path, LoginPolicy.from_config(cfg), hasher)
 
 
 def _safe_name(name: str) -> str:

@@ -1,7 +1,7 @@
 """Versioned schema migrations, safe to run from many machines at once.
 
-Each component (``ledger``, ``index``, and the access tables' ``access`` when
-they move here) has its own numbered list of migrations. :func:`migrate` runs in
+Each component (``ledger``, ``index``, and the access tables' ``access``) has
+its own numbered list of migrations. :func:`migrate` runs in
 one transaction under a transaction-level advisory lock, so when ten workers
 start together one of them creates the schema while the others wait on the lock
 and then find nothing left to do; PostgreSQL's DDL is transactional, so a
