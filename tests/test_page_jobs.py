@@ -13,6 +13,7 @@ import pytest
 from pipeline.config import Config, load_config
 from pipeline.model import PageJob, PageOptions, PageResult, SourceRef
 from pipeline.storage.objects import connect, sha256_file
+from pipeline.storage.work import ObjectWork
 from tests.support.files import small_page
 
 pytestmark = pytest.mark.integration
@@ -39,6 +40,7 @@ def test_a_fresh_process_runs_a_page_from_the_job_json_and_the_storage_endpoint(
     objects.put_file(objects.raw_bucket, f"sha256/{sha}", page, sha)
     ref = SourceRef(f"sha256/{sha}", sha, page.stat().st_size, "image/png")
     job = PageJob("dremote", ref, 0, PageOptions.from_config(cfg), "dremote/k", "objects")
+    ObjectWork(objects).open(job.work_key)  # as the document's run does before sending pages
 
     other_home = tmp_path / "another-machine"  # nothing of the first machine's files
     env = {k: v for k, v in sohoa_env.items() if k != "SOHOA_INBOX"}

@@ -141,7 +141,7 @@ def archive_report(env: dict[str, str], shas: set[str], code: str) -> dict[str, 
     metas = [
         k
         for k in st.list_keys(st.archive_bucket, f"{code}/")
-        if k.endswith(".json") and not k.startswith("sources/")
+        if k.endswith(".json") and not k.endswith(".words.json") and not k.startswith("sources/")
     ]
     archived = [json.loads(st.get_bytes(st.archive_bucket, k))["source"]["sha256"] for k in metas]
     ordinals = sorted(int(k.rsplit(".", 2)[-2]) for k in metas)
