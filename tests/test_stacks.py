@@ -35,13 +35,12 @@ from pipeline.storage.ledger import SqliteLedger
 from pipeline.storage.objects import connect
 from tests.support import stacks
 from tests.support.minio import free_port
-from tests.support.web import PASSWORDS, fast_users, logged_in
+from tests.support.web import CHROMIUM, CHROMIUM_ARGS, PASSWORDS, fast_users, logged_in
 from tests.test_search_minio import run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CODE_B = "000.00.13.H38-261128-0002"
 CODE_C = "000.00.13.H38-261128-0003"
-CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(os.environ.get("SOHOA_SCREENSHOTS", "/tmp/sohoa-screens"))
 
 
@@ -227,18 +226,8 @@ def test_web_pages_in_chromium(stack, web):
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     code_a = stack[2]["A"][0]
-    args = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1200, "height": 1000})
         errors: list[str] = []
         page.on(
