@@ -46,7 +46,6 @@ from pipeline.lang.syllables import (  # noqa: E402
 from pipeline.lang.textnorm import nfc  # noqa: E402
 
 
-
 def _corpus() -> Path:
     """``shared/data/vi-corpus`` beside the checkout or any folder above it (worktrees nest)."""
     override = os.environ.get("SOHOA_SHARED_DATA")
