@@ -73,6 +73,8 @@ class CleanupConfig:
     despeckle: bool = True
     stretch_contrast: bool = True
     ocr_min_text_px: float = 22.0
+    low_res_letter_px: float = 13.0  # letters under this: enlarged before cleanup (ocr_copy)
+    work_letter_px: float = 22.0  # ... until they are this tall
 
 
 @dataclass(frozen=True)

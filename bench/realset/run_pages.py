@@ -27,7 +27,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline.config import load_config  # noqa: E402
@@ -90,10 +91,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     parser.add_argument("--pdf", action="store_true", help="score the PDF's text layer")
+    parser.add_argument("--tune", action="store_true", help="leave out the held-out pages")
     args = parser.parse_args(argv)
     rows = json.loads((args.images / "manifest.json").read_text(encoding="utf-8"))["images"]
     if args.pages:
         rows = [r for r in rows if r["id"] in args.pages.split(",")]
+    if args.tune:
+        manifest = json.loads((HERE / "manifest.json").read_text(encoding="utf-8"))
+        rows = [r for r in rows if r["id"] not in set(manifest.get("holdout", ()))]
     if args.variants:
         rows = [r for r in rows if r["variant"] in args.variants.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
