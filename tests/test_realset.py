@@ -103,3 +103,18 @@ def test_low_resolution_pages_are_enlarged_before_cleanup(images: Path) -> None:
 )
 def test_work_upscale_factor_on_known_letter_heights(height: float | None, factor: float) -> None:
     assert ocr_copy.work_upscale_factor(height) == pytest.approx(factor)
+
+
+def test_page_function_enlarges_only_the_small_print_and_to_archive_resolution(
+    images: Path,
+) -> None:
+    from pipeline.flow.page import enlarge_small_print
+
+    opts = run_pages.options([])
+    scan = gray_of(image_file(images, "danang1-p2", "orig"))
+    assert enlarge_small_print(scan, 200.0, opts)[0] is scan
+    letter = gray_of(image_file(images, "udhr-p1", "letter-blur"))
+    big, dpi = enlarge_small_print(letter, 80.0, opts)
+    assert dpi >= opts.pdf.min_output_dpi  # resampled once, for cleanup and the archive alike
+    assert big.shape[1] / letter.shape[1] == pytest.approx(dpi / 80.0, rel=0.01)
+    assert measure.letter_height(big) >= ocr_copy.WORK_LETTER_PX

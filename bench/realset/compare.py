@@ -87,10 +87,18 @@ def ocrmypdf_one(exe: str, image: Path, dpi: float, out: Path) -> None:
     out.write_text(text, encoding="utf-8")
 
 
-def read_all(system: str, rows: list[dict], images: Path, out: Path, jobs: int) -> float:
-    """``system`` on every image of ``rows`` into ``out/<stem>.txt``; CPU seconds per page."""
+def read_all(
+    system: str, rows: list[dict], images: Path, out: Path, jobs: int, reuse: bool = False
+) -> float:
+    """``system`` on every image of ``rows`` into ``out/<stem>.txt``; CPU seconds per page.
+
+    sohoa runs every time unless ``reuse`` and it left its ``cpu.json`` in ``out``.
+    """
     out.mkdir(parents=True, exist_ok=True)
     files = [images / r["file"] for r in rows]
+    if system == "sohoa" and reuse and (out / "cpu.json").exists():
+        cpu = json.loads((out / "cpu.json").read_text(encoding="utf-8"))
+        return sum(cpu.values()) / max(len(cpu), 1)
     if system == "sohoa":
         variants = sorted({r["variant"] for r in rows})
         pages = sorted({r["id"] for r in rows})
@@ -127,7 +135,10 @@ def category_of(variant: str) -> str | None:
 
 def report(scored: dict[str, list[dict]], cpu: dict[str, float], holdout: set[str]) -> str:
     """Per category, one line per system: words, exact and folded recall, CER."""
-    lines = [f"{'category':<20} {'system':<10} {'words':>6} {'exact':>6} {'folded':>6} {'CER':>6}"]
+    width = max(10, *(len(s) for s in scored))
+    lines = [
+        f"{'category':<20} {'system':<{width}} {'words':>6} {'exact':>6} {'folded':>6} {'CER':>6}"
+    ]
 
     def add(label: str, keep) -> None:
         for system, rows in scored.items():
@@ -137,7 +148,7 @@ def report(scored: dict[str, list[dict]], cpu: dict[str, float], holdout: set[st
                     total = total + row["score"]
             if total.words:
                 lines.append(
-                    f"{label:<20} {system:<10} {total.words:>6} {total.exact:6.3f} "
+                    f"{label:<20} {system:<{width}} {total.words:>6} {total.exact:6.3f} "
                     f"{total.folded:6.3f} {total.cer:6.3f}"
                 )
 
@@ -149,8 +160,20 @@ def report(scored: dict[str, list[dict]], cpu: dict[str, float], holdout: set[st
     return "\n".join(lines)
 
 
-def run(work: Path, systems: list[str], jobs: int, variants=None, pages=None) -> str:
-    """Make the images if needed, read them with each system, return the tables."""
+def run(
+    work: Path,
+    systems: list[str],
+    jobs: int,
+    variants=None,
+    pages=None,
+    reuse: bool = False,
+    also: dict[str, Path] | None = None,
+) -> str:
+    """Make the images if needed, read them with each system, return the tables.
+
+    ``also`` adds earlier outputs (label: folder of texts, e.g. sohoa before a change)
+    to the tables, with the CPU seconds of their ``cpu.json`` when there is one.
+    """
     names = sorted({v for vs in CATEGORIES.values() for v in vs} - {"orig"})
     if variants:
         names = [v for v in variants if v != "orig"]
@@ -166,9 +189,14 @@ def run(work: Path, systems: list[str], jobs: int, variants=None, pages=None) ->
     scored, cpu = {}, {}
     for system in systems:
         started = time.perf_counter()
-        cpu[system] = read_all(system, rows, images, work / system, jobs)
+        cpu[system] = read_all(system, rows, images, work / system, jobs, reuse)
         print(f"{system}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
-        found = score.score_dir(work / system, HERE / "truth", truth)
+    folders = {s: work / s for s in systems} | dict(also or {})
+    for system, folder in folders.items():
+        if system not in cpu and (folder / "cpu.json").exists():
+            spent = json.loads((folder / "cpu.json").read_text(encoding="utf-8"))
+            cpu[system] = sum(spent.values()) / max(len(spent), 1)
+        found = score.score_dir(folder, HERE / "truth", truth)
         scored[system] = [
             r
             for r in found
@@ -188,7 +216,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--variants")
     parser.add_argument("--pages")
+    parser.add_argument("--reuse", action="store_true", help="keep sohoa's outputs in --work")
+    parser.add_argument(
+        "--also", action="append", default=[], metavar="LABEL=DIR", help="earlier outputs too"
+    )
     args = parser.parse_args(argv)
+    also = {k: Path(v) for k, _, v in (a.partition("=") for a in args.also)}
     print(f"machine: {machine()}")
     print(
         run(
@@ -197,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
             args.jobs,
             args.variants.split(",") if args.variants else None,
             set(args.pages.split(",")) if args.pages else None,
+            args.reuse,
+            also,
         )
     )
     return 0

@@ -170,7 +170,9 @@ def enlarge_small_print(
         cfg.cleanup.low_res_letter_px,
         cfg.cleanup.work_letter_px,
     )
-    h, w = gray.shape[:2]
+    if factor > 1.0 and dpi > 0:  # once enlarged, to the archive's resolution at least:
+        factor = min(ocr_copy.OCR_MAX_UPSCALE, max(factor, cfg.pdf.min_output_dpi / dpi))
+    h, w = gray.shape[:2]  # the image is not resampled twice
     factor = min(factor, math.sqrt(cfg.ingest.max_page_pixels / (h * w)))
     if factor <= 1.0:
         return image, dpi
