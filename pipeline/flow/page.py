@@ -213,6 +213,7 @@ def process_page(job: PageJob, source: Path, out: Path) -> PageResult:
     loaded = pages.load_page(source, job.source.media_type, job.index, cfg.ingest)
     image, dpi = enlarge_small_print(loaded.image, loaded.dpi, cfg)
     clean, result = clean_and_read(image, dpi, cfg)
+    del image  # the enlarged copy, when there is one: cleanup made its own
     words, text_source, n_corrected = choose_words(job, source, clean, loaded, dpi, result)
     image, dpi, words = archive_image(clean, words, dpi, cfg)
     codes: tuple[str, ...] = ()
