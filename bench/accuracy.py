@@ -21,9 +21,10 @@ out in different orders from different tools; the strict reading-order CER is pr
 too), word recall exact and folded (case and diacritics ignored, đ → d).
 
 ``--model`` picks the Vietnamese model for all three systems: Debian's ``vie`` (the fast
-LSTM) or one from scripts/get-models.sh. ``--real`` also runs sohoa and bare Tesseract on
-the real scans in shared/data/odd-inputs/vn-real-scans-vietadmin (no ground truth: mean
-word confidence and share of invalid Vietnamese syllables, before and after sohoa).
+LSTM) or one from scripts/get-models.sh. ``--real`` reads the real development set
+instead of generated pages (bench/realset/compare.py: hand-transcribed real scans and
+their degraded copies, exact and folded word recall and CER per category, the three
+systems in one run, Debian's model).
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +46,6 @@ import img2pdf
 
 from bench.cer import cer, cer_aligned, word_recall
 from bench.common import machine, table
-from pipeline.lang.syllables import invalid_share
 from pipeline.lang.textnorm import nfc
 from samples import generate
 from tests.support.minio import new_server
@@ -79,7 +78,6 @@ MODELS = {
     "best_int": REPO / ".cache" / "tessdata" / "best_int",
     "legacy": REPO / ".cache" / "tessdata" / "legacy",
 }
-REAL_SCANS = REPO.parent / "shared" / "data" / "odd-inputs" / "vn-real-scans-vietadmin"
 
 
 @dataclass
@@ -372,93 +370,6 @@ def worse_than_others(results: dict[str, dict[str, Score]], margin: float = 0.00
     return notes
 
 
-# ---------------------------------------------------------------- real scans
-
-
-def tesseract_words(png: Path, model_dir: Path | None) -> tuple[list[str], float | None]:
-    """Words and mean word confidence of bare Tesseract on one page image."""
-    out = subprocess.run(
-        [*tesseract_cmd(model_dir), str(png), "stdout", "-l", "vie", "tsv"],
-        env={**os.environ, "OMP_THREAD_LIMIT": "1"},
-        capture_output=True,
-        check=True,
-    ).stdout.decode("utf-8")
-    words, confs = [], []
-    for line in out.splitlines()[1:]:
-        cells = line.split("\t")
-        if len(cells) == 12 and cells[11].strip():
-            words.append(nfc(cells[11].strip()))
-            if float(cells[10]) >= 0:
-                confs.append(float(cells[10]))
-    return words, (statistics.fmean(confs) if confs else None)
-
-
-def _mean(values: Iterable[float | None], digits: int = 1) -> str:
-    """Mean of the known values, or "-" when the pipeline did not record any."""
-    known = [v for v in values if v is not None]
-    return f"{statistics.fmean(known):.{digits}f}" if known else "-"
-
-
-def real_scans(runs: dict[str, Sohoa], work: Path, jobs: int) -> str:
-    """Per file and model: bare Tesseract (300-dpi render) vs sohoa's archive.
-
-    Mean word confidence and share of invalid Vietnamese syllables per page, averaged:
-    bare Tesseract's; sohoa's as its metadata records them before ("OCR") and after
-    ("corrected") syllable correction; and measured again on the archived PDF's text.
-    """
-    rows = []
-    for n, pdf in enumerate(sorted(REAL_SCANS.glob("*.pdf")), start=1):
-        folder = work / f"real-{pdf.stem}"
-        folder.mkdir()
-        subprocess.run(["pdftoppm", "-r", "300", "-png", str(pdf), str(folder / "p")], check=True)
-        pngs = sorted(folder.glob("p-*.png"))
-        for m_index, (model, sohoa) in enumerate(runs.items()):
-            started = time.perf_counter()
-            with ThreadPoolExecutor(jobs) as pool:
-                bare = list(pool.map(tesseract_words, pngs, [sohoa.model_dir] * len(pngs)))
-            bare_sec = time.perf_counter() - started
-            code = f"000.00.13.H38-261127-{900 + 10 * m_index + n:04d}"
-            found, seconds = sohoa.process(pdf, code=code)
-            meta = json.loads(
-                sohoa.fetch(found["metadata_key"], folder / f"{model}.json").read_text()
-            )
-            archived = pdf_pages_text(sohoa.fetch(found["pdf_key"], folder / f"{model}.pdf"))
-            ocr = meta.get("ocr", {})
-            corrected = ocr.get("corrected_tokens") or []
-            pages = meta.get("pages") or []
-            rows.append(
-                [
-                    pdf.name,
-                    model,
-                    len(pngs),
-                    _mean(c for _, c in bare),
-                    _mean(ocr.get("mean_confidence") or []),
-                    _mean((invalid_share(w) for w, _ in bare), 4),
-                    _mean((p.get("invalid_syllable_share_ocr") for p in pages), 4),
-                    _mean((p.get("invalid_syllable_share") for p in pages), 4),
-                    _mean((invalid_share(t.split()) for t in archived), 4),
-                    sum(c or 0 for c in corrected),
-                    f"{len(pngs) / bare_sec * 60:.1f}",
-                    f"{len(pngs) / seconds * 60:.1f}",
-                ]
-            )
-    headers = [
-        "file",
-        "model",
-        "pages",
-        "conf tess",
-        "conf sohoa",
-        "invalid tess",
-        "invalid sohoa OCR",
-        "invalid sohoa corrected",
-        "invalid PDF text",
-        "tokens corrected",
-        "ppm tess",
-        "ppm sohoa",
-    ]
-    return table(headers, rows)
-
-
 # ---------------------------------------------------------------- main
 
 
@@ -472,6 +383,19 @@ def read(system: str, ps: ProfileSet, sohoa: Sohoa | None, model_dir: Path | Non
     return read_ocrmypdf(ps, model_dir, jobs)
 
 
+def real_devset(systems: list[str], keep: Path | None) -> int:
+    """``--real``: the three systems on the real development set (bench/realset/compare.py)."""
+    sys.path.insert(0, str(REPO / "bench" / "realset"))
+    import compare
+
+    with tempfile.TemporaryDirectory(prefix="sohoa-real-") as tmp:
+        work = keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        print(f"machine: {machine()}")
+        print(compare.run(work, systems, os.cpu_count() or 1))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pages-per-profile", type=int, default=2)
@@ -483,7 +407,9 @@ def main(argv: list[str] | None = None) -> int:
         "--systems", default=",".join(SYSTEMS), help="comma list of " + ",".join(SYSTEMS)
     )
     ap.add_argument("--profiles", help="comma list overriding the default profiles")
-    ap.add_argument("--real", action="store_true", help="also run on the real scans")
+    ap.add_argument(
+        "--real", action="store_true", help="the real development set instead (bench/realset)"
+    )
     ap.add_argument("--quick", action="store_true", help=f"1 page of {', '.join(QUICK_PROFILES)}")
     ap.add_argument("--keep", type=Path, help="keep the pages and outputs in this folder")
     ap.add_argument(
@@ -501,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
         folder = MODELS[model]
         if folder and not (folder / "vie.traineddata").is_file():
             ap.error(f"--model {model}: run scripts/get-models.sh first")
+    if args.real:
+        return real_devset(systems, args.keep)
     profiles = list(QUICK_PROFILES if args.quick else PROFILES)
     if args.profiles:
         profiles = [p.strip() for p in args.profiles.split(",") if p.strip()]
@@ -522,10 +450,9 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, Score]] = {}
     failures: list[str] = []
     runs: dict[str, Sohoa] = {}
-    real_table = None
     batch: dict[str, Score] = {}
     try:
-        if "sohoa" in systems or args.real:
+        if "sohoa" in systems:
             for model in models:
                 runs[model] = Sohoa(work / f"sohoa-{model}", MODELS[model])
         for ps in sets:
@@ -545,8 +472,6 @@ def main(argv: list[str] | None = None) -> int:
                 batch[label("sohoa", model)] = read_batch(
                     sets, work / f"batch-{model}", MODELS[model]
                 )
-        if args.real:
-            real_table = real_scans(runs, work, jobs)
     finally:
         for sohoa in runs.values():
             sohoa.close()
@@ -594,8 +519,6 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(f"  {n}" for n in notes) if notes else "  nowhere")
     if failures:
         print("\nfailures:\n" + "\n".join(f"  {f}" for f in failures))
-    if real_table:
-        print(f"\nreal scans ({REAL_SCANS.name}), means over pages:\n{real_table}")
     return 1 if failures else 0
 
 

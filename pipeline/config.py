@@ -92,6 +92,8 @@ class CleanupConfig:
     stretch_contrast: bool = True
     ocr_min_text_px: float = 22.0
     max_ocr_pixels: int = 40_000_000  # the OCR copy is scaled down past this (memory)
+    low_res_letter_px: float = 13.0  # letters under this: enlarged before cleanup (ocr_copy)
+    work_letter_px: float = 22.0  # ... until they are this tall
 
 
 @dataclass(frozen=True)

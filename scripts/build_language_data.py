@@ -23,6 +23,7 @@ import argparse
 import gzip
 import itertools
 import json
+import os
 import random
 import sys
 import time
@@ -44,11 +45,61 @@ from pipeline.lang.syllables import (  # noqa: E402
 )
 from pipeline.lang.textnorm import nfc  # noqa: E402
 
-CORPUS = ROOT.parent / "shared" / "data" / "vi-corpus"
+
+def _corpus() -> Path:
+    """``shared/data/vi-corpus`` beside the checkout or any folder above it (worktrees nest)."""
+    override = os.environ.get("SOHOA_SHARED_DATA")
+    if override:
+        return Path(override) / "vi-corpus"
+    for folder in ROOT.parents:
+        if (folder / "shared" / "data" / "vi-corpus").is_dir():
+            return folder / "shared" / "data" / "vi-corpus"
+    return ROOT.parent / "shared" / "data" / "vi-corpus"
+
+
+CORPUS = _corpus()
 HUNSPELL = Path("/usr/share/hunspell/vi_VN.dic")
 MIN_BIGRAM = 1
 MIN_OTHER_UNIGRAM = 3  # for tokens that are not syllables (abbreviations, names)
 HOLDOUT_MODULUS = 10
+# Collocations spelled with ỵ. No Tesseract model for Vietnamese can print ỵ/Ỵ (their
+# character sets lack it: they read "huyện lỵ" as "huyện ly"), so the corrector restores
+# it from the neighbouring word alone, and needs these pairs to know where. The corpus
+# attests only a few (tỉnh lỵ, kiêng kỵ, kỵ binh, tỵ nạn, quỵ lụy); these are the common
+# ones of administrative and everyday text, counted as if each was seen Y_DOT_COUNT times.
+Y_DOT_PHRASES = (
+    "huyện lỵ",
+    "tỉnh lỵ",
+    "quận lỵ",
+    "thị lỵ",
+    "châu lỵ",
+    "phủ lỵ",
+    "lỵ sở",
+    "kiết lỵ",
+    "bệnh lỵ",
+    "khuẩn lỵ",
+    "lỵ amip",
+    "kiêng kỵ",
+    "cấm kỵ",
+    "húy kỵ",
+    "đố kỵ",
+    "giỗ kỵ",
+    "kỵ binh",
+    "kỵ sĩ",
+    "kỵ nhau",
+    "ất tỵ",
+    "đinh tỵ",
+    "kỷ tỵ",
+    "tân tỵ",
+    "quý tỵ",
+    "tuổi tỵ",
+    "tỵ nạn",
+    "gục quỵ",
+    "quỵ ngã",
+    "quỵ xuống",
+    "quỵ lụy",
+)
+Y_DOT_COUNT = 20
 
 
 def is_holdout(line: str) -> bool:
@@ -104,6 +155,10 @@ def count(corpus: Path = CORPUS) -> tuple[Counter[str], Counter[tuple[str, str]]
             words = [t for t in toks if t]
             unigrams.update(words)
             bigrams.update(itertools.pairwise(words))
+    for phrase in Y_DOT_PHRASES:
+        a, b = (nfc(w) for w in phrase.split())
+        bigrams[(a, b)] += Y_DOT_COUNT
+        unigrams.update({a: Y_DOT_COUNT, b: Y_DOT_COUNT})
     return unigrams, bigrams
 
 

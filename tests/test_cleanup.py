@@ -425,12 +425,12 @@ def test_speckle_removed_and_diacritics_kept(page: np.ndarray) -> None:
 
 def test_small_print_is_enlarged_for_ocr(page: np.ndarray) -> None:
     """12 pt at 150 dpi is below Tesseract's comfort; 300 dpi is not."""
-    height = measure.text_height(page)
+    height = measure.letter_height(page)
     assert height is not None and height < ocr_copy.OCR_MIN_TEXT_PX
     factor = ocr_copy.ocr_upscale_factor(height)
     assert 1.5 <= factor <= ocr_copy.OCR_MAX_UPSCALE
     big = cv2.resize(page, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
-    assert ocr_copy.ocr_upscale_factor(measure.text_height(big)) == 1.0
+    assert ocr_copy.ocr_upscale_factor(measure.letter_height(big)) == 1.0
     result = cleanup_page(page, DPI, UPRIGHT)
     assert result.ocr_scale == pytest.approx(factor)
     assert result.image.shape == page.shape  # the PDF image keeps its own resolution

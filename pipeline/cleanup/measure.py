@@ -178,16 +178,37 @@ def mm_to_px(dpi: float, mm: float) -> int:
     return max(1, round(mm * dpi / 25.4))
 
 
-def text_height(gray: np.ndarray) -> float | None:
-    """Median height in pixels of letter-sized ink components, None without enough text.
+LETTER_WORK_PIXELS = 4_000_000  # larger pages are measured on a half-size copy
 
-    Measured on a half-size copy: a pixel more or less does not change the answer.
+
+def letter_height(gray: np.ndarray) -> float | None:
+    """Typical height in pixels of the page's letters, None without enough text.
+
+    What Tesseract can read depends on how many pixels a letter has, not on the
+    DPI a file declares (a forwarded JPEG says 72 or 96 or nothing at all). Ink
+    (Otsu) is cut into connected components; those shaped like letters, or like
+    words whose letters ran together in a blurred or small copy, vote with their
+    width, so a page's specks and tone marks, many but narrow, do not pull the
+    answer down. The width-weighted median is the x-height plus marks on a clean
+    page, a little more on a blurred one; the decisions built on it were tuned
+    on the development set (bench/realset), as measured here.
     """
-    half = cv2.resize(gray, (gray.shape[1] // 2, gray.shape[0] // 2), interpolation=cv2.INTER_AREA)
-    ink = (half < 128).astype(np.uint8)
+    scale = 1.0
+    if gray.size > LETTER_WORK_PIXELS:
+        gray = cv2.resize(
+            gray, (gray.shape[1] // 2, gray.shape[0] // 2), interpolation=cv2.INTER_AREA
+        )
+        scale = 2.0
+    otsu, _ = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    ink = (gray <= otsu).astype(np.uint8) if otsu > 0 else (gray < 128).astype(np.uint8)
     _, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     w, h, area = stats[1:, 2], stats[1:, 3], stats[1:, 4]
-    letter = (h >= 3) & (h <= 0.05 * half.shape[0]) & (w <= 3 * h) & (area >= 4)
-    if int(letter.sum()) < 50:
+    letter = (h >= 3) & (h <= 0.05 * gray.shape[0]) & (w >= 2) & (w <= 10 * h)
+    letter &= area >= 0.1 * w * h  # not a thin rule or a frame
+    if int(letter.sum()) < 30:
         return None
-    return 2.0 * float(np.median(h[letter]))
+    heights, weights = h[letter], w[letter].astype(np.float64)
+    order = np.argsort(heights, kind="stable")
+    cumulative = np.cumsum(weights[order])
+    median = heights[order][int(np.searchsorted(cumulative, cumulative[-1] / 2))]
+    return float(median) * scale

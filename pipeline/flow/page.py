@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from pipeline import dossier, faults, ocr
-from pipeline.cleanup import CleanPage, cleanup_page
+from pipeline.cleanup import CleanPage, cleanup_page, measure, ocr_copy
 from pipeline.config import OcrConfig
 from pipeline.lang import correct
 from pipeline.lang.syllables import invalid_share
@@ -156,6 +156,53 @@ def _better(candidate: ocr.OcrResult, current: ocr.OcrResult, margin: float = 10
     ) >= 0.5 * len(current.words)
 
 
+def enlarge_small_print(
+    image: np.ndarray, dpi: float, cfg: PageOptions
+) -> tuple[np.ndarray, float]:
+    """The page enlarged before cleanup when its letters are small (ocr_copy.work_upscale_factor).
+
+    Decided from the letters the page has, never from the DPI it declares: a forwarded
+    JPEG says 72 or 96 dpi or nothing. A bilevel page stays bilevel.
+    """
+    gray, bilevel = measure.normalize_input(image)
+    factor = ocr_copy.work_upscale_factor(
+        measure.letter_height(measure.to_gray(gray)),
+        cfg.cleanup.low_res_letter_px,
+        cfg.cleanup.work_letter_px,
+    )
+    if factor > 1.0 and dpi > 0:  # once enlarged, to the archive's resolution at least:
+        factor = min(ocr_copy.OCR_MAX_UPSCALE, max(factor, cfg.pdf.min_output_dpi / dpi))
+    h, w = gray.shape[:2]  # the image is not resampled twice
+    factor = min(factor, math.sqrt(cfg.ingest.max_page_pixels / (h * w)))
+    if factor <= 1.0:
+        return image, dpi
+    out = ocr_copy.enlarge(gray, factor)
+    if bilevel:
+        _, out = cv2.threshold(out, 127, 255, cv2.THRESH_BINARY)
+    return out, dpi * factor
+
+
+def archive_image(
+    clean: CleanPage, words: tuple[ocr.Word, ...], dpi: float, cfg: PageOptions
+) -> tuple[np.ndarray, float, tuple[ocr.Word, ...]]:
+    """The page image for the PDF at the archive's minimum resolution, and the words on it.
+
+    Cleanup and OCR ran at the page's own resolution (its enlarged OCR copy aside);
+    only the archived image is brought up to ``pdf.min_output_dpi``, last, so no
+    filter or warp pays for pixels that add nothing. A bilevel page stays bilevel.
+    """
+    image, new_dpi = upscale_to(
+        clean.image, dpi, cfg.pdf.min_output_dpi, cfg.ingest.max_page_pixels
+    )
+    if image is clean.image:
+        return image, dpi, words
+    if clean.image.ndim == 2 and measure.is_bilevel(clean.image):
+        _, image = cv2.threshold(image, 127, 255, cv2.THRESH_BINARY)
+    factor = image.shape[1] / clean.image.shape[1]
+    scaled = ocr.scale_boxes(ocr.OcrResult(words, "", None, "", ""), factor).words
+    return image, new_dpi, scaled
+
+
 def process_page(job: PageJob, source: Path, out: Path) -> PageResult:
     """Run page ``job.index`` of ``source`` and write its one-page PDF to ``out``.
 
@@ -167,14 +214,13 @@ def process_page(job: PageJob, source: Path, out: Path) -> PageResult:
     codes: tuple[str, ...] = ()
     if job.want_codes:  # as scanned, before cleanup: see pipeline.dossier.qr
         codes = tuple(dossier.decode_codes(loaded.image, loaded.dpi))
-    image, dpi = upscale_to(
-        loaded.image, loaded.dpi, cfg.pdf.min_output_dpi, cfg.ingest.max_page_pixels
-    )
+    image, dpi = enlarge_small_print(loaded.image, loaded.dpi, cfg)
     clean, result = clean_and_read(image, dpi, cfg)
-    del image
+    del image  # the enlarged copy, when there is one: cleanup made its own
     words, text_source, n_corrected = choose_words(job, source, clean, loaded, dpi, result)
-    write_page_pdf(clean.image, dpi, words, out, jpeg_quality=cfg.pdf.jpeg_quality)
-    h, w = clean.image.shape[:2]
+    image, dpi, words = archive_image(clean, words, dpi, cfg)
+    write_page_pdf(image, dpi, words, out, jpeg_quality=cfg.pdf.jpeg_quality)
+    h, w = image.shape[:2]
     invalid_ocr = invalid_share([x.text for x in result.words])
     invalid = invalid_share([x.text for x in words])
     return PageResult(

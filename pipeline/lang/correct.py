@@ -13,6 +13,11 @@ sequence; Viterbi picks the best reading per run of words. Changing a token that
 is already a valid syllable costs much more and needs real bigram evidence,
 because correcting a correct word is worse than missing an error.
 
+The Vietnamese models cannot print ỵ at all (their character sets lack it), so a
+``y`` where ``ỵ`` belongs costs nothing in the channel model; it is put back only
+where a neighbouring word asks for it (huyện lỵ, kiết lỵ, kiêng kỵ), never on ``ly``
+(a cup) or ``ty`` (công ty) elsewhere.
+
 Never touched: tokens with digits or inner signs (263/KH-UBND, emails, dates),
 abbreviations, single letters, foreign letters (f j w z), lines that are mostly
 not Vietnamese, and valid Title-case words inside a line (names, organisations).
@@ -61,6 +66,7 @@ MAX_CANDIDATES = 6
 BIGRAM_PRIOR = 2.0  # weight of the unigram distribution in the smoothed bigram estimate
 
 _MODIFIER_MARKS = frozenset("\u0302\u0306\u031b")
+_DOT_BELOW = "\u0323"
 # Letter confusions Tesseract makes on Latin shapes; applied to the folded spelling.
 _LETTER_CONFUSIONS = (("rn", "m"), ("m", "rn"), ("cl", "d"), ("li", "h"), ("ii", "u"), ("l", "i"))
 _SENTENCE_END = frozenset(".:;!?…")
@@ -175,9 +181,20 @@ def _marks(syl: str) -> list[tuple[str, str, str]]:
     return out
 
 
+def lost_y_dot(observed: str, intended: str) -> bool:
+    """``intended`` has ỵ where ``observed`` has a bare y, all else equal: what OCR must print."""
+    want = unicodedata.normalize("NFD", intended)
+    at = want.find("y" + _DOT_BELOW)
+    if at < 0:
+        return False
+    return unicodedata.normalize("NFD", observed) == want[: at + 1] + want[at + 2 :]
+
+
 @functools.lru_cache(maxsize=65536)
 def channel_cost(observed: str, intended: str) -> float:
     """Cost of Tesseract printing ``observed`` for ``intended`` (same folded letters)."""
+    if lost_y_dot(observed, intended):
+        return 0.0
     obs, want = _marks(observed), _marks(intended)
     if len(obs) != len(want):
         return COST_LETTER_EDIT
@@ -238,7 +255,7 @@ def candidates(token: str, allow_letter_edits: bool = True) -> tuple[tuple[str, 
             continue
         if lm.unigrams.get(syl, 0) == 0:
             continue  # never seen in Vietnamese text: not worth the risk
-        if valid:
+        if valid and not lost_y_dot(token, syl):
             cost += COST_REPLACE_VALID
         scored.append((syl, cost))
     scored.sort(key=lambda sc: sc[1] - lm.logp_unigram(sc[0]))
@@ -279,6 +296,8 @@ def _options(raws: Sequence[str], i: int, starts_sentence: bool) -> list[tuple[s
     core = strip_punct(raws[i])[1]
     low = canonical(core.lower())
     keep = [(low, 0.0)]
+    if len(core) == 2 and core.isupper() and is_vietnamese_letters(core):
+        return keep + _y_dot_options(low)  # LY, TY: abbreviations, or LỴ with its dot lost
     if len(core) < 2 or not is_vietnamese_letters(core) or is_abbreviation(core):
         return keep
     valid = is_valid_syllable(core)
@@ -287,6 +306,16 @@ def _options(raws: Sequence[str], i: int, starts_sentence: bool) -> list[tuple[s
         return keep  # a capitalised word inside a line is most likely a name
     caps = core.isupper()
     return keep + list(candidates(low, allow_letter_edits=not caps))
+
+
+def _y_dot_options(token: str) -> list[tuple[str, float]]:
+    """The attested readings of ``token`` with a ỵ the OCR could not print (ly → lỵ)."""
+    lm = default_model()
+    return [
+        (syl, 0.0)
+        for syl in skeleton_index().get(fold(token), ())
+        if lost_y_dot(token, syl) and lm.unigrams.get(syl, 0) > 0
+    ]
 
 
 def _decode(lm: LanguageModel, options: list[list[tuple[str, float]]]) -> list[str]:
