@@ -15,9 +15,18 @@ from pipeline.ocr.words import Word
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def words_of(line: str, line_no: int = 1) -> list[Word]:
+def words_of(line: str, line_no: int = 1, par: int = 0) -> list[Word]:
     return [
-        Word(text=t, left=40 * i, top=10 * line_no, width=35, height=12, conf=80.0, line=line_no)
+        Word(
+            text=t,
+            left=40 * i,
+            top=10 * line_no,
+            width=35,
+            height=12,
+            conf=80.0,
+            par=par,
+            line=line_no,
+        )
         for i, t in enumerate(line.split())
     ]
 
@@ -121,12 +130,77 @@ def test_correct_words_keeps_boxes_and_reports_changes() -> None:
     assert invalid_share([w.text for w in new]) == 0.0
 
 
-def test_context_does_not_cross_lines() -> None:
-    """Context stops at the line end: "thay" then "đối" on the next line is not "thay đối"."""
+def test_line_break_context_does_not_outweigh_the_line() -> None:
+    """The line break before "đối với" after "thay": the line's own pair decides, it stays."""
     words = words_of("thay", 1) + words_of("đối với", 2)
     new, changes = correct_words(words)
     assert changes == []
     assert [w.text for w in new] == ["thay", "đối", "với"]
+
+
+def test_a_word_pair_split_by_the_line_break_is_read_together() -> None:
+    """A paragraph's line ends with "xây" and the next begins with "đựng": "xây dựng"."""
+    new, changes = correct_words(words_of("công tác xây", 1) + words_of("đựng nhà văn hóa", 2))
+    assert [w.text for w in new] == ["công", "tác", "xây", "dựng", "nhà", "văn", "hóa"]
+    assert changes == [Correction(3, "đựng", "dựng")]
+    new, _ = correct_words(words_of("công tác xây", 1) + words_of("Đựng", 2))
+    assert [w.text for w in new][-1] == "Dựng"
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (("công tác xây", 1, 0), ("đựng nhà văn hóa", 2, 1)),  # another paragraph
+        (("công tác xây,", 1, 0), ("đựng nhà văn hóa", 2, 0)),  # a comma ends the run
+        (("công tác xây", 1, 0), ("(đựng nhà văn hóa", 2, 0)),  # so does a bracket
+    ],
+)
+def test_line_break_context_stays_in_the_paragraph_and_the_run(
+    first: tuple[str, int, int], second: tuple[str, int, int]
+) -> None:
+    _, changes = correct_words(words_of(*first) + words_of(*second))
+    assert changes == []
+
+
+def test_a_misreading_the_model_never_saw_is_corrected_as_before() -> None:
+    """Context from the next line only chooses between known syllables: after an unseen
+    one any word is as likely as anywhere, which would keep "ué" for "uế"."""
+    assert correct_tokens(["là", "điều", "ué"], after="tạp...);") == ["là", "điều", "uế"]
+
+
+def test_the_neighbouring_line_is_context_only() -> None:
+    """The other line's word is never changed on behalf of this one."""
+    new, changes = correct_words(words_of("thông báo về việc xây", 1) + words_of("đựng", 2))
+    assert [c.after for c in changes] == ["dựng"]
+    assert [w.text for w in new][:5] == ["thông", "báo", "về", "việc", "xây"]
+
+
+@pytest.mark.parametrize(
+    ("ocr", "truth"),
+    [
+        ("trường Đại học Đà Năng", "trường Đại học Đà Nẵng"),
+        ("trên địa bàn thành phố Đà Năng;", "trên địa bàn thành phố Đà Nẵng;"),
+        ("Đà Năng, ngày 21 tháng 5 năm 2019", "Đà Nẵng, ngày 21 tháng 5 năm 2019"),
+    ],
+)
+def test_a_name_syllable_is_corrected_where_the_model_knows_the_name(ocr: str, truth: str) -> None:
+    """A Title-case syllable after another changes only to the marking the model has seen
+    after it many times, where the observed one never is."""
+    assert corrected(ocr) == truth
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "ông Phạm Văn Năng",  # a given name the model cannot verify
+        "anh Năng đến",  # no Title-case syllable before it
+        "bà Lê Thị Năm",
+        "ông Trần Văn Đồng",
+        "Năng lượng tái tạo",
+    ],
+)
+def test_names_the_model_cannot_verify_are_untouched(line: str) -> None:
+    assert corrected(line) == line
 
 
 def test_nfd_words_come_out_nfc() -> None:

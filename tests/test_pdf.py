@@ -185,6 +185,80 @@ def test_a_line_with_odd_word_boxes_stays_one_line(tmp_path: Path, damage: str) 
     assert got == [LONG_LINE] * 3
 
 
+def render_rows(
+    rows: list[list[tuple[int, str]]], size: tuple[int, int] = (2400, 700), font_px: int = 40
+) -> tuple[Image.Image, list[Word]]:
+    """Rows of (x, text) pieces; each row is one OCR line, as Tesseract reads a header row."""
+    font = ImageFont.truetype(str(NOTO_SERIF), font_px)
+    page = Image.new("RGB", size, (248, 243, 228))
+    draw = ImageDraw.Draw(page)
+    words: list[Word] = []
+    for line_no, row in enumerate(rows, start=1):
+        y = 60 + 70 * (line_no - 1)
+        for x, piece in row:
+            for text in piece.split():
+                left, top, right, bottom = draw.textbbox((x, y), text, font=font)
+                draw.text((x, y), text, font=font, fill=(25, 25, 70))
+                words.append(Word(text, left, top, right - left, bottom - top, 96.0, 1, 1, line_no))
+                x = right + round(font.getlength(" "))
+    return page, words
+
+
+HEADER_LEFT = ["UBND TỈNH LÀO CAI", "SỞ TƯ PHÁP", "Số: 12/STP"]
+HEADER_RIGHT = [
+    "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
+    "Độc lập - Tự do - Hạnh phúc",
+    "Lào Cai, ngày 5 tháng 3 năm 2025",
+]
+BODY = "Kính gửi Ủy ban nhân dân tỉnh Lào Cai xác nhận hồ sơ cấp giấy phép xây dựng"
+
+
+def test_two_column_header_reads_column_by_column(tmp_path: Path) -> None:
+    """Organ | national motto read as one OCR line per row, with a gutter of about an em
+    on the first row (as on the Đà Nẵng scans): the text layer gives the left column,
+    then the right one, then the body, and never a row of both."""
+    page, words = render_rows(
+        [
+            [(150, HEADER_LEFT[0]), (580, HEADER_RIGHT[0])],  # 36 px after "CAI"
+            [(200, HEADER_LEFT[1]), (1150, HEADER_RIGHT[1])],
+            [(160, HEADER_LEFT[2]), (1100, HEADER_RIGHT[2])],
+            [(90, BODY)],
+        ]
+    )
+    assert words[4].left - (words[3].left + words[3].width) < words[3].height * 1.3
+    out = tmp_path / "header.pdf"
+    write_page_pdf(bgr(page), DPI, words, out)
+    got = [line for line in run("pdftotext", out, "-").splitlines() if line.strip()]
+    assert got == [*HEADER_LEFT, *HEADER_RIGHT, BODY]
+
+
+def test_a_lost_word_does_not_cut_its_line(tmp_path: Path) -> None:
+    """A wide gap where Tesseract lost a word, under and over lines with no gap there, is
+    not a gutter: the line stays whole and in place."""
+    lines = ["Vừng trán em vương trời quê hương", "Mắt em dìu dịu buồn Tây Phương"]
+    lines.append("Tôi thấy xứ Đoài mây trắng lắm")
+    page, words = render_rows([[(90, text)] for text in lines], size=(1400, 400))
+    words = [w for w in words if w.text != "dịu"]  # a gap of two ems, four word gaps
+    out = tmp_path / "lost.pdf"
+    write_page_pdf(bgr(page), DPI, words, out)
+    got = [line for line in run("pdftotext", out, "-").splitlines() if line.strip()]
+    assert got == [lines[0], "Mắt em dìu buồn Tây Phương", lines[2]]
+
+
+def test_words_lost_down_a_paragraph_do_not_make_columns(tmp_path: Path) -> None:
+    """A blurred page loses a word in several lines of a paragraph at about the same
+    place; the sentence goes on after each gap in lower case, so these are no gutter."""
+    left = ["Thực hiện tốt công tác", "Đổi mới căn bản giáo dục", "Tổ chức tốt việc học tập"]
+    right = ["nhằm đẩy nhanh công cuộc", "đào tạo trên địa bàn", "suốt đời cho nhân dân"]
+    page, words = render_rows(  # gaps of 1-3 ems, all under one another
+        [[(90, a), (610, b)] for a, b in zip(left, right, strict=True)], size=(1400, 400)
+    )
+    out = tmp_path / "river.pdf"
+    write_page_pdf(bgr(page), DPI, words, out)
+    got = [line for line in run("pdftotext", out, "-").splitlines() if line.strip()]
+    assert got == [f"{a} {b}" for a, b in zip(left, right, strict=True)]
+
+
 def test_non_bmp_characters_are_dropped_and_blank_words_skipped(tmp_path: Path) -> None:
     page, words = render(["Số hồ sơ"], size=(800, 200))
     words = [

@@ -18,9 +18,16 @@ The Vietnamese models cannot print ỵ at all (their character sets lack it), so
 where a neighbouring word asks for it (huyện lỵ, kiết lỵ, kiêng kỵ), never on ``ly``
 (a cup) or ``ty`` (công ty) elsewhere.
 
+A run of words does not stop at a line break inside one of Tesseract's paragraphs:
+the last word of the line before and the first of the line after are context for
+the line's edges (``xây`` | ``đựng`` reads ``xây dựng``), never changed themselves.
+
 Never touched: tokens with digits or inner signs (263/KH-UBND, emails, dates),
 abbreviations, single letters, foreign letters (f j w z), lines that are mostly
-not Vietnamese, and valid Title-case words inside a line (names, organisations).
+not Vietnamese, and valid Title-case words inside a line (names, organisations)
+unless the model verifies the name: a marking seen at least ``MIN_NAME_SUPPORT``
+times after the syllable before it, where the observed one never is (Đà Năng →
+Đà Nẵng; Phạm Văn Năng stays).
 """
 
 from __future__ import annotations
@@ -62,6 +69,9 @@ COST_LETTER_EDIT = 5.0
 # (see ``scripts/build_language_data.py --evaluate``).
 COST_REPLACE_VALID = 7.0
 MIN_BIGRAM_SUPPORT = 3
+# A name syllable (Title case inside a line) changes only to a marking seen this often
+# after the syllable before it, where the observed one never is.
+MIN_NAME_SUPPORT = 50
 MAX_CANDIDATES = 6
 BIGRAM_PRIOR = 2.0  # weight of the unigram distribution in the smoothed bigram estimate
 
@@ -291,8 +301,13 @@ def _line_is_vietnamese(cores: Sequence[str]) -> bool:
     return valid * 2 >= len(letters)
 
 
-def _options(raws: Sequence[str], i: int, starts_sentence: bool) -> list[tuple[str, float]]:
-    """The readings Viterbi may choose for token ``i``: the observation first, at no cost."""
+def _options(
+    raws: Sequence[str], i: int, starts_sentence: bool, prev: str | None = None
+) -> list[tuple[str, float]]:
+    """The readings Viterbi may choose for token ``i``: the observation first, at no cost.
+
+    ``prev`` is the lower-case word before it in the same run, if any.
+    """
     core = strip_punct(raws[i])[1]
     low = canonical(core.lower())
     keep = [(low, 0.0)]
@@ -303,9 +318,30 @@ def _options(raws: Sequence[str], i: int, starts_sentence: bool) -> list[tuple[s
     valid = is_valid_syllable(core)
     title_case = core[:1].isupper() and not core.isupper()
     if valid and title_case and not starts_sentence:
-        return keep  # a capitalised word inside a line is most likely a name
+        # A capitalised word inside a line is most likely a name: changed only to the
+        # spelling the model knows after the same first syllable (Đà Năng → Đà Nẵng).
+        return keep + _verified_name_options(low, prev)
     caps = core.isupper()
     return keep + list(candidates(low, allow_letter_edits=not caps))
+
+
+def _verified_name_options(low: str, prev: str | None) -> list[tuple[str, float]]:
+    """Other markings of a name syllable that the model has seen after ``prev`` many times
+    while it has never seen ``low`` there; nothing for names it cannot verify."""
+    if prev is None:
+        return []
+    lm = default_model()
+    if lm.bigram_count(prev, low) > 0:
+        return []
+    return [
+        (syl, cost)
+        for syl, cost in candidates(low, allow_letter_edits=False)
+        if fold(syl) == fold(low) and lm.bigram_count(prev, syl) >= MIN_NAME_SUPPORT
+    ]
+
+
+def _prev_low(raws: Sequence[str], i: int) -> str:
+    return canonical(strip_punct(raws[i - 1])[1].lower())
 
 
 def _y_dot_options(token: str) -> list[tuple[str, float]]:
@@ -345,28 +381,77 @@ def _decode(lm: LanguageModel, options: list[list[tuple[str, float]]]) -> list[s
     return [options[k][p][0] for k, p in enumerate(path)]
 
 
-def correct_tokens(raws: Sequence[str], lm: LanguageModel | None = None) -> list[str]:
-    """Correct one line of raw tokens (punctuation attached); returns the new tokens."""
+def _context(raw: str | None, *, before: bool) -> str | None:
+    """The word of a neighbouring line that continues a run across the line break."""
+    if raw is None:
+        return None
+    lead, core, trail = strip_punct(raw)
+    if not core.isalpha() or (trail if before else lead):
+        return None
+    return canonical(core.lower())
+
+
+def _attested(lm: LanguageModel, options: list[tuple[str, float]]) -> bool:
+    """Whether the observed reading (the first option) is a syllable the model has seen."""
+    return lm.unigrams.get(options[0][0], 0) > 0
+
+
+def correct_tokens(
+    raws: Sequence[str],
+    lm: LanguageModel | None = None,
+    *,
+    before: str | None = None,
+    after: str | None = None,
+) -> list[str]:
+    """Correct one line of raw tokens (punctuation attached); returns the new tokens.
+
+    ``before`` and ``after`` are the last token of the line before and the first of
+    the line after in the same paragraph: context for the line's first and last
+    words (a word pair split by the line break), never changed themselves.
+    """
     lm = lm or default_model()
     out = list(raws)
     cores = [strip_punct(r)[1] for r in raws]
     if not _line_is_vietnamese(cores):
         return out
+    left, right = _context(before, before=True), _context(after, before=False)
     for run in runs(raws):
         first = run[0]
         starts_sentence = first == 0 or strip_punct(raws[first - 1])[2][-1:] in _SENTENCE_END
-        options = [_options(raws, i, starts_sentence and i == first) for i in run]
+        options = [
+            _options(
+                raws, i, starts_sentence and i == first, _prev_low(raws, i) if i > first else None
+            )
+            for i in run
+        ]
         if all(len(o) == 1 for o in options):
             continue
-        chosen = _decode(lm, options)
+        # Only between attested readings: after a syllable the model never saw, any next
+        # word is as likely as it is anywhere, which would keep the misreading.
+        head = (
+            [[(left, 0.0)]]
+            if left and first == 0 and not strip_punct(raws[0])[0] and _attested(lm, options[0])
+            else []
+        )
+        tail = (
+            [[(right, 0.0)]]
+            if right
+            and run[-1] == len(raws) - 1
+            and not strip_punct(raws[-1])[2]
+            and _attested(lm, options[-1])
+            else []
+        )
+        decoded = _decode(lm, head + options + tail)
+        chosen = decoded[len(head) : len(decoded) - len(tail)]
         for k, i in enumerate(run):
             low = options[k][0][0]
             new = chosen[k]
             if new == low:
                 continue
             if is_valid_syllable(low):
-                prev = chosen[k - 1] if k else None
-                nxt = chosen[k + 1] if k + 1 < len(run) else None
+                at = k + len(head)
+                prev = decoded[at - 1] if at else None
+                nxt = decoded[at + 1] if at + 1 < len(decoded) else None
                 support = max(
                     lm.bigram_count(prev, new) if prev else 0,
                     lm.bigram_count(new, nxt) if nxt else 0,
@@ -379,27 +464,34 @@ def correct_tokens(raws: Sequence[str], lm: LanguageModel | None = None) -> list
 
 
 def correct_words(words: Sequence[Word]) -> tuple[tuple[Word, ...], list[Correction]]:
-    """Correct Tesseract's words line by line; same boxes, new text, and the list of changes."""
+    """Correct Tesseract's words line by line (a paragraph's neighbouring lines as context);
+    same boxes, new text, and the list of changes."""
     result = list(words)
     corrections: list[Correction] = []
-    line: list[int] = []
+    lines: list[list[int]] = []
     key: tuple[int, int, int] | None = None
+    for i, w in enumerate(words):
+        wkey = (w.block, w.par, w.line)
+        if key is None or wkey != key:
+            lines.append([])
+        lines[-1].append(i)
+        key = wkey
 
-    def flush() -> None:
-        before = [nfc(words[i].text) for i in line]
-        for i, old, text in zip(line, before, correct_tokens(before), strict=True):
+    def paragraph(i: int) -> tuple[int, int]:
+        return words[i].block, words[i].par
+
+    for n, line in enumerate(lines):
+        tokens = [nfc(words[i].text) for i in line]
+        # The neighbouring lines' words as the OCR read them: each line is decided once.
+        before = after = None
+        if n and paragraph(lines[n - 1][-1]) == paragraph(line[0]):
+            before = nfc(words[lines[n - 1][-1]].text)
+        if n + 1 < len(lines) and paragraph(lines[n + 1][0]) == paragraph(line[0]):
+            after = nfc(words[lines[n + 1][0]].text)
+        fixed = correct_tokens(tokens, before=before, after=after)
+        for i, old, text in zip(line, tokens, fixed, strict=True):
             if text != old:
                 corrections.append(Correction(index=i, before=old, after=text))
             if text != words[i].text:
                 result[i] = replace(words[i], text=text)
-
-    for i, w in enumerate(words):
-        wkey = (w.block, w.par, w.line)
-        if key is not None and wkey != key:
-            flush()
-            line = []
-        line.append(i)
-        key = wkey
-    if line:
-        flush()
     return tuple(result), corrections

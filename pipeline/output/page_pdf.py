@@ -2,13 +2,18 @@
 
 Text rendering mode 3 (invisible) keeps search, copy and selection working while
 the page looks exactly like the scan. Every OCR line gets one baseline and words
-never overlap, so ``pdftotext`` gives the lines back as Tesseract read them.
+never overlap, so ``pdftotext`` gives the lines back as Tesseract read them; an OCR
+line that runs across the gutter of a two-column header or signature block is
+written as one line per column, so Poppler reads the columns one after the other
+instead of row by row.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from statistics import median
 
@@ -21,7 +26,7 @@ from PIL import Image
 
 from pipeline.cleanup.measure import is_bilevel
 from pipeline.lang.textnorm import nfc
-from pipeline.ocr.words import Word
+from pipeline.ocr.words import JUNK_MAX_CONF, Word
 from pipeline.output.font import ASCENT, DESCENT, FONT_RESOURCE, glyphless_font
 
 _IMAGE_RES = "/Im0"
@@ -29,6 +34,15 @@ _IMAGE_RES = "/Im0"
 
 # Gaps between the words of one OCR line, in ems of the line's font size (see _fit_to_next)
 _GAP_MIN_EM, _GAP_MAX_EM, _GAP_COLUMN_EM = 0.15, 0.6, 3.0
+
+# A gap inside an OCR line wider than this many ems of its letters and this many
+# times its usual word gap is a gutter between columns (see _column_breaks); the
+# invisible text leaves at least _GUTTER_EM there so Poppler sees two columns.
+_COLUMN_GAP_EM, _COLUMN_GAP_RATIO, _GUTTER_EM = 0.9, 2.5, 1.6
+# A gutter is confirmed by a wide gap of a line within _NEIGHBOUR_EMS line heights
+# overlapping it by _GUTTER_OVERLAP_EM ems,
+_NEIGHBOUR_EMS, _GUTTER_OVERLAP_EM = 4.0, 0.5
+_CLEAR_GUTTER_EM = 2.0  # and one of the two gaps is at least this wide
 
 
 _MIN_TZ = 1.0  # horizontal scaling floor (percent): 0 would make the text matrix singular
@@ -100,13 +114,87 @@ def _encode(text: str) -> bytes:
     return "".join(ch for ch in nfc(text) if ord(ch) <= 0xFFFF).encode("utf-16-be")
 
 
-def _lines(words: Iterable[Word]) -> list[list[Word]]:
-    """Group words by Tesseract's (block, paragraph, line), in reading order."""
-    lines: dict[tuple[int, int, int], list[Word]] = {}
+@dataclass(frozen=True)
+class _Segment:
+    """Words written on one baseline; ``next_left`` is where the next column of its row starts."""
+
+    words: list[Word]
+    next_left: int | None = None
+
+
+def _wide_gaps(line: Sequence[Word]) -> list[tuple[int, int, int]]:
+    """(index of the word after, left, right) of each gap that could be a column gutter:
+    about an em of the line's letters, several times its usual word gap, and not
+    followed by a sentence going on."""
+    if len(line) < 2:
+        return []
+    height = median(w.height for w in line)
+    gaps = [b.left - (a.left + a.width) for a, b in pairwise(line)]
+    usual = max(median(gaps), 1)
+    return [
+        (i + 1, line[i].left + line[i].width, line[i + 1].left)
+        for i, gap in enumerate(gaps)
+        if gap > _COLUMN_GAP_EM * height
+        and gap > _COLUMN_GAP_RATIO * usual
+        and not _goes_on(line[i + 1])
+    ]
+
+
+def _goes_on(word: Word) -> bool:
+    """A word read with confidence that starts in lower case: the sentence goes on there
+    (stray marks of a seal or signature read as ``xˆ`` do not count)."""
+    return word.text[:1].islower() and word.conf >= JUNK_MAX_CONF
+
+
+def _column_breaks(lines: Sequence[Sequence[Word]]) -> list[list[int]]:
+    """For each OCR line, the indices of its words that start a new column.
+
+    Tesseract reads the two halves of an office header (organ | national motto;
+    number | place and date) and of the signature block (recipients | signer) as
+    one line. A wide gap before a word that does not start in lower case (CỘNG HÒA,
+    Đà Nẵng, KT. GIÁM ĐỐC, 2.) is the gutter between them when a line just above or
+    below has such a gap at the same place too and one of the two is clearly a
+    gutter (a few ems). A lone wide gap is a word Tesseract lost; so are the gaps a
+    blurred page leaves in several lines of a paragraph, mid-sentence, and gaps of a
+    little over an em stacked in a paragraph are a river of stretched spaces or short
+    word boxes: they all stay inside their lines.
+    """
+    heights = [median(w.height for w in line) for line in lines]
+    centres = [median(w.top + w.height / 2 for w in line) for line in lines]
+    wide = [_wide_gaps(line) for line in lines]
+    breaks: list[list[int]] = []
+    for i, gaps in enumerate(wide):
+        reach = _NEIGHBOUR_EMS * heights[i]
+        near = [j for j in range(len(lines)) if j != i and abs(centres[j] - centres[i]) <= reach]
+        need, clear = _GUTTER_OVERLAP_EM * heights[i], _CLEAR_GUTTER_EM * heights[i]
+        breaks.append(
+            [
+                index
+                for index, left, right in gaps
+                if any(
+                    min(right, r) - max(left, lf) >= need and max(right - left, r - lf) >= clear
+                    for j in near
+                    for _, lf, r in wide[j]
+                )
+            ]
+        )
+    return breaks
+
+
+def _lines(words: Iterable[Word]) -> list[_Segment]:
+    """Tesseract's (block, paragraph, line) groups in its order, each cut at column gutters."""
+    groups: dict[tuple[int, int, int], list[Word]] = {}
     for word in words:
         if word.width > 0 and word.height > 0 and _encode(word.text.strip()):
-            lines.setdefault((word.block, word.par, word.line), []).append(word)
-    return list(lines.values())
+            groups.setdefault((word.block, word.par, word.line), []).append(word)
+    lines = [sorted(line, key=lambda w: w.left) for line in groups.values()]
+    segments: list[_Segment] = []
+    for line, breaks in zip(lines, _column_breaks(lines), strict=True):
+        cuts = [0, *breaks, len(line)]
+        for start, end in pairwise(cuts):
+            following = line[end].left if end < len(line) else None
+            segments.append(_Segment(line[start:end], following))
+    return segments
 
 
 def _fit_to_next(x: float, width: float, next_x: float, size: float) -> float:
@@ -128,7 +216,7 @@ def _fit_to_next(x: float, width: float, next_x: float, size: float) -> float:
 
 
 def _text_layer(
-    lines: list[list[Word]], dpi: float, page_height_pt: float, advance: int
+    lines: list[_Segment], dpi: float, page_height_pt: float, advance: int
 ) -> list[str]:
     """Content-stream operators writing each word invisibly over its pixel box.
 
@@ -143,7 +231,8 @@ def _text_layer(
     scale = 72.0 / dpi
     em = advance / 1000.0  # advance of one character at font size 1
     ops = ["BT", "3 Tr"]
-    for line in lines:
+    for segment in lines:
+        line = segment.words
         size = max(median(w.height for w in line) * scale, 0.5)
         ops.append(f"{FONT_RESOURCE} {_num(size)} Tf")
         centre = page_height_pt - median(w.top + w.height / 2 for w in line) * scale
@@ -155,6 +244,10 @@ def _text_layer(
             width = word.width * scale
             if i + 1 < len(line):
                 width = _fit_to_next(x, width, line[i + 1].left * scale, size)
+            elif segment.next_left is not None:
+                # Leave a gutter Poppler cannot read as a word space.
+                room = segment.next_left * scale - x - _GUTTER_EM * size
+                width = min(width, max(room, 0.4 * width))
             tz = max(100.0 * width / (len(code) // 2 * em * size), _MIN_TZ)
             ops.append(f"1 0 0 1 {_num(x)} {_num(baseline)} Tm {_num(tz)} Tz <{code.hex()}> Tj")
             if i + 1 < len(line):
