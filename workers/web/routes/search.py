@@ -76,8 +76,8 @@ def routes(ctx: WebContext) -> list[Route]:
             return []
 
     def home(request: Request) -> Response:
-        dossiers, documents, pages = index.counts()
-        stats = {"dossiers": dossiers, "documents": documents, "pages": pages}
+        dossiers, docs, pages = index.counts()
+        stats = {"dossiers": dossiers, "documents": docs, "pages": pages}
         return ctx.render(request, "index.html", {"params": search_params(request), "stats": stats})
 
     def search_page(request: Request) -> Response:
