@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import urllib.request
 from pathlib import Path
 
@@ -48,7 +49,17 @@ def small_pdf(pages: int) -> bytes:
         ImageDraw.Draw(img).text((20, 20), f"page {n + 1}", fill="black")
         images.append(img)
     buf = io.BytesIO()
-    images[0].save(buf, "PDF", resolution=100, save_all=True, append_images=images[1:])
+    # Fixed dates: the same pages make the same bytes (tests compare a download with them).
+    when = time.strptime("2026-11-27 08:00:00", "%Y-%m-%d %H:%M:%S")
+    images[0].save(
+        buf,
+        "PDF",
+        resolution=100,
+        save_all=True,
+        append_images=images[1:],
+        creationDate=when,
+        modDate=when,
+    )
     return buf.getvalue()
 
 
