@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Sequence
 from dataclasses import MISSING, dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -91,6 +92,54 @@ class SegmentRow:
     first_page: int  # source pages, 1-based, inclusive
     last_page: int
     info: str  # JSON, kept as Document.segment_info
+
+
+def segment_row(
+    parent: Document, seg: SegmentRow, child_id: str, seq: int, stamp: str, state: str
+) -> dict[str, Any]:
+    """The columns of a further document of ``parent``'s stack, as every backend inserts it:
+    the source's bytes and names, its own pages and segment, waiting in ``state``."""
+    return {
+        "id": child_id,
+        "batch_id": parent.batch_id,
+        "seq": seq,
+        "station": parent.station,
+        "folder_name": parent.folder_name,
+        "source_name": parent.source_name,
+        "source_path": parent.source_path,
+        "sha256": parent.sha256,
+        "size": parent.size,
+        "media_type": parent.media_type,
+        "raw_key": parent.raw_key,
+        "state": state,
+        "stage": "split",
+        "reason": f"document {seg.segment} of {parent.id}'s stack"
+        f" (pages {seg.first_page}-{seg.last_page})",
+        "pages": seg.last_page - seg.first_page + 1,
+        "created_at": stamp,
+        "updated_at": stamp,
+        "source_name_bytes": parent.source_name_bytes,
+        "owner": parent.owner,
+        "parent_id": parent.id,
+        "segment": seg.segment,
+        "first_page": seg.first_page,
+        "last_page": seg.last_page,
+        "segment_info": seg.info,
+    }
+
+
+def segment_event(parent: Document, seg: SegmentRow) -> str:
+    """The reason of a further document's first event."""
+    return (
+        f"pages {seg.first_page}-{seg.last_page} of {parent.source_name}"
+        f" (document {parent.id}), document {seg.segment} of its stack"
+    )
+
+
+def split_event(segments: Sequence[SegmentRow]) -> str:
+    """The reason of the source document's ``split`` event."""
+    ranges = ", ".join(f"{g.first_page}-{g.last_page}" for g in segments)
+    return f"split into {len(segments)} document(s) at separator pages: pages {ranges}"
 
 
 @dataclass(frozen=True)

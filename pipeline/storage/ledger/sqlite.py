@@ -25,6 +25,9 @@ from pipeline.storage.ledger.records import (
     document_columns,
     new_id,
     now,
+    segment_event,
+    segment_row,
+    split_event,
 )
 from pipeline.storage.ledger.states import LIVE_STATES, RECEIVED, STORED_RAW, check_transition
 from pipeline.storage.sqlite_util import ThreadConnections, immediate
@@ -399,39 +402,11 @@ class SqliteLedger:
                         "SELECT COALESCE(MAX(seq), 0) + 1 FROM documents WHERE batch_id = ?",
                         (parent.batch_id,),
                     ).fetchone()[0]
+                    values = segment_row(parent, seg, child, seq, stamp, STORED_RAW)
                     conn.execute(
-                        "INSERT INTO documents(id, batch_id, seq, station, folder_name,"
-                        " source_name, source_path, sha256, size, media_type, raw_key, state,"
-                        " stage, reason, pages, created_at, updated_at, source_name_bytes, owner,"
-                        " parent_id, segment, first_page, last_page, segment_info)"
-                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (
-                            child,
-                            parent.batch_id,
-                            seq,
-                            parent.station,
-                            parent.folder_name,
-                            parent.source_name,
-                            parent.source_path,
-                            parent.sha256,
-                            parent.size,
-                            parent.media_type,
-                            parent.raw_key,
-                            STORED_RAW,
-                            "split",
-                            f"document {seg.segment} of {parent_id}'s stack"
-                            f" (pages {seg.first_page}-{seg.last_page})",
-                            seg.last_page - seg.first_page + 1,
-                            stamp,
-                            stamp,
-                            parent.source_name_bytes,
-                            parent.owner,
-                            parent_id,
-                            seg.segment,
-                            seg.first_page,
-                            seg.last_page,
-                            seg.info,
-                        ),
+                        f"INSERT INTO documents({', '.join(values)})"
+                        f" VALUES ({','.join('?' * len(values))})",
+                        list(values.values()),
                     )
                     self._event(
                         conn,
@@ -441,10 +416,8 @@ class SqliteLedger:
                         None,
                         STORED_RAW,
                         "split",
-                        f"pages {seg.first_page}-{seg.last_page} of {parent.source_name}"
-                        f" (document {parent_id}), document {seg.segment} of its stack",
+                        segment_event(parent, seg),
                     )
-                ranges = ", ".join(f"{g.first_page}-{g.last_page}" for g in segments)
                 self._event(
                     conn,
                     actor,
@@ -453,7 +426,7 @@ class SqliteLedger:
                     parent.state,
                     parent.state,
                     "split",
-                    f"split into {len(segments)} document(s) at separator pages: pages {ranges}",
+                    split_event(segments),
                 )
         return self.family(parent_id)
 

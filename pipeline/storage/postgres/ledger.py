@@ -34,6 +34,9 @@ from pipeline.storage.ledger.records import (
     document_columns,
     new_id,
     now,
+    segment_event,
+    segment_row,
+    split_event,
 )
 from pipeline.storage.ledger.states import LIVE_STATES, RECEIVED, STORED_RAW, check_transition
 from pipeline.storage.postgres.db import Connection, Database
@@ -426,33 +429,7 @@ class PostgresLedger:
                     "SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM documents WHERE batch_id = %s",
                     (parent.batch_id,),
                 ).fetchone()["n"]
-                values = {
-                    "id": child,
-                    "batch_id": parent.batch_id,
-                    "seq": seq,
-                    "station": parent.station,
-                    "folder_name": parent.folder_name,
-                    "source_name": parent.source_name,
-                    "source_path": parent.source_path,
-                    "sha256": parent.sha256,
-                    "size": parent.size,
-                    "media_type": parent.media_type,
-                    "raw_key": parent.raw_key,
-                    "state": STORED_RAW,
-                    "stage": "split",
-                    "reason": f"document {seg.segment} of {parent_id}'s stack"
-                    f" (pages {seg.first_page}-{seg.last_page})",
-                    "pages": seg.last_page - seg.first_page + 1,
-                    "created_at": stamp,
-                    "updated_at": stamp,
-                    "source_name_bytes": parent.source_name_bytes,
-                    "owner": parent.owner,
-                    "parent_id": parent_id,
-                    "segment": seg.segment,
-                    "first_page": seg.first_page,
-                    "last_page": seg.last_page,
-                    "segment_info": seg.info,
-                }
+                values = segment_row(parent, seg, child, seq, stamp, STORED_RAW)
                 conn.execute(
                     sql.SQL("INSERT INTO documents ({}) VALUES ({})").format(
                         sql.SQL(", ").join(sql.Identifier(k) for k in values),
@@ -468,10 +445,8 @@ class PostgresLedger:
                     None,
                     STORED_RAW,
                     "split",
-                    f"pages {seg.first_page}-{seg.last_page} of {parent.source_name}"
-                    f" (document {parent_id}), document {seg.segment} of its stack",
+                    segment_event(parent, seg),
                 )
-            ranges = ", ".join(f"{g.first_page}-{g.last_page}" for g in segments)
             _event(
                 conn,
                 actor,
@@ -480,7 +455,7 @@ class PostgresLedger:
                 parent.state,
                 parent.state,
                 "split",
-                f"split into {len(segments)} document(s) at separator pages: pages {ranges}",
+                split_event(segments),
             )
 
         self.db.run(write)
