@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from pipeline.errors import DatabaseUnavailable
+from pipeline.storage.sqlite_util import immediate
 
 T = TypeVar("T")
 
@@ -104,22 +105,20 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
         if key in _ready:
             return
         conn.executescript(SCHEMA)
-        conn.execute("BEGIN IMMEDIATE")
-        row = conn.execute(
-            "SELECT version FROM access_schema WHERE component = ?", (SCHEMA_COMPONENT,)
-        ).fetchone()
-        if row is None:
-            conn.execute(
-                "INSERT INTO access_schema (component, version) VALUES (?, ?)",
-                (SCHEMA_COMPONENT, SCHEMA_VERSION),
-            )
-        elif row["version"] > SCHEMA_VERSION:
-            conn.execute("ROLLBACK")
-            raise DatabaseUnavailable(
-                f"{path}: access tables are at schema version {row['version']}, newer than this "
-                f"program ({SCHEMA_VERSION}); upgrade sohoa"
-            )
-        conn.execute("COMMIT")
+        with immediate(conn):
+            row = conn.execute(
+                "SELECT version FROM access_schema WHERE component = ?", (SCHEMA_COMPONENT,)
+            ).fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO access_schema (component, version) VALUES (?, ?)",
+                    (SCHEMA_COMPONENT, SCHEMA_VERSION),
+                )
+            elif row["version"] > SCHEMA_VERSION:
+                raise DatabaseUnavailable(
+                    f"{path}: access tables are at schema version {row['version']}, newer than"
+                    f" this program ({SCHEMA_VERSION}); upgrade sohoa"
+                )
         _ready.add(key)
 
 
@@ -137,14 +136,8 @@ def connection(path: Path) -> Iterator[sqlite3.Connection]:
 @contextmanager
 def write(path: Path) -> Iterator[sqlite3.Connection]:
     """One ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on error."""
-    with connection(path) as conn:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+    with connection(path) as conn, immediate(conn):
+        yield conn
 
 
 # ------------------------------------------------------------------------------ the seam

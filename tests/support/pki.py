@@ -38,6 +38,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tests.support.tls import CA_KEY_USAGE
+
 AGENCY = "Ủy ban nhân dân tỉnh Lào Cai"
 PASSPHRASE = "mật-khẩu P12 thử 7f3a"  # non-ASCII on purpose: the loader must encode it right
 PIN = "483920"
@@ -143,17 +145,7 @@ class TestPki:
             .not_valid_after(now + timedelta(days=3650))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
+                CA_KEY_USAGE,
                 critical=True,
             )
             .add_extension(ski, critical=False)

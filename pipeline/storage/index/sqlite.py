@@ -267,8 +267,7 @@ class SqliteIndex:
                 break
             except sqlite3.OperationalError:  # another process holds the lock right now
                 time.sleep(0.1 * (attempt + 1))
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(conn):
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version not in (0, 1, SCHEMA_VERSION):
                 raise DatabaseUnavailable(
@@ -281,10 +280,6 @@ class SqliteIndex:
                 if statement.strip():
                     conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     @staticmethod
     def _upgrade_v1(conn: sqlite3.Connection) -> None:
