@@ -69,3 +69,59 @@ def document_row(meta: dict[str, Any]) -> dict[str, Any]:
         "digitized_at": scan.get("digitized_at"),
         "pdf_key": file.get("key") or f"{code}/{doc_id}.pdf",
     }
+
+
+def _code_condition(code: str, prefix: bool, mark: str) -> tuple[str, list[str]]:
+    if not prefix:
+        return f"d.dossier_code = {mark}", [code]
+    upper = code[:-1] + chr(ord(code[-1]) + 1)
+    return f"(d.dossier_code >= {mark} AND d.dossier_code < {mark})", [code, upper]
+
+
+def filter_clauses(request: SearchRequest, mark: str, contains: str) -> tuple[str, list[Any]]:
+    """The search's filters as `` AND …`` clauses on the documents table ``d`` and their
+    parameters, for either backend: ``mark`` is its placeholder (``?``, ``%s``) and
+    ``contains`` its substring-position function (``instr``, ``strpos``); the rules are
+    the same on both, so the parity test has one thing to check."""
+    where: list[str] = []
+    params: list[Any] = []
+    if request.parsed.codes:
+        parts = [_code_condition(code, prefix, mark) for code, prefix in request.parsed.codes]
+        where.append("(" + " OR ".join(s for s, _ in parts) + ")")
+        params += [p for _, ps in parts for p in ps]
+    if request.dossier:
+        code = upper_code(request.dossier)
+        prefix = code.endswith("*")
+        code = code.rstrip("*")
+        if code:
+            s, ps = _code_condition(code, prefix, mark)
+            where.append(s)
+            params += ps
+    if request.station:
+        where.append(f"d.station = {mark}")
+        params.append(request.station)
+    # The issued date read off the document; its dossier's received date when none was.
+    if request.date_from:
+        where.append(f"coalesce(d.issued_date, d.received) >= {mark}")
+        params.append(request.date_from)
+    if request.date_to:
+        where.append(f"coalesce(d.issued_date, d.received) <= {mark}")
+        params.append(request.date_to)
+    if request.number is not None:
+        wanted = request.number
+        if wanted.key is not None:
+            where.append(f"d.number_key = {mark}")
+            params.append(wanted.key)
+        elif wanted.number is not None:
+            where.append(f"d.code_number = {mark}")
+            params.append(wanted.number)
+        else:
+            where.append(f"d.notation_key = {mark}")
+            params.append(wanted.notation)
+    if request.organ:
+        where.append(f"{contains}(d.organ_folded, {mark}) > 0")
+        params.append(fold(request.organ).lower())
+    if request.doc_type:
+        where.append(f"{contains}(d.type_folded, {mark}) > 0")
+        params.append(fold(request.doc_type).lower())
+    return "".join(f" AND {w}" for w in where), params

@@ -28,7 +28,7 @@ from typing import Any
 
 from pipeline.errors import DatabaseUnavailable, QueryError
 from pipeline.lang.textnorm import fold, nfc
-from pipeline.storage.index.base import document_row
+from pipeline.storage.index.base import document_row, filter_clauses
 from pipeline.storage.index.query import (
     ParsedQuery,
     SearchRequest,
@@ -156,58 +156,6 @@ def _fts(term: Term, folded: bool) -> str:
         ("folded", [fold(t) for t in term.tokens]) if folded else ("exact", term.tokens)
     )
     return f'{column} : "{" ".join(tokens)}"' + ("*" if term.prefix else "")
-
-
-def _code_condition(code: str, prefix: bool) -> tuple[str, list[str]]:
-    if not prefix:
-        return "d.dossier_code = ?", [code]
-    upper = code[:-1] + chr(ord(code[-1]) + 1)
-    return "(d.dossier_code >= ? AND d.dossier_code < ?)", [code, upper]
-
-
-def _filters(request: SearchRequest) -> tuple[str, list[Any]]:
-    where: list[str] = []
-    params: list[Any] = []
-    if request.parsed.codes:
-        parts = [_code_condition(code, prefix) for code, prefix in request.parsed.codes]
-        where.append("(" + " OR ".join(sql for sql, _ in parts) + ")")
-        params += [p for _, ps in parts for p in ps]
-    if request.dossier:
-        code = upper_code(request.dossier)
-        prefix = code.endswith("*")
-        code = code.rstrip("*")
-        if code:
-            sql, ps = _code_condition(code, prefix)
-            where.append(sql)
-            params += ps
-    if request.station:
-        where.append("d.station = ?")
-        params.append(request.station)
-    # The issued date read off the document; its dossier's received date when none was.
-    if request.date_from:
-        where.append("coalesce(d.issued_date, d.received) >= ?")
-        params.append(request.date_from)
-    if request.date_to:
-        where.append("coalesce(d.issued_date, d.received) <= ?")
-        params.append(request.date_to)
-    if request.number is not None:
-        wanted = request.number
-        if wanted.key is not None:
-            where.append("d.number_key = ?")
-            params.append(wanted.key)
-        elif wanted.number is not None:
-            where.append("d.code_number = ?")
-            params.append(wanted.number)
-        else:
-            where.append("d.notation_key = ?")
-            params.append(wanted.notation)
-    if request.organ:
-        where.append("instr(d.organ_folded, ?) > 0")
-        params.append(fold(request.organ).lower())
-    if request.doc_type:
-        where.append("instr(d.type_folded, ?) > 0")
-        params.append(fold(request.doc_type).lower())
-    return "".join(f" AND {w}" for w in where), params
 
 
 def tiers(parsed: ParsedQuery) -> list[tuple[str, str]]:
@@ -356,7 +304,7 @@ class SqliteIndex:
         Raises :class:`QueryError` (never a sqlite error) for unusable input.
         """
         parsed, limit = request.parsed, request.limit
-        where, params = _filters(request)
+        where, params = filter_clauses(request, "?", "instr")
         try:
             if not parsed.units:
                 rows = self.conn.execute(_CODE_SQL.format(where=where), [*params, limit]).fetchall()

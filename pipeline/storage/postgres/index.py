@@ -48,7 +48,7 @@ from psycopg.types.json import Jsonb
 
 from pipeline.config import Config
 from pipeline.lang.textnorm import fold, nfc
-from pipeline.storage.index.base import document_row
+from pipeline.storage.index.base import document_row, filter_clauses
 from pipeline.storage.index.query import (
     TOKEN_RE,
     ParsedQuery,
@@ -245,58 +245,6 @@ def tiers(parsed: ParsedQuery) -> list[tuple[str, list[Condition]]]:
     return out
 
 
-def _code_condition(code: str, prefix: bool) -> tuple[str, list[str]]:
-    if not prefix:
-        return "d.dossier_code = %s", [code]
-    upper = code[:-1] + chr(ord(code[-1]) + 1)
-    return "(d.dossier_code >= %s AND d.dossier_code < %s)", [code, upper]
-
-
-def _filters(request: SearchRequest) -> tuple[str, list[Any]]:
-    where: list[str] = []
-    params: list[Any] = []
-    if request.parsed.codes:
-        parts = [_code_condition(code, prefix) for code, prefix in request.parsed.codes]
-        where.append("(" + " OR ".join(s for s, _ in parts) + ")")
-        params += [p for _, ps in parts for p in ps]
-    if request.dossier:
-        code = upper_code(request.dossier)
-        prefix = code.endswith("*")
-        code = code.rstrip("*")
-        if code:
-            s, ps = _code_condition(code, prefix)
-            where.append(s)
-            params += ps
-    if request.station:
-        where.append("d.station = %s")
-        params.append(request.station)
-    # The issued date read off the document; its dossier's received date when none was.
-    if request.date_from:
-        where.append("coalesce(d.issued_date, d.received) >= %s")
-        params.append(request.date_from)
-    if request.date_to:
-        where.append("coalesce(d.issued_date, d.received) <= %s")
-        params.append(request.date_to)
-    if request.number is not None:
-        wanted = request.number
-        if wanted.key is not None:
-            where.append("d.number_key = %s")
-            params.append(wanted.key)
-        elif wanted.number is not None:
-            where.append("d.code_number = %s")
-            params.append(wanted.number)
-        else:
-            where.append("d.notation_key = %s")
-            params.append(wanted.notation)
-    if request.organ:
-        where.append("strpos(d.organ_folded, %s) > 0")
-        params.append(fold(request.organ).lower())
-    if request.doc_type:
-        where.append("strpos(d.type_folded, %s) > 0")
-        params.append(fold(request.doc_type).lower())
-    return "".join(f" AND {w}" for w in where), params
-
-
 _TEXT_SQL = """
 SELECT * FROM (
   SELECT p.id, p.page, d.doc_id, d.dossier_code, d.document_id, d.pdf_key, d.doc_ordinal,
@@ -423,7 +371,7 @@ class PostgresIndex:
     def search(self, request: SearchRequest) -> list[Hit]:
         """Pages matching the request, best first: exact-diacritic hits, then folded ones."""
         parsed, limit = request.parsed, request.limit
-        where, params = _filters(request)
+        where, params = filter_clauses(request, "%s", "strpos")
         if not parsed.units:
             rows = self._all(_CODE_SQL.format(where=where, fields=_FIELDS_SQL), [*params, limit])
             kind = "fields" if request.by_fields_only else "code"
