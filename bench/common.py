@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import resource
 import subprocess
 import threading
 import time
@@ -82,6 +83,16 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | 
     return Run(
         time.perf_counter() - started, peaks["tree"], peaks["proc"], proc.returncode, out, err
     )
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) of every finished child process and its descendants.
+
+    Take the difference around a run: unlike wall time it does not grow when other
+    tenants of the machine are busy, so ratios by CPU hold on a noisy VM.
+    """
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def table(headers: list[str], rows: list[list[object]]) -> str:

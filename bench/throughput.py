@@ -4,7 +4,8 @@
 
 Generates degraded Vietnamese pages, then in the same run measures:
 - sohoa: `sohoa process` on a multi-page PDF (render, cleanup, OCR, PDF/A, verified upload
-  to a real MinIO, index), pages/min and peak RSS;
+  to a real MinIO, index), pages/min, CPU seconds per page and peak RSS; once with
+  Tesseract in process (the default) and once with the tesseract command per reading;
 - bare tesseract on the same page images as PNG: sequential with its default threads, and
   one process per core with OMP_THREAD_LIMIT=1 (its best case here);
 - `ocrmypdf --deskew --clean --rotate-pages -l vie` on the same PDF, all cores.
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import img2pdf
 
-from bench.common import machine, run_measured, table
+from bench.common import children_cpu, machine, run_measured, table
 from samples import generate
 from tests.support.minio import new_server
 
@@ -131,10 +132,18 @@ def main() -> None:
         server.start()
         try:
             env = {**os.environ, **server.env()}
+            cpu = {}
+            mark = children_cpu()
             s_sec, s_tree, s_proc = run_sohoa(pdf, env, work / "home1")
+            cpu["sohoa"], mark = children_cpu() - mark, children_cpu()
+            c_sec, c_tree, c_proc = run_sohoa(pdf, {**env, "SOHOA_OCR_ENGINE": "cli"}, work / "h3")
+            cpu["sohoa-cli"], mark = children_cpu() - mark, children_cpu()
             t_seq, t_seq_rss = run_tesseract_sequential(pngs, work)
+            cpu["seq"], mark = children_cpu() - mark, children_cpu()
             t_par, t_par_rss = run_tesseract_parallel(pngs, work, jobs)
+            cpu["par"], mark = children_cpu() - mark, children_cpu()
             o = run_ocrmypdf(pdf, work, jobs)
+            cpu["ocrmypdf"] = children_cpu() - mark
             big = None
             if args.big:
                 bpdf = big_pdf(jpgs, args.big, work / "big.pdf")
@@ -144,18 +153,29 @@ def main() -> None:
     n = args.pages
     ppm = lambda sec: n / sec * 60  # noqa: E731
     mib = lambda b: f"{b / 2**20:.0f}"  # noqa: E731
+    per_page = lambda key: f"{cpu[key] / n:.2f}"  # noqa: E731
     rows = [
         [
             "sohoa process (render+cleanup+OCR+PDF/A+upload+index)",
             f"{s_sec:.1f}",
             f"{ppm(s_sec):.1f}",
+            per_page("sohoa"),
             mib(s_proc),
             mib(s_tree),
+        ],
+        [
+            "sohoa, the same with SOHOA_OCR_ENGINE=cli (tesseract command per reading)",
+            f"{c_sec:.1f}",
+            f"{ppm(c_sec):.1f}",
+            per_page("sohoa-cli"),
+            mib(c_proc),
+            mib(c_tree),
         ],
         [
             "tesseract -l vie, sequential, default threads",
             f"{t_seq:.1f}",
             f"{ppm(t_seq):.1f}",
+            per_page("seq"),
             mib(t_seq_rss),
             mib(t_seq_rss),
         ],
@@ -163,6 +183,7 @@ def main() -> None:
             f"tesseract -l vie, {jobs} in parallel, OMP_THREAD_LIMIT=1",
             f"{t_par:.1f}",
             f"{ppm(t_par):.1f}",
+            per_page("par"),
             mib(t_par_rss),
             "-",
         ],
@@ -173,17 +194,25 @@ def main() -> None:
                 f"ocrmypdf --deskew --clean --rotate-pages --jobs {jobs}",
                 f"{o[0]:.1f}",
                 f"{ppm(o[0]):.1f}",
+                per_page("ocrmypdf"),
                 mib(o[2]),
                 mib(o[1]),
             ]
         )
     print(f"machine: {machine()}")
     print(f"pages: {n} generated A4 pages at {args.dpi} dpi, profiles {', '.join(PROFILES)}\n")
-    print(table(["run", "seconds", "pages/min", "peak RSS/proc MiB", "peak RSS tree MiB"], rows))
+    headers = ["run", "seconds", "pages/min", "CPU s/page", "peak RSS/proc MiB"]
+    print(table([*headers, "peak RSS tree MiB"], rows))
     best_tess = max(ppm(t_seq), ppm(t_par))
-    print(f"\nsohoa / best bare tesseract: {ppm(s_sec) / best_tess:.2f}x")
+    print(
+        f"\nsohoa / best bare tesseract: {ppm(s_sec) / best_tess:.2f}x by wall time,"
+        f" {cpu['par'] / cpu['sohoa']:.2f}x by CPU seconds per page"
+    )
     if o:
-        print(f"sohoa / ocrmypdf: {ppm(s_sec) / ppm(o[0]):.2f}x")
+        print(
+            f"sohoa / ocrmypdf: {ppm(s_sec) / ppm(o[0]):.2f}x by wall time,"
+            f" {cpu['ocrmypdf'] / cpu['sohoa']:.2f}x by CPU seconds per page"
+        )
     else:
         print("ocrmypdf: not installed (pip install -r bench/requirements.txt)")
     if big:

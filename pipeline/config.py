@@ -100,6 +100,7 @@ class CleanupConfig:
 class OcrConfig:
     lang: str = "vie"
     tessdata_dir: str | None = None
+    engine: str = "auto"  # SOHOA_OCR_ENGINE: api (in process), cli, auto (api if installed)
     psm: int = 3
     oem: int = 1
     reread_missed: bool = True
@@ -310,6 +311,7 @@ _ENV_MAP: dict[str, tuple[str, ...]] = {
     "SOHOA_BUCKET_ARCHIVE": ("buckets", "archive"),
     "SOHOA_BUCKET_WORK": ("buckets", "work"),
     "SOHOA_EXECUTOR": ("run", "executor"),
+    "SOHOA_OCR_ENGINE": ("ocr", "engine"),
     "SOHOA_DATABASE_URL": ("database", "url"),
     **_SIGN_ENV,
     "SOHOA_BROKER_URL": ("broker", "url"),
@@ -447,6 +449,7 @@ def load_config(
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IP_RE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 EXECUTORS = ("local", "celery", "inline")
+OCR_ENGINES = ("auto", "api", "cli")  # pipeline.ocr.tesseract
 
 
 def valid_port(value: int, where: str) -> int:
@@ -490,6 +493,11 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(
             f"run.executor (SOHOA_EXECUTOR) must be one of {', '.join(EXECUTORS)},"
             f" got {cfg.run.executor!r}"
+        )
+    if cfg.ocr.engine not in OCR_ENGINES:
+        raise ConfigError(
+            f"ocr.engine (SOHOA_OCR_ENGINE) must be one of {', '.join(OCR_ENGINES)},"
+            f" got {cfg.ocr.engine!r}"
         )
     if cfg.run.max_document_seconds <= 0 or cfg.run.lease_seconds <= 0:
         raise ConfigError("run.max_document_seconds and run.lease_seconds must be positive")

@@ -152,7 +152,9 @@ class PageResult:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every field as it is (all immutable): ``dataclasses.asdict`` deep-copied each of
+        a page's word boxes, a measurable share of the parent's time per page."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PageResult:

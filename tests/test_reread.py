@@ -187,14 +187,17 @@ def test_merge_replaces_doubtful_words_only_with_a_clearly_better_reading() -> N
 # --- the whole page ----------------------------------------------------------------------------
 
 
-def test_signature_block_lines_lost_by_the_layout_are_read_again(cfg) -> None:
+@pytest.mark.parametrize("engine", ["api", "cli"])
+def test_signature_block_lines_lost_by_the_layout_are_read_again(cfg, engine) -> None:
     """A sealed decision with show-through, from the bench: the full-page layout merges the
-    recipients list with the signature block and loses "PHÓ GIÁM ĐỐC" and "- Lưu: VT, QLĐĐ."."""
+    recipients list with the signature block and loses "PHÓ GIÁM ĐỐC" (Tesseract 5.3) or
+    the line "- Lưu: VT, QLĐĐ." (5.5, in process), both read again by the second look."""
     rendered_page = generate.render_page(
         "decision", seed=7901, dpi=DPI, dossier_code="000.00.13.H38-261127-0009", seal=True
     )
     damaged = generate.degrade(rendered_page, "bleed", seed=7901)
     bgr = np.ascontiguousarray(np.asarray(damaged.image)[:, :, ::-1])
+    cfg = replace(cfg, ocr=replace(cfg.ocr, engine=engine))
     off = replace(cfg, ocr=replace(cfg.ocr, reread_missed=False))
 
     def text(config) -> str:
@@ -202,5 +205,5 @@ def test_signature_block_lines_lost_by_the_layout_are_read_again(cfg) -> None:
         return ocr.words_to_text(ocr.drop_junk_lines(result.words))
 
     once, twice = text(off), text(cfg)
-    assert "PHÓ GIÁM ĐỐC" not in once or "Lưu: VT" not in once  # the slip is there: can fail
-    assert "PHÓ GIÁM ĐỐC" in twice and "Lưu: VT" in twice
+    assert "PHÓ GIÁM ĐỐC" not in once or "Lưu:" not in once  # the slip is there: can fail
+    assert "PHÓ GIÁM ĐỐC" in twice and "- Lưu:" in twice

@@ -247,7 +247,7 @@ def stretch_contrast(gray: np.ndarray, dpi: float) -> np.ndarray:
     and the blur (about a pixel at 300 dpi) keeps the grain from turning into dots.
     """
     smooth = cv2.GaussianBlur(gray, (0, 0), max(0.5, STRETCH_BLUR_PX * dpi / 300.0))
-    hist = np.bincount(smooth.ravel(), minlength=256).astype(np.float64)
+    hist = cv2.calcHist([smooth], [0], None, [256], [0, 256]).ravel().astype(np.float64)
     paper = int(np.argmax(hist[128:])) + 128
     levels = np.arange(256, dtype=np.float64)
     near = slice(max(0, paper - 30), paper + 1)

@@ -1,6 +1,6 @@
 """The OCR stage: Tesseract on a page, its words as plain records, a second look at missed ink."""
 
-from pipeline.ocr.tesseract import engine_version, ocr_page
+from pipeline.ocr.tesseract import engine_version, ocr_page, warm_up
 from pipeline.ocr.words import (
     OcrResult,
     Word,
@@ -18,5 +18,6 @@ __all__ = [
     "is_junk",
     "ocr_page",
     "scale_boxes",
+    "warm_up",
     "words_to_text",
 ]

@@ -56,7 +56,7 @@ def missed_regions(gray: np.ndarray, words: tuple[ocr.Word, ...], dpi: float) ->
     # boxes often stop short of a word's last letter or its marks.
     n, labels = cv2.connectedComponents(ink, connectivity=8)
     touched = np.zeros(n, bool)
-    touched[np.unique(labels[(covered > 0) & (ink > 0)])] = True
+    touched[labels[covered > 0]] = True  # background (0) included: it never counts as ink
     touched[0] = True
     ink = (~touched[labels]).astype(np.uint8)
     if not ink.any():

@@ -6,10 +6,7 @@ maps it back to itself, so extraction returns the exact NFC text whatever the sc
 
 from __future__ import annotations
 
-import os
-import shutil
 import struct
-import subprocess
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,6 +14,8 @@ from pathlib import Path
 
 import pikepdf
 from pikepdf import Array, Dictionary, Name
+
+from pipeline.ocr import tessdata
 
 FONT_NAME = "GlyphLessFont"
 # Poppler and viewers place the selection box from the descriptor's Ascent and
@@ -34,36 +33,10 @@ def glyphless_font_path() -> Path:
     It is read at run time rather than shipped: it belongs to the Tesseract
     install the OCR already depends on.
     """
-    candidates: list[Path] = []
-    if prefix := os.environ.get("TESSDATA_PREFIX"):
-        candidates += [Path(prefix), Path(prefix) / "tessdata"]
-    for share in (Path("/usr/share/tesseract-ocr"), Path("/usr/local/share/tesseract-ocr")):
-        candidates += sorted(share.glob("*/tessdata"), reverse=True)
-    candidates += [Path("/usr/share/tessdata"), Path("/usr/local/share/tessdata")]
-    for directory in candidates:
-        if (directory / "pdf.ttf").is_file():
-            return directory / "pdf.ttf"
-    tessdata = _tessdata_from_tesseract()
-    if tessdata and (tessdata / "pdf.ttf").is_file():
-        return tessdata / "pdf.ttf"
-    raise FileNotFoundError("Tesseract's glyph-less font pdf.ttf not found in any tessdata dir")
-
-
-def _tessdata_from_tesseract() -> Path | None:
-    """Ask the tesseract binary where its data lives (its first output line names the dir)."""
-    exe = shutil.which("tesseract")
-    if not exe:
-        return None
-    try:
-        out = subprocess.run(
-            [exe, "--list-langs"], capture_output=True, text=True, timeout=30, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    first = (out.stdout or out.stderr).splitlines()[:1]
-    if first and '"' in first[0]:
-        return Path(first[0].split('"')[1])
-    return None
+    directory = tessdata.find("pdf.ttf")
+    if directory is None:
+        raise FileNotFoundError("Tesseract's glyph-less font pdf.ttf not found in any tessdata dir")
+    return directory / "pdf.ttf"
 
 
 @dataclass(frozen=True)

@@ -235,7 +235,7 @@ def neutral_or_bgr(
     bgr = np.empty((height, width, 3), np.uint8)
     for y in range(0, height, rows):
         rgb = band(y, min(rows, height - y))
-        bgr[y : y + len(rgb)] = rgb[..., ::-1]
+        cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR, dst=bgr[y : y + len(rgb)])
     return bgr, "colour"
 
 

@@ -148,9 +148,11 @@ def _runtime():
     with _state_lock:
         rt = _state.get("runtime")
     if rt is None:
+        from pipeline import ocr
         from pipeline.lang import correct, syllables
 
         correct.default_model()
+        ocr.warm_up(_cfg().ocr)
         syllables.skeleton_index()
         rt = PageRuntime(_cfg())
         with _state_lock:

@@ -53,11 +53,13 @@ def _worker_init(cfg: Config, task: PageTask) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     import cv2
 
+    from pipeline import ocr
     from pipeline.lang import correct, syllables
 
     cv2.setNumThreads(1)
     # Load the language model once per worker, not on the first page of every document.
     correct.default_model()
+    ocr.warm_up(cfg.ocr)
     syllables.skeleton_index()
     _RUNTIME = PageRuntime(cfg)
     _TASK = task

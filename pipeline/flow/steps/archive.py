@@ -139,7 +139,7 @@ def store(run: DocumentRun) -> Document | None:
             info=run.info,
             dossier_source=match.source,
             digitized_at=run.digitized_at,
-            ocr_engine=engine_version(),
+            ocr_engine=engine_version(cfg.ocr),
             ocr_model=f"{cfg.ocr.lang} ({cfg.ocr.tessdata_dir or 'system tessdata'})",
             ocr_lang=cfg.ocr.lang,
         ),
