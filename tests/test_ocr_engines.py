@@ -107,3 +107,11 @@ def test_engine_setting_is_checked(tmp_path) -> None:
     assert load_config(env={"SOHOA_HOME": home, "SOHOA_OCR_ENGINE": "cli"}).ocr.engine == "cli"
     with pytest.raises(ConfigError, match="SOHOA_OCR_ENGINE"):
         load_config(env={"SOHOA_HOME": home, "SOHOA_OCR_ENGINE": "gpu"})
+
+
+def test_warm_up_leaves_a_bad_setting_to_the_page() -> None:
+    """A worker's set-up must not fail (it would break the pool); the page says why."""
+    cfg = OcrConfig(lang="xxx", engine="api")
+    tesseract.warm_up(cfg)
+    with pytest.raises(OcrError, match="xxx"):
+        tesseract.ocr_page(np.full((60, 200), 255, np.uint8), 200, cfg)

@@ -42,6 +42,13 @@ def ocr_page(gray: np.ndarray, dpi: float, cfg: OcrConfig) -> OcrResult:
 
 
 def warm_up(cfg: OcrConfig) -> None:
-    """Load the in-process engine now, in a worker's set-up, not on its first page."""
-    if engine_for(cfg) == "api":
-        tesseract_api.warm_up(cfg)
+    """Load the in-process engine now, in a worker's set-up, not on its first page.
+
+    Never raises: a worker whose set-up fails breaks its whole pool, while a missing
+    language or library is a page's clear error (``OcrError``) when it is read.
+    """
+    try:
+        if engine_for(cfg) == "api":
+            tesseract_api.warm_up(cfg)
+    except OcrError:
+        pass
