@@ -115,3 +115,13 @@ def test_warm_up_leaves_a_bad_setting_to_the_page() -> None:
     tesseract.warm_up(cfg)
     with pytest.raises(OcrError, match="xxx"):
         tesseract.ocr_page(np.full((60, 200), 255, np.uint8), 200, cfg)
+
+
+def test_vietnamese_readings_get_d_with_stroke_for_a_printed_eth(monkeypatch) -> None:
+    row = "5\t1\t1\t1\t1\t1\t10\t20\t120\t40\t91\t\u00d0/c\n"
+    monkeypatch.setattr(tesseract_api, "read_tsv", lambda *a: row)
+    assert [
+        w.text for w in tesseract.ocr_page(np.zeros((9, 9), np.uint8), 200, OcrConfig()).words
+    ] == ["Đ/c"]
+    other = tesseract.ocr_page(np.zeros((9, 9), np.uint8), 200, OcrConfig(lang="isl"))
+    assert [w.text for w in other.words] == ["\u00d0/c"]  # Icelandic keeps its eth

@@ -18,3 +18,12 @@ def test_has_diacritics():
     assert has_diacritics("giấy")
     assert has_diacritics("đi")
     assert not has_diacritics("giay phep")
+
+
+def test_eth_that_ocr_prints_for_d_with_stroke_becomes_the_vietnamese_letter() -> None:
+    from pipeline.lang.textnorm import fold, vietnamese_letters
+
+    fixed = vietnamese_letters("GD&\u00d0T, \u00d0/c Lan, su\u00f0i")
+    assert fixed == "GD&ĐT, Đ/c Lan, suđi"
+    assert fold(fixed) == "GD&DT, D/c Lan, sudi"  # what search matches
+    assert vietnamese_letters("Đà Nẵng") == "Đà Nẵng"

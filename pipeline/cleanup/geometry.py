@@ -210,9 +210,17 @@ def inset_quad(quad: np.ndarray, pixels: float) -> np.ndarray:
     return (quad + direction / np.maximum(length, 1e-6) * pixels).astype(np.float32)
 
 
-def flatten_photo(image: np.ndarray, dpi: float) -> tuple[np.ndarray, np.ndarray | None]:
-    """(image, quad): a phone photo's sheet warped flat, or the image untouched (quad None)."""
-    small = to_gray(downscale(image, dpi, GEOMETRY_DPI))
+def flatten_photo(
+    image: np.ndarray, dpi: float, small: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(image, quad): a phone photo's sheet warped flat, or the image untouched (quad None).
+
+    ``small`` is a gray working copy of about ``GEOMETRY_DPI`` when the caller has one
+    (cleanup makes it anyway): scaling the full colour page down again costs more than
+    the search for the sheet.
+    """
+    if small is None:
+        small = to_gray(downscale(image, dpi, GEOMETRY_DPI))
     quad = find_page_quad(small)
     if quad is None:
         return image, None

@@ -77,12 +77,18 @@ def cleanup_page(
     to size the working copies and the filters.
     """
     image, bilevel = normalize_input(image)
+
+    def working_copies(page: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        medium = downscale(page, dpi, OSD_DPI)
+        medium_gray = to_gray(medium)
+        return medium, medium_gray, downscale(medium_gray, min(dpi, OSD_DPI), GEOMETRY_DPI)
+
+    medium, medium_gray, geometry = working_copies(image)
     quad = None
     if cfg.perspective and not bilevel:
-        image, quad = flatten_photo(image, dpi)
-    medium = downscale(image, dpi, OSD_DPI)
-    medium_gray = to_gray(medium)
-    geometry = downscale(medium_gray, min(dpi, OSD_DPI), GEOMETRY_DPI)
+        image, quad = flatten_photo(image, dpi, geometry)
+        if quad is not None:  # the flattened sheet: measure it afresh
+            medium, medium_gray, geometry = working_copies(image)
     geometry_dpi = dpi * geometry.shape[1] / image.shape[1]
     blank = is_blank(geometry, geometry_dpi)
 

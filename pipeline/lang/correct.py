@@ -104,11 +104,7 @@ class LanguageModel:
 
     def logp_bigram(self, prev: str, syl: str) -> float:
         """log P(syl | prev), interpolated with the unigram so unseen pairs are possible."""
-        pair = self.bigrams.get(prev)
-        count = pair.get(syl, 0) if pair else 0
-        prev_count = self.unigrams.get(prev, 0)
-        prior = math.exp(self.logp_unigram(syl))
-        return math.log((count + BIGRAM_PRIOR * prior) / (prev_count + BIGRAM_PRIOR))
+        return _logp_bigram(self, prev, syl)
 
     def bigram_count(self, prev: str, syl: str) -> int:
         pair = self.bigrams.get(prev)
@@ -122,6 +118,17 @@ class LanguageModel:
 def _logp_unigram(lm: LanguageModel, syl: str) -> float:
     vocab = len(skeleton_index()) * 8  # rough size of the possible syllable inventory
     return math.log((lm.unigrams.get(syl, 0) + 0.1) / (lm.total + 0.1 * vocab))
+
+
+@functools.lru_cache(maxsize=262144)
+def _logp_bigram(lm: LanguageModel, prev: str, syl: str) -> float:
+    # Viterbi asks the same pairs again and again (every candidate against every
+    # candidate before it, on every page): cached, as the unigram is.
+    pair = lm.bigrams.get(prev)
+    count = pair.get(syl, 0) if pair else 0
+    prev_count = lm.unigrams.get(prev, 0)
+    prior = math.exp(lm.logp_unigram(syl))
+    return math.log((count + BIGRAM_PRIOR * prior) / (prev_count + BIGRAM_PRIOR))
 
 
 def read_language_model(path: Path = DATA_FILE) -> LanguageModel:

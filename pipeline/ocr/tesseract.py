@@ -12,6 +12,7 @@ import numpy as np
 
 from pipeline.config import OcrConfig
 from pipeline.errors import OcrError
+from pipeline.lang.textnorm import vietnamese_letters
 from pipeline.ocr import tesseract_api, tesseract_cli
 from pipeline.ocr.tsv import result_from_tsv
 from pipeline.ocr.words import OcrResult
@@ -38,6 +39,8 @@ def ocr_page(gray: np.ndarray, dpi: float, cfg: OcrConfig) -> OcrResult:
     engine = engine_for(cfg)
     module = tesseract_api if engine == "api" else tesseract_cli
     tsv = module.read_tsv(gray, dpi, cfg, cfg.psm)
+    if "vie" in cfg.lang.split("+") or "Vietnamese" in cfg.lang.split("+"):
+        tsv = vietnamese_letters(tsv)
     return result_from_tsv(tsv, module.version(), cfg.lang)
 
 
