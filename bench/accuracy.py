@@ -183,10 +183,12 @@ class Sohoa:
             raise RuntimeError(f"sohoa failed on {path}: {run.stderr[-800:]}\n{run.stdout[-800:]}")
         return docs, seconds
 
-    def process(self, path: Path, code: str = CODE) -> tuple[dict, float]:
-        """Run one file; return its summary row and the wall time."""
-        docs, seconds = self._run(path, code)
-        return docs[-1], seconds
+    def process(self, path: Path, code: str = CODE) -> tuple[list[dict], float]:
+        """Run one file; return the rows of its documents and the wall time.
+
+        A file may become several documents: a stack is cut at a receipt or cover sheet
+        (pipeline.dossier.split), so a 2-page file of a letter and a receipt is two."""
+        return self._run(path, code)
 
     def process_folder(self, folder: Path, code: str = CODE) -> tuple[list[dict], float]:
         """Run every file of ``folder`` in one ``sohoa process`` call: rows and wall time."""
@@ -201,14 +203,25 @@ class Sohoa:
             response.release_conn()
         return dest
 
+    def pages_of(self, rows: list[dict], scratch: Path) -> dict[str, list[tuple[str, float]]]:
+        """Per source file name, its pages' text and mean confidence in the file's page order,
+        across every document the file became."""
+        found: dict[str, list[tuple[int, str, float]]] = {}
+        for row in rows:
+            meta = json.loads(self.fetch(row["metadata_key"], scratch / "doc.json").read_text())
+            texts = pdf_pages_text(self.fetch(row["pdf_key"], scratch / "doc.pdf"))
+            confs = list(meta.get("ocr", {}).get("mean_confidence") or [])
+            first = (meta.get("split") or {}).get("source_pages", [1])[0]
+            name = meta["source"]["file_name"]
+            for i, text in enumerate(texts):
+                conf = confs[i] if i < len(confs) else None
+                found.setdefault(name, []).append((first + i, text, conf))
+        return {name: [(t, c) for _, t, c in sorted(pages)] for name, pages in found.items()}
+
     def read(self, ps: ProfileSet) -> Reading:
-        row, seconds = self.process(ps.tiff)
-        pdf = self.fetch(row["pdf_key"], ps.tiff.with_name(f"{self.work.name}.pdf"))
-        meta = json.loads(
-            self.fetch(row["metadata_key"], ps.tiff.with_name(f"{self.work.name}.json")).read_text()
-        )
-        confs = meta.get("ocr", {}).get("mean_confidence") or []
-        return Reading(pdf_pages_text(pdf), seconds, list(confs))
+        rows, seconds = self.process(ps.tiff)
+        pages = self.pages_of(rows, ps.tiff.parent).get(ps.tiff.name, [])
+        return Reading([t for t, _ in pages], seconds, [c for _, c in pages])
 
 
 def read_batch(sets: list[ProfileSet], work: Path, model_dir: Path | None) -> Score:
@@ -228,11 +241,8 @@ def read_batch(sets: list[ProfileSet], work: Path, model_dir: Path | None) -> Sc
             shutil.copyfile(ps.tiff, inbox / name)
             by_name[name] = ps
         rows, seconds = sohoa.process_folder(inbox)
-        texts: dict[str, list[str]] = {}
-        for row in rows:
-            meta = json.loads(sohoa.fetch(row["metadata_key"], work / "batch.json").read_text())
-            pdf = sohoa.fetch(row["pdf_key"], work / "batch.pdf")
-            texts[meta["source"]["file_name"]] = pdf_pages_text(pdf)
+        pages = sohoa.pages_of(rows, work)
+        texts = {name: [t for t, _ in found] for name, found in pages.items()}
     finally:
         sohoa.close()
     truths = [t for name in by_name for t in by_name[name].truths]

@@ -91,6 +91,7 @@ class CleanupConfig:
     despeckle: bool = True
     stretch_contrast: bool = True
     ocr_min_text_px: float = 22.0
+    ocr_max_text_px: float = 0.0  # letters over 1.2x this: a smaller OCR copy (0: never; ocr_copy)
     max_ocr_pixels: int = 40_000_000  # the OCR copy is scaled down past this (memory)
     low_res_letter_px: float = 13.0  # letters under this: enlarged before cleanup (ocr_copy)
     work_letter_px: float = 22.0  # ... until they are this tall

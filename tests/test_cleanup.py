@@ -437,6 +437,27 @@ def test_small_print_is_enlarged_for_ocr(page: np.ndarray) -> None:
     assert_same_geometry(result)
 
 
+@pytest.mark.parametrize(
+    ("height", "factor"),
+    [(None, 1.0), (22.0, 1.0), (30.0, 1.0), (36.0, 1.0), (37.0, 30 / 37), (60.0, 0.5)],
+)
+def test_ocr_copy_of_large_print_is_made_smaller(height: float | None, factor: float) -> None:
+    """Over 1.2 x ocr_max_text_px (30) the copy shrinks to 30 px letters; never otherwise."""
+    assert ocr_copy.ocr_downscale_factor(height, 30.0) == pytest.approx(factor)
+    assert ocr_copy.ocr_downscale_factor(height, 0.0) == 1.0  # 0: the setting is off
+
+
+def test_large_print_page_gets_a_smaller_ocr_copy_and_keeps_its_pdf_image(page) -> None:
+    big = cv2.resize(page, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)  # 450 dpi
+    height = measure.letter_height(big)
+    assert height is not None and height > 1.2 * 30
+    result = cleanup_page(big, 3 * DPI, CleanupConfig(orientation=False, ocr_max_text_px=30.0))
+    assert result.ocr_scale == pytest.approx(30.0 / height, rel=0.01)
+    assert result.image.shape == big.shape
+    assert_same_geometry(result)
+    assert measure.letter_height(result.ocr_image) == pytest.approx(30.0, abs=2)
+
+
 def test_phone_photo_is_flattened() -> None:
     page, photo = generated("letter", 24, "phone", dpi=100)
     corners = np.array(page.params["phone"]["corners"])
