@@ -116,7 +116,8 @@ def make_ocr_image(
     gray = to_gray(image)
     height = letter_height(gray)
     factor = ocr_upscale_factor(height, cfg.ocr_min_text_px)
-    factor = min(factor, ocr_downscale_factor(height, cfg.ocr_max_text_px))
+    if factor == 1.0:
+        factor = ocr_downscale_factor(height, cfg.ocr_max_text_px)
     # Tesseract and the second look cost ~16 bytes per OCR pixel: past the budget the
     # OCR copy is made smaller (its letters are big at such sizes), never the PDF's.
     factor = min(factor, math.sqrt(cfg.max_ocr_pixels / gray.size))
