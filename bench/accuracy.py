@@ -169,8 +169,12 @@ class Sohoa:
     def close(self) -> None:
         self.server.stop()
 
-    def _run(self, path: Path, code: str) -> tuple[list[dict], float]:
-        """``sohoa process PATH --dossier CODE``: the archived documents' rows, wall time."""
+    def process(self, path: Path, code: str = CODE) -> tuple[list[dict], float]:
+        """``sohoa process PATH --dossier CODE`` on a file or a folder of files: the archived
+        documents' rows and the wall time.
+
+        A file may become several documents: a stack is cut at a receipt or cover sheet
+        (pipeline.dossier.split), so a 2-page file of a letter and a receipt is two."""
         cmd = [sys.executable, "-m", "workers.cli", "--json", "process", str(path)]
         started = time.perf_counter()
         run = subprocess.run(
@@ -182,17 +186,6 @@ class Sohoa:
         if run.returncode != 0 or not docs:
             raise RuntimeError(f"sohoa failed on {path}: {run.stderr[-800:]}\n{run.stdout[-800:]}")
         return docs, seconds
-
-    def process(self, path: Path, code: str = CODE) -> tuple[list[dict], float]:
-        """Run one file; return the rows of its documents and the wall time.
-
-        A file may become several documents: a stack is cut at a receipt or cover sheet
-        (pipeline.dossier.split), so a 2-page file of a letter and a receipt is two."""
-        return self._run(path, code)
-
-    def process_folder(self, folder: Path, code: str = CODE) -> tuple[list[dict], float]:
-        """Run every file of ``folder`` in one ``sohoa process`` call: rows and wall time."""
-        return self._run(folder, code)
 
     def fetch(self, key: str, dest: Path) -> Path:
         response = self.client.get_object(self.bucket, key)
@@ -240,7 +233,7 @@ def read_batch(sets: list[ProfileSet], work: Path, model_dir: Path | None) -> Sc
             name = f"{n:02d}-{ps.profile.replace('+', '_')}.tif"
             shutil.copyfile(ps.tiff, inbox / name)
             by_name[name] = ps
-        rows, seconds = sohoa.process_folder(inbox)
+        rows, seconds = sohoa.process(inbox)
         pages = sohoa.pages_of(rows, work)
         texts = {name: [t for t, _ in found] for name, found in pages.items()}
     finally:

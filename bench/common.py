@@ -9,10 +9,14 @@ import resource
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import psutil
+
+T = TypeVar("T")
 
 
 def cpu_model() -> str:
@@ -93,6 +97,13 @@ def children_cpu() -> float:
     """
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def with_cpu(run: Callable[[], T]) -> tuple[T, float]:
+    """``run()``'s result and the CPU seconds its child processes spent (children_cpu)."""
+    start = children_cpu()
+    result = run()
+    return result, children_cpu() - start
 
 
 def table(headers: list[str], rows: list[list[object]]) -> str:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import img2pdf
 
-from bench.common import children_cpu, machine, run_measured, table
+from bench.common import machine, run_measured, table, with_cpu
 from samples import generate
 from tests.support.minio import new_server
 
@@ -142,19 +142,19 @@ def main() -> None:
         server.start()
         try:
             env = {**os.environ, **server.env()}
-            cpu = {}
-            mark = children_cpu()
-            s_sec, s_tree, s_proc = run_sohoa(pdf, env, work / "home1")
-            cpu["sohoa"], mark = children_cpu() - mark, children_cpu()
+            cpu: dict[str, float] = {}
+            (s_sec, s_tree, s_proc), cpu["sohoa"] = with_cpu(
+                lambda: run_sohoa(pdf, env, work / "home1")
+            )
             cli_env = {**env, "SOHOA_OCR_ENGINE": "cli", **fresh_buckets("cli")}
-            c_sec, c_tree, c_proc = run_sohoa(pdf, cli_env, work / "h3")
-            cpu["sohoa-cli"], mark = children_cpu() - mark, children_cpu()
-            t_seq, t_seq_rss = run_tesseract_sequential(pngs, work)
-            cpu["seq"], mark = children_cpu() - mark, children_cpu()
-            t_par, t_par_rss = run_tesseract_parallel(pngs, work, jobs)
-            cpu["par"], mark = children_cpu() - mark, children_cpu()
-            o = run_ocrmypdf(pdf, work, jobs)
-            cpu["ocrmypdf"] = children_cpu() - mark
+            (c_sec, c_tree, c_proc), cpu["sohoa-cli"] = with_cpu(
+                lambda: run_sohoa(pdf, cli_env, work / "h3")
+            )
+            (t_seq, t_seq_rss), cpu["seq"] = with_cpu(lambda: run_tesseract_sequential(pngs, work))
+            (t_par, t_par_rss), cpu["par"] = with_cpu(
+                lambda: run_tesseract_parallel(pngs, work, jobs)
+            )
+            o, cpu["ocrmypdf"] = with_cpu(lambda: run_ocrmypdf(pdf, work, jobs))
             big = None
             if args.big:
                 bpdf = big_pdf(jpgs, args.big, work / "big.pdf")

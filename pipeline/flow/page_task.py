@@ -44,6 +44,17 @@ class PageRuntime:
         return LocalWork(self.cfg.work_dir) if kind == LOCAL else ObjectWork(self.objects())
 
 
+def warm_up(cfg: Config) -> None:
+    """Load, in a worker's set-up, what every page needs: the language model, the syllable
+    index and the OCR engine; a worker that does not pays for them on its first page."""
+    from pipeline import ocr
+    from pipeline.lang import correct, syllables
+
+    correct.default_model()
+    syllables.skeleton_index()
+    ocr.warm_up(cfg.ocr)
+
+
 def resolve_source(ref: SourceRef, rt: PageRuntime) -> Path:
     """A local file holding the source's exact bytes."""
     if ref.spool_id:

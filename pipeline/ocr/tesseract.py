@@ -20,11 +20,13 @@ from pipeline.ocr.words import OcrResult
 
 def engine_for(cfg: OcrConfig) -> str:
     """``api`` or ``cli``: what ``ocr.engine`` resolves to on this machine."""
-    if cfg.engine == "cli" or (cfg.engine == "auto" and not tesseract_api.available()):
+    if cfg.engine == "cli":
         return "cli"
-    if not tesseract_api.available():
-        raise OcrError("ocr.engine is 'api' but tesserocr is not installed (pip install tesserocr)")
-    return "api"
+    if tesseract_api.available():
+        return "api"
+    if cfg.engine == "auto":
+        return "cli"
+    raise OcrError("ocr.engine is 'api' but tesserocr is not installed (pip install tesserocr)")
 
 
 def engine_version(cfg: OcrConfig | None = None) -> str:
@@ -39,7 +41,7 @@ def ocr_page(gray: np.ndarray, dpi: float, cfg: OcrConfig) -> OcrResult:
     engine = engine_for(cfg)
     module = tesseract_api if engine == "api" else tesseract_cli
     tsv = module.read_tsv(gray, dpi, cfg, cfg.psm)
-    if "vie" in cfg.lang.split("+") or "Vietnamese" in cfg.lang.split("+"):
+    if {"vie", "Vietnamese"} & set(cfg.lang.split("+")):
         tsv = vietnamese_letters(tsv)
     return result_from_tsv(tsv, module.version(), cfg.lang)
 

@@ -69,7 +69,6 @@ def warm_up(cfg: OcrConfig) -> None:
 
 def read_tsv(gray: np.ndarray, dpi: float, cfg: OcrConfig, psm: int) -> str:
     """Tesseract's TSV for the gray page, within ``ocr.timeout_seconds``."""
-
     api = _engine(os.getpid(), _data_dir(cfg), cfg.lang, cfg.oem)
     gray = np.ascontiguousarray(gray, dtype=np.uint8)
     height, width = gray.shape[:2]

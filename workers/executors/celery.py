@@ -143,17 +143,12 @@ def _page_process_init(**_: Any) -> None:
 
 
 def _runtime():
-    from pipeline.flow.page_task import PageRuntime
+    from pipeline.flow.page_task import PageRuntime, warm_up
 
     with _state_lock:
         rt = _state.get("runtime")
     if rt is None:
-        from pipeline import ocr
-        from pipeline.lang import correct, syllables
-
-        correct.default_model()
-        ocr.warm_up(_cfg().ocr)
-        syllables.skeleton_index()
+        warm_up(_cfg())
         rt = PageRuntime(_cfg())
         with _state_lock:
             _state["runtime"] = rt

@@ -36,7 +36,7 @@ from typing import Any
 
 from pipeline.config import Config
 from pipeline.errors import Interrupted, PageWorkerLost
-from pipeline.flow.page_task import PageRuntime, run_page_job
+from pipeline.flow.page_task import PageRuntime, run_page_job, warm_up
 from pipeline.model import PageJob, PageResult
 from pipeline.storage.work import LOCAL
 
@@ -53,14 +53,8 @@ def _worker_init(cfg: Config, task: PageTask) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     import cv2
 
-    from pipeline import ocr
-    from pipeline.lang import correct, syllables
-
     cv2.setNumThreads(1)
-    # Load the language model once per worker, not on the first page of every document.
-    correct.default_model()
-    ocr.warm_up(cfg.ocr)
-    syllables.skeleton_index()
+    warm_up(cfg)  # the language model, syllable index and OCR engine, once per worker
     _RUNTIME = PageRuntime(cfg)
     _TASK = task
 
