@@ -42,11 +42,15 @@ def small(image: np.ndarray, dpi: float = DPI) -> np.ndarray:
     return to_gray(downscale(image, dpi, measure.GEOMETRY_DPI))
 
 
+def letters(image: np.ndarray, dpi: float = DPI) -> measure.LetterInk:
+    return measure.letter_ink(small(image, dpi))
+
+
 def orientation_of(image: np.ndarray, dpi: float) -> orientation.Orientation:
     gray = to_gray(image)
     return detect_orientation(
         lambda: to_gray(downscale(gray, dpi, measure.OSD_DPI)),
-        small(gray, dpi),
+        letters(gray, dpi),
         CFG.max_skew_degrees,
     )
 
@@ -65,12 +69,12 @@ def assert_same_geometry(result: CleanPage) -> None:
 
 @pytest.mark.parametrize("degrees", [-9.5, -4.2, -0.8, 0.4, 1.7, 6.3, 9.8])
 def test_estimate_skew_finds_known_angle(page: np.ndarray, degrees: float) -> None:
-    found = estimate_skew(small(skew(page, degrees)), CFG.max_skew_degrees)
+    found = estimate_skew(letters(skew(page, degrees)), CFG.max_skew_degrees)
     assert abs(found - degrees) <= 0.5
 
 
 def test_level_page_reports_no_skew(page: np.ndarray) -> None:
-    assert estimate_skew(small(page), CFG.max_skew_degrees) == 0.0
+    assert estimate_skew(letters(page), CFG.max_skew_degrees) == 0.0
 
 
 @pytest.mark.parametrize("degrees", [-5.5, 3.1])
@@ -78,7 +82,7 @@ def test_cleanup_straightens_the_page(page: np.ndarray, degrees: float) -> None:
     result = cleanup_page(skew(page, degrees), DPI, CFG)
     assert abs(result.skew_angle - degrees) <= 0.5  # sign: lines rising to the right are positive
     assert result.rotation == 0
-    assert abs(estimate_skew(small(result.image), CFG.max_skew_degrees)) <= 0.3
+    assert abs(estimate_skew(letters(result.image), CFG.max_skew_degrees)) <= 0.3
     assert_same_geometry(result)
 
 
@@ -94,6 +98,46 @@ def test_deskew_keeps_whole_page_with_paper_fill(page: np.ndarray) -> None:
     corner_ink = int((result.image[: h // 8, : w // 8] < 100).sum())
     assert corner_ink >= 0.7 * 400
     assert result.image[0, 0] >= 250 and result.image[-1, -1] >= 250  # fill is paper, not black
+
+
+@pytest.mark.parametrize("turn", [0, 90, 180, 270])
+def test_letter_ink_turned_is_the_turned_page_labelled_again(shared_data: Path, turn: int):
+    """Orientation and skew look at one labelling at four turns: the pixels must be those
+    a fresh labelling of the turned image gives, also on a page with a scanner frame and
+    letter-sized blobs whose width and height sit either side of the letter limit."""
+    with Image.open(shared_data / "odd-inputs" / "vietocr3-samples" / "vietsample.tif") as im:
+        gray = small(np.asarray(im.convert("L")), 300.0)
+    gray = np.ascontiguousarray(gray)
+    gray[:, :12] = 20  # a dark frame along one side
+    gray[200:230, 300:390] = 0  # 30 x 90: a letter upright, not once turned a quarter
+    gray[300:390, 500:530] = 0  # and the other way round
+    ink = measure.letter_ink(gray)
+    xs, ys = ink.pixels(turn)
+    fresh_xs, fresh_ys = measure.letter_ink(rotate_bound(gray, turn)).pixels()
+    assert xs.size > 1000
+    assert sorted(zip(xs.tolist(), ys.tolist(), strict=True)) == sorted(
+        zip(fresh_xs.tolist(), fresh_ys.tolist(), strict=True)
+    )
+
+
+def test_component_boxes_are_the_labelled_components(shared_data: Path) -> None:
+    """The contour-based boxes the second look uses: every 8-connected component once,
+    also a dot inside a ring's hole, a ring inside a ring and pixels touching at a corner."""
+    with Image.open(shared_data / "odd-inputs" / "vietocr3-samples" / "vietsample.tif") as im:
+        ink = (np.asarray(im.convert("L")) < 128).astype(np.uint8)
+    nested = np.zeros((100, 100), np.uint8)
+    cv2.circle(nested, (50, 50), 40, 1, 3)
+    cv2.circle(nested, (50, 50), 20, 1, 2)
+    nested[50, 50] = 1
+    nested[2, 2] = nested[3, 3] = 1  # diagonal neighbours: one component
+    for mask in (ink, cv2.dilate(ink, np.ones((5, 31), np.uint8)), nested):
+        _, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        expected = sorted(tuple(int(v) for v in row[:4]) for row in stats[1:])
+        boxes = measure.component_boxes(mask)
+        assert boxes == sorted(boxes, key=lambda b: (b[1], b[0], b[3], b[2]))
+        assert sorted(boxes) == expected
+    assert len(measure.component_boxes(nested)) == 4
+    assert measure.component_boxes(np.zeros((20, 20), np.uint8)) == []
 
 
 def test_rotate_bound_quarter_turns_are_exact(page: np.ndarray) -> None:
@@ -139,7 +183,7 @@ def test_vietnamese_landscape_tiff_page(shared_data: Path) -> None:
     result = cleanup_page(bilevel, 300, CFG)
     assert result.rotation == 270
     assert result.image.shape[0] > result.image.shape[1]  # portrait again
-    assert line_direction(small(result.image, 300)) == "horizontal"
+    assert line_direction(letters(result.image, 300)) == "horizontal"
     assert result.image.dtype == np.uint8 and result.image.ndim == 2
     assert set(np.unique(result.image)) <= {0, 255}  # still bilevel after the warp
     assert_same_geometry(result)
@@ -160,9 +204,11 @@ def test_ink_above_and_below_the_lines_tells_up_from_down(shared_data: Path, nam
     )
     _, generated_page = generated("decision", 29, seal=True)
     for gray in (scan, small(to_gray(generated_page))):
-        assert orientation.upright_score(gray) > 0.25
-        assert orientation.upright_score(np.ascontiguousarray(gray[::-1, ::-1])) < -0.25
-    assert orientation.upright_score(np.full((800, 600), 250, np.uint8)) == 0.0  # no text: no say
+        assert orientation.upright_score(measure.letter_ink(gray)) > 0.25
+        turned_over = measure.letter_ink(np.ascontiguousarray(gray[::-1, ::-1]))
+        assert orientation.upright_score(turned_over) < -0.25
+    blank = measure.letter_ink(np.full((800, 600), 250, np.uint8))
+    assert orientation.upright_score(blank) == 0.0  # no text: no say
 
 
 @pytest.mark.parametrize(
@@ -183,7 +229,7 @@ def test_real_pages_are_righted_by_their_ink_alone(shared_data: Path, name: str,
         dpi = float(im.info.get("dpi", (300, 300))[0] or 300)
         gray = np.asarray(im.convert("L"))
     delivered = rotate_cw(gray, turned)
-    geometry = small(delivered, dpi if dpi >= 50 else 300.0)
+    geometry = letters(delivered, dpi if dpi >= 50 else 300.0)
     direction = orientation.line_direction(geometry)
     assert orientation.ink_orientation(geometry, direction) == (360 - turned) % 360
 

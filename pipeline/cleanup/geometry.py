@@ -16,10 +16,10 @@ import numpy as np
 from pipeline.cleanup.measure import (
     GEOMETRY_DPI,
     MIN_SKEW_PEAK,
-    best_angle,
+    LetterInk,
     border_mask,
+    components,
     downscale,
-    text_pixels,
     to_gray,
 )
 
@@ -32,16 +32,17 @@ QUAD_MIN_AREA = 0.25  # the paper covers at least this share of a phone photo
 QUAD_MIN_PERSPECTIVE = 0.01  # corner offset from the nearest rectangle, share of the short side
 
 
-def estimate_skew(gray: np.ndarray, max_degrees: float) -> float:
-    """Tilt of the text lines in degrees (CCW positive) on a ~100-dpi upright gray page.
+def estimate_skew(letters: LetterInk, max_degrees: float, turn: int = 0) -> float:
+    """Tilt of the text lines in degrees (CCW positive) of a ~100-dpi page's ink, the page
+    turned upright by ``turn`` degrees clockwise.
 
     Returns 0.0 when there is too little text to measure or no clear peak (noise,
     photographs without text lines).
     """
-    xs, ys = text_pixels(gray)
+    xs, _ = letters.pixels(turn)
     if xs.size < 200 or max_degrees <= 0:
         return 0.0
-    angle, _, peak = best_angle(xs, ys, max_degrees)
+    angle, _, peak = letters.best_angle(turn, max_degrees)
     return angle if peak >= MIN_SKEW_PEAK else 0.0  # no line structure: nothing to correct
 
 
@@ -105,7 +106,7 @@ def find_content_box(
     scanned = np.ones_like(border) if valid is None else valid > 0
     paper = (scanned & ~border).astype(np.uint8)
     paper = cv2.morphologyEx(paper, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    n, _, stats, _ = cv2.connectedComponentsWithStats(paper, connectivity=4)
+    n, _, stats, _ = components(paper, connectivity=4)
     if n < 2:
         return None
     biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))

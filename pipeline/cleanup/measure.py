@@ -7,6 +7,7 @@ page. Decisions are taken on small working copies (see ``GEOMETRY_DPI``).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -60,6 +61,37 @@ def is_bilevel(gray: np.ndarray) -> bool:
     return bool(hist[1:255].sum() == 0)
 
 
+def components(
+    mask: np.ndarray, connectivity: int = 8
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """(count, labels, stats, centroids) of a 0/1 mask, as cv2.connectedComponentsWithStats.
+
+    Every labelling with statistics goes through here because of the algorithm:
+    OpenCV's default (Spaghetti) gathers the statistics in a second pass over the image,
+    Grana's block-based scan (``CCL_BBDT``) during the first, which halves the cost on a
+    300-dpi page (19 against 40-50 ms here). Labels and statistics come out identical.
+    """
+    return cv2.connectedComponentsWithStatsWithAlgorithm(
+        mask, connectivity, cv2.CV_32S, cv2.CCL_BBDT
+    )
+
+
+def component_boxes(mask: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """(x, y, w, h) of each 8-connected component of a 0/1 mask, top to bottom, left to right.
+
+    For a sparse mask where only the boxes matter: the outer borders of a two-level
+    contour tree are the components (one inside another's hole is top level again).
+    A few ms on a 300-dpi page where labelling with statistics takes 15-80, as the
+    background counts into its statistics too.
+    """
+    contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    if hierarchy is None:
+        return []
+    outer = [c for c, link in zip(contours, hierarchy[0], strict=True) if link[3] < 0]
+    boxes = [tuple(int(v) for v in cv2.boundingRect(c)) for c in outer]
+    return sorted(boxes, key=lambda b: (b[1], b[0], b[3], b[2]))  # type: ignore[return-value]
+
+
 def to_gray(image: np.ndarray) -> np.ndarray:
     return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
 
@@ -75,9 +107,12 @@ def downscale(image: np.ndarray, dpi: float, target_dpi: float) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
-def paper_level(gray: np.ndarray) -> int:
-    """Brightness of the paper: a high percentile, so text and dark borders do not pull it down."""
-    hist = cv2.calcHist([gray], [0], None, [256], [0, 256]).ravel()
+def paper_level(gray: np.ndarray, channel: int = 0) -> int:
+    """Brightness of the paper: a high percentile, so text and dark borders do not pull it down.
+
+    ``channel`` picks one plane of a colour image, counted where it lies (no copy).
+    """
+    hist = cv2.calcHist([gray], [channel], None, [256], [0, 256]).ravel()
     cumulative = np.cumsum(hist)
     return int(np.searchsorted(cumulative, 0.9 * cumulative[-1]))
 
@@ -86,7 +121,7 @@ def paper_colour(image: np.ndarray) -> tuple[int, ...]:
     """Fill colour for areas a rotation uncovers: the per-channel paper level."""
     if image.ndim == 2:
         return (paper_level(image),)
-    return tuple(paper_level(np.ascontiguousarray(image[:, :, c])) for c in range(3))
+    return tuple(paper_level(image, c) for c in range(3))
 
 
 def ink_mask(gray: np.ndarray) -> np.ndarray:
@@ -107,7 +142,7 @@ def border_mask(gray: np.ndarray) -> np.ndarray:
     side it touches.
     """
     dark = (gray < min(90, paper_level(gray) // 2)).astype(np.uint8)
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
+    _, labels, stats, _ = components(dark)
     h, w = gray.shape
     x, y, bw, bh = stats[:, 0], stats[:, 1], stats[:, 2], stats[:, 3]
     near = max(2, round(0.01 * min(h, w)))  # a rotated frame meets the edge only at corners
@@ -124,21 +159,70 @@ def near_border(gray: np.ndarray) -> np.ndarray:
     return grown > 0
 
 
-def text_pixels(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Coordinates (x, y) of ink pixels that belong to letter-sized components.
+@dataclass(frozen=True)
+class LetterInk:
+    """A working copy's ink cut into components, labelled once, looked at any quarter turn.
 
-    Rules, photos, borders and speckle are left out: they have no line structure
-    (or a misleading one, like a border aligned with the scanner, not the page).
+    Orientation asks the page sideways and upright, skew asks the page turned the way
+    orientation decided; turning the coordinates instead of the image gives each the
+    pixels a fresh labelling of the turned image would (thresholds, border mask and
+    components do not depend on the turn), for one labelling a page instead of three.
     """
+
+    labels: np.ndarray
+    stats: np.ndarray
+    shape: tuple[int, int]
+    _pixels: dict[int, tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    _angles: dict[tuple[int, float], tuple[float, float, float]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def best_angle(self, turn: int, max_degrees: float) -> tuple[float, float, float]:
+        """:func:`best_angle` of :meth:`pixels` at ``turn``, searched once per page: the
+        line-direction check, the upright score and skew ask the same of an upright page."""
+        key = (turn % 360, float(max_degrees))
+        if key not in self._angles:
+            self._angles[key] = best_angle(*self.pixels(turn), max_degrees)
+        return self._angles[key]
+
+    def pixels(self, turn: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(x, y) of letter-sized ink as seen with the page turned ``turn`` degrees clockwise.
+
+        Rules, photos, borders and speckle are left out: they have no line structure
+        (or a misleading one, like a border aligned with the scanner, not the page).
+        Letter-sized is judged in the turned page: a quarter turn swaps width and height.
+        """
+        quarter = turn // 90 % 4
+        if quarter not in self._pixels:
+            self._pixels[quarter] = self._turned(quarter)
+        return self._pixels[quarter]
+
+    def _turned(self, quarter: int) -> tuple[np.ndarray, np.ndarray]:
+        widths, heights, areas = self.stats[:, 2], self.stats[:, 3], self.stats[:, 4]
+        if quarter % 2:
+            widths, heights = heights, widths
+        max_side = 0.4 * GEOMETRY_DPI
+        letter = (heights <= max_side) & (widths <= 2.5 * max_side) & (areas >= 3)
+        letter[0] = False
+        ys, xs = np.nonzero(letter[self.labels])
+        h, w = self.shape
+        if quarter == 1:  # as cv2.ROTATE_90_CLOCKWISE places them
+            xs, ys = h - 1 - ys, xs
+        elif quarter == 2:
+            xs, ys = w - 1 - xs, h - 1 - ys
+        elif quarter == 3:
+            xs, ys = ys, w - 1 - xs
+        return xs.astype(np.float32), ys.astype(np.float32)
+
+
+def letter_ink(gray: np.ndarray) -> LetterInk:
+    """The ink of a ~100-dpi gray page, scanner borders taken out, as components."""
     ink = ink_mask(gray)
     ink[near_border(gray)] = 0
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
-    max_side = 0.4 * GEOMETRY_DPI
-    widths, heights, areas = stats[:, 2], stats[:, 3], stats[:, 4]
-    letter = (heights <= max_side) & (widths <= 2.5 * max_side) & (areas >= 3)
-    letter[0] = False
-    ys, xs = np.nonzero(letter[labels])
-    return xs.astype(np.float32), ys.astype(np.float32)
+    _, labels, stats, _ = components(ink)
+    return LetterInk(labels, stats, (gray.shape[0], gray.shape[1]))
 
 
 def profile_score(xs: np.ndarray, ys: np.ndarray, degrees: float) -> float:
@@ -201,7 +285,7 @@ def letter_height(gray: np.ndarray) -> float | None:
         scale = 2.0
     otsu, _ = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     ink = (gray <= otsu).astype(np.uint8) if otsu > 0 else (gray < 128).astype(np.uint8)
-    _, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    _, _, stats, _ = components(ink)
     w, h, area = stats[1:, 2], stats[1:, 3], stats[1:, 4]
     letter = (h >= 3) & (h <= 0.05 * gray.shape[0]) & (w >= 2) & (w <= 10 * h)
     letter &= area >= 0.1 * w * h  # not a thin rule or a frame

@@ -124,7 +124,7 @@ def make_ocr_image(
     if bilevel:
         return np.ascontiguousarray(enlarge(gray, factor)), factor
     if cfg.remove_colour_ink:
-        gray = suppress_colour_ink(image, dpi)
+        gray = suppress_colour_ink(image, dpi, gray)
     gray = enlarge(gray, factor)
     work_dpi = dpi * factor
     if cfg.normalize_light:

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytesseract
 
-from pipeline.cleanup.geometry import rotate_bound
-from pipeline.cleanup.measure import best_angle, text_pixels
+from pipeline.cleanup.measure import LetterInk, best_angle
 
 OSD_MIN_CONFIDENCE = 2.0  # below this, Tesseract's orientation guesses are often wrong
 
@@ -44,8 +43,9 @@ class Orientation:
     deferred: bool = False  # decided by the ink's cues without OSD; the caller may re-check
 
 
-def upright_score(gray: np.ndarray, max_degrees: float = 10.0) -> float:
-    """From +1 to -1: how much more letter ink lies above each line's x-height band than below.
+def upright_score(letters: LetterInk, turn: int = 0, max_degrees: float = 10.0) -> float:
+    """From +1 to -1: how much more letter ink lies above each line's x-height band than below,
+    with the page turned ``turn`` degrees clockwise.
 
     Vietnamese puts tone marks and hats over most syllables and a dot under few;
     Latin ascenders and capitals outnumber descenders too. Measured on generated
@@ -55,10 +55,10 @@ def upright_score(gray: np.ndarray, max_degrees: float = 10.0) -> float:
     of the letter pixels' projection across the text direction; the band is where
     a line's profile is at least half its peak.
     """
-    xs, ys = text_pixels(gray)
+    xs, ys = letters.pixels(turn)
     if xs.size < 500:
         return 0.0
-    angle, _, _ = best_angle(xs, ys, max_degrees)
+    angle, _, _ = letters.best_angle(turn, max_degrees)
     a = math.radians(angle)
     proj = ys * math.cos(a) + xs * math.sin(a)
     profile = np.bincount((proj - proj.min()).astype(np.int32)).astype(np.float64)
@@ -76,17 +76,17 @@ def upright_score(gray: np.ndarray, max_degrees: float = 10.0) -> float:
     return (above - below) / total if total else 0.0
 
 
-def line_direction(gray: np.ndarray, max_degrees: float = 10.0) -> str:
+def line_direction(letters: LetterInk, max_degrees: float = 10.0) -> str:
     """Whether text lines run "horizontal" or "vertical" (a 90/270 page), or "unknown".
 
     Cheap and independent of Tesseract, so it can veto an OSD answer that
     contradicts the page's visible line structure.
     """
-    xs, ys = text_pixels(gray)
+    xs, ys = letters.pixels()
     if xs.size < 200:
         return "unknown"
     coarse = max(max_degrees, 2.0)
-    _, horizontal, _ = best_angle(xs, ys, coarse)
+    _, horizontal, _ = letters.best_angle(0, coarse)
     _, vertical, _ = best_angle(ys, xs, coarse)
     if horizontal >= DIRECTION_RATIO * vertical:
         return "horizontal"
@@ -113,7 +113,7 @@ def tesseract_osd(gray: np.ndarray) -> tuple[int, float] | None:
     return int(rotate.group(1)) % 360, float(conf.group(1))
 
 
-def ink_orientation(gray: np.ndarray, direction: str, max_degrees: float = 10.0) -> int | None:
+def ink_orientation(letters: LetterInk, direction: str, max_degrees: float = 10.0) -> int | None:
     """The clockwise quarter turn the ink's up/down asymmetry asks for; None when unclear.
 
     Line direction tells 0/180 from 90/270; :func:`upright_score` of the page (or of
@@ -121,12 +121,12 @@ def ink_orientation(gray: np.ndarray, direction: str, max_degrees: float = 10.0)
     clearly upside down counts as upright, as almost every scan is.
     """
     if direction == "horizontal":
-        score = upright_score(gray, max_degrees)
+        score = upright_score(letters, 0, max_degrees)
         if score > -FLIP_HINT:
             return 0
         return 180 if score <= -INK_DECIDE else None
     if direction == "vertical":
-        score = upright_score(rotate_bound(gray, 90), max_degrees)
+        score = upright_score(letters, 90, max_degrees)
         if score >= INK_DECIDE:
             return 90
         if score <= -INK_DECIDE:
@@ -136,14 +136,14 @@ def ink_orientation(gray: np.ndarray, direction: str, max_degrees: float = 10.0)
 
 def detect_orientation(
     osd_gray: Callable[[], np.ndarray],
-    geometry_gray: np.ndarray,
+    letters: LetterInk,
     max_skew_degrees: float = 10.0,
     osd_first: bool = True,
 ) -> Orientation:
     """Clockwise quarter turn that makes the page upright, decided conservatively.
 
     ``osd_gray`` makes a ~150-dpi gray copy for Tesseract (only called when OSD
-    runs: most pages never need it), ``geometry_gray`` is a ~100-dpi one for the
+    runs: most pages never need it), ``letters`` the ink of a ~100-dpi one for the
     line-structure check. A wrong turn is worse than none, so OSD is
     only followed when it is confident and the line structure agrees: 90/270 needs
     vertical lines, 0/180 horizontal ones. When the structure is unclear a higher
@@ -155,9 +155,9 @@ def detect_orientation(
     ``deferred``: the caller checks the OCR confidence of the turned page and asks
     OSD only when that reading is poor.
     """
-    direction = line_direction(geometry_gray, max_skew_degrees)
+    direction = line_direction(letters, max_skew_degrees)
     if not osd_first:
-        guess = ink_orientation(geometry_gray, direction, max_skew_degrees)
+        guess = ink_orientation(letters, direction, max_skew_degrees)
         if guess is not None:
             return Orientation(guess, None, None, direction, deferred=True)
     osd = tesseract_osd(osd_gray())

@@ -29,6 +29,7 @@ from pipeline.cleanup.measure import (
     GEOMETRY_DPI,
     OSD_DPI,
     downscale,
+    letter_ink,
     normalize_input,
     paper_colour,
     paper_level,
@@ -93,19 +94,20 @@ def cleanup_page(
     blank = is_blank(geometry, geometry_dpi)
 
     rotation, confidence, deferred = 0, None, False
-    if cfg.orientation and not blank:
+    letters = letter_ink(geometry) if not blank and (cfg.orientation or cfg.deskew) else None
+    if cfg.orientation and letters is not None:
         medium_dpi = dpi * medium.shape[1] / image.shape[1]
 
         def osd_gray() -> np.ndarray:
             return medium_gray if bilevel else suppress_colour_ink(medium, medium_dpi)
 
-        found = detect_orientation(osd_gray, geometry, cfg.max_skew_degrees, osd_first=osd_first)
+        found = detect_orientation(osd_gray, letters, cfg.max_skew_degrees, osd_first=osd_first)
         rotation, confidence = found.rotation, found.confidence
         deferred = found.deferred
     upright = rotate_bound(geometry, rotation)
     skew = 0.0
-    if cfg.deskew and not blank:
-        skew = estimate_skew(upright, cfg.max_skew_degrees)
+    if cfg.deskew and letters is not None:
+        skew = estimate_skew(letters, cfg.max_skew_degrees, rotation)
         if abs(skew) < MIN_SKEW_DEGREES:
             skew = 0.0
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from pipeline.cleanup.measure import (
     GEOMETRY_DPI,
+    components,
     downscale,
     mm_to_px,
     near_border,
@@ -62,7 +63,7 @@ def is_blank(gray: np.ndarray, dpi: float = GEOMETRY_DPI) -> bool:
     """
     ink = (normalize_illumination(gray, dpi) < BLANK_INK_RATIO * 255).astype(np.uint8)
     ink[near_border(gray)] = 0
-    n, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    n, _, stats, _ = components(ink)
     min_area = max(2.0, (0.03 * dpi) ** 2)
     areas = stats[1:, cv2.CC_STAT_AREA]
     ink_area = float(areas[areas >= min_area].sum()) if n > 1 else 0.0
@@ -75,9 +76,9 @@ def colour_ink_mask(image: np.ndarray) -> np.ndarray:
     Black text under a seal stays out: it is dark in every channel, so no channel
     stands out far above the others.
     """
-    b, g, r = (image[:, :, c].astype(np.int16) for c in range(3))
-    red = r - np.maximum(g, b)
-    blue = b - np.maximum(r, g)
+    b, g, r = cv2.split(image)
+    red = cv2.subtract(r, cv2.max(g, b))  # saturates at 0: a channel below the others is no lead
+    blue = cv2.subtract(b, cv2.max(r, g))
     return ((red > COLOUR_MIN_EXCESS) | (blue > COLOUR_MIN_EXCESS)).astype(np.uint8)
 
 
@@ -91,7 +92,10 @@ def white_balance(image: np.ndarray, paper: tuple[int, ...]) -> np.ndarray:
     gains = np.array([top / max(p, 1) for p in paper], np.float32)
     if np.all(np.abs(gains - 1.0) < 0.01):
         return image
-    return np.clip(image.astype(np.float32) * gains, 0, 255).astype(np.uint8)
+    # One table per channel: the same float32 products as scaling every pixel, 256 of them
+    levels = np.arange(256, dtype=np.float32)[:, None] * gains[None, :]
+    lut = np.clip(levels, 0, 255).astype(np.uint8).reshape(256, 1, 3)
+    return cv2.LUT(image, lut)
 
 
 def colour_mark_zones(image: np.ndarray, dpi: float) -> np.ndarray:
@@ -112,7 +116,7 @@ def _colour_marks(image: np.ndarray, dpi: float) -> tuple[np.ndarray, tuple[int,
     mask = colour_ink_mask(white_balance(small, paper))
     close = mm_to_px(work_dpi, COLOUR_CLOSE_MM) * 2 + 1
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((close, close), np.uint8))
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    n, labels, stats, _ = components(mask)
     if n < 2:
         return np.zeros(image.shape[:2], np.uint8), paper
     w, h = stats[:, 2], stats[:, 3]
@@ -149,13 +153,16 @@ def fade_colour(image: np.ndarray) -> np.ndarray:
     return np.clip(top + lift, 0, 255).astype(np.uint8)
 
 
-def suppress_colour_ink(image: np.ndarray, dpi: float) -> np.ndarray:
+def suppress_colour_ink(
+    image: np.ndarray, dpi: float, gray: np.ndarray | None = None
+) -> np.ndarray:
     """Gray page with red seals and blue signatures faded into the paper (see fade_colour).
 
     Only inside seal and signature zones: elsewhere the page is plain luminance,
-    so coloured printed text and the noise of the paper are left alone.
+    so coloured printed text and the noise of the paper are left alone. ``gray`` is
+    ``image``'s luminance when the caller has it already (never changed here).
     """
-    gray = to_gray(image)
+    gray = to_gray(image) if gray is None else gray
     if image.ndim == 2:
         return gray
     zones, paper = _colour_marks(image, dpi)
@@ -204,7 +211,7 @@ def remove_speckle(gray: np.ndarray, dpi: float) -> np.ndarray:
     which cost more than the labelling itself.
     """
     ink = (gray < 128).astype(np.uint8)
-    n, _, stats, centroids = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    n, _, stats, centroids = components(ink)
     x, y, w, h = (stats[:, i] for i in range(4))
     max_dot = SPECKLE_MAX_MM * dpi / 25.4
     dots = np.maximum(w, h) <= max_dot

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from pipeline import ocr
-from pipeline.cleanup.measure import mm_to_px
+from pipeline.cleanup.measure import component_boxes, mm_to_px
 from pipeline.config import OcrConfig
 
 Box = tuple[int, int, int, int]  # left, top, width, height in OCR-image pixels
@@ -46,27 +46,26 @@ def _doubtful(word: ocr.Word) -> bool:
 def missed_regions(gray: np.ndarray, words: tuple[ocr.Word, ...], dpi: float) -> list[Box]:
     """Boxes of text-sized ink strips that no meaningful word covers."""
     ink = (gray < 128).astype(np.uint8)
-    covered = np.zeros_like(ink)
+    covered = np.zeros(gray.shape, bool)
     margin = mm_to_px(dpi, COVER_MARGIN_MM)
     for w in words:
         if not _doubtful(w):
             y0, x0 = max(0, w.top - margin), max(0, w.left - margin)
-            covered[y0 : w.top + w.height + margin, x0 : w.left + w.width + margin] = 1
+            covered[y0 : w.top + w.height + margin, x0 : w.left + w.width + margin] = True
     # A blob any part of which lies in a word box belongs to that word: Tesseract's
     # boxes often stop short of a word's last letter or its marks.
     n, labels = cv2.connectedComponents(ink, connectivity=8)
     touched = np.zeros(n, bool)
-    touched[labels[covered > 0]] = True  # background (0) included: it never counts as ink
+    touched[labels[covered]] = True  # background (0) included: it never counts as ink
     touched[0] = True
     ink = (~touched[labels]).astype(np.uint8)
     if not ink.any():
         return []
     kernel = np.ones((mm_to_px(dpi, JOIN_Y_MM) * 2 + 1, mm_to_px(dpi, JOIN_X_MM) * 2 + 1), np.uint8)
     strips = cv2.dilate(ink, kernel)
-    n, _, stats, _ = cv2.connectedComponentsWithStats(strips, connectivity=8)
     grow_x, grow_y = kernel.shape[1] // 2, kernel.shape[0] // 2
     boxes: list[Box] = []
-    for x, y, w, h, _area in stats[1:]:
+    for x, y, w, h in component_boxes(strips):
         x, y, w, h = x + grow_x, y + grow_y, w - 2 * grow_x, h - 2 * grow_y  # undo the dilation
         if w <= 0 or h <= 0:
             continue

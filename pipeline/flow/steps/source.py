@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
+from pipeline.config import IngestConfig
 from pipeline.errors import StorageIntegrityError
 from pipeline.flow.page_task import PageRuntime, resolve_source
 from pipeline.flow.run import DocumentRun
@@ -24,9 +28,18 @@ def fetch(run: DocumentRun) -> None:
     run.source_ref = ref
 
 
+@functools.lru_cache(maxsize=16)
+def _inspected(path: Path, sha256: str, cfg: IngestConfig) -> pages.SourceInfo:
+    """What a source holds, once per process for the same bytes and limits: the further
+    documents of a split stack run right after the first, from the same spool copy, and
+    each inspection of a PDF is a sandboxed process (0.08 s a document, one after another
+    at the end of a run). A rejection raises every time; only answers are kept."""
+    return pages.inspect(path, cfg)
+
+
 @stage("ingest")
 def inspect(run: DocumentRun) -> None:
-    info = pages.inspect(run.source, run.cfg.ingest)
+    info = _inspected(run.source, run.doc.sha256, run.cfg.ingest)
     run.info = info
     doc = run.doc
     run.source_ref = SourceRef(
