@@ -86,6 +86,19 @@ def test_cleanup_straightens_the_page(page: np.ndarray, degrees: float) -> None:
     assert_same_geometry(result)
 
 
+def test_an_enlarged_page_is_deskewed_bicubic_and_a_scan_bilinear(page: np.ndarray) -> None:
+    """One interpolation per kind of page: a copy enlarged from low resolution gets the
+    bicubic warp its enlargement had, a scan at its own resolution the cheaper bilinear."""
+    tilted = skew(page, 2.5)
+    plain = CleanupConfig(orientation=False, crop_borders=False)
+    for enlarged, interpolation in ((True, cv2.INTER_CUBIC), (False, cv2.INTER_LINEAR)):
+        result = cleanup_page(tilted, DPI, plain, enlarged=enlarged)
+        fill = measure.paper_colour(downscale(tilted, DPI, measure.OSD_DPI))[0]
+        expected = rotate_bound(tilted, result.skew_angle, fill, interpolation)
+        assert result.skew_angle != 0.0
+        assert np.array_equal(result.image, expected)
+
+
 def test_deskew_keeps_whole_page_with_paper_fill(page: np.ndarray) -> None:
     marked = page.copy()
     marked[:20, :20] = 0  # dark squares in the corners must survive the rotation

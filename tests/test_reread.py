@@ -108,6 +108,22 @@ def test_ink_under_junk_counts_as_missed() -> None:
     assert len(regions) == 1 and inside(box_of(lines[2]), regions[0])
 
 
+def test_a_lost_line_beside_many_scribbles_is_still_found() -> None:
+    """Margin notes written sideways beside a letter (danang2-p1 of the development set)
+    leave dozens of uncovered scraps: the widest regions are read, not none of them."""
+    image, lines = rendered()
+    canvas = np.full((1400, 1800), 255, np.uint8)
+    canvas[:700] = image
+    for i in range(30):  # scraps of handwriting below the text: 6 x 3 mm each
+        y, x = 760 + (i // 6) * 110, 150 + (i % 6) * 260
+        canvas[y : y + 36, x : x + 70 : 3] = 0
+    known = tuple(w for line in lines[:2] for w in line)
+    regions = reread.missed_regions(canvas, known, DPI)
+    assert len(regions) == reread.MAX_REGIONS
+    assert any(inside(box_of(lines[2]), r) for r in regions)
+    assert regions == sorted(regions, key=lambda r: (r[1], r[0]))  # in reading order
+
+
 def test_dust_and_word_box_slivers_are_not_regions() -> None:
     image, lines = rendered()
     image[600:604, 1500:1504] = 0  # a speck of dust far from any text

@@ -58,7 +58,10 @@ def rotation_matrix(width: int, height: int, degrees_cw: float) -> tuple[np.ndar
 
 
 def rotate_bound(
-    image: np.ndarray, degrees_cw: float, fill: tuple[int, ...] | int = 255
+    image: np.ndarray,
+    degrees_cw: float,
+    fill: tuple[int, ...] | int = 255,
+    interpolation: int = cv2.INTER_LINEAR,
 ) -> np.ndarray:
     """Rotate clockwise without clipping; quarter turns are exact (no resampling)."""
     quarter = degrees_cw / 90.0
@@ -73,17 +76,21 @@ def rotate_bound(
         image,
         m,
         (new_w, new_h),
-        flags=cv2.INTER_LINEAR,
+        flags=interpolation,
         borderMode=cv2.BORDER_CONSTANT,
         borderValue=border,
     )
 
 
 def deskew(
-    image: np.ndarray, skew_degrees: float, rotation: int = 0, fill: tuple[int, ...] | int = 255
+    image: np.ndarray,
+    skew_degrees: float,
+    rotation: int = 0,
+    fill: tuple[int, ...] | int = 255,
+    interpolation: int = cv2.INTER_LINEAR,
 ) -> np.ndarray:
     """Apply the quarter turn and the skew correction in a single full-resolution warp."""
-    return rotate_bound(image, rotation + skew_degrees, fill)
+    return rotate_bound(image, rotation + skew_degrees, fill, interpolation)
 
 
 def find_content_box(

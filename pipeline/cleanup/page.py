@@ -69,13 +69,24 @@ class CleanPage:
 
 
 def cleanup_page(
-    image: np.ndarray, dpi: float, cfg: CleanupConfig, *, osd_first: bool = True
+    image: np.ndarray,
+    dpi: float,
+    cfg: CleanupConfig,
+    *,
+    osd_first: bool = True,
+    enlarged: bool = False,
 ) -> CleanPage:
     """Flatten → orientation → deskew → border crop → OCR copy, measured small, applied once.
 
     ``image`` is BGR or gray uint8, or bool for bilevel scans (True is white, as
     ``np.asarray`` of a Pillow mode "1" image gives); ``dpi`` its resolution, used
-    to size the working copies and the filters.
+    to size the working copies and the filters. ``enlarged`` says the page was
+    enlarged from a low-resolution copy: its deskew is bicubic, as its enlargement
+    was. A second bilinear resampling blurs strokes that are only a pixel or two wide
+    in the copy; on the development set's 80-dpi copies (bench/realset) bicubic read
+    folded 0.9854 → 0.9869 of the words, blurred ones 0.980 → 0.986. A 300-dpi page
+    keeps the bilinear warp: bicubic doubles its cost (80 → 150 ms in colour) for no
+    measured gain.
     """
     image, bilevel = normalize_input(image)
 
@@ -112,7 +123,8 @@ def cleanup_page(
             skew = 0.0
 
     fill = paper_colour(medium)
-    out = deskew(image, skew, rotation, fill if len(fill) > 1 else fill[0])
+    warp = cv2.INTER_CUBIC if enlarged else cv2.INTER_LINEAR
+    out = deskew(image, skew, rotation, fill if len(fill) > 1 else fill[0], warp)
     if bilevel and skew:
         _, out = cv2.threshold(out, 127, 255, cv2.THRESH_BINARY)  # stay bilevel after the warp
 

@@ -115,7 +115,7 @@ def _complete(
 
 
 def clean_and_read(
-    image: np.ndarray, dpi: float, cfg: PageOptions
+    image: np.ndarray, dpi: float, cfg: PageOptions, *, enlarged: bool = False
 ) -> tuple[CleanPage, ocr.OcrResult]:
     """Cleanup and OCR, asking Tesseract's orientation detection only when it can matter.
 
@@ -124,14 +124,14 @@ def clean_and_read(
     marks above vs below the lines: see orientation.ink_orientation) and read; only
     when that reading is poor (a page the wrong way up reads as low-confidence
     junk) is OSD asked, and its turn is kept only if the page then reads clearly
-    better: a wrong rotation is worse than none.
+    better: a wrong rotation is worse than none. ``enlarged``: see cleanup_page.
     """
-    clean = cleanup_page(image, dpi, cfg.cleanup, osd_first=False)
+    clean = cleanup_page(image, dpi, cfg.cleanup, osd_first=False, enlarged=enlarged)
     faults.crash_point("during_ocr")
     result = _read(clean, dpi, cfg)
     if not clean.orientation_deferred or _reads_well(result, cfg.ocr):
         return _complete(clean, result, dpi, cfg)
-    turned = cleanup_page(image, dpi, cfg.cleanup, osd_first=True)
+    turned = cleanup_page(image, dpi, cfg.cleanup, osd_first=True, enlarged=enlarged)
     if turned.rotation == clean.rotation:
         return _complete(clean, result, dpi, cfg)
     second = _read(turned, dpi, cfg)
@@ -215,7 +215,7 @@ def process_page(job: PageJob, source: Path, out: Path) -> PageResult:
     if job.want_codes:  # as scanned, before cleanup: see pipeline.dossier.qr
         codes = tuple(dossier.decode_codes(loaded.image, loaded.dpi))
     image, dpi = enlarge_small_print(loaded.image, loaded.dpi, cfg)
-    clean, result = clean_and_read(image, dpi, cfg)
+    clean, result = clean_and_read(image, dpi, cfg, enlarged=dpi != loaded.dpi)
     del image  # the enlarged copy, when there is one: cleanup made its own
     words, text_source, n_corrected = choose_words(job, source, clean, loaded, dpi, result)
     image, dpi, words = archive_image(clean, words, dpi, cfg)

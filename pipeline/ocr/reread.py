@@ -34,8 +34,8 @@ SPARSE_PSM = 11  # a taller region is read as sparse text (words anywhere)
 TALL_MM = 15.0  # about three lines of 13-pt print
 DOUBT_CONF = 65.0  # words read below this do not count as covering their ink
 MIN_CONF = 50.0  # a second reading is of doubtful ink: only its confident words count
-MAX_REGIONS = 24  # a page with more holes than this is not a layout slip: leave it
-MAX_AREA_SHARE = 0.25  # ... nor one whose holes cover more than this share of it
+MAX_REGIONS = 24  # at most this many are read again, the widest: lost lines before scraps
+MAX_AREA_SHARE = 0.25  # holes covering more of the page: not a layout slip, left alone
 
 
 def _doubtful(word: ocr.Word) -> bool:
@@ -77,8 +77,11 @@ def missed_regions(gray: np.ndarray, words: tuple[ocr.Word, ...], dpi: float) ->
         if not MIN_INK_SHARE <= share <= MAX_INK_SHARE:
             continue
         boxes.append((int(x), int(y), int(w), int(h)))
+    if len(boxes) > MAX_REGIONS:  # margin notes, a seal's scraps: keep the lines among them
+        boxes = sorted(boxes, key=lambda b: -b[2])[:MAX_REGIONS]
+        boxes.sort(key=lambda b: (b[1], b[0]))
     area = sum(w * h for _, _, w, h in boxes)
-    if len(boxes) > MAX_REGIONS or area > MAX_AREA_SHARE * gray.size:
+    if area > MAX_AREA_SHARE * gray.size:
         return []  # not a layout slip but a page Tesseract could not read: no second full run
     return boxes
 
