@@ -30,7 +30,9 @@ import score  # noqa: E402
 FLOORS = {
     ("danang1-p2", "orig"): (0.96, 0.95),  # 200-dpi G4 office scan: 0.976 0.976
     ("udhr-p1", "letter-blur"): (0.98, 0.97),  # 80-dpi JPEG, blurred: 0.992 0.983
-    ("danang3-p3", "letter-turn-cw"): (0.93, 0.91),  # 80-dpi JPEG, turned 1-4°: 0.949 0.934
+    ("danang3-p3", "letter-turn-cw"): (0.95, 0.93),  # 80-dpi JPEG, turned 1-4°: 0.964 0.952
+    # Sideways margin notes beside three lines the first reading loses: 0.976 0.959
+    ("danang2-p1", "letter-turn-cw"): (0.96, 0.94),
 }
 
 
