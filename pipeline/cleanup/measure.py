@@ -217,10 +217,13 @@ class LetterInk:
         return xs.astype(np.float32), ys.astype(np.float32)
 
 
-def letter_ink(gray: np.ndarray) -> LetterInk:
-    """The ink of a ~100-dpi gray page, scanner borders taken out, as components."""
+def letter_ink(gray: np.ndarray, border: np.ndarray | None = None) -> LetterInk:
+    """The ink of a ~100-dpi gray page, scanner borders taken out, as components.
+
+    ``border`` is :func:`near_border` of ``gray`` when the caller has it already.
+    """
     ink = ink_mask(gray)
-    ink[near_border(gray)] = 0
+    ink[near_border(gray) if border is None else border] = 0
     _, labels, stats, _ = components(ink)
     return LetterInk(labels, stats, (gray.shape[0], gray.shape[1]))
 

@@ -30,6 +30,7 @@ from pipeline.cleanup.measure import (
     OSD_DPI,
     downscale,
     letter_ink,
+    near_border,
     normalize_input,
     paper_colour,
     paper_level,
@@ -102,10 +103,12 @@ def cleanup_page(
         if quad is not None:  # the flattened sheet: measure it afresh
             medium, medium_gray, geometry = working_copies(image)
     geometry_dpi = dpi * geometry.shape[1] / image.shape[1]
-    blank = is_blank(geometry, geometry_dpi)
+    border = near_border(geometry)  # blank detection and the letters both leave it out
+    blank = is_blank(geometry, geometry_dpi, border)
 
     rotation, confidence, deferred = 0, None, False
-    letters = letter_ink(geometry) if not blank and (cfg.orientation or cfg.deskew) else None
+    wanted = not blank and (cfg.orientation or cfg.deskew)
+    letters = letter_ink(geometry, border) if wanted else None
     if cfg.orientation and letters is not None:
         medium_dpi = dpi * medium.shape[1] / image.shape[1]
 
@@ -115,7 +118,6 @@ def cleanup_page(
         found = detect_orientation(osd_gray, letters, cfg.max_skew_degrees, osd_first=osd_first)
         rotation, confidence = found.rotation, found.confidence
         deferred = found.deferred
-    upright = rotate_bound(geometry, rotation)
     skew = 0.0
     if cfg.deskew and letters is not None:
         skew = estimate_skew(letters, cfg.max_skew_degrees, rotation)
@@ -130,6 +132,7 @@ def cleanup_page(
 
     box = None
     if cfg.crop_borders:
+        upright = rotate_bound(geometry, rotation)
         gray_fill = paper_level(geometry)
         small = deskew(upright, skew, 0, gray_fill)
         valid = deskew(np.full(upright.shape, 255, np.uint8), skew, 0, 0)

@@ -52,7 +52,7 @@ STRETCH_BLUR_PX = 0.8  # Gaussian sigma at 300 dpi before the contrast stretch
 STRETCH_GRAIN_SIGMAS = 2.5  # paper grain within this many standard deviations turns white
 
 
-def is_blank(gray: np.ndarray, dpi: float = GEOMETRY_DPI) -> bool:
+def is_blank(gray: np.ndarray, dpi: float = GEOMETRY_DPI, border: np.ndarray | None = None) -> bool:
     """Nearly no ink once speckle, scanner borders and show-through are ignored.
 
     A duplex back side often shows the mirrored text of the front through the
@@ -60,9 +60,10 @@ def is_blank(gray: np.ndarray, dpi: float = GEOMETRY_DPI) -> bool:
     darker than ``BLANK_INK_RATIO`` of the local paper brightness. Show-through
     measures above 0.8 of the paper on generated pages, faded toner text below
     0.7, shadows are divided out first. Dots under about 0.75 mm are dust.
+    ``border`` is :func:`near_border` of ``gray`` when the caller has it already.
     """
     ink = (normalize_illumination(gray, dpi) < BLANK_INK_RATIO * 255).astype(np.uint8)
-    ink[near_border(gray)] = 0
+    ink[near_border(gray) if border is None else border] = 0
     n, _, stats, _ = components(ink)
     min_area = max(2.0, (0.03 * dpi) ** 2)
     areas = stats[1:, cv2.CC_STAT_AREA]

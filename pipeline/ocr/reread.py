@@ -78,8 +78,8 @@ def missed_regions(gray: np.ndarray, words: tuple[ocr.Word, ...], dpi: float) ->
             continue
         boxes.append((int(x), int(y), int(w), int(h)))
     if len(boxes) > MAX_REGIONS:  # margin notes, a seal's scraps: keep the lines among them
-        boxes = sorted(boxes, key=lambda b: -b[2])[:MAX_REGIONS]
-        boxes.sort(key=lambda b: (b[1], b[0]))
+        widest = sorted(range(len(boxes)), key=lambda i: -boxes[i][2])[:MAX_REGIONS]
+        boxes = [boxes[i] for i in sorted(widest)]  # still in reading order
     area = sum(w * h for _, _, w, h in boxes)
     if area > MAX_AREA_SHARE * gray.size:
         return []  # not a layout slip but a page Tesseract could not read: no second full run
