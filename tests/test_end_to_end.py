@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import pikepdf
 import pytest
 
 from pipeline.config import load_config
@@ -99,6 +100,11 @@ def test_inbox_to_archive(env: dict[str, str], tmp_path: Path) -> None:
         assert "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM" in text
         fonts = subprocess.run(["pdffonts", str(pdf_path)], capture_output=True, text=True).stdout
         assert "yes" in fonts.splitlines()[-1], fonts
+        with pikepdf.open(pdf_path) as archived, archived.open_metadata() as xmp:
+            # The title names the dossier, never the clerk's file name (often the citizen's).
+            assert xmp["dc:title"].startswith(code), xmp["dc:title"]
+            stem = Path(sources[code]).stem.split("__")[-1]
+            assert stem not in xmp["dc:title"] and stem not in str(archived.docinfo), stem
 
         meta = json.loads(st.get_bytes(st.archive_bucket, f"{code}/{code}.1.json"))
         src = next(originals.rglob(sources[code]))

@@ -4,10 +4,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from pipeline.extract.fields import DocumentFields
 from pipeline.flow.run import DocumentRun
 from pipeline.flow.steps._stage import stage
 from pipeline.lang.textnorm import nfc
 from pipeline.output.pdfa import PdfInfo, assemble_pdfa
+
+
+def document_title(code: str, fields: DocumentFields) -> str:
+    """The PDF's title: the dossier code and, when read, the document's type.
+
+    Never the original file name: clerks name scans after the citizen ("CCCD Nguyen Van
+    A.pdf"), and a viewer or indexer shows the title to whoever opens the copy.
+    """
+    kind = fields.value("type_name")
+    return f"{code} – {nfc(kind)}" if kind else code
 
 
 @stage("pdf")
@@ -23,7 +34,7 @@ def assemble(run: DocumentRun) -> None:
         page_files,
         run.pdf_path,
         PdfInfo(
-            title=f"{run.match.code} – {nfc(run.doc.source_name)}",
+            title=document_title(run.match.code, run.fields),
             subject=None,
             keywords=run.match.code,
             language="vi",
