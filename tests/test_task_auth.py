@@ -124,6 +124,8 @@ def test_a_forged_document_task_is_refused_and_not_retried(env, worker) -> None:
         )
         assert answer == "refused", answer
     assert len(_refusals(log)) == 3
+    password = env["SOHOA_BROKER_URL"].split("@")[0].rsplit(":", 1)[1]
+    assert password and password not in log.read_text(), "the broker password was logged"
 
 
 def test_no_page_text_passes_through_redis(env, worker, redis_server, tmp_path) -> None:
