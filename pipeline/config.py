@@ -162,6 +162,9 @@ class BrokerConfig:
     visibility_timeout: float = 600.0
     pages_in_flight: int = 4  # queued or running page tasks per document: fairness
     result_timeout: float = 3600.0  # a page not back after this long fails its document
+    # SOHOA_TASK_KEY: the HMAC key that signs task messages (workers and the processes that
+    # enqueue for them). Unset: derived from the worker's MinIO secret (README, Security).
+    task_key: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -316,6 +319,7 @@ _ENV_MAP: dict[str, tuple[str, ...]] = {
     "SOHOA_DATABASE_URL": ("database", "url"),
     **_SIGN_ENV,
     "SOHOA_BROKER_URL": ("broker", "url"),
+    "SOHOA_TASK_KEY": ("broker", "task_key"),
 }
 
 
@@ -511,6 +515,8 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("broker.url (SOHOA_BROKER_URL) must be redis://… or rediss://…")
     if cfg.broker.pages_in_flight < 1 or cfg.broker.visibility_timeout <= 0:
         raise ConfigError("broker.pages_in_flight must be >= 1, broker.visibility_timeout > 0")
+    if cfg.broker.task_key is not None and len(cfg.broker.task_key) < 32:
+        raise ConfigError("SOHOA_TASK_KEY must be at least 32 characters")
     valid_port(cfg.web.port, "web.port")
     _validate_access(cfg)
     _validate_sign(cfg.sign)
@@ -564,7 +570,7 @@ def _validate_access(cfg: Config) -> None:
 def public_dict(cfg: Config) -> dict[str, Any]:
     """The effective configuration as plain data, secrets replaced by a mark (``sohoa config``)."""
     data = _plain(dataclasses.asdict(cfg))
-    for section, key in (("minio", "secret_key"), ("web", "secret")):
+    for section, key in (("minio", "secret_key"), ("web", "secret"), ("broker", "task_key")):
         if data[section].get(key):
             data[section][key] = "(set)"
     for section in ("database", "broker"):  # URLs may carry a password

@@ -98,6 +98,13 @@ class StorageDenied(NotAllowed, StorageUnavailable):
     """
 
 
+class TaskRefused(NotAllowed):
+    """A task message that is not sohoa's own (unsigned, forged, altered), or a job whose
+    names would reach outside the spool, the source cache or the work store. Refused before
+    anything runs and never retried; the message says which check failed, never the payload.
+    """
+
+
 # ----------------------------------------------------------- 1: failures in the work
 
 

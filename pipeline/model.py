@@ -13,11 +13,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from pipeline import __version__
 from pipeline.config import CleanupConfig, Config, IngestConfig, OcrConfig, PdfConfig, section
+from pipeline.errors import TaskRefused
 
 
 @dataclass(frozen=True)
@@ -171,3 +173,63 @@ class DocumentRef:
 
     document_id: str
     explicit_code: str | None = None
+
+
+# ------------------------------------------------------------ names a job may carry
+# A job comes off the broker, so every name in it that becomes a path or a key is
+# checked against what sohoa itself makes: ids (``d`` + hex), SHA-256 digests and work
+# keys built from them. No dot, no leading slash, no backslash: nothing can leave the
+# spool, the source cache or the work store.
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+_WORK_KEY_RE = re.compile(r"[A-Za-z0-9_-]{1,64}(?:/[A-Za-z0-9_-]{1,64}){0,3}")
+_PDF_KEY_RE = re.compile(r"[A-Za-z0-9_-]{1,64}(?:/[A-Za-z0-9_-]{1,64}){0,3}/page-\d{5}\.pdf")
+MAX_PAGES = 100_000
+WORK_KINDS = ("local", "objects")
+
+
+def is_id(text: object) -> bool:
+    """A document id (or a spool copy's name): what the ledger hands out."""
+    return isinstance(text, str) and _ID_RE.fullmatch(text) is not None
+
+
+def is_work_key(text: object) -> bool:
+    """A work-store folder: ``<document id>/<digests>``, only the characters ids use."""
+    return isinstance(text, str) and _WORK_KEY_RE.fullmatch(text) is not None
+
+
+def is_page_pdf_key(text: object) -> bool:
+    """A page PDF's key in the work store (``<work key>/page-00001.pdf``)."""
+    return isinstance(text, str) and _PDF_KEY_RE.fullmatch(text) is not None
+
+
+def checked_job(job: PageJob) -> PageJob:
+    """``job`` if every name in it is one sohoa makes; :class:`TaskRefused` otherwise.
+
+    The message names the field, never its value (a refused job is logged).
+    """
+    src = job.source
+    checks = (
+        ("document_id", is_id(job.document_id)),
+        ("work_key", is_work_key(job.work_key)),
+        ("work", job.work in WORK_KINDS),
+        ("index", isinstance(job.index, int) and 0 <= job.index < MAX_PAGES),
+        ("source.sha256", isinstance(src.sha256, str) and bool(_SHA256_RE.fullmatch(src.sha256))),
+        ("source.raw_key", src.raw_key == f"sha256/{src.sha256}"),
+        ("source.size", isinstance(src.size, int) and src.size >= 0),
+        ("source.spool_id", src.spool_id is None or is_id(src.spool_id)),
+    )
+    for name, ok in checks:
+        if not ok:
+            raise TaskRefused(f"page job refused: {name} is not a name sohoa makes")
+    return job
+
+
+def checked_ref(ref: DocumentRef) -> DocumentRef:
+    """``ref`` if its document id is an id and its code a short string; else refused."""
+    code_ok = ref.explicit_code is None or (
+        isinstance(ref.explicit_code, str) and len(ref.explicit_code) <= 64
+    )
+    if not is_id(ref.document_id) or not code_ok:
+        raise TaskRefused("document task refused: not a document id and dossier code")
+    return ref

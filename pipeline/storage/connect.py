@@ -17,13 +17,32 @@ from pathlib import Path
 import urllib3
 from minio import Minio, MinioAdmin
 from minio.credentials import StaticProvider
-from minio.error import InvalidResponseError, S3Error
+from minio.error import InvalidResponseError, S3Error, ServerError
 
 from pipeline.config import Config, ConfigError, MinioConfig, require_credentials
 from pipeline.errors import NotAllowed, StorageDenied, StorageUnavailable
 
 # Codes with which MinIO refuses the keys themselves (as opposed to one action).
 _BAD_KEY_CODES = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "XMinioAdminInvalidAccessKey")
+# S3 answers that mean "not now": the server (or a proxy before it) is overloaded,
+# restarting or throttling us. The same request may well succeed a moment later.
+BUSY_CODES = (
+    "InternalError",
+    "ServiceUnavailable",
+    "SlowDown",
+    "SlowDownRead",
+    "SlowDownWrite",
+    "Throttling",
+    "ThrottlingException",
+    "RequestThrottled",
+    "TooManyRequests",
+    "RequestLimitExceeded",
+    "RequestTimeout",
+    "XMinioServerNotInitialized",
+    "XMinioReadQuorum",
+    "XMinioWriteQuorum",
+)
+_BUSY_STATUS = (429, 500, 502, 503, 504)
 
 
 def http_client(minio: MinioConfig, *, read_timeout: float = 120.0) -> urllib3.PoolManager:
@@ -68,6 +87,23 @@ def admin_for(minio: MinioConfig, access_key: str, secret_key: str) -> MinioAdmi
         secure=minio.secure,
         http_client=http_client(minio),
     )
+
+
+def server_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` is a server's "try again" (HTTP 5xx or 429, or an S3 busy code).
+
+    minio-py raises :class:`S3Error` when the answer has an S3 XML body, :class:`ServerError`
+    when it has none (a HEAD, a bare 503), and :class:`InvalidResponseError` when the
+    body is not XML (a proxy's error page): all three are the server saying "not now".
+    """
+    if isinstance(exc, S3Error):
+        status = getattr(exc.response, "status", None)
+        return exc.code in BUSY_CODES or status in _BUSY_STATUS
+    if isinstance(exc, ServerError):
+        return exc.status_code in _BUSY_STATUS
+    if isinstance(exc, InvalidResponseError):
+        return getattr(exc, "_code", None) in _BUSY_STATUS
+    return False
 
 
 def _root_cause(exc: BaseException) -> BaseException:

@@ -16,15 +16,20 @@ naming the role, handled like an outage so no document is failed for a key.
 Failures are sorted by whether waiting can help. A refused or unreachable
 server before this process ever reached it, and keys the server rejects, fail
 at once as :class:`StorageUnavailable` (exit 4): retrying a wrong secret for a
-minute helps nobody. Once the server has answered, transport errors are retried
-with backoff for ``retry_seconds`` (a MinIO restart mid-batch), then surface
-the same way, never as a half-done state.
+minute helps nobody. Once the server has answered, transport errors and the
+server's "not now" answers (HTTP 500/502/503/504 and 429: ``InternalError``,
+``SlowDown``, ``ServiceUnavailable``, throttling; :func:`connect.server_busy`) are
+retried with exponential backoff and jitter for ``retry_seconds`` (a MinIO restart
+or overload mid-batch), then surface the same way, never as a half-done state.
+Every operation here can be repeated safely: uploads write the same bytes under
+the same key and are verified, reads and removals change nothing twice.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import random
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -35,7 +40,7 @@ from typing import Any, Protocol, TypeVar
 
 import urllib3
 from minio import Minio
-from minio.error import S3Error
+from minio.error import InvalidResponseError, S3Error, ServerError
 
 from pipeline.config import Config, public_endpoint, require_credentials, storage_role
 from pipeline.errors import ConfigError, StorageDenied, StorageIntegrityError, StorageUnavailable
@@ -47,7 +52,6 @@ T = TypeVar("T")
 CHUNK = 1024 * 1024
 META_SHA256 = "sha256"
 _NOT_FOUND = ("NoSuchKey", "NoSuchObject", "NotFound")
-_BUSY = ("ServiceUnavailable", "SlowDown", "XMinioServerNotInitialized", "RequestTimeout")
 _BAD_KEYS = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken")
 
 
@@ -178,7 +182,7 @@ class MinioStore:
 
     # -- the retry policy ----------------------------------------------------------------
     def _call(self, what: str, fn: Callable[[], T]) -> T:
-        deadline = time.monotonic() + (self.retry_seconds if self._reached else 2.0)
+        started = time.monotonic()
         delay = 0.25
         while True:
             try:
@@ -196,19 +200,27 @@ class MinioStore:
                     raise self._denied(what) from None
                 if exc.code == "NoSuchBucket":
                     raise _missing_bucket(exc.bucket_name or "?", self.endpoint) from None
-                if exc.code not in _BUSY:
+                if not connect_mod.server_busy(exc):
                     raise
                 last: Exception = exc
+            except (ServerError, InvalidResponseError) as exc:
+                self._reached = True
+                if not connect_mod.server_busy(exc):
+                    raise
+                last = exc
             except _TRANSIENT as exc:
                 tls = connect_mod.tls_error(exc, self.endpoint)
                 if tls is not None:  # a certificate does not get better by waiting
                     raise tls from None
                 last = exc
-            if time.monotonic() + delay > deadline:
+            # A server that answered (even "busy") is waited for; one never reached is not.
+            deadline = started + (self.retry_seconds if self._reached else 2.0)
+            pause = random.uniform(delay / 2, delay)  # jitter: retries of many workers spread
+            if time.monotonic() + pause > deadline:
                 raise StorageUnavailable(
                     f"storage at {self.endpoint} unreachable while trying to {what}: {_short(last)}"
                 ) from None
-            time.sleep(delay)
+            time.sleep(pause)
             delay = min(delay * 2, 8.0)
 
     # -- buckets ---------------------------------------------------------------------------

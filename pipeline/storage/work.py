@@ -9,6 +9,10 @@ dispatches only the rest; after archiving, the document's folder is removed.
 Two implementations: a folder under ``SOHOA_HOME`` for a single machine (the
 local pool's workers share it with their parent), and the ``work`` bucket for
 workers on other machines. Neither is ever shown to records staff.
+
+Keys arrive in page jobs, which come off the broker: both stores refuse a key that
+is not a work key sohoa makes (:func:`pipeline.model.is_work_key`: no ``..``, no
+leading ``/``), so no job can write or read outside its folder or bucket prefix.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import shutil
 from pathlib import Path
 from typing import Any, Protocol
 
-from pipeline.model import PageResult
+from pipeline.errors import TaskRefused
+from pipeline.model import PageResult, is_id, is_page_pdf_key, is_work_key
 from pipeline.storage.objects import ObjectStore
 
 LOCAL = "local"
@@ -33,6 +38,17 @@ def work_key(document_id: str, source_sha256: str, options_digest: str) -> str:
 
 def _page_name(index: int) -> str:
     return f"page-{index + 1:05d}"
+
+
+def _checked(key: str, ok: bool, what: str) -> str:
+    if not ok:
+        raise TaskRefused(f"work store: refused a {what} that is not one sohoa makes")
+    return key
+
+
+def safe_key(key: str) -> str:
+    """``key`` if it is a work key (a folder inside the store), else :class:`TaskRefused`."""
+    return _checked(key, is_work_key(key), "work key")
 
 
 class WorkStore(Protocol):
@@ -55,14 +71,23 @@ class LocalWork:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
+    def _folder(self, key: str) -> Path:
+        """The folder of a work key, which can only be inside the root (checked twice: the
+        key's characters, and where the joined path resolves to)."""
+        folder = self.root / safe_key(key)
+        root = self.root.resolve()
+        if not folder.resolve().is_relative_to(root) or folder.resolve() == root:
+            raise TaskRefused("work store: a key resolves outside the work folder")
+        return folder
+
     def open(self, key: str) -> None:
-        (self.root / key).mkdir(parents=True, exist_ok=True)
+        self._folder(key).mkdir(parents=True, exist_ok=True)
 
     def is_open(self, key: str) -> bool:
         return True  # the local pool's workers die with their parent: no late deliveries
 
     def put_page(self, key: str, result: PageResult, pdf: Path) -> PageResult:
-        folder = self.root / key
+        folder = self._folder(key)
         folder.mkdir(parents=True, exist_ok=True)
         name = _page_name(result.index)
         target = folder / f"{name}.pdf"
@@ -75,30 +100,39 @@ class LocalWork:
         return stored
 
     def fetch_pdf(self, pdf_key: str, dest: Path) -> Path:
-        return self.root / pdf_key
+        return self.root / _checked(pdf_key, is_page_pdf_key(pdf_key), "page PDF key")
 
     def done_pages(self, key: str) -> dict[int, PageResult]:
-        folder = self.root / key
+        folder = self._folder(key)
         if not folder.is_dir():
             return {}
         found: dict[int, PageResult] = {}
         for meta in sorted(folder.glob("page-*.json")):
             result = _read_result(meta.read_text(encoding="utf-8"))
-            if result is not None and (self.root / result.pdf_key).is_file():
+            if (
+                result is not None
+                and _own_pdf(result, key)
+                and (self.root / result.pdf_key).is_file()
+            ):
                 found[result.index] = result
         return found
 
     def done_page(self, key: str, index: int) -> PageResult | None:
         """One page's stored result, if it is finished (a task delivered twice asks this)."""
-        meta = self.root / key / f"{_page_name(index)}.json"
+        meta = self._folder(key) / f"{_page_name(index)}.json"
         try:
             result = _read_result(meta.read_text(encoding="utf-8"))
         except OSError:
             return None
-        return result if result is not None and (self.root / result.pdf_key).is_file() else None
+        if result is None or not _own_pdf(result, key):
+            return None
+        return result if (self.root / result.pdf_key).is_file() else None
 
     def clear(self, document_id: str) -> None:
-        shutil.rmtree(self.root / document_id, ignore_errors=True)
+        shutil.rmtree(
+            self._folder(_checked(document_id, is_id(document_id), "document id")),
+            ignore_errors=True,
+        )
 
 
 class ObjectWork:
@@ -111,17 +145,18 @@ class ObjectWork:
 
     def open(self, key: str) -> None:
         """Mark the document's pages as wanted (done before any page task is sent)."""
-        self.objects.put_bytes(self.objects.work_bucket, f"{key}/{_OPEN}", b"")
+        self.objects.put_bytes(self.objects.work_bucket, f"{safe_key(key)}/{_OPEN}", b"")
 
     def is_open(self, key: str) -> bool:
         """False once the document settled and its folder was cleared: a page task delivered
         again after that (at-least-once delivery) must not leave pages behind."""
-        return self.objects.stat(self.objects.work_bucket, f"{key}/{_OPEN}") is not None
+        return self.objects.stat(self.objects.work_bucket, f"{safe_key(key)}/{_OPEN}") is not None
 
     def put_page(self, key: str, result: PageResult, pdf: Path) -> PageResult:
         from pipeline.storage.objects import sha256_file
 
         name = _page_name(result.index)
+        safe_key(key)
         if not self.is_open(key):
             return _with_key(result, f"{key}/{name}.pdf")  # nobody waits for it any more
         bucket = self.objects.work_bucket
@@ -137,27 +172,30 @@ class ObjectWork:
         return stored
 
     def fetch_pdf(self, pdf_key: str, dest: Path) -> Path:
+        _checked(pdf_key, is_page_pdf_key(pdf_key), "page PDF key")
         self.objects.download(self.objects.work_bucket, pdf_key, dest)
         return dest
 
     def done_pages(self, key: str) -> dict[int, PageResult]:
         bucket = self.objects.work_bucket
         found: dict[int, PageResult] = {}
-        for meta_key in self.objects.list_keys(bucket, f"{key}/", ".json"):
+        for meta_key in self.objects.list_keys(bucket, f"{safe_key(key)}/", ".json"):
             result = _read_result(self.objects.get_bytes(bucket, meta_key).decode("utf-8"))
-            if result is not None:
+            if result is not None and _own_pdf(result, key):
                 found[result.index] = result
         return found
 
     def done_page(self, key: str, index: int) -> PageResult | None:
         """One page's stored result, if it is finished (its JSON is written after its PDF)."""
         bucket = self.objects.work_bucket
-        meta_key = f"{key}/{_page_name(index)}.json"
+        meta_key = f"{safe_key(key)}/{_page_name(index)}.json"
         if self.objects.stat(bucket, meta_key) is None:
             return None
-        return _read_result(self.objects.get_bytes(bucket, meta_key).decode("utf-8"))
+        result = _read_result(self.objects.get_bytes(bucket, meta_key).decode("utf-8"))
+        return result if result is not None and _own_pdf(result, key) else None
 
     def clear(self, document_id: str) -> None:
+        _checked(document_id, is_id(document_id), "document id")
         bucket = self.objects.work_bucket
         keys = list(self.objects.list_keys(bucket, f"{document_id}/"))
         # Markers first: a late page sees the folder closed and takes its own result back.
@@ -169,6 +207,11 @@ def _with_key(result: PageResult, pdf_key: str) -> PageResult:
     data: dict[str, Any] = result.to_dict()
     data["pdf_key"] = pdf_key
     return PageResult.from_dict(data)
+
+
+def _own_pdf(result: PageResult, key: str) -> bool:
+    """A stored result names its own PDF inside its own folder, or it is not used."""
+    return result.pdf_key == f"{key}/{_page_name(result.index)}.pdf"
 
 
 def _read_result(text: str) -> PageResult | None:

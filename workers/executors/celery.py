@@ -3,10 +3,11 @@
 Two kinds of task, each carrying only plain JSON from :mod:`pipeline.model`:
 
 - ``sohoa.page`` (queue ``sohoa.pages``): one :class:`PageJob`. The worker runs
-  it with its *own* configuration (its role key, its ``SOHOA_HOME``), stores the
-  one-page PDF and result in the ``work`` bucket (:func:`run_page_job`), and
-  returns the small :class:`PageResult` by value through the result backend.
-  Idempotent: a page already in the work bucket is returned without running.
+  it with its *own* configuration (its role key, its ``SOHOA_HOME``) and stores the
+  one-page PDF and its result in the ``work`` bucket (:func:`run_page_job`); the
+  result backend only hears "done" (or "stale", or the page's error), so no page
+  text ever sits in Redis: the executor reads the result from the work bucket.
+  Idempotent: a page already in the work bucket is not run again.
 - ``sohoa.document`` (queue ``sohoa.documents``): one :class:`DocumentRef`. A
   worker's document consumer runs the document (:func:`run_document`) with this
   executor, so its pages fan out to the page workers. ``sohoa watch`` with
@@ -24,8 +25,13 @@ The executor keeps at most ``broker.pages_in_flight`` page tasks queued or
 running per document, so documents share the queue fairly: a one-page scan
 dropped beside a 2,000-page file waits behind a few of its pages, not all.
 
+Every task argument is sealed with an HMAC (:mod:`workers.executors.task_auth`):
+a message that did not come from a holder of the task key is refused, logged in
+one line and dropped, before anything in it is parsed; a page job's names are then
+checked (:func:`pipeline.model.checked_job`), so no path ever comes off the broker.
+
 Neither secrets nor bulk data go through Redis: a task names its source by
-object key and hash, its result is text and numbers, keys stay on each machine.
+object key and hash, its result is a word, keys stay on each machine.
 Celery's own queue, retry and redelivery do the distribution; nothing here
 queues or schedules work itself.
 """
@@ -48,12 +54,20 @@ from celery.signals import worker_process_init
 
 from pipeline import errors
 from pipeline.config import Config, load_config
-from pipeline.errors import BrokerUnavailable, Interrupted, PipelineError, SohoaError, Unavailable
+from pipeline.errors import (
+    BrokerUnavailable,
+    Interrupted,
+    PipelineError,
+    SohoaError,
+    TaskRefused,
+    Unavailable,
+)
 from pipeline.flow.context import Services
-from pipeline.model import DocumentRef, PageJob, PageResult
+from pipeline.model import DocumentRef, PageJob, PageResult, checked_job, checked_ref
 from pipeline.storage.ledger import Document
 from pipeline.storage.ledger.states import PROCESSING, UNFINISHED_STATES
 from pipeline.storage.work import OBJECTS, ObjectWork
+from workers.executors import lifeline, task_auth
 
 PAGES_QUEUE = "sohoa.pages"
 DOCUMENTS_QUEUE = "sohoa.documents"
@@ -114,6 +128,8 @@ def configure(cfg: Config) -> Celery:
     )
     with _state_lock:
         _state["cfg"] = cfg
+        _state.pop("task_key", None)
+        _state["pool_parent"] = os.getpid()  # the consumer whose prefork processes we are
     return app
 
 
@@ -128,12 +144,37 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def _task_key() -> bytes:
+    with _state_lock:
+        key = _state.get("task_key")
+    if key is None:
+        key = task_auth.task_key(_cfg())
+        with _state_lock:
+            _state["task_key"] = key
+    return key
+
+
+def _refused(self: Any, exc: TaskRefused) -> str:
+    """Log a refused task in one line and answer so; returning acknowledges it (no retry)."""
+    task_auth.log_refusal(self.name, getattr(self.request, "id", None), exc)
+    return json.dumps({"refused": True, "worker": worker_name()})
+
+
 # --------------------------------------------------------------------- the page task
 
 
 @worker_process_init.connect
 def _page_process_init(**_: Any) -> None:
-    """Each pool process: one single-threaded Tesseract and OpenCV, models loaded once."""
+    """Each pool process: one single-threaded Tesseract and OpenCV, models loaded once.
+
+    Celery's prefork already asks for SIGKILL when the consumer dies; the check that
+    the consumer is still the parent closes the window before that request (the fork
+    race), as the local pool does (:mod:`workers.executors.lifeline`).
+    """
+    with _state_lock:
+        parent = _state.get("pool_parent")
+    if parent:
+        lifeline.bind_to(parent)
     os.environ["OMP_THREAD_LIMIT"] = "1"
     import cv2
 
@@ -171,11 +212,17 @@ def _error(exc: BaseException) -> str:
     reject_on_worker_lost=True,
     max_retries=None,
 )
-def page_task(self: Any, job_json: str) -> str:
-    """Run one page job from its JSON; the result (or the page's own error) as JSON."""
+def page_task(self: Any, message: str) -> str:
+    """Run one sealed page job; answer done, stale, refused or the page's own error.
+
+    The page's result (text included) is in the work bucket, never in the answer.
+    """
     from pipeline.flow.page_task import run_page_job
 
-    job = PageJob.from_json(job_json)
+    try:
+        job = _open_page_job(message)
+    except TaskRefused as exc:
+        return _refused(self, exc)
     rt = _runtime()
     work = rt.work(job.work)
     try:
@@ -184,7 +231,7 @@ def page_task(self: Any, job_json: str) -> str:
     except Unavailable as exc:
         raise self.retry(exc=exc, countdown=5) from None
     if done is not None:  # delivered again after it finished: nothing to run
-        return json.dumps({"result": done.to_dict(), "worker": worker_name()})
+        return _done(job)
     if not wanted:  # delivered again after its document settled: nothing to do
         return json.dumps({"stale": True, "worker": worker_name()})
     counter = app.backend.client
@@ -202,7 +249,10 @@ def page_task(self: Any, job_json: str) -> str:
             )
         )
     try:
-        result = run_page_job(job, rt)
+        run_page_job(job, rt)
+    except TaskRefused as exc:
+        _clear(counter, job)
+        return _refused(self, exc)
     except Unavailable as exc:
         with contextlib.suppress(Exception):
             counter.decr(_starts_key(job))  # not a death: this worker's storage is away
@@ -211,7 +261,23 @@ def page_task(self: Any, job_json: str) -> str:
         _clear(counter, job)
         return _error(exc)
     _clear(counter, job)
-    return json.dumps({"result": result.to_dict(), "worker": worker_name()})
+    return _done(job)
+
+
+def _open_page_job(message: str) -> PageJob:
+    """The page job in a sealed message, checked; :class:`TaskRefused` for anything else."""
+    body = task_auth.unseal(_task_key(), PAGE_TASK, message)
+    try:
+        job = PageJob.from_json(body)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise TaskRefused("page job refused: not a page job") from None
+    if job.work != OBJECTS:  # a worker's own folders are never a job's to name
+        raise TaskRefused("page job refused: a Celery page must go to the work bucket")
+    return checked_job(job)
+
+
+def _done(job: PageJob) -> str:
+    return json.dumps({"done": True, "index": job.index, "worker": worker_name()})
 
 
 def _clear(counter: Any, job: PageJob) -> None:
@@ -281,6 +347,7 @@ class CeleryExecutor:
     def __init__(self, cfg: Config, objects: Any | None = None) -> None:
         self.cfg = cfg
         configure(cfg)
+        self._key = task_auth.task_key(cfg)
         # Documents one process runs at once (the DocumentRunner sizes itself from this).
         self.workers = cfg.ocr.workers if cfg.ocr.workers > 0 else 4
         self.window = cfg.broker.pages_in_flight
@@ -297,8 +364,9 @@ class CeleryExecutor:
         return ObjectWork(self._objects)
 
     def _send(self, job: PageJob) -> _InFlight:
+        message = task_auth.seal(self._key, PAGE_TASK, job.to_json())
         result = _broker_call(
-            lambda: page_task.apply_async((job.to_json(),), queue=PAGES_QUEUE),
+            lambda: page_task.apply_async((message,), queue=PAGES_QUEUE),
             "sending a page",
         )
         with self._lock:
@@ -321,21 +389,33 @@ class CeleryExecutor:
             data = json.loads(payload)
             if "error" in data:
                 _raise_remote(data["error"])
-            if data.get("stale"):  # cannot happen to a document still waiting: send it again
-                return self._resend(item, payload)
-            return PageResult.from_dict(data["result"])
+            if data.get("refused"):  # that worker's task key differs from ours
+                return self._resend(item, "refused: its SOHOA_TASK_KEY differs from this one's")
+            if data.get("done"):
+                stored = self._stored(item)
+                return stored if stored is not None else self._resend(item, "no stored result")
+            # stale cannot happen to a document still waiting: send it again
+            return self._resend(item, payload)
         now = time.monotonic()
         if now - item.checked > _WORK_CHECK_SECONDS:
             # The work bucket is the record: a result the backend lost is still there.
             item.checked = now
-            try:
-                stored = self._work().done_page(item.job.work_key, item.job.index)
-            except Unavailable:
-                stored = None
+            stored = self._stored(item)
             if stored is not None:
                 self._forget(item)
                 return stored
         return None
+
+    def _stored(self, item: _InFlight) -> PageResult | None:
+        """The page's result as its worker stored it in the work bucket (None: not there)."""
+        deadline = time.monotonic() + self.cfg.minio.retry_seconds
+        while True:
+            try:
+                return self._work().done_page(item.job.work_key, item.job.index)
+            except Unavailable:
+                if time.monotonic() >= deadline or self._closing.is_set():
+                    return None
+                self._closing.wait(1.0)
 
     def _resend(self, item: _InFlight, why: Any) -> None:
         item.resent += 1
@@ -420,7 +500,11 @@ def document_task(self: Any, ref_json: str) -> str:
     from pipeline.flow.run import run_document
     from pipeline.storage.ledger import owner_gone
 
-    ref = DocumentRef(**json.loads(ref_json))
+    try:
+        ref = _open_document_ref(ref_json)
+    except TaskRefused as exc:
+        task_auth.log_refusal(DOCUMENT_TASK, getattr(self.request, "id", None), exc)
+        return "refused"
     try:
         svc = _services()
         doc = svc.ledger.get_document(ref.document_id)
@@ -439,10 +523,21 @@ def document_task(self: Any, ref_json: str) -> str:
     return doc.state
 
 
+def _open_document_ref(message: str) -> DocumentRef:
+    body = task_auth.unseal(_task_key(), DOCUMENT_TASK, message)
+    try:
+        data = json.loads(body)
+        ref = DocumentRef(data["document_id"], data.get("explicit_code"))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise TaskRefused("document task refused: not a document reference") from None
+    return checked_ref(ref)
+
+
 def enqueue_document(doc_id: str, explicit_code: str | None = None) -> None:
     ref = DocumentRef(doc_id, explicit_code)
+    message = task_auth.seal(_task_key(), DOCUMENT_TASK, json.dumps(ref.__dict__))
     _broker_call(
-        lambda: document_task.apply_async((json.dumps(ref.__dict__),), queue=DOCUMENTS_QUEUE),
+        lambda: document_task.apply_async((message,), queue=DOCUMENTS_QUEUE),
         "sending a document",
     )
 

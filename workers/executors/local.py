@@ -16,7 +16,8 @@ the pages that happened to share the pool; a page that has killed its worker
 
 ``close(cancel=True)`` (SIGTERM) stops dispatching, lets running pages finish for
 a few seconds (each stores its own result, so it is kept for the resume) and then
-ends the workers.
+ends the workers. A parent killed outright (SIGKILL) takes its workers with it
+(:mod:`workers.executors.lifeline`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from pipeline.errors import Interrupted, PageWorkerLost
 from pipeline.flow.page_task import PageRuntime, run_page_job, warm_up
 from pipeline.model import PageJob, PageResult
 from pipeline.storage.work import LOCAL
+from workers.executors.lifeline import bind_to
 
 STOP_GRACE_SECONDS = 8.0
 PageTask = Callable[[PageJob, PageRuntime], PageResult]
@@ -47,8 +49,9 @@ _RUNTIME: PageRuntime | None = None
 _TASK: PageTask = run_page_job
 
 
-def _worker_init(cfg: Config, task: PageTask) -> None:
+def _worker_init(cfg: Config, task: PageTask, owner: int) -> None:
     global _RUNTIME, _TASK
+    bind_to(owner)  # first: a worker must never outlive the process that runs the pool
     os.environ["OMP_THREAD_LIMIT"] = "1"
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     import cv2
@@ -136,7 +139,7 @@ class LocalExecutor:
             max_workers=self.workers,
             mp_context=_context(self.start_method),
             initializer=_worker_init,
-            initargs=(self.cfg, self.task),
+            initargs=(self.cfg, self.task, os.getpid()),
         )
         # Start the workers now, so their set-up overlaps the parent's hashing and upload.
         pool.submit(_ready)

@@ -15,7 +15,7 @@ def open_ledger(cfg: Config) -> Ledger:
         from pipeline.storage.postgres.ledger import PostgresLedger
 
         return PostgresLedger.from_config(cfg)
-    return SqliteLedger(cfg.ledger_path)
+    return SqliteLedger(cfg.ledger_path, wait_seconds=cfg.database.retry_seconds)
 
 
 __all__ = [

@@ -125,8 +125,9 @@ CREATE UNIQUE INDEX IF NOT EXISTS documents_segment
 class SqliteLedger:
     """The ``Ledger`` interface over one SQLite file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, wait_seconds: float = 0.0) -> None:
         self.path = Path(path)
+        self.wait_seconds = wait_seconds  # a file locked by another process is waited for
         self.created = not self.path.exists()
         self._conns = ThreadConnections(self._open)
         # One transaction, so a process opening the ledger at the same moment never
@@ -169,7 +170,7 @@ class SqliteLedger:
         self._conns.close()
 
     def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
-        return immediate(self._conns.get())
+        return immediate(self._conns.get(), self.wait_seconds)
 
     @staticmethod
     def _event(
