@@ -20,7 +20,6 @@ from pipeline.storage.postgres.access import PostgresAccess
 from pipeline.storage.postgres.db import Database
 from pipeline.storage.postgres.index import PostgresIndex
 from pipeline.storage.postgres.ledger import PostgresLedger
-from pipeline.storage.postgres.roles import GRANTS, role_url
 from tests.support.cli import json_lines, sohoa
 from tests.support.web import FAST_HASHER, _ledger_doc
 
@@ -176,6 +175,8 @@ def test_nothing_was_changed_by_the_attempts(office_db):
 
 
 def test_a_station_has_no_database_role_and_strangers_cannot_connect(office_db, postgres_server):
+    from pipeline.storage.postgres.roles import role_url
+
     assert set(office_db.urls) == {"worker", "web", "operator"}
     prefix = office_db.users["worker"].removesuffix("_worker")
     roles = postgres_server.psql(f"SELECT rolname FROM pg_roles WHERE rolname LIKE '{prefix}_%'")
@@ -255,6 +256,8 @@ def test_web_and_operator_record_decisions_for_a_worker(office_db):
 
 
 def test_every_table_of_the_schema_has_its_line_in_the_grants(office_db):
+    from pipeline.storage.postgres.roles import GRANTS
+
     with psycopg.connect(office_db.owner) as conn:
         tables = {
             r[0]
