@@ -97,8 +97,8 @@ def _read(path: Path) -> list[str]:
 
 
 def _write(path: Path, lines: list[str]) -> None:
-    """Replace the file whole (a crash leaves the old one); keep its owner and group (Redis's
-    user must read it) and their bits, never others': 0640 for a new file."""
+    """Replace the file whole (a crash leaves the old one), keeping its owner and mode (Redis's
+    user must read it); a new file is 0640. It holds hashes of random passwords only."""
     try:
         before = path.stat()
     except FileNotFoundError:
@@ -109,7 +109,7 @@ def _write(path: Path, lines: list[str]) -> None:
             fh.write("\n".join(lines) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, before.st_mode & 0o770 if before else 0o640)
+        os.chmod(tmp, before.st_mode & 0o777 if before else 0o640)
         if before is not None and os.geteuid() == 0:
             os.chown(tmp, before.st_uid, before.st_gid)
         os.replace(tmp, path)

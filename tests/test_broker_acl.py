@@ -54,16 +54,21 @@ def acl_redis() -> Iterator[tuple[rd.RedisServer, dict]]:
 
 def test_setup_writes_the_default_user_off_and_the_worker_by_hash_only(tmp_path):
     acl = tmp_path / "users.acl"
-    acl.write_text("user ops on #" + "ab" * 32 + " ~* +@all\n")  # the administrator's own
-    (login,) = broker_setup(acl, 6379)
+    (first,) = broker_setup(acl, 6379)
+    assert acl.stat().st_mode & 0o777 == 0o640
+    with acl.open("a") as fh:
+        fh.write("user ops on #" + "ab" * 32 + " ~* +@all\n")  # the administrator's own
+    acl.chmod(0o600)
+    (login,) = broker_setup(acl, 6379, "--rotate", "all")
     assert login["role"] == "worker" and login["user"] == "sohoa-worker"
-    assert login["status"] == "created" and len(login["password"]) >= 32
+    assert first["status"] == "created" and login["status"] == "rotated"
+    assert len(login["password"]) >= 32 and login["password"] != first["password"]
     assert login["url"] == f"redis://sohoa-worker:{login['password']}@127.0.0.1:6379/0"
     text = acl.read_text()
     digest = hashlib.sha256(login["password"].encode()).hexdigest()
     assert login["password"] not in text and f"#{digest}" in text
     assert "user default off" in text and "user ops on #" + "ab" * 32 in text
-    assert acl.stat().st_mode & 0o007 == 0
+    assert acl.stat().st_mode & 0o777 == 0o600  # the administrator's choice is kept
     # Again: kept; then a rotation replaces the hash.
     (again,) = broker_setup(acl, 6379)
     assert again["status"] == "kept" and again["password"] is None and acl.read_text() == text
@@ -115,3 +120,17 @@ def test_the_worker_user_runs_celery_page_tasks(acl_redis, sohoa_env, tmp_path):
     assert row["status"] == "indexed" and row["pdf_key"] == f"{CODE}/{CODE}.1.pdf"
     log = (tmp_path / "w.log").read_text()
     assert "Task sohoa.page[" in log and "succeeded" in log  # the page went through Redis
+
+
+def test_a_rotated_password_replaces_the_old_one_at_the_next_start(acl_redis):
+    server, login = acl_redis
+    (rotated,) = broker_setup(server.aclfile, server.port, "--rotate", "worker")
+    server.stop()
+    server.password = rotated["password"]
+    server.start()
+    old, new = (redis.Redis.from_url(x["url"], socket_timeout=5) for x in (login, rotated))
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        old.ping()
+    assert new.ping()
+    old.close()
+    new.close()
