@@ -443,8 +443,11 @@ def test_each_machine_does_its_work_with_its_own_role(
     queued = sohoa(operator, "--json", "assign", first, "--dossier", CODE)
     assert queued.returncode == 0, queued.stderr
     assert json_lines(queued.stdout)[0]["status"] == "stored_raw"
-    assert sohoa(operator, "batches").returncode == 0
-    assert sohoa(operator, "audit", "verify").returncode == 0
+    for argv in (["batches"], ["show", first], ["review"], ["audit"], ["audit", "verify"]):
+        assert sohoa(operator, *argv).returncode == 0, argv
+    found = sohoa(machine("web"), "--json", "search", "don de nghi")
+    assert found.returncode == 0, found.stderr
+    assert [r["dossier_code"] for r in json_lines(found.stdout)] == [CODE]
 
     web_cfg = load_config(env=machine("web"))
     web_db = Database(urls["web"], pool_size=2)
