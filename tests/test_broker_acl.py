@@ -36,20 +36,24 @@ def acl_redis() -> Iterator[tuple[rd.RedisServer, dict]]:
     """A Redis that reads its users from the file `broker setup` wrote, and the worker's login."""
     if not rd.available():
         pytest.fail("redis-server is not installed: run SOHOA_SETUP_TEST=1 scripts/setup.sh")
-    root = Path(tempfile.mkdtemp(prefix="sohoa-redis-acl-"))
-    port = free_port()
-    (login,) = broker_setup(root / "users.acl", port)
-    server = rd.RedisServer(
-        root=root / "data",
-        port=port,
-        aclfile=root / "users.acl",
-        user=login["user"],
-        password=login["password"],
-    )
-    server.start()
-    yield server, login
-    server.remove()
-    shutil.rmtree(root, ignore_errors=True)
+    root = Path(tempfile.mkdtemp(prefix="sohoa-redis-acl-"))  # short: a socket lives there
+    server = None
+    try:
+        port = free_port()
+        (login,) = broker_setup(root / "users.acl", port)
+        server = rd.RedisServer(
+            root=root / "data",
+            port=port,
+            aclfile=root / "users.acl",
+            user=login["user"],
+            password=login["password"],
+        )
+        server.start()
+        yield server, login
+    finally:
+        if server is not None:
+            server.remove()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_setup_writes_the_default_user_off_and_the_worker_by_hash_only(tmp_path):
