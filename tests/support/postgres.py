@@ -166,6 +166,15 @@ class PostgresServer:
         self.psql(f"CREATE DATABASE {name}")
         return self.url(name)
 
+    def new_owned_database(self, prefix: str = "t") -> str:
+        """A fresh database owned by a role of its own, as an office makes it (``createuser
+        --createrole``, ``createdb --owner``): not a superuser. The owner's URL."""
+        name = f"{prefix}_{secrets.token_hex(6)}"
+        password = secrets.token_hex(12)
+        self.psql(f"CREATE ROLE {name}_owner LOGIN CREATEROLE PASSWORD '{password}'")
+        self.psql(f"CREATE DATABASE {name} OWNER {name}_owner")
+        return f"postgresql://{name}_owner:{password}@{self.host}:{self.port}/{name}"
+
     def stop(self, mode: str = "fast") -> None:
         """Stop the server (``fast``: SIGINT, what a restart by an administrator does)."""
         if self.proc and self.proc.poll() is None:

@@ -2,6 +2,10 @@
 
 The append-only file is on (``appendfsync always``) so a restart keeps the queue,
 as an office's Redis should be configured; the broker-restart test relies on it.
+
+With ``aclfile`` the server reads its users from that file (what ``sohoa broker
+setup`` writes) instead of ``requirepass``, as an office's Redis runs; the fixture
+then talks to it as ``user`` with ``password``.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ class RedisServer:
     password: str = field(default_factory=lambda: secrets.token_hex(12))
     proc: subprocess.Popen | None = None
     wrap: list[str] = field(default_factory=list)  # e.g. ["ip", "netns", "exec", "storage"]
+    aclfile: Path | None = None  # users from this file (the default user off), not requirepass
+    user: str | None = None  # who the fixture's own commands authenticate as (ACL servers)
 
     @property
     def socket_path(self) -> Path:
@@ -39,7 +45,7 @@ class RedisServer:
         return self.root / "redis.sock"
 
     def url(self, db: int = 0) -> str:
-        return f"redis://:{self.password}@{self.host}:{self.port}/{db}"
+        return f"redis://{self.user or ''}:{self.password}@{self.host}:{self.port}/{db}"
 
     def start(self, timeout: float = 30.0, listen: str | None = None) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -52,8 +58,11 @@ class RedisServer:
             listen or self.host,
             "--dir",
             str(self.root),
-            "--requirepass",
-            self.password,
+            *(
+                ["--aclfile", str(self.aclfile)]
+                if self.aclfile
+                else ["--requirepass", self.password]
+            ),
             "--appendonly",
             "yes",
             "--appendfsync",
@@ -92,7 +101,7 @@ class RedisServer:
                 s.sendall(msg.encode())
                 return s.recv(1 << 20)
 
-            send("AUTH", self.password)
+            send("AUTH", *([self.user] if self.user else []), self.password)
             return send(*args)
 
     def ping(self) -> bool:

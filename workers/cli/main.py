@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pipeline import __version__
 from pipeline.config import Config, load_config
 from pipeline.errors import ExitCode, SohoaError, exit_code
-from workers.cli import access, documents, operator, process, search, sign, worker
+from workers.cli import access, broker, database, documents, operator, process, search, sign, worker
 from workers.cli.output import Output
 
 
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )
-    for module in (process, operator, search, documents, sign, worker, access):
+    for module in (process, operator, search, documents, sign, worker, access, database, broker):
         module.register(sub, common)
     return parser
 

@@ -1,4 +1,11 @@
-"""The operator's commands: batches, show, retry, assign, ledger rebuild, config."""
+"""The operator's commands: batches, show, retry, assign, ledger rebuild, config.
+
+``retry``, ``assign`` and ``review --rerun`` run documents with the worker key. On an
+operator's PC (the operator key, which reads originals but writes nothing) they record
+the decision instead, as the web does (:mod:`pipeline.flow.requeue`): each document goes
+back to ``stored_raw`` without an owner, with the operator as the actor, and a worker
+takes it up.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ from datetime import datetime
 import yaml
 
 from pipeline.archive.rebuild import rebuild_ledger
-from pipeline.config import Config, public_dict
+from pipeline.config import Config, public_dict, storage_role
 from pipeline.errors import ExitCode, UsageError
 from pipeline.flow import requeue
 from pipeline.flow.recover import stuck
@@ -32,7 +39,13 @@ from pipeline.storage.ledger.states import (
 )
 from workers.cli.access import cli_audit
 from workers.cli.output import Output
-from workers.cli.process import DOC_COLUMNS, require_worker_key, run_and_print, valid_code
+from workers.cli.process import (
+    DOC_COLUMNS,
+    doc_row,
+    require_worker_key,
+    run_and_print,
+    valid_code,
+)
 from workers.cli.progress import progress_for
 from workers.services import services
 
@@ -185,12 +198,71 @@ def _since(raw: str | None) -> str | None:
         raise UsageError(f"--since takes a date like 2026-11-27, not {raw!r}") from None
 
 
+def queues_for_a_worker(cfg: Config) -> bool:
+    """An operator's PC records retry, assign and re-run for a worker: its key runs nothing."""
+    return storage_role(cfg) == "operator"
+
+
+def _print_queued(docs: list[Document], out: Output, was: dict[str, str]) -> None:
+    """The decisions recorded: one row per document, and a line saying who carries them out."""
+    out.header(DOC_COLUMNS)
+    for doc in docs:
+        if doc.state == STORED_RAW:
+            out.info(f"queued {doc.id} ({_line(doc.source_name)}, was {was[doc.id]}) for a worker")
+        else:
+            out.info(f"{doc.id}: {doc.state}, {_line(doc.reason or '')}")
+        out.row({**doc_row(doc), "queued": doc.state == STORED_RAW}, DOC_COLUMNS)
+    queued = sum(d.state == STORED_RAW for d in docs)
+    if queued:
+        out.info(
+            f"{queued} document(s) queued: a worker (`sohoa worker`) runs them;"
+            " `sohoa batches` shows when they are done"
+        )
+
+
+def _queue_retry(args: argparse.Namespace, cfg: Config, out: Output, since: str | None) -> int:
+    ledger = open_ledger(cfg)
+    try:
+        if args.failed:
+            found = ledger.find_documents(
+                states=[FAILED, STORED_RAW, PROCESSING], station=args.station, since=since
+            )
+        else:
+            found = []
+            for ident in args.batch_ids:
+                kind, bid = ledger.resolve_id(ident)
+                if kind != "batch":
+                    raise UsageError(f"{ident} is a document, not a batch")
+                found.extend(ledger.find_documents(batch_id=bid))
+        docs = [d for d in found if requeue.can_retry(d)]
+        held = [d for d in found if d.state == PROCESSING and owner_gone(d.owner, d.lease_until)]
+        for d in held:
+            out.info(
+                f"{d.id} was left in processing by a process that is gone: a worker takes it"
+                " over by itself"
+            )
+        if not docs:
+            out.header(DOC_COLUMNS)
+            out.info("nothing to do")
+            return int(ExitCode.OK)
+        actor = cli_actor()
+        was = {d.id: d.state for d in docs}
+        queued = [requeue.queue_retry(ledger, d.id, actor) for d in docs]
+        cli_audit(cfg, "retry", None, documents=[d.id for d in queued], queued=True)
+        _print_queued(queued, out, was)
+    finally:
+        ledger.close()
+    return int(ExitCode.OK)
+
+
 def cmd_retry(args: argparse.Namespace, cfg: Config, out: Output) -> int:
     if args.failed == bool(args.batch_ids):
         raise UsageError("give BATCH_ID... or --failed (not both)")
     if not args.failed and (args.since or args.station):
         raise UsageError("--since and --station go with --failed")
     since = _since(args.since)
+    if queues_for_a_worker(cfg):
+        return _queue_retry(args, cfg, out, since)
     require_worker_key(cfg, "retry")
     with services(cfg) as svc:
         ledger = svc.ledger
@@ -232,6 +304,20 @@ def cmd_retry(args: argparse.Namespace, cfg: Config, out: Output) -> int:
 
 def cmd_assign(args: argparse.Namespace, cfg: Config, out: Output) -> int:
     code = valid_code(args.dossier)
+    if queues_for_a_worker(cfg):
+        ledger = open_ledger(cfg)
+        try:
+            kind, doc_id = ledger.resolve_id(args.document_id)
+            if kind != "document":
+                raise UsageError(f"{args.document_id} is a batch, not a document")
+            was = {doc_id: ledger.get_document(doc_id).state}
+            assert code is not None
+            doc = requeue.queue_assign(ledger, doc_id, code, cli_actor())
+        finally:
+            ledger.close()
+        cli_audit(cfg, "assign", doc_id, dossier=code, dossier_code=code, queued=True)
+        _print_queued([doc], out, was)
+        return int(ExitCode.OK)
     require_worker_key(cfg, "assign")
     with services(cfg) as svc:
         kind, doc_id = svc.ledger.resolve_id(args.document_id)
@@ -274,6 +360,17 @@ def cmd_review(args: argparse.Namespace, cfg: Config, out: Output) -> int:
             ledger.close()
         cli_audit(cfg, "review_accept", doc.pdf_key, document=doc.id)
         out.info(f"{doc.id}: accepted as read")
+        return int(ExitCode.OK)
+    if queues_for_a_worker(cfg):
+        ledger = open_ledger(cfg)
+        try:
+            _, doc_id = ledger.resolve_id(args.document_id)
+            was = {doc_id: ledger.get_document(doc_id).state}
+            doc = requeue.queue_rerun(ledger, doc_id, cli_actor())
+        finally:
+            ledger.close()
+        cli_audit(cfg, "review_rerun", doc.pdf_key, document=doc.id, queued=True)
+        _print_queued([doc], out, was)
         return int(ExitCode.OK)
     require_worker_key(cfg, "review --rerun")
     with services(cfg) as svc:

@@ -7,7 +7,9 @@ on a fresh one for up to ``database.retry_seconds``; the functions are written
 so that running them twice is the same as once (ids are chosen before the
 first try, inserts skip what is there, a state change already made is seen as
 done). A server never reached at all is reported at once as
-:class:`DatabaseUnavailable` (exit 4), as MinIO is.
+:class:`DatabaseUnavailable` (exit 4), as MinIO is. A statement this
+connection's role may not run (``sohoa database setup`` gives each machine's
+role only what its job needs) is :class:`NotAllowed` (exit 5), naming the role.
 
 psycopg stays in ``pipeline/storage/``: callers see records and ``SohoaError``s.
 """
@@ -25,7 +27,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from pipeline.config import Config
-from pipeline.errors import DatabaseUnavailable
+from pipeline.errors import DatabaseUnavailable, NotAllowed
 
 T = TypeVar("T")
 Connection = psycopg.Connection[dict[str, Any]]
@@ -78,7 +80,8 @@ class Database:
         try:
             # One plain attempt first: a refused connection or a wrong password is reported
             # at once, in the server's words, instead of after the pool's whole timeout.
-            psycopg.connect(url, connect_timeout=max(1, int(connect_timeout))).close()
+            with psycopg.connect(url, connect_timeout=max(1, int(connect_timeout))) as first:
+                self.role = first.info.user  # the database role, for refusals and messages
         except psycopg.Error:
             raise DatabaseUnavailable(
                 f"cannot connect to the database {self.shown}: {self._reason()}"
@@ -121,6 +124,8 @@ class Database:
             try:
                 with self.pool.connection() as conn, conn.transaction():
                     return fn(conn, attempt)
+            except psycopg.errors.InsufficientPrivilege as exc:
+                raise NotAllowed(self.refusal(exc)) from None
             # A connection the server dropped fails with OperationalError, or InterfaceError
             # when it breaks inside a pipeline (one round trip per document in the index).
             except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
@@ -138,6 +143,11 @@ class Database:
                     ) from None
                 time.sleep(min(0.2 * 2**attempt, 2.0))
                 attempt += 1
+
+    def refusal(self, exc: psycopg.Error) -> str:
+        """One line for a statement the server refused this role, in the server's words."""
+        said = (exc.diag.message_primary or str(exc)).strip().splitlines()
+        return f"the database role {self.role} may not do that: {said[0] if said else 'refused'}"
 
     def close(self) -> None:
         with self._lock:
