@@ -65,6 +65,7 @@ def create_app(
     users = users or (auth.users if auth else open_users(cfg))
     ctx = WebContext(cfg, index_factory(cfg), audit, users, store_factory, ledger_factory)
     gate = auth or create_auth(cfg, audit, users, ctx.templates, env)
+    ctx.images.cache.prune()  # what an earlier run left: expired, over the limit, not private
 
     async def health(request: Request) -> Response:
         return PlainTextResponse("ok", headers=SECURITY_HEADERS)
