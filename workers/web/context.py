@@ -264,8 +264,6 @@ def page(
             return ctx.error(request, 500, message), "internal error"
 
     def settle(request: Request, status: int, reason: str | None) -> None:
-        if _state(request).get("audited"):
-            return
         if status < 400:
             ctx.record(request, audit, None, None, path=request.url.path)
         elif request.method not in ("GET", "HEAD"):
@@ -275,7 +273,8 @@ def page(
         if request.method == "POST":  # read here, so that endpoints may be plain functions
             _state(request)["form"] = parse_form(await request.body())
         response, reason = await respond(request)
-        await run_in_threadpool(settle, request, response.status_code, reason)
+        if not _state(request).get("audited"):
+            await run_in_threadpool(settle, request, response.status_code, reason)
         return response
 
     handle.__name__ = getattr(endpoint, "__name__", "endpoint")
