@@ -183,6 +183,16 @@ class WebConfig:
     trusted_proxy: str | None = None
     proxy_user_header: str = "X-Remote-User"
     secure_cookies: bool = False
+    # --- one identity per request (issue 20): a request counts as the proxy's only when it
+    # carries the shared secret (SOHOA_WEB_PROXY_SECRET, from the environment only) in this
+    # header; only then are X-Forwarded-* believed, and the user header only with proxy_login.
+    proxy_secret_header: str = "X-Sohoa-Proxy-Secret"
+    proxy_login: bool = False  # single sign-on by the proxy's user header: off unless set
+    # --- every read audited: ranged requests for one PDF by one session share a row this long
+    read_audit_window_seconds: float = 60.0
+    # --- the page-image cache under $SOHOA_HOME/cache/web (archived PDFs, rendered pages)
+    cache_max_mb: float = 512.0
+    cache_max_age_hours: float = 24.0
 
 
 @dataclass(frozen=True)
@@ -565,6 +575,12 @@ def _validate_access(cfg: Config) -> None:
             raise ConfigError("web.trusted_proxy must be one IP address") from exc
     if web.secret is not None and len(web.secret) < 32:
         raise ConfigError("SOHOA_WEB_SECRET must be at least 32 characters")
+    if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", web.proxy_secret_header):
+        raise ConfigError("web.proxy_secret_header must be an HTTP header name (letters, -)")
+    if not 0 <= web.read_audit_window_seconds <= 3600:
+        raise ConfigError("web.read_audit_window_seconds must be between 0 and 3600")
+    if web.cache_max_mb < 0 or web.cache_max_age_hours <= 0:
+        raise ConfigError("web.cache_max_mb must be >= 0 and web.cache_max_age_hours > 0")
 
 
 def public_dict(cfg: Config) -> dict[str, Any]:

@@ -136,7 +136,7 @@ def test_the_pipeline_store_speaks_tls_with_the_ca(tls_server: MinioServer, tmp_
         untrusted.ensure_buckets()
 
 
-def test_serve_over_https_with_its_own_certificate(tmp_path: Path, sohoa_env):
+def test_serve_over_https_with_its_own_certificate(tmp_path: Path, sohoa_env, minio_server):
     """`sohoa serve --certfile --keyfile`: HTTPS, Secure cookies, nothing secret in its output."""
     import os
     import subprocess
@@ -146,8 +146,10 @@ def test_serve_over_https_with_its_own_certificate(tmp_path: Path, sohoa_env):
     import httpx
 
     from tests.support.minio import free_port
-    from tests.support.web import PASSWORDS, fast_users, login
+    from tests.support.web import PASSWORDS, fast_users, login, role_env, setup_roles
 
+    # serve runs with the web key only (issue 20), never the root key
+    sohoa_env = role_env(sohoa_env, setup_roles(minio_server, sohoa_env), "web")
     pki = make_pki(tmp_path / "web-pki")
     cfg = load_config(env=sohoa_env)
     fast_users(cfg)

@@ -20,6 +20,7 @@ from tests.support.access import AccessDB, make_access
 from tests.support.backends import BACKENDS
 from workers.web.auth import (
     LOGIN_COOKIE,
+    SECURITY_HEADERS,
     SESSION_COOKIE,
     AuthSettings,
     WebAuth,
@@ -190,7 +191,9 @@ def test_cookie_flags(client: TestClient, auth: WebAuth):
         v for k, v in r.headers.multi_items() if k == "set-cookie" and SESSION_COOKIE in v
     )
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
-    assert "Max-Age=3600" in cookie or "Max-Age=36000" in cookie
+    # A browser-session cookie (issue 20): gone when the browser closes; the server's idle
+    # and absolute expiry end the session itself (test_idle_and_absolute_expiry).
+    assert "max-age" not in cookie.lower() and "expires" not in cookie.lower()
     assert "Secure" not in cookie  # plain http here: see the https test
     https = TestClient(_app(auth), base_url="https://testserver", follow_redirects=False)
     r = login(https, "lan")
@@ -354,6 +357,34 @@ def test_a_disabled_or_demoted_user_loses_access_at_once(client: TestClient, aut
     assert client.get("/").status_code == 303
 
 
+def test_every_refusal_is_audited_with_path_and_reason(client: TestClient, auth: WebAuth):
+    """403 by role, CSRF and cross-site 403, 413: each one a ``denied`` row (issue 20)."""
+    login(client, "lan")
+    token = _csrf(client)
+    assert client.get("/ops").status_code == 403
+    assert client.post("/ops/retry", data={"csrf_token": token}).status_code == 403
+    assert client.post("/ops/retry", data={"csrf_token": "forged-token"}).status_code == 403
+    cross = client.post(
+        "/ops/retry", data={"csrf_token": token}, headers={"Origin": "https://evil.example"}
+    )
+    assert cross.status_code == 403
+    big = client.post("/ops/retry", data={"csrf_token": token, "x": "a" * 100_000})
+    assert big.status_code == 413
+    for name, value in SECURITY_HEADERS.items():  # the 413 went out without them before
+        assert big.headers[name] == value
+    rows = auth.audit.query(action="denied")  # type: ignore[union-attr]
+    seen = [(r.actor, r.details["method"], r.details["path"], r.details["reason"]) for r in rows]
+    assert seen == [
+        ("lan", "GET", "/ops", "needs operator"),
+        ("lan", "POST", "/ops/retry", "needs operator"),
+        ("lan", "POST", "/ops/retry", "CSRF token missing or wrong"),
+        ("lan", "POST", "/ops/retry", "cross-site origin"),
+        ("lan", "POST", "/ops/retry", "request body too large"),
+    ]
+    assert all(r.client == "testclient" for r in rows)
+    assert token not in repr([r.details for r in rows]) and "forged-token" not in repr(rows)
+
+
 # ---------------------------------------------------------------------- expiry
 
 
@@ -369,24 +400,120 @@ def test_idle_and_absolute_expiry(client: TestClient, clock: Clock):
 
 
 # ------------------------------------------------------------ trusted proxy
+# Server B of issue 20: `web.trusted_proxy: 127.0.0.1`, where any local process connects
+# from the proxy's address. Only the proxy's shared secret makes a request the proxy's.
+
+PROXY_SECRET = "s3cret-the-proxy-adds-" + "p" * 20
+SECRET_HEADER = "X-Sohoa-Proxy-Secret"
 
 
-def _proxied(auth: WebAuth, peer: str, proxy: str | None) -> TestClient:
-    settings = AuthSettings(SECRET, trusted_proxy=proxy)
+def _proxied(
+    auth: WebAuth,
+    peer: str,
+    proxy: str | None = "127.0.0.1",
+    *,
+    secret: str | None = PROXY_SECRET,
+    proxy_login: bool = True,
+) -> TestClient:
+    settings = AuthSettings(
+        SECRET,
+        trusted_proxy=proxy,
+        proxy_secret=secret.encode() if secret else None,
+        proxy_login=proxy_login,
+    )
     gate = WebAuth(auth.users, auth.sessions, settings, auth.audit)
     return TestClient(_app(gate), client=(peer, 40000), follow_redirects=False)
 
 
-def test_proxy_header_is_ignored_unless_configured_and_from_the_proxy(auth: WebAuth):
-    header = {"X-Remote-User": "ad"}
-    assert _proxied(auth, "10.0.0.9", None).get("/admin", headers=header).status_code == 303
-    assert _proxied(auth, "10.0.0.9", "10.0.0.1").get("/admin", headers=header).status_code == 303
-    via_proxy = _proxied(auth, "10.0.0.1", "10.0.0.1")
-    r = via_proxy.get("/admin", headers={**header, "X-Forwarded-For": "192.168.1.20"})
+def _denials(auth: WebAuth) -> list:
+    return auth.audit.query(action="denied")  # type: ignore[union-attr]
+
+
+def test_a_user_header_without_the_proxy_secret_logs_nobody_in(auth: WebAuth):
+    """The attack: a local process connects straight to sohoa and names an admin."""
+    local = _proxied(auth, "127.0.0.1")
+    forged = {"X-Remote-User": "ad", "X-Forwarded-For": "203.0.113.66"}
+    r = local.get("/admin", headers=forged)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    assert SESSION_COOKIE not in local.cookies
+    assert not auth.audit.query(action="login")  # type: ignore[union-attr]
+    denied = _denials(auth)[-1]
+    assert denied.details["reason"] == "user header without the proxy secret"
+    assert denied.details["path"] == "/admin" and denied.actor == "?"
+    assert denied.client == "127.0.0.1"  # its X-Forwarded-For was not believed
+
+
+def test_a_wrong_proxy_secret_is_refused_and_audited(auth: WebAuth):
+    local = _proxied(auth, "127.0.0.1")
+    for wrong in ("guess", PROXY_SECRET[:-1] + "q", PROXY_SECRET + "x", ""):
+        r = local.get("/admin", headers={"X-Remote-User": "ad", SECRET_HEADER: wrong})
+        assert r.status_code == 403 and "users" not in r.text
+        assert r.headers["x-content-type-options"] == "nosniff"
+    assert SESSION_COOKIE not in local.cookies
+    assert not auth.audit.query(action="login")  # type: ignore[union-attr]
+    rows = _denials(auth)
+    assert [r.details["reason"] for r in rows] == ["wrong proxy secret"] * 4
+    # the right secret from an address other than web.trusted_proxy: refused as well
+    elsewhere = _proxied(auth, "10.0.0.9")
+    r = elsewhere.get("/admin", headers={"X-Remote-User": "ad", SECRET_HEADER: PROXY_SECRET})
+    assert r.status_code == 403
+    assert "web.trusted_proxy" in _denials(auth)[-1].details["reason"]
+    dump = repr([r.details for r in auth.audit.query()])  # type: ignore[union-attr]
+    assert PROXY_SECRET not in dump and "guess" not in dump
+
+
+def test_the_proxys_secret_logs_the_named_user_in_from_the_forwarded_address(auth: WebAuth):
+    via_proxy = _proxied(auth, "127.0.0.1")
+    sent = {"X-Remote-User": "ad", "X-Forwarded-For": "192.168.1.20", SECRET_HEADER: PROXY_SECRET}
+    r = via_proxy.get("/admin", headers=sent)
     assert r.status_code == 200 and r.text == "users"
-    assert via_proxy.get("/", headers={"X-Remote-User": "nobody"}).status_code == 303
+    unknown = {**sent, "X-Remote-User": "nobody"}
+    assert via_proxy.get("/", headers=unknown).status_code == 303  # no such account: no one
     login_rows = auth.audit.query(action="login")  # type: ignore[union-attr]
     assert login_rows[-1].client == "192.168.1.20" and login_rows[-1].details == {"via": "proxy"}
+    # without web.trusted_proxy the secret alone proves the proxy (a proxy on another host)
+    anywhere = _proxied(auth, "10.0.0.7", None)
+    assert anywhere.get("/admin", headers=sent).status_code == 200
+
+
+def test_single_sign_on_is_off_unless_configured(auth: WebAuth):
+    via_proxy = _proxied(auth, "127.0.0.1", proxy_login=False)
+    sent = {"X-Remote-User": "ad", SECRET_HEADER: PROXY_SECRET}
+    assert via_proxy.get("/admin", headers=sent).status_code == 303
+    assert not auth.audit.query(action="login")  # type: ignore[union-attr]
+    defaults = AuthSettings(SECRET)
+    assert defaults.proxy_login is False and defaults.proxy_secret is None
+
+
+def test_x_forwarded_for_is_believed_only_with_the_proxy_secret(auth: WebAuth, clock: Clock):
+    """The address in the audit log and the login throttle: the peer's, unless proven."""
+    for headers, expected in (
+        ({"X-Forwarded-For": "198.51.100.7"}, "127.0.0.1"),
+        ({"X-Forwarded-For": "198.51.100.8", SECRET_HEADER: PROXY_SECRET}, "198.51.100.8"),
+    ):
+        client = _proxied(auth, "127.0.0.1", proxy_login=False)
+        nonce = _nonce(client)
+        form = {"username": "lan", "password": "wrong-password-1", "csrf_token": nonce}
+        assert client.post("/login", data=form, headers=headers).status_code == 401
+        failed = auth.audit.query(action="login_failed")  # type: ignore[union-attr]
+        assert failed[-1].client == expected
+
+
+def test_proxy_settings_without_a_secret_are_refused_at_start(tmp_path: Path):
+    from workers.web.auth import PROXY_SECRET_ENV
+
+    home = {"SOHOA_HOME": str(tmp_path / "home")}
+    for setting in ({"trusted_proxy": "127.0.0.1"}, {"proxy_login": True}):
+        cfg = load_config(env=home, overrides={"web": setting})
+        with pytest.raises(ConfigError, match=PROXY_SECRET_ENV):
+            AuthSettings.from_config(cfg, env={})
+        with pytest.raises(ConfigError, match="at least 32"):
+            AuthSettings.from_config(cfg, env={PROXY_SECRET_ENV: "short"})
+        ok = AuthSettings.from_config(cfg, env={PROXY_SECRET_ENV: PROXY_SECRET})
+        assert ok.proxy_secret == PROXY_SECRET.encode()
+        assert PROXY_SECRET not in repr(ok)
+    plain = AuthSettings.from_config(load_config(env=home), env={})
+    assert plain.proxy_secret is None and plain.proxy_login is False
 
 
 # ----------------------------------------------------------------- the key

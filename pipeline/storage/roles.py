@@ -7,7 +7,7 @@ each process role a user whose policy grants only what that role needs:
 =========  =====================================================================
 station    put into raw; no read, no list, no delete
 worker     put and read raw; read and write archive; read, write and delete work
-web        read archive
+web        read the current version of archived objects by key (no list)
 operator   read raw and archive (including old versions)
 =========  =====================================================================
 
@@ -64,7 +64,7 @@ CAPABILITIES: dict[str, dict[str, frozenset[str]]] = {
         "archive": frozenset({PUT, GET, LIST}),
         "work": frozenset({PUT, GET, LIST, DELETE}),
     },
-    "web": {"archive": frozenset({GET, LIST})},
+    "web": {"archive": frozenset({GET})},
     "operator": {"raw": frozenset({GET, LIST}), "archive": frozenset({GET, LIST})},
 }
 BUCKET_KINDS: tuple[str, ...] = ("raw", "archive", "work")
@@ -195,9 +195,25 @@ def role_policy(role: str, buckets: BucketNames) -> dict[str, Any]:
             _allow(_READ_BUCKET, [_arn(raw), _arn(archive), _arn(work)]),
         ]
     elif role == "web":
+        # The current version of an archived object, fetched by its key; no old versions
+        # (the operator's) and no listing. MinIO authorises a GET that names a versionId as
+        # plain s3:GetObject (an explicit deny of s3:GetObjectVersion would refuse every
+        # GET) and lets s3:ListBucket list versions too, so both are closed here instead;
+        # s3:HeadBucket still lets the web check that its bucket is there.
         statements = [
             _allow(_READ_OBJECT, [_arn(archive, True)]),
-            _allow(_READ_BUCKET, [_arn(archive)]),
+            _allow(["s3:HeadBucket"], [_arn(archive)]),
+            {
+                "Effect": "Deny",
+                "Action": list(_READ_OBJECT),
+                "Resource": [_arn(archive, True)],
+                "Condition": {"StringLike": {"s3:versionid": ["?*"]}},
+            },
+            {
+                "Effect": "Deny",
+                "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
+                "Resource": [_arn(archive)],
+            },
         ]
     elif role == "operator":
         statements = [

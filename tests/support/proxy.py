@@ -1,16 +1,23 @@
-"""A loopback TCP proxy that can flip one byte in the body of PUT requests on the way.
+"""Loopback proxies for tests.
 
-It understands just enough HTTP/1.1 (request line, ``Content-Length``) to find
+:class:`TamperingProxy` flips one byte in the body of PUT requests on the way (to
+MinIO). It understands just enough HTTP/1.1 (request line, ``Content-Length``) to find
 request bodies on a keep-alive connection; everything else is piped through
 untouched, so the client's signature still matches what the server sees.
+
+:class:`SingleSignOnProxy` stands for the office's reverse proxy in front of
+``sohoa serve``: it drops what a client says about itself (user, address, secret) and
+adds its own, as the README's nginx example does.
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import socket
 import threading
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 @dataclass
@@ -112,3 +119,89 @@ class TamperingProxy:
             pass
         finally:
             self._close(client, upstream)
+
+
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"}
+
+
+@dataclass
+class SingleSignOnProxy:
+    """An HTTP reverse proxy on loopback that signs users in by a header.
+
+    Every request is forwarded to ``upstream`` (its ``Host`` kept, as nginx's
+    ``proxy_set_header Host $host``) with the client's own ``X-Remote-User``,
+    ``X-Forwarded-*`` and secret header removed, then ``X-Forwarded-For: forwarded_for``
+    (the address the proxy saw; a fixed one here, since everything runs on loopback),
+    ``X-Remote-User: user`` (whom it authenticated) and the shared secret added.
+    """
+
+    upstream: tuple[str, int]
+    secret: str
+    user: str | None = None
+    forwarded_for: str = "192.0.2.10"
+    secret_header: str = "X-Sohoa-Proxy-Secret"
+    user_header: str = "X-Remote-User"
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> SingleSignOnProxy:
+        proxy = self
+        dropped = {
+            proxy.user_header.lower(),
+            proxy.secret_header.lower(),
+            "x-forwarded-for",
+            "x-forwarded-proto",
+            *_HOP_BY_HOP,
+        }
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:  # quiet
+                pass
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
+                headers["X-Forwarded-For"] = proxy.forwarded_for
+                headers[proxy.secret_header] = proxy.secret
+                if proxy.user:
+                    headers[proxy.user_header] = proxy.user
+                conn = http.client.HTTPConnection(*proxy.upstream, timeout=30)
+                try:
+                    conn.request(self.command, self.path, body=body, headers=headers)
+                    resp = conn.getresponse()
+                    data = resp.read()
+                finally:
+                    conn.close()
+                self.send_response(resp.status)
+                for key, value in resp.getheaders():
+                    if key.lower() not in _HOP_BY_HOP and key.lower() != "content-length":
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_HEAD = _forward
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        self._server = None
+
+    def __enter__(self) -> SingleSignOnProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -101,6 +104,51 @@ def serve(app: Starlette, **options) -> Iterator[str]:
     finally:
         srv.should_exit = True
         thread.join(timeout=10)
+
+
+@dataclass
+class ServeProcess:
+    """A real ``sohoa serve`` on loopback: its URL, and its output once it has stopped."""
+
+    url: str
+    proc: subprocess.Popen
+    output: str = ""
+
+
+@contextmanager
+def sohoa_serve(env: dict[str, str], *args: str, timeout: float = 60) -> Iterator[ServeProcess]:
+    """``python -m workers.cli serve --port P ARGS`` with ``env``, up once /health answers."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workers.cli", "serve", "--port", str(port), *args],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    running = ServeProcess(f"http://127.0.0.1:{port}", proc)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"sohoa serve exited {proc.returncode}: {proc.stdout.read()}")
+            try:
+                if httpx.get(running.url + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("sohoa serve did not start")
+            time.sleep(0.2)
+        yield running
+    finally:
+        proc.terminate()
+        try:
+            out, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+        running.output = out or ""
 
 
 def form_token(html: str) -> str:

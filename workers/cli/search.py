@@ -12,8 +12,8 @@ from pathlib import Path
 from minio.error import S3Error
 
 from pipeline.archive.reindex import reindex
-from pipeline.config import Config, storage_role, valid_port
-from pipeline.errors import ConfigError, ExitCode, NotAllowed, UsageError
+from pipeline.config import Config, valid_port
+from pipeline.errors import ConfigError, ExitCode, UsageError
 from pipeline.names import display
 from pipeline.storage import objects as objects_mod
 from pipeline.storage.index import Hit, SearchRequest, open_index
@@ -234,27 +234,33 @@ def _tls_files(args: argparse.Namespace) -> tuple[str, str] | None:
 
 
 def run_serve(args: argparse.Namespace, cfg: Config, out: Output) -> int:
+    """The web page, once the port is ours and MinIO has shown the key is a web key at most."""
     import uvicorn
 
     from workers.web.app import create_app
+    from workers.web.keycheck import refuse_stronger_key
 
-    require_role_key(cfg, ("web",), "serve")
     host = args.host or cfg.web.host
     port = _port(args.port, cfg.web.port)
     tls = _tls_files(args)
-    app = create_app(cfg)
+    sock = _bind(host, port)
+    try:
+        refuse_stronger_key(cfg, "serve")
+        app = create_app(cfg)
+    except BaseException:
+        sock.close()
+        raise
     if tls is None and host not in ("127.0.0.1", "localhost", "::1") and not cfg.web.trusted_proxy:
         out.info(
             f"warning: serving plain HTTP on {host}: passwords and session cookies cross the"
             " network in clear text; give --certfile/--keyfile or put it behind the office's"
             " HTTPS proxy"
         )
-    sock = _bind(host, port)
     out.info(f"web page on {'https' if tls else 'http'}://{host}:{port}/ (log in at /login)")
     config = uvicorn.Config(
         app,
         log_level="warning",
-        # Client addresses come from web.trusted_proxy in the login gate, nowhere else.
+        # Client addresses come from the proxy's secret in the login gate, nowhere else.
         proxy_headers=False,
         server_header=False,
         ssl_certfile=tls[0] if tls else None,
@@ -266,13 +272,3 @@ def run_serve(args: argparse.Namespace, cfg: Config, out: Output) -> int:
     except ssl.SSLError as exc:
         raise UsageError(f"the certificate or key cannot be used: {exc.reason or exc}") from None
     return int(ExitCode.OK)
-
-
-def require_role_key(cfg: Config, allowed: tuple[str, ...], command: str) -> None:
-    """A process that serves people holds the web key: refuse keys that could write."""
-    role = storage_role(cfg)
-    if role is not None and role not in allowed:
-        raise NotAllowed(
-            f"sohoa {command} runs with the {' or '.join(allowed)} key, not the {role} key"
-            " (DESIGN §8: the web reads the archive and nothing else)"
-        )

@@ -36,6 +36,7 @@ from pipeline.flow.steps.sign import failure_reason, pending_documents, sign_arc
 from pipeline.storage import objects as objects_mod
 from pipeline.storage.ledger import cli_actor
 from pipeline.storage.objects import sha256_file
+from workers.cli.access import cli_audit
 from workers.cli.output import Output
 from workers.services import services
 from workers.signing import quiet_pyhanko
@@ -179,6 +180,8 @@ def cmd_verify(args: argparse.Namespace, cfg: Config, out: Output) -> int:
             facts = _fetch(cfg, args.target, Path(tmp) / "archived.pdf")
             path = Path(tmp) / "archived.pdf"
         verdict = verify_pdf(path, trust=cfg.sign.trust, fetch=args.online)
+    if "key" in facts:  # an archived document was read: audited like a search or a PDF open
+        cli_audit(cfg, "verify", facts["key"], valid=verdict.valid, via="cli")
     record = {**facts, **verdict.as_dict(), "verdict": verdict.text()}
     if out.json_mode:
         out.row(record)

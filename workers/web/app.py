@@ -15,7 +15,7 @@ for that needs more (retry, assign, re-run) is queued in the ledger for a worker
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -55,12 +55,17 @@ def create_app(
     audit: AuditLog | None = None,
     users: UserStore | None = None,
     auth: WebAuth | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Starlette:
-    """The app; every handler reads ``cfg`` and the backends through one :class:`WebContext`."""
+    """The app; every handler reads ``cfg`` and the backends through one :class:`WebContext`.
+
+    ``env`` is where the proxy's secret is read (the process environment unless given).
+    """
     audit = audit or open_audit(cfg)
     users = users or (auth.users if auth else open_users(cfg))
     ctx = WebContext(cfg, index_factory(cfg), audit, users, store_factory, ledger_factory)
-    gate = auth or create_auth(cfg, audit, users, ctx.templates)
+    gate = auth or create_auth(cfg, audit, users, ctx.templates, env)
+    ctx.images.cache.prune()  # what an earlier run left: expired, over the limit, not private
 
     async def health(request: Request) -> Response:
         return PlainTextResponse("ok", headers=SECURITY_HEADERS)

@@ -15,12 +15,19 @@ handlers need no changes beyond a :func:`require_role` on the ones above
   ``csrf_token`` form field or an ``X-CSRF-Token`` header, and a cross-site
   ``Origin`` is refused; the login form uses a signed pre-session nonce instead;
 - ``?next=`` only ever leads to a path on this site;
-- optionally, a reverse proxy that did single sign-on names the user in a header
-  (``web.proxy_user_header``); only requests from ``web.trusted_proxy`` may
-  use it, and only for existing, enabled accounts.
+- a request is the reverse proxy's only when it carries the shared secret
+  (``SOHOA_WEB_PROXY_SECRET``, from the environment) in ``web.proxy_secret_header``,
+  compared in constant time (and, with ``web.trusted_proxy``, comes from that address).
+  The address matters little on its own: any local process can connect from
+  127.0.0.1. Only such a request has its ``X-Forwarded-For`` and
+  ``X-Forwarded-Proto`` believed, and only with ``web.proxy_login`` may it name the
+  user in ``web.proxy_user_header`` (single sign-on; existing, enabled accounts only).
+  A wrong secret is refused and audited.
 
 Password checks run in a worker thread (Argon2 is slow on purpose), and each
-login, failed login, lockout and logout goes to the audit log when one is given.
+login, failed login, lockout and logout goes to the audit log when one is given;
+so does each refusal (a role too low, a CSRF or origin check failed, a wrong proxy
+secret, a body too large): action ``denied`` with the path and the reason.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ import inspect
 import os
 import secrets
 import stat
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +78,7 @@ _SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 SECURITY_HEADERS = _SECURITY_HEADERS  # for the app's own responses: the same set everywhere
+PROXY_SECRET_ENV = "SOHOA_WEB_PROXY_SECRET"
 
 
 # ----------------------------------------------------------------------- secrets
@@ -122,6 +130,26 @@ def unsign(key: bytes, purpose: bytes, token: str | None) -> str | None:
 # ------------------------------------------------------------------------ model
 
 
+def load_proxy_secret(cfg: Config, env: Mapping[str, str]) -> bytes | None:
+    """The secret the office's proxy adds to every request it forwards, or None.
+
+    From the environment only (never a file in git, never ``sohoa config``). Setting
+    ``web.trusted_proxy`` or ``web.proxy_login`` without it is refused: an address alone
+    proves nothing when any local process can connect from it.
+    """
+    value = env.get(PROXY_SECRET_ENV) or None
+    if value is not None and len(value) < 32:
+        raise ConfigError(f"{PROXY_SECRET_ENV} must be at least 32 characters")
+    if value is None and (cfg.web.trusted_proxy or cfg.web.proxy_login):
+        setting = "web.proxy_login" if cfg.web.proxy_login else "web.trusted_proxy"
+        raise ConfigError(
+            f"{setting} is set but {PROXY_SECRET_ENV} is not: give sohoa and the proxy the same"
+            f" secret (openssl rand -hex 24) and have the proxy send it in"
+            f" {cfg.web.proxy_secret_header} (see README, Single sign-on)"
+        )
+    return value.encode("utf-8") if value else None
+
+
 @dataclass(frozen=True)
 class AuthSettings:
     secret: bytes
@@ -131,19 +159,29 @@ class AuthSettings:
     proxy_user_header: str = "X-Remote-User"
     public_paths: tuple[str, ...] = ("/login", "/health")
     max_form_bytes: int = 64 * 1024
+    proxy_secret: bytes | None = None
+    proxy_secret_header: str = "X-Sohoa-Proxy-Secret"
+    proxy_login: bool = False
 
     @classmethod
-    def from_config(cls, cfg: Config) -> AuthSettings:
+    def from_config(cls, cfg: Config, env: Mapping[str, str] | None = None) -> AuthSettings:
         return cls(
             secret=load_secret(cfg),
             secure_cookies=cfg.web.secure_cookies,
             session_max_seconds=cfg.web.session_max_hours * 3600,
             trusted_proxy=cfg.web.trusted_proxy,
             proxy_user_header=cfg.web.proxy_user_header,
+            proxy_secret=load_proxy_secret(cfg, os.environ if env is None else env),
+            proxy_secret_header=cfg.web.proxy_secret_header,
+            proxy_login=cfg.web.proxy_login,
         )
 
     def __repr__(self) -> str:
-        return f"AuthSettings(secret=***, trusted_proxy={self.trusted_proxy!r})"
+        return (
+            f"AuthSettings(secret=***, trusted_proxy={self.trusted_proxy!r},"
+            f" proxy_secret={'***' if self.proxy_secret else None},"
+            f" proxy_login={self.proxy_login!r})"
+        )
 
 
 @dataclass(frozen=True)
@@ -152,6 +190,7 @@ class CurrentUser:
     role: str
     csrf_token: str
     via: str  # "session" or "proxy"
+    session: str = ""  # an opaque tag of the session (not its id): reads are grouped by it
 
 
 def current_user(request: Request) -> CurrentUser | None:
@@ -190,7 +229,10 @@ def safe_next(value: str | None) -> str:
 
 
 def require_role(role: str) -> Callable[[Callable[..., Any]], Callable[[Request], Awaitable[Any]]]:
-    """Route wrapper: 403 (and no data) unless the session user's role reaches ``role``."""
+    """Route wrapper: 403 (and no data) unless the session user's role reaches ``role``.
+
+    The refusal is audited (``denied``) through the gate that let the request in.
+    """
 
     def wrap(endpoint: Callable[..., Any]) -> Callable[[Request], Awaitable[Any]]:
         @functools.wraps(endpoint)
@@ -199,6 +241,11 @@ def require_role(role: str) -> Callable[[Callable[..., Any]], Callable[[Request]
             if user is None:
                 return RedirectResponse("/login", status_code=303, headers=_SECURITY_HEADERS)
             if not role_allows(user.role, role):
+                gate = request.scope.get("state", {}).get("gate")
+                if isinstance(gate, WebAuth):
+                    await run_in_threadpool(
+                        gate.deny, user.name, client_address(request), request, f"needs {role}"
+                    )
                 return PlainTextResponse(
                     "Không có quyền truy cập trang này (403).",
                     status_code=403,
@@ -217,8 +264,37 @@ def require_role(role: str) -> Callable[[Callable[..., Any]], Callable[[Request]
 
 
 class _Refused(Exception):
-    def __init__(self, response: Response) -> None:
+    """A response the gate sends instead of the app's; ``reason`` (if any) is audited."""
+
+    def __init__(self, response: Response, reason: str | None = None) -> None:
         self.response = response
+        self.reason = reason
+
+
+def _forbidden(text: str) -> Response:
+    return PlainTextResponse(text, status_code=403, headers=_SECURITY_HEADERS)
+
+
+def _too_large() -> Response:
+    return PlainTextResponse("Yêu cầu quá lớn.", status_code=413, headers=_SECURITY_HEADERS)
+
+
+def _from_proxy(
+    settings: AuthSettings, headers: Headers, peer: str | None
+) -> tuple[bool, str | None]:
+    """(whether the request proved it came through the proxy, why its claim is refused).
+
+    Proof is the shared secret in its header (and, with ``trusted_proxy``, that address);
+    a request without the header makes no claim and is simply not the proxy's.
+    """
+    sent = headers.get(settings.proxy_secret_header)
+    if settings.proxy_secret is None or sent is None:
+        return False, None
+    if not hmac.compare_digest(sent.encode("utf-8", "replace"), settings.proxy_secret):
+        return False, "wrong proxy secret"
+    if settings.trusted_proxy and peer != settings.trusted_proxy:
+        return False, "proxy secret from an address other than web.trusted_proxy"
+    return True, None
 
 
 class WebAuth:
@@ -254,11 +330,22 @@ class WebAuth:
         if self.audit is not None:
             self.audit.append(actor, action, details=details or None, client=client)
 
+    def deny(self, actor: str, client: str | None, where: Request | Scope, reason: str) -> None:
+        """One ``denied`` row: who, from where, which path and why (never a header's value)."""
+        scope = where.scope if isinstance(where, Request) else where
+        request_line = {"method": scope.get("method", "?"), "path": scope.get("path", "?")}
+        self._audit(actor or "?", "denied", client, **request_line, reason=reason)
+
+    def session_tag(self, sid: str) -> str:
+        """What groups one session's requests in memory, without holding its id."""
+        return _mac(self.settings.secret, b"tag", sid)[:22]
+
     def session_cookie(self, response: Response, sid: str, secure: bool) -> None:
+        # No Max-Age or Expires: the browser forgets the cookie when it closes; the server
+        # ends the session after web.session_idle_minutes and web.session_max_hours anyway.
         response.set_cookie(
             SESSION_COOKIE,
             sign(self.settings.secret, b"session", sid),
-            max_age=int(self.settings.session_max_seconds),
             path="/",
             secure=secure,
             httponly=True,
@@ -381,12 +468,16 @@ class _AuthMiddleware:
         settings = self.auth.settings
         headers = Headers(scope=scope)
         state = scope.setdefault("state", {})
+        state["gate"] = self.auth
         peer = (scope.get("client") or (None, None))[0]
-        from_proxy = bool(settings.trusted_proxy) and peer == settings.trusted_proxy
+        from_proxy, refused = _from_proxy(settings, headers, peer)
+        if refused:  # the proxy's header with a wrong secret, or from another address
+            await run_in_threadpool(self.auth.deny, "?", peer, scope, refused)
+            raise _Refused(_forbidden("Yêu cầu không hợp lệ."))
         client = peer
         if from_proxy:
             forwarded = headers.get("x-forwarded-for", "")
-            client = forwarded.rsplit(",", 1)[-1].strip() or peer
+            client = forwarded.rsplit(",", 1)[-1].strip()[:64] or peer
             proto = headers.get("x-forwarded-proto", "").strip().lower()
             if proto in ("http", "https"):
                 state["scheme"] = proto
@@ -397,8 +488,12 @@ class _AuthMiddleware:
         sid = unsign(settings.secret, b"session", _cookie(headers, SESSION_COOKIE))
         if sid:
             user = await run_in_threadpool(self._session_user, sid)
-        if from_proxy and headers.get(settings.proxy_user_header):
-            proxied = headers[settings.proxy_user_header].strip().lower()
+        proxied = headers.get(settings.proxy_user_header) if settings.proxy_login else None
+        if proxied and not from_proxy:  # a local process skipping the proxy: no login
+            reason = "user header without the proxy secret"
+            await run_in_threadpool(self.auth.deny, "?", client, scope, reason)
+        elif proxied:
+            proxied = proxied.strip().lower()
             if user is None or user.name != proxied:
                 user, set_cookie = await run_in_threadpool(
                     self._proxy_user, proxied, client, _is_https(scope, settings)
@@ -415,8 +510,14 @@ class _AuthMiddleware:
             raise _Refused(RedirectResponse(location, status_code=303, headers=_SECURITY_HEADERS))
 
         if method in _UNSAFE:
-            body = await self._read_body(scope, receive, headers)
-            self._check_csrf(scope, headers, body, user)
+            actor = user.name if user else "?"
+            try:
+                body = await self._read_body(scope, receive, headers)
+                self._check_csrf(scope, headers, body, user)
+            except _Refused as refused:
+                if refused.reason:
+                    await run_in_threadpool(self.auth.deny, actor, client, scope, refused.reason)
+                raise
             receive = _replay(body, receive)
 
         async def send_wrapper(message: Message) -> None:
@@ -441,7 +542,8 @@ class _AuthMiddleware:
         if account is None or account.disabled:
             self.auth.sessions.delete(sid)
             return None
-        return CurrentUser(account.name, account.role, session.csrf_token, "session")
+        tag = self.auth.session_tag(sid)
+        return CurrentUser(account.name, account.role, session.csrf_token, "session", tag)
 
     def _proxy_user(
         self, name: str, client: str | None, secure: bool
@@ -454,23 +556,24 @@ class _AuthMiddleware:
         response = Response()
         self.auth.session_cookie(response, sid, secure)
         cookie = response.headers["set-cookie"]
-        return CurrentUser(account.name, account.role, session.csrf_token, "proxy"), cookie
+        tag = self.auth.session_tag(sid)
+        return CurrentUser(account.name, account.role, session.csrf_token, "proxy", tag), cookie
 
     async def _read_body(self, scope: Scope, receive: Receive, headers: Headers) -> bytes:
         limit = self.auth.settings.max_form_bytes
         declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            raise _Refused(PlainTextResponse("Yêu cầu quá lớn.", status_code=413))
+            raise _Refused(_too_large(), "request body too large")
         chunks: list[bytes] = []
         size = 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                raise _Refused(PlainTextResponse("", status_code=400))
+                raise _Refused(PlainTextResponse("", status_code=400, headers=_SECURITY_HEADERS))
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                raise _Refused(PlainTextResponse("Yêu cầu quá lớn.", status_code=413))
+                raise _Refused(_too_large(), "request body too large")
             chunks.append(chunk)
             if not message.get("more_body"):
                 return b"".join(chunks)
@@ -478,18 +581,12 @@ class _AuthMiddleware:
     def _check_csrf(
         self, scope: Scope, headers: Headers, body: bytes, user: CurrentUser | None
     ) -> None:
-        forbidden = _Refused(
-            PlainTextResponse(
-                "Yêu cầu không hợp lệ (thiếu mã CSRF). Hãy tải lại trang và thử lại.",
-                status_code=403,
-                headers=_SECURITY_HEADERS,
-            )
-        )
+        text = "Yêu cầu không hợp lệ (thiếu mã CSRF). Hãy tải lại trang và thử lại."
         origin = headers.get("origin")
         if origin and origin != "null":
             host = headers.get("host", "")
             if urlsplit(origin).netloc.lower() != host.lower():
-                raise forbidden
+                raise _Refused(_forbidden(text), "cross-site origin")
         sent = headers.get(CSRF_HEADER)
         if sent is None and headers.get("content-type", "").startswith(
             "application/x-www-form-urlencoded"
@@ -503,7 +600,7 @@ class _AuthMiddleware:
             if nonce:
                 expected.append(nonce)
         if not sent or not any(hmac.compare_digest(sent, e) for e in expected):
-            raise forbidden
+            raise _Refused(_forbidden(text), "CSRF token missing or wrong")
 
 
 def _cookie(headers: Headers, name: str) -> str | None:
@@ -532,14 +629,16 @@ def create_auth(
     audit: AuditLog | None = None,
     users: UserStore | None = None,
     templates: Jinja2Templates | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> WebAuth:
-    """A gate over the ledger database with the configuration's settings."""
+    """A gate over the ledger database with the configuration's settings (and the proxy
+    secret from ``env``, the process environment unless given)."""
     from pipeline.access.stores import open_sessions, open_users
 
     return WebAuth(
         users or open_users(cfg),
         open_sessions(cfg),
-        AuthSettings.from_config(cfg),
+        AuthSettings.from_config(cfg, env),
         audit,
         templates,
     )

@@ -7,6 +7,12 @@ app (:mod:`workers.web.auth`) already refuses every path without a session, so a
 route added later is never public by mistake; :func:`page` adds the role check
 and turns foreseen errors into a Vietnamese error page without internals.
 
+Every read is audited, also by a route written later: a response that :func:`page`
+passes on writes one row unless its endpoint wrote one (``ctx.record``) or said it
+carries nothing of a document (:meth:`WebContext.nothing_read`); the row's action is
+the route's ``audit`` (``view`` unless said). A refused POST (an error status) that
+wrote no row writes ``denied`` with its reason.
+
 The web process holds the ``web`` storage key (read the archive, nothing else).
 What it cannot do itself (run a document again) it asks of a worker through the
 ledger, with the logged-in person as the actor (``web:<name>``).
@@ -52,6 +58,7 @@ from workers.web.auth import (
     require_role,
 )
 from workers.web.documents import PageImages
+from workers.web.readaudit import ReadWindow
 from workers.web.signature import SignatureChecker
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -134,6 +141,8 @@ class WebContext:
         self.signatures = SignatureChecker(self.cfg, self.store)
         # page images rendered from the archived PDFs, and their word boxes, cached
         self.images = PageImages(self.cfg, self.store)
+        # a PDF viewer's ranged requests within this window share their first one's row
+        self.reads = ReadWindow(self.cfg.web.read_audit_window_seconds)
 
     # -- responses ---------------------------------------------------------------------
     def render(
@@ -171,6 +180,37 @@ class WebContext:
             client=client_address(request),
             dossier=dossier,
         )
+        _state(request)["audited"] = True
+
+    def record_read(
+        self, request: Request, action: str, obj: str, dossier: str | None = None, **details: Any
+    ) -> None:
+        """A read that may share the row of the same session's read of ``obj`` a moment ago
+        (:class:`ReadWindow`); the first read of a window writes it, whatever it asks for."""
+        user = current_user(request)
+        session = (user.session or f"{user.name}@{client_address(request)}") if user else "?"
+        if not self.reads.due(session, obj):
+            _state(request)["audited"] = True  # covered by the window's row
+            return
+        try:
+            self.record(request, action, obj, dossier, **details)
+        except BaseException:
+            self.reads.forget(session, obj)
+            raise
+
+    def deny(self, request: Request, reason: str) -> None:
+        """A refused action: one ``denied`` row with the request's method, path and reason."""
+        method, path = request.method, request.url.path
+        self.record(request, "denied", None, None, method=method, path=path, reason=reason)
+
+    @staticmethod
+    def nothing_read(request: Request) -> None:
+        """This response carries nothing of any document: no row for it (the home page)."""
+        _state(request)["audited"] = True
+
+
+def _state(request: Request) -> dict[str, Any]:
+    return request.scope.setdefault("state", {})
 
 
 def _page_context(request: Request) -> dict[str, Any]:
@@ -193,35 +233,49 @@ def page(
     *,
     role: str = RECORDS,
     methods: tuple[str, ...] = ("GET",),
+    audit: str = "view",
 ) -> Route:
     """A route that needs ``role`` (records unless said), with foreseen errors as pages.
 
     Sync endpoints run in the thread pool (SQLite and MinIO calls block); a POST's form
-    is read first and handed over through :func:`form`.
+    is read first and handed over through :func:`form`. A response that wrote no audit
+    row gets one here (``audit``, or ``denied`` for a refused POST) before it is sent.
     """
 
-    async def handle(request: Request) -> Any:
-        if request.method == "POST":  # read here, so that endpoints may be plain functions
-            request.scope.setdefault("state", {})["form"] = parse_form(await request.body())
+    async def respond(request: Request) -> tuple[Any, str | None]:
         try:
             if inspect.iscoroutinefunction(endpoint):
-                return await endpoint(request)
-            return await run_in_threadpool(endpoint, request)
+                return await endpoint(request), None
+            return await run_in_threadpool(endpoint, request), None
         except NotFound:
-            return ctx.error(request, 404, "Không tìm thấy.")
+            return ctx.error(request, 404, "Không tìm thấy."), "not found"
         except QueryError as exc:
-            return ctx.error(request, 400, f"Yêu cầu không hợp lệ: {exc}")
+            return ctx.error(request, 400, f"Yêu cầu không hợp lệ: {exc}"), str(exc)
         except UsageError as exc:
-            return ctx.error(request, 400, f"Yêu cầu không hợp lệ: {exc}")
+            return ctx.error(request, 400, f"Yêu cầu không hợp lệ: {exc}"), str(exc)
         except (StorageUnavailable, DatabaseUnavailable) as exc:
             # The reason may name internal hosts: for the log, not for the page.
             log.warning("%s %s: %s", request.method, request.url.path, exc)
-            return ctx.error(
-                request, 503, "Kho lưu trữ tạm thời không truy cập được. Vui lòng thử lại sau."
-            )
+            message = "Kho lưu trữ tạm thời không truy cập được. Vui lòng thử lại sau."
+            return ctx.error(request, 503, message), "storage or database unavailable"
         except Exception:  # a bug: the traceback for the log, a plain page for the person
             log.exception("%s %s failed", request.method, request.url.path)
-            return ctx.error(request, 500, "Đã có lỗi trong hệ thống. Vui lòng thử lại sau.")
+            message = "Đã có lỗi trong hệ thống. Vui lòng thử lại sau."
+            return ctx.error(request, 500, message), "internal error"
+
+    def settle(request: Request, status: int, reason: str | None) -> None:
+        if status < 400:
+            ctx.record(request, audit, None, None, path=request.url.path)
+        elif request.method not in ("GET", "HEAD"):
+            ctx.deny(request, reason or f"HTTP {status}")
+
+    async def handle(request: Request) -> Any:
+        if request.method == "POST":  # read here, so that endpoints may be plain functions
+            _state(request)["form"] = parse_form(await request.body())
+        response, reason = await respond(request)
+        if not _state(request).get("audited"):
+            await run_in_threadpool(settle, request, response.status_code, reason)
+        return response
 
     handle.__name__ = getattr(endpoint, "__name__", "endpoint")
     guarded: Callable[[Request], Awaitable[Any]] = require_role(role)(handle)

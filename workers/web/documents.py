@@ -2,12 +2,13 @@
 
 Server-rendered, no scripts. A page image is rendered on the server from the archived
 PDF with poppler (``pdftoppm``, one page at a time) and cached under
-``SOHOA_HOME/cache/web``; the boxes come from the document's ``.words.json`` (the OCR
-word boxes kept beside the PDF) and are drawn as absolutely placed ``<span>``s over
-the image, in percentages of the page, so one set of boxes fits the thumbnail and the
-page view alike. Every image and page is looked up through the search index first:
-only indexed documents are shown, whatever a URL says. The routes that use these are
-in :mod:`workers.web.routes.pages`, behind the login gate like every other.
+``SOHOA_HOME/cache/web`` (private and bounded, :mod:`workers.web.cache`); the boxes
+come from the document's ``.words.json`` (the OCR word boxes kept beside the PDF) and
+are drawn as absolutely placed ``<span>``s over the image, in percentages of the
+page, so one set of boxes fits the thumbnail and the page view alike. Every image and
+page is looked up through the search index first: only indexed documents are shown,
+whatever a URL says. The routes that use these are in :mod:`workers.web.routes.pages`,
+behind the login gate like every other.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pipeline.lang.textnorm import fold
 from pipeline.storage.index import SearchIndex
 from pipeline.storage.index.query import TOKEN_RE, parse_query
 from pipeline.storage.index.records import IndexedDocument
+from workers.web.cache import WebCache
 
 THUMB_WIDTH = 320
 PAGE_WIDTH = 1100
@@ -103,27 +105,48 @@ class PageImages:
     """Page images rendered from archived PDFs with poppler, cached on disk; words cached."""
 
     def __init__(self, cfg: Config, store: Callable[[], Any]) -> None:
-        self.folder = cfg.home / "cache" / "web"
+        self.cache = WebCache.from_config(cfg)
+        self.folder = self.cache.folder
         self.store = store
         self.lock = threading.Lock()
         self.words: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     def _pdf(self, key: str) -> Path:
-        name = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
-        path = self.folder / f"{name}.pdf"
+        path = self.pdf_path(key)
         if not path.is_file():
-            self.folder.mkdir(parents=True, exist_ok=True)
+            self.cache.ensure()
             store = self.store()
             part = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.part")
-            store.download(store.archive_bucket, key, part)
-            os.replace(part, path)
+            try:
+                store.download(store.archive_bucket, key, part)
+                self.cache.seal(part)
+                os.replace(part, path)
+            finally:
+                part.unlink(missing_ok=True)
         return path
 
+    def pdf_path(self, key: str) -> Path:
+        name = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+        return self.folder / f"{name}.pdf"
+
     def png(self, key: str, page: int, width: int) -> bytes:
-        pdf = self._pdf(key)
+        """The page as a PNG, from the cache or rendered now; its files are kept from
+        pruning meanwhile, and made again if another process pruned them."""
+        pdf = self.pdf_path(key)
         out = pdf.with_name(f"{pdf.stem}-p{page}-w{width}.png")
+        try:
+            with self.cache.using(pdf, out):
+                try:
+                    return self._png(key, out, page, width)
+                except (FileNotFoundError, subprocess.CalledProcessError):
+                    return self._png(key, out, page, width)  # pruned under us: once more
+        finally:
+            self.cache.maybe_prune()
+
+    def _png(self, key: str, out: Path, page: int, width: int) -> bytes:
         if not out.is_file():
-            stem = out.with_suffix(f".{os.getpid()}.{threading.get_ident()}")
+            pdf = self._pdf(key)
+            stem = out.with_name(f"{out.stem}.tmp{os.getpid()}-{threading.get_ident()}")
             subprocess.run(
                 [
                     "pdftoppm",
@@ -144,6 +167,7 @@ class PageImages:
                 capture_output=True,
                 timeout=60,
             )
+            self.cache.seal(f"{stem}.png")
             os.replace(f"{stem}.png", out)
         return out.read_bytes()
 

@@ -34,6 +34,7 @@ def routes(ctx: WebContext) -> list[Route]:
         return ctx.render(request, "users.html", view, status)
 
     def users_page(request: Request) -> Response:
+        ctx.record(request, "users_view")
         return _view(request)
 
     def _done(what: str) -> Response:
@@ -64,6 +65,7 @@ def routes(ctx: WebContext) -> list[Route]:
                 raise UsageError("vai trò không hợp lệ")
             user = store.add(name, role, password)
         except UsageError as exc:
+            ctx.deny(request, str(exc))
             return _view(request, 400, str(exc))
         ctx.record(request, "user_add", user.name, role=user.role)
         return _done("add")
@@ -85,6 +87,7 @@ def routes(ctx: WebContext) -> list[Route]:
         name = _target(request)
         role = form(request).get("role", "")
         if role not in USER_ROLES:
+            ctx.deny(request, "vai trò không hợp lệ")
             return _view(request, 400, "vai trò không hợp lệ")
         _not_self(request, name)
         store.set_role(name, role)
@@ -100,6 +103,7 @@ def routes(ctx: WebContext) -> list[Route]:
                 raise UsageError("hai mật khẩu không giống nhau")
             store.passwd(name, password)
         except UsageError as exc:
+            ctx.deny(request, str(exc))
             return _view(request, 400, str(exc))
         ctx.record(request, "user_passwd", name)
         return _done("passwd")

@@ -6,6 +6,11 @@ answers ``Range`` requests (one range; several get the whole file, as HTTP allow
 so a PDF viewer can fetch the page it jumps to (``#page=N``) without the rest.
 The key must have the archive's shape (``<code>/<code>.<n>.pdf``) and be the PDF of
 an indexed document; anything else is the same plain 404, whatever it tried.
+
+Every response that carries bytes of the file is audited (``pdf_open``) before they
+are sent: a viewer's ranged requests by one session within
+``web.read_audit_window_seconds`` share the row of the first, whatever range that
+first one asked for (:class:`workers.web.readaudit.ReadWindow`).
 """
 
 from __future__ import annotations
@@ -122,8 +127,10 @@ def routes(ctx: WebContext) -> list[Route]:
         if span is not None:
             status = 206
             headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
-        if start == 0 and request.method == "GET":  # a viewer's first request, not its ranges
-            ctx.record(request, "pdf_open", key, size=info.size, range=wanted)
+        code = key.split("/", 1)[0]
+        await run_in_threadpool(
+            ctx.record_read, request, "pdf_open", key, code, size=info.size, range=wanted
+        )
         if request.method == "HEAD" or length == 0:
             return Response(status_code=status, headers=headers)
         resp = await run_in_threadpool(store.open_range, store.archive_bucket, key, start, length)

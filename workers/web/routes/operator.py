@@ -59,6 +59,7 @@ def routes(ctx: WebContext) -> list[Route]:
             raise UsageError("trạng thái không hợp lệ")
         rows = batch_rows(ctx.ledger(), status or None)
         rows.sort(key=lambda r: r["created_at"], reverse=True)
+        ctx.record(request, "batches_view", None, status=status or None, batches=len(rows))
         view = {"rows": rows, "status": status, "statuses": BATCH_STATUSES}
         return ctx.render(request, "batches.html", view)
 
@@ -68,6 +69,7 @@ def routes(ctx: WebContext) -> list[Route]:
         if kind != "batch":
             return RedirectResponse(f"/documents/{ident}", 303, headers=SECURITY_HEADERS)
         docs = ledger.find_documents(batch_id=ident)
+        ctx.record(request, "batch_view", ident, documents=[d.id for d in docs])
         view = {
             "batch": ledger.get_batch(ident),
             "docs": docs,
@@ -83,6 +85,7 @@ def routes(ctx: WebContext) -> list[Route]:
         if kind != "document":
             return RedirectResponse(f"/batches/{ident}", 303, headers=SECURITY_HEADERS)
         doc = ledger.get_document(ident)
+        ctx.record(request, "document_view", doc.id, doc.dossier_code, batch=doc.batch_id)
         view = {
             "doc": doc,
             "events": ledger.events(document_id=ident),
@@ -124,6 +127,7 @@ def routes(ctx: WebContext) -> list[Route]:
     # -- review --------------------------------------------------------------------------
     def review_queue(request: Request) -> Response:
         docs = requeue.flagged(ctx.ledger())
+        ctx.record(request, "review_queue_view", None, documents=len(docs))
         return ctx.render(request, "review.html", {"docs": docs, "message": _message(request)})
 
     def _flagged_pages(doc) -> list[int]:
@@ -141,7 +145,7 @@ def routes(ctx: WebContext) -> list[Route]:
         texts = split_pages(text, doc.pages)
         numbers = _flagged_pages(doc)
         flagged_pages = [(n, texts[n - 1] if n <= len(texts) else "") for n in numbers]
-        ctx.record(request, "review_view", doc.pdf_key, pages=numbers)
+        ctx.record(request, "review_view", doc.pdf_key, doc.dossier_code, pages=numbers)
         view = {"doc": doc, "pages": flagged_pages}
         return ctx.render(request, "review_document.html", view)
 
@@ -159,6 +163,7 @@ def routes(ctx: WebContext) -> list[Route]:
             local = Path(tmp) / "doc.pdf"
             store.download(store.archive_bucket, doc.pdf_key, local)
             data, media_type = page_image(local, number - 1)
+        ctx.record(request, "review_image", doc.pdf_key, doc.dossier_code, page=number)
         headers = {**SECURITY_HEADERS, "Content-Type": media_type}
         return Response(data, media_type=media_type, headers=headers)
 

@@ -3,7 +3,8 @@
 Both look the document up in the search index by its ``<code>.<n>`` (never an object
 key from the URL), so only indexed documents are shown; an unknown document, page
 or image width is the same plain 404. Opening a page is recorded in the audit log,
-as opening its PDF is.
+as opening its PDF is, and so is every page image served (thumbnails too: each one
+shows a page of a citizen's dossier).
 """
 
 from __future__ import annotations
@@ -44,8 +45,9 @@ def routes(ctx: WebContext) -> list[Route]:
             )
         except (subprocess.SubprocessError, OSError):
             return PlainTextResponse("Không dựng được ảnh trang.", 500, headers=SECURITY_HEADERS)
-        headers = {**SECURITY_HEADERS, "Cache-Control": "private, max-age=3600"}
-        return Response(body, media_type="image/png", headers=headers)
+        ctx.record(request, "page_image", doc.doc_id, doc.dossier_code, page=number, width=width)
+        # Not kept by the browser: a second look at the image is a second read, audited too.
+        return Response(body, media_type="image/png", headers=SECURITY_HEADERS)
 
     def page_view(request: Request) -> Response:
         doc = documents.find_document(index, request.path_params["doc_id"])

@@ -76,6 +76,7 @@ def routes(ctx: WebContext) -> list[Route]:
             return []
 
     def home(request: Request) -> Response:
+        ctx.nothing_read(request)  # the form and three counts
         dossiers, docs, pages = index.counts()
         stats = {"dossiers": dossiers, "documents": docs, "pages": pages}
         return ctx.render(request, "index.html", {"params": search_params(request), "stats": stats})
@@ -83,6 +84,7 @@ def routes(ctx: WebContext) -> list[Route]:
     def search_page(request: Request) -> Response:
         params = search_params(request)
         if not any(params[k] for k in ("q", "number", "organ", "type", "from", "to", "dossier")):
+            ctx.nothing_read(request)  # the empty form
             return ctx.render(request, "index.html", {"params": params, "stats": None})
         try:
             hits = index.search(build_request(params, WEB_LIMIT))
