@@ -421,7 +421,7 @@ def test_each_machine_does_its_work_with_its_own_role(
                 "SOHOA_INBOX": str(home / "inbox"), "SOHOA_DATABASE_URL": urls[role]}  # fmt: skip
 
     admin = {**sohoa_env, "SOHOA_DATABASE_URL": owner, "SOHOA_HOME": str(tmp_path / "admin")}
-    for name, role in (("op", "operator"), ("lan", "records")):
+    for name, role in (("op", "operator"), ("lan", "records"), ("quan", "admin")):
         added = subprocess.run(
             [sys.executable, "-m", "workers.cli", "users", "add", name, "--role", role],
             env={**os.environ, **admin}, input=f"{name}-password-1\n",
@@ -464,6 +464,18 @@ def test_each_machine_does_its_work_with_its_own_role(
             )
             assert assigned.status_code == 303, assigned.text[:300]
             client.close()
+            # Accounts are the owner's: the web's role reads them (logins) but cannot add
+            # one, and an administrator in the browser reads why instead of an error page.
+            admin_client = httpx.Client(base_url=base, follow_redirects=False, timeout=60)
+            assert login(admin_client, "quan", "quan-password-1").status_code == 303
+            assert admin_client.get("/users").status_code == 200
+            added = admin_client.post(
+                "/users",
+                data={"csrf_token": csrf(admin_client), "name": "evil", "role": "admin",
+                      "password": "evil-password-1", "password2": "evil-password-1"},
+            )  # fmt: skip
+            assert added.status_code == 403 and "sohoa trên máy quản trị" in added.text
+            admin_client.close()
     finally:
         web_db.close()
     with psycopg.connect(owner) as conn:
@@ -471,6 +483,12 @@ def test_each_machine_does_its_work_with_its_own_role(
             "SELECT last_login_at, password_hash FROM users WHERE name = 'op'"
         ).fetchone()
     assert row[0] is not None and "t=1," in row[1]  # stamped, and rehashed with the web's cost
+    with psycopg.connect(owner) as conn:
+        assert conn.execute("SELECT count(*) FROM users WHERE name = 'evil'").fetchone()[0] == 0
+        denied = conn.execute(
+            "SELECT count(*) FROM audit_log WHERE actor = 'quan' AND action = 'denied'"
+        ).fetchone()[0]
+    assert denied == 1  # the add, with its reason
 
     resumed = sohoa(worker, "--json", "retry", "--failed")
     assert resumed.returncode == 0, resumed.stderr

@@ -41,6 +41,7 @@ from pipeline.access.users import UserStore
 from pipeline.config import Config
 from pipeline.errors import (
     DatabaseUnavailable,
+    NotAllowed,
     NotFound,
     QueryError,
     StorageUnavailable,
@@ -258,6 +259,16 @@ def page(
             log.warning("%s %s: %s", request.method, request.url.path, exc)
             message = "Kho lưu trữ tạm thời không truy cập được. Vui lòng thử lại sau."
             return ctx.error(request, 503, message), "storage or database unavailable"
+        except NotAllowed as exc:
+            # This server's own database role or key may not do it (an office gives user
+            # management to the administrator's machine alone): say so, keep the detail
+            # for the log.
+            log.warning("%s %s refused: %s", request.method, request.url.path, exc)
+            message = (
+                "Máy chủ web không được phép làm việc này; người quản trị thực hiện bằng lệnh"
+                " sohoa trên máy quản trị."
+            )
+            return ctx.error(request, 403, message), f"not allowed here: {exc}"
         except Exception:  # a bug: the traceback for the log, a plain page for the person
             log.exception("%s %s failed", request.method, request.url.path)
             message = "Đã có lỗi trong hệ thống. Vui lòng thử lại sau."
@@ -266,7 +277,7 @@ def page(
     def settle(request: Request, status: int, reason: str | None) -> None:
         if status < 400:
             ctx.record(request, audit, None, None, path=request.url.path)
-        elif request.method not in ("GET", "HEAD"):
+        elif request.method not in ("GET", "HEAD") or status == 403:
             ctx.deny(request, reason or f"HTTP {status}")
 
     async def handle(request: Request) -> Any:
