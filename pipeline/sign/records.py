@@ -20,13 +20,16 @@ class SignatureRecord:
     serial: str  # certificate serial number, hex
     issuer: str  # issuer DN
     signed_at: str  # ISO 8601, +07:00: the time shown on the page and in /M
-    level: str  # PAdES baseline level reached: "B-B", "B-T" or "B-LT"
+    level: str  # PAdES baseline level the file reaches: "B-B", "B-T", "B-LT" or "B-LTA"
     tsa: str | None  # time-stamp authority URL, when a time-stamp was added
     timestamp: str | None  # the time-stamp's time (genTime), ISO 8601 +07:00
     revocation: bool  # OCSP/CRL data embedded in the document security store
     sha256: str  # of the signed file
     size: int  # bytes of the signed file
     key_store: str  # "pkcs12" or "pkcs11"
+    archive_timestamp: str | None = None  # the last document time-stamp's time (B-LTA)
+    renew_before: str | None = None  # its certificate's expiry: `sign --extend` renews before
+    value_sha256: str | None = None  # SHA-256 of the signature (CMS) itself: which signature
 
     def as_metadata(self) -> dict[str, Any]:
         """The metadata JSON's ``signature`` object."""
@@ -40,6 +43,9 @@ class SignatureRecord:
             "time_stamp": self.timestamp,
             "level": f"PAdES-{self.level}",
             "revocation_info": self.revocation,
+            "archive_time_stamp": self.archive_timestamp,
+            "renew_before": self.renew_before,
+            "value_sha256": self.value_sha256,
             "sha256": self.sha256,
             "key_store": self.key_store,
         }
