@@ -23,7 +23,13 @@ from tests.support.signing import P12_ENV, p12_config, run
 
 @pytest.fixture(scope="module")
 def copies(
-    tmp_path_factory, archived, p12_signer, p12_tsa_signer, p12_lt_signer, p12_lta_signer, p11_signer
+    tmp_path_factory,
+    archived,
+    p12_signer,
+    p12_tsa_signer,
+    p12_lt_signer,
+    p12_lta_signer,
+    p11_signer,
 ):
     folder = tmp_path_factory.mktemp("copies")
     out = {}
