@@ -89,7 +89,8 @@ def test_dss_finds_the_level_sohoa_records(copies, reports, store, level, trust)
         assert all(t["indication"] == "PASSED" for t in report.timestamps), report.timestamps
         assert record.archive_timestamp and record.renew_before
     else:
-        assert record.archive_timestamp is None and record.renew_before is None
+        assert record.archive_timestamp is None
+        assert (record.renew_before is None) == (level == "B-B")
 
 
 def embedded_certs(path: Path) -> list[x509.Certificate]:

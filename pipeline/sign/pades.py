@@ -197,25 +197,43 @@ def _validation_context(signer: AgencySigner, http: aiohttp.ClientSession) -> Va
 
 def _sign_error(exc: BaseException, signer: AgencySigner) -> SignError:
     """Turn what pyHanko and its helpers raise into one of our classes, with a clear reason."""
-    chain = []
-    node: BaseException | None = exc
-    while node is not None and len(chain) < 10:
-        chain.append(node)
-        node = node.__cause__ or node.__context__
-    for err in chain:
-        if isinstance(err, TimestampRequestError):
-            return SignerUnavailable(
-                f"the time-stamp authority {signer.cfg.tsa_url} did not give a time-stamp "
-                f"({_short(err)}); nothing was signed / máy chủ dấu thời gian không trả lời"
-            )
+    for err in _causes(exc):
         if isinstance(err, cv_errors.RevokedError):
             return CertificateNotUsable(
                 f"the agency certificate (serial {certs.serial_hex(signer.key.cert)}) is revoked "
                 "/ chứng thư số đã bị thu hồi"
             )
+        if type(err).__module__.startswith("pkcs11"):
+            return SignerUnavailable(
+                f"{signer.key.describe} failed while signing ({type(err).__name__}); "
+                "is the token still plugged in?"
+            )
+    return _sign_error_for(exc, signer.cfg.tsa_url, "the agency certificate")
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain = []
+    node: BaseException | None = exc
+    while node is not None and len(chain) < 10:
+        chain.append(node)
+        node = node.__cause__ or node.__context__
+    return chain
+
+
+def _sign_error_for(exc: BaseException, tsa_url: str | None, what: str) -> SignError:
+    """The sign error class for a failure of the TSA, OCSP/CRL or chain validation; ``what``
+    names the certificate (chain) being validated in the message."""
+    for err in _causes(exc):
+        if isinstance(err, TimestampRequestError):
+            return SignerUnavailable(
+                f"the time-stamp authority {tsa_url} did not give a time-stamp "
+                f"({_short(err)}); nothing was signed / máy chủ dấu thời gian không trả lời"
+            )
+        if isinstance(err, cv_errors.RevokedError):
+            return CertificateNotUsable(f"a certificate of {what} is revoked: {_short(err)}")
         if isinstance(err, cv_errors.ExpiredError | cv_errors.NotYetValidError):
             return CertificateNotUsable(
-                f"a certificate in the agency's chain is out of date: {err}"
+                f"a certificate in the chain of {what} is out of date: {err}"
             )
         if isinstance(
             err,
@@ -227,16 +245,11 @@ def _sign_error(exc: BaseException, signer: AgencySigner) -> SignError:
             )
         if isinstance(err, cv_errors.PathBuildingError):
             return CertificateNotUsable(
-                "the agency certificate does not chain to a trusted root "
+                f"{what} does not chain to a trusted root "
                 "(set SOHOA_SIGN_TRUST to the issuing CA's root) / không xác thực được chứng thư số"
             )
         if isinstance(err, cv_errors.PathValidationError):
-            return CertificateNotUsable(f"the agency certificate did not validate: {_short(err)}")
-        if type(err).__module__.startswith("pkcs11"):
-            return SignerUnavailable(
-                f"{signer.key.describe} failed while signing ({type(err).__name__}); "
-                "is the token still plugged in?"
-            )
+            return CertificateNotUsable(f"{what} did not validate: {_short(err)}")
     return SignError(f"signing failed: {_short(exc)}")
 
 
@@ -411,7 +424,7 @@ def _record(signer: AgencySigner, path: Path, at: datetime, original_size: int) 
         size=size,
         key_store="pkcs11" if signer.key.on_token else "pkcs12",
         archive_timestamp=_ict(archive[-1].time) if archive else None,
-        renew_before=_ict(last.expires) if last is not None and archive else None,
+        renew_before=_ict(last.expires) if last is not None else None,
         value_sha256=value_sha256,
     )
 

@@ -28,7 +28,7 @@ class SignatureRecord:
     size: int  # bytes of the signed file
     key_store: str  # "pkcs12" or "pkcs11"
     archive_timestamp: str | None = None  # the last document time-stamp's time (B-LTA)
-    renew_before: str | None = None  # its certificate's expiry: `sign --extend` renews before
+    renew_before: str | None = None  # the last time-stamp's certificate expiry: renew before
     value_sha256: str | None = None  # SHA-256 of the signature (CMS) itself: which signature
 
     def as_metadata(self) -> dict[str, Any]:
@@ -68,14 +68,27 @@ class Verdict:
     level: str | None = None
     revocation_checked: bool = False
     signatures: int = 0
+    value_sha256: str | None = None  # SHA-256 of the first signature's CMS: which signature
+
+    @property
+    def unsigned(self) -> bool:
+        """No signature, and none recorded: "not signed", which is not "invalid"."""
+        return self.code == "unsigned"
 
     @property
     def label_vi(self) -> str:
-        return "Đã ký số, hợp lệ" if self.valid else "Chữ ký số không hợp lệ"
+        if self.valid:
+            return "Đã ký số, hợp lệ"
+        return "Chưa ký số" if self.unsigned else "Chữ ký số không hợp lệ"
 
     def text(self) -> str:
         """One line for a terminal or a web page: verdict, then why, in both languages."""
-        word = "Hợp lệ / Valid" if self.valid else "Không hợp lệ / Invalid"
+        if self.valid:
+            word = "Hợp lệ / Valid"
+        elif self.unsigned:
+            word = "Chưa ký số / Not signed"
+        else:
+            word = "Không hợp lệ / Invalid"
         return f"{word}: {self.reason_vi} / {self.reason_en}"
 
     def as_dict(self) -> dict[str, Any]:

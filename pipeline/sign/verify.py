@@ -22,6 +22,7 @@ invalid verdict into :class:`SignatureInvalid` (exit 5) for callers that want th
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Sequence
 from datetime import datetime
@@ -155,6 +156,7 @@ def _verify_one(
         "timestamp": _when(claimed_ts),
         "level": levels.assess(reader, sig, anchors).level,
         "revocation_checked": dss is not None or fetch,
+        "value_sha256": hashlib.sha256(sig.pkcs7_content).hexdigest(),
     }
     # the chain is judged when the signature provably existed: at the time-stamp if any
     status = asyncio.run(_validate(sig, _context(anchors, dss, claimed_ts, fetch)))
