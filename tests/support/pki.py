@@ -129,6 +129,7 @@ class TestPki:
     revoked: dict[int, datetime] = field(default_factory=dict)
     requests: Counter[str] = field(default_factory=Counter)
     tsa_enabled: bool = True
+    tsa_label: str = "tsa"  # the certificate the time-stamp service signs with (a TSA rotates)
 
     def __post_init__(self) -> None:
         now = datetime.now(UTC)
@@ -288,7 +289,7 @@ class TestPki:
         ).dump()
 
     def tsa_response(self, body: bytes) -> bytes:
-        tsa = self.certs["tsa"]
+        tsa = self.certs[self.tsa_label]
         stamper = TimeStamper(
             tsa_cert=tsa.asn1, tsa_key=_asn1_key(tsa.key), certs_to_embed=[self.root.asn1]
         )
