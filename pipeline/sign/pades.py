@@ -35,6 +35,7 @@ from typing import Any
 
 import aiohttp
 from asn1crypto import x509
+from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -54,9 +55,10 @@ from pipeline.errors import (
     SignError,
     SignerUnavailable,
 )
-from pipeline.sign import certs, levels
+from pipeline.sign import certs, levels, placement
 from pipeline.sign.appearance import ICT, Appearance, appearance
 from pipeline.sign.keys import AgencyKey, load_key
+from pipeline.sign.placement import Placement
 from pipeline.sign.records import SignatureRecord
 
 log = logging.getLogger(__name__)
@@ -273,7 +275,7 @@ def sign_pdf(
     partial = dst.with_name(dst.name + ".part")
     try:
         try:
-            _write_signed(signer, src, partial, at)
+            spot = _write_signed(signer, src, partial, at)
         except SignError:
             raise
         except Exception as exc:
@@ -281,8 +283,8 @@ def sign_pdf(
                 raise
             log.info("PKCS#11 signing failed (%s); reopening the token once", type(exc).__name__)
             signer.key.reopen()
-            _write_signed(signer, src, partial, at)
-        record = _record(signer, partial, at, src.stat().st_size)
+            spot = _write_signed(signer, src, partial, at)
+        record = _record(signer, partial, at, src.stat().st_size, spot)
         os.replace(partial, dst)
         return record
     except SignError:
@@ -306,13 +308,40 @@ def _is_token_error(exc: BaseException) -> bool:
     return False
 
 
-def _write_signed(signer: AgencySigner, src: Path, out: Path, at: datetime) -> None:
+def _write_signed(signer: AgencySigner, src: Path, out: Path, at: datetime) -> Placement:
     with open(src, "rb") as inf, open(out, "w+b") as outf:
         writer = IncrementalPdfFileWriter(inf, strict=False)
         if writer.prev.encrypted:
             raise RejectedInput(f"{src.name} is encrypted")
-        box = signer.appearance.field_box(_media_box(writer))
+        page = _media_box(writer)
+        spot = placement.place(src, page, signer.appearance.size())
+        if spot.room_added:
+            _add_room(writer, page, spot.room_added)
+        box = (
+            int(spot.box[0]),
+            int(spot.box[1]),
+            int(spot.box[2] + 0.999),
+            int(spot.box[3] + 0.999),
+        )
         signer.run(_sign(signer, writer, outf, box, at))
+        return spot
+
+
+def _add_room(
+    writer: IncrementalPdfFileWriter, page: tuple[float, float, float, float], band: float
+) -> None:
+    """Extend page 1 upwards by ``band`` points, in the signature's own revision: the page's
+    content (the scan, the text layer) keeps its coordinates, so it stays whole and where it
+    was, and the mark gets blank paper above it (Law 20/2023 art. 12)."""
+    page_ref, _ = writer.find_page_for_modification(0)
+    node = page_ref.get_object()
+    x0, y0, x1, y1 = page
+    grown = generic.ArrayObject([generic.FloatObject(v) for v in (x0, y0, x1, round(y1 + band, 2))])
+    node[generic.NameObject("/MediaBox")] = grown
+    for key in ("/CropBox", "/BleedBox", "/TrimBox", "/ArtBox"):
+        if key in node:
+            node[generic.NameObject(key)] = grown
+    writer.update_container(node)
 
 
 async def _sign(
@@ -373,7 +402,9 @@ def _reserve(signer: AgencySigner) -> int:
     return 4096 + 2 * chain + (12288 if signer.timestamper is not None else 0)
 
 
-def _record(signer: AgencySigner, path: Path, at: datetime, original_size: int) -> SignatureRecord:
+def _record(
+    signer: AgencySigner, path: Path, at: datetime, original_size: int, spot: Placement
+) -> SignatureRecord:
     """Check the signed file's shape and describe it as it is.
 
     The file must be the original bytes followed by updates, the first of which holds
@@ -426,6 +457,11 @@ def _record(signer: AgencySigner, path: Path, at: datetime, original_size: int) 
         archive_timestamp=_ict(archive[-1].time) if archive else None,
         renew_before=_ict(last.expires) if last is not None else None,
         value_sha256=value_sha256,
+        mark={
+            "placement": spot.where,
+            "box": [round(v, 1) for v in spot.box],
+            "room_added": round(spot.room_added, 1),
+        },
     )
 
 

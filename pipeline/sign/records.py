@@ -30,6 +30,9 @@ class SignatureRecord:
     archive_timestamp: str | None = None  # the last document time-stamp's time (B-LTA)
     renew_before: str | None = None  # the last time-stamp's certificate expiry: renew before
     value_sha256: str | None = None  # SHA-256 of the signature (CMS) itself: which signature
+    # where the mark went on page 1: {"placement": "free-space" | "room-added", "box": [x1, y1,
+    # x2, y2] in points, "room_added": points the page was extended upwards by}
+    mark: dict[str, Any] | None = None
 
     def as_metadata(self) -> dict[str, Any]:
         """The metadata JSON's ``signature`` object."""
@@ -46,6 +49,7 @@ class SignatureRecord:
             "archive_time_stamp": self.archive_timestamp,
             "renew_before": self.renew_before,
             "value_sha256": self.value_sha256,
+            "mark": self.mark,
             "sha256": self.sha256,
             "key_store": self.key_store,
         }

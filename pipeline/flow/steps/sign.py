@@ -139,6 +139,29 @@ def object_meta(services: Services, key: str, level: str) -> dict[str, Any]:
     return {**kept, metadata.LEVEL_OBJECT_META: level}
 
 
+def _make_room_in_words(services: Services, meta_key: str, record: SignatureRecord) -> None:
+    """The words object follows page 1 when the mark made room above it (a new version)."""
+    from pipeline.archive.layout import words_key
+    from pipeline.flow.steps.archive import with_room_above
+
+    room = float((record.mark or {}).get("room_added") or 0.0)
+    objects, key = services.objects, words_key(meta_key)
+    if room <= 0 or objects.stat(objects.archive_bucket, key) is None:
+        return
+    words = json.loads(objects.get_bytes(objects.archive_bucket, key).decode("utf-8"))
+    moved = with_room_above(words, room)
+    if moved is not words:
+        info = objects.stat(objects.archive_bucket, key)
+        kept = {k: v for k, v in (info.meta if info else {}).items() if k != META_SHA256}
+        objects.put_bytes(
+            objects.archive_bucket,
+            key,
+            json.dumps(moved, ensure_ascii=False).encode("utf-8"),
+            content_type="application/json; charset=utf-8",
+            meta=kept,
+        )
+
+
 def sign_archived(services: Services, doc: Document, *, actor: str, tmp: Path) -> Document:
     """Sign an archived, unsigned document where it lies (``sohoa sign --pending``).
 
@@ -187,6 +210,7 @@ def sign_archived(services: Services, doc: Document, *, actor: str, tmp: Path) -
         content_type="application/pdf",
         meta=object_meta(services, pdf_key, level),
     )
+    _make_room_in_words(services, meta_key, record)
     updated = metadata.with_signature(meta, record.as_metadata(), record.size)
     objects.put_bytes(
         bucket,
