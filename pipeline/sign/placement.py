@@ -5,11 +5,12 @@ Law 20/2023 art. 12 wants the converted document's content whole. Real copies of
 already have something there: the national motto close to the edge, or an earlier
 certification block ("SAO Y / Ủy ban nhân dân … / Thời gian ký …"); a box drawn over
 them makes both unreadable. So the page's own ink is measured (page 1 rendered small
-with poppler, every pixel clearly darker than the paper, or clearly coloured, counts,
-widened by a clearance) and the box goes to the free spot nearest the top-right corner
-within the top of the page. Where there is none, room is made instead of covering
-anything: the page is extended upwards by a band (its MediaBox grows; the scan and its
-text layer stay exactly where they were) and the box sits in that band.
+and in gray with poppler, a red seal or blue ink as dark as print; every pixel clearly
+darker than the paper counts, widened by a clearance) and the box goes to the free
+spot nearest the top-right corner within the top of the page. Where there is none,
+room is made instead of covering anything: the page is extended upwards by a band (its
+MediaBox grows; the scan and its text layer stay exactly where they were) and the box
+sits in that band.
 """
 
 from __future__ import annotations
@@ -25,13 +26,12 @@ from PIL import Image
 
 from pipeline.errors import RejectedInput
 
-RENDER_DPI = 100  # 1 px ≈ 0.72 pt: fine enough for a 7-pt box, cheap to render
+RENDER_DPI = 100  # 1 px = 0.72 pt: fine enough for a 7-pt box, cheap to render
 EDGE = 8.0  # points between the box and the page's (or the band's) top and right edges
 CLEARANCE = 4.0  # points of blank paper kept between the box and the nearest ink
 TOP_SHARE = 0.16  # the box's top stays within this share of the page height from the top
 RIGHT_SHARE = 0.5  # and the box lies in the right half of the page
-DARKER = 40  # luminance below paper by this much is ink (show-through is lighter)
-COLOURED = 40  # chroma of a stamp or a pen: ink if also a little darker than paper
+DARKER = 40  # gray level below the paper's by this much is ink (show-through is lighter)
 RENDER_TIMEOUT = 60
 
 
@@ -47,33 +47,38 @@ class Placement:
         return "room-added" if self.room_added else "free-space"
 
 
-def ink_mask(pdf: Path, dpi: int = RENDER_DPI) -> np.ndarray:
-    """Page 1 of ``pdf`` as a boolean image: True where there is ink (see the module)."""
+def ink_mask(pdf: Path, dpi: int = RENDER_DPI, top_pt: float | None = None) -> np.ndarray:
+    """Page 1 of ``pdf`` as a boolean image: True where there is ink (see the module).
+
+    Rendered in gray (a red seal or blue ink is dark in gray too), and only its top
+    ``top_pt`` points when given (the mark looks no lower): little pixel work per page.
+    """
     with tempfile.TemporaryDirectory(prefix="sohoa-mark-") as tmp:
         stem = Path(tmp) / "p"
         try:
+            crop = ["-H", str(int(np.ceil(top_pt * dpi / 72)) + 1)] if top_pt else []
             subprocess.run(
-                ["pdftoppm", "-r", str(dpi), "-f", "1", "-l", "1", "-singlefile", str(pdf), stem],
+                [
+                    *("pdftoppm", "-r", str(dpi), "-f", "1", "-l", "1", "-gray", "-singlefile"),
+                    *("-x", "0", "-y", "0", *crop, str(pdf), str(stem)),
+                ],
                 check=True,
                 capture_output=True,
                 timeout=RENDER_TIMEOUT,
             )
-            with Image.open(f"{stem}.ppm") as im:
-                rgb = np.asarray(im.convert("RGB"), dtype=np.int32)
+            with Image.open(f"{stem}.pgm") as im:
+                gray = np.asarray(im.convert("L"), dtype=np.int16)
         except (subprocess.SubprocessError, OSError) as exc:
             raise RejectedInput(
                 f"page 1 of {pdf.name} cannot be rendered to place the mark"
             ) from exc
-    return ink_of(rgb)
+    return ink_of_gray(gray)
 
 
-def ink_of(rgb: np.ndarray) -> np.ndarray:
-    """Ink in an RGB image: darker than the paper, or coloured and somewhat darker."""
-    rgb = rgb.astype(np.int32)  # the weighted sum overflows 16 bits
-    lum = (rgb[..., 0] * 299 + rgb[..., 1] * 587 + rgb[..., 2] * 114) // 1000
-    paper = float(np.percentile(lum, 90))
-    chroma = rgb.max(axis=2) - rgb.min(axis=2)
-    return (lum < paper - DARKER) | ((chroma > COLOURED) & (lum < paper - 10))
+def ink_of_gray(gray: np.ndarray) -> np.ndarray:
+    """Ink in a gray image: clearly darker than the paper (show-through is lighter)."""
+    paper = float(np.percentile(gray[::4, ::4], 90))
+    return gray < paper - DARKER
 
 
 def _widen(mask: np.ndarray, px: int) -> np.ndarray:
@@ -98,7 +103,7 @@ def find_spot(
     """
     x0, y0, x1, y1 = page
     height_px, width_px = mask.shape
-    sx, sy = width_px / (x1 - x0), height_px / (y1 - y0)  # pixels per point
+    sx = sy = width_px / (x1 - x0)  # pixels per point (the mask may be the page's top only)
     ink = _widen(mask, int(np.ceil(CLEARANCE * max(sx, sy))))
     integral = np.pad(ink.astype(np.int32).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
     bw, bh = int(np.ceil(size[0] * sx)), int(np.ceil(size[1] * sy))
@@ -107,7 +112,7 @@ def find_spot(
     # sums[t, l]: ink under the box whose top-left pixel is (t, l)
     sums = integral[bh:, bw:] - integral[:-bh, bw:] - integral[bh:, :-bw] + integral[:-bh, :-bw]
     top_min, left_min = int(np.ceil(EDGE * sy)), int(width_px * RIGHT_SHARE)
-    top_max = min(int(height_px * TOP_SHARE), sums.shape[0] - 1)
+    top_max = min(int((y1 - y0) * sy * TOP_SHARE), sums.shape[0] - 1)
     left_max = min(width_px - int(np.ceil(EDGE * sx)) - bw, sums.shape[1] - 1)
     if top_max < top_min or left_max < left_min:
         return None
@@ -124,7 +129,10 @@ def place(
     pdf: Path, page: tuple[float, float, float, float], size: tuple[float, float]
 ) -> Placement:
     """Where the box of ``size`` goes on page 1 of ``pdf`` (MediaBox ``page``)."""
-    spot = find_spot(ink_mask(pdf), page, size)
+    # the region the box can reach: the top share, plus its own height, edge and clearance
+    height = page[3] - page[1]
+    reach = min(height, height * TOP_SHARE + size[1] + EDGE + 2 * CLEARANCE)
+    spot = find_spot(ink_mask(pdf, top_pt=reach), page, size)
     if spot is not None:
         return Placement(spot)
     x0, _y0, x1, y1 = page
