@@ -127,8 +127,8 @@ def test_room_added_above_the_page_leaves_the_page_whole(pages, p12_lta_signer, 
             float(old.MediaBox[3]) + band,
         ]
         assert new.obj.Contents.read_raw_bytes() == old.obj.Contents.read_raw_bytes()
-        (image,) = old.images.values()
-        (kept,) = new.images.values()
+        (image,) = old.get_images().values()
+        (kept,) = new.get_images().values()
         assert kept.read_raw_bytes() == image.read_raw_bytes()  # the scan, untouched
     # rendered, the page below the band is the page as it was
     from tests.support.marks import render
