@@ -1,5 +1,6 @@
-"""Signatures per minute (PKCS#12, SoftHSM2; B-B, B-T, B-LT), and end-to-end pages/min with
-signing on vs off on the same pages.
+"""Signatures per minute (PKCS#12, SoftHSM2; B-B, B-T, B-LT, B-LTA) with EU DSS's verdict on
+each, renewals (`sign --extend`) per document, and end-to-end pages/min with signing on vs
+off on the same pages.
 
     .venv/bin/python -m bench.sign [--docs 60] [--pages 3] [--procs 1]
                                    [--e2e-pages 12] [--e2e-doc-pages 3] [--rounds 2]
@@ -7,11 +8,17 @@ signing on vs off on the same pages.
 A ~1.3 MB 3-page PDF/A-2b made by the project's own writer is signed ``--docs``
 times per row by one signer reused across documents, as a worker process does
 (keys loaded once, PKCS#11 session kept open). The PKI, OCSP responder and TSA
-are the tests' own, on loopback (tests/support/pki.py), so B-T and B-LT include
+are the tests' own, on loopback (tests/support/pki.py), so B-T and above include
 a real HTTP round trip per signature but no Internet latency; the TSA and OCSP
-responder run in this process and share its two cores. ``verify`` rows time
-``verify_pdf`` on the signed file. ``--procs N`` adds rows with N processes,
-each with its own signer, to show that signing scales with workers.
+responder run in a process of their own and share the machine's cores. Every level
+is signed with the agency certificate (it names OCSP and CRL; B-T is that with
+revocation data off, B-LT with the document time-stamp off), and the last copy of
+each row goes to EU DSS (scripts/get-dss.sh): its level and indication are in the
+table (B-B and B-T are judged with DSS fetching revocation data, the long-term forms
+on what they carry). ``extend`` rows time renewing a B-LTA copy (fresh revocation
+data and a new document time-stamp, after the TSA rotated its certificate), per
+document. ``verify`` rows time ``verify_pdf`` on the signed file. ``--procs N`` adds
+rows with N processes, each with its own signer, to show that signing scales.
 
 The issue's target: at least 600 signatures/min with either key store.
 
@@ -55,7 +62,11 @@ def _timed(fn, n: int) -> list[float]:
 
 
 def _row(
-    store: str, level: str, times: list[float], procs: int = 1, wall: float | None = None
+    store: str,
+    level: str,
+    times: list[float],
+    procs: int = 1,
+    wall: float | None = None,
 ) -> list[object]:
     """One table row; ``wall`` (seconds for all of ``times``) gives the rate of a parallel run."""
     per_min = 60 * len(times) / wall if wall else 60 / statistics.mean(times)
@@ -90,10 +101,15 @@ def _worker(args: tuple[str, dict, dict, str, str, int]) -> tuple[list[float], f
 
 
 def _serve_pki(folder: str, conn) -> None:  # type: ignore[no-untyped-def]
-    """Child process: the test PKI's services, its PKCS#12 files and a SoftHSM2 token."""
+    """Child process: the test PKI's services, its PKCS#12 files and a SoftHSM2 token.
+
+    The TSA first signs with a certificate that ends in 30 days ("tsa-old"), so every
+    B-LTA copy is due for renewal; "rotate" switches it to its ten-year certificate."""
     from tests.support.pki import running_pki, softhsm
 
     with running_pki(Path(folder) / "pki") as pki:
+        pki.issue("tsa-old", "sohoa Test TSA (old)", "sohoa test PKI", tsa=True, days=(-300, 30))
+        pki.tsa_label = "tsa-old"
         hsm = softhsm(Path(folder) / "softhsm")
         hsm.init_token("bench")
         for label in ("plain", "agency"):
@@ -106,7 +122,37 @@ def _serve_pki(folder: str, conn) -> None:  # type: ignore[no-untyped-def]
                 "softhsm_conf": str(hsm.conf),
             }
         )
-        conn.recv()
+        while conn.recv() == "rotate":
+            pki.tsa_label = "tsa"
+            conn.send("rotated")
+
+
+def _dss_verdicts(
+    trust: Path, signed: dict[tuple[str, str], Path], extended: dict[str, Path]
+) -> dict[tuple[str, str], tuple[str, str]]:
+    """EU DSS's (level, indication) per table row: B-B and B-T with DSS fetching revocation
+    data itself, the long-term forms (and the renewed copies) on what they carry."""
+    from tests.support.dss import DssValidator
+
+    out: dict[tuple[str, str], tuple[str, str]] = {}
+    jobs = [
+        (online, key, path) for key, path in signed.items() for online in [key[1] in ("B-B", "B-T")]
+    ]
+    jobs += [(False, (store, "extend B-LTA"), path) for store, path in extended.items()]
+    for online in (True, False):
+        batch = [(key, path) for flag, key, path in jobs if flag == online]
+        validator = DssValidator(trust, online=online)
+        try:
+            reports = validator.check(path for _, path in batch)
+        finally:
+            validator.close()
+        for (key, _), report in zip(batch, reports, strict=True):
+            sig = report.signatures[0] if report.signatures else None
+            out[key] = (
+                sig.format if sig else f"error: {report.error}",
+                (sig.indication or "") if sig else "",
+            )
+    return out
 
 
 def _e2e_files(pages: int, per_doc: int, work: Path) -> list[Path]:
@@ -254,10 +300,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from pipeline.config import SignConfig
     from pipeline.sign import open_signer, sign_pdf, verify_pdf
+    from pipeline.sign.extend import extend_pdf
     from tests.support.archived import make_archived_pdf
     from tests.support.pki import PASSPHRASE, PIN, SOFTHSM_MODULE
 
     src = make_archived_pdf(work / "doc.pdf", pages=args.pages)
+    extend_docs = max(5, args.docs // 4)
     size_mb = src.stat().st_size / 1e6
     load_before = os.getloadavg()
     rows: list[list[object]] = []
@@ -267,18 +315,24 @@ def main(argv: list[str] | None = None) -> int:
         "pkcs11": {"SOHOA_SIGN_PKCS11_PIN": PIN},
     }
 
-    def config(store: str, label: str, tsa: bool) -> dict:
-        base: dict = {"trust": trust, "tsa_url": f"{pki['url']}/tsa" if tsa else None}
+    def config(store: str, label: str, tsa: bool, **extra: object) -> dict:
+        base: dict = {"trust": trust, "tsa_url": f"{pki['url']}/tsa" if tsa else None, **extra}
         if store == "pkcs12":
             return {**base, "pkcs12": Path(pki["p12"][label])}
         return {**base, "pkcs11_module": str(SOFTHSM_MODULE), "token": "bench", "key_label": label}
 
+    signed: dict[tuple[str, str], Path] = {}
     try:
-        # B-LT needs a certificate naming OCSP/CRL locations ("agency"); B-B/B-T use "plain"
-        levels = [("B-B", "plain", False), ("B-T", "plain", True), ("B-LT", "agency", True)]
+        # every level with the agency certificate (it names OCSP and CRL), stopped where asked
+        levels = [
+            ("B-B", False, {}),
+            ("B-T", True, {"revocation": False}),
+            ("B-LT", True, {"archive_timestamp": False}),
+            ("B-LTA", True, {}),
+        ]
         for store in ("pkcs12", "pkcs11"):
-            for level, label, tsa in levels:
-                cfg = SignConfig(**config(store, label, tsa))
+            for level, tsa, extra in levels:
+                cfg = SignConfig(**config(store, "agency", tsa, **extra))
                 with open_signer(cfg, envs[store]) as signer:
                     dst = work / f"{store}-{level}.pdf"
                     for _ in range(3):  # warm-up: imports, font cut, TSA connection
@@ -286,15 +340,31 @@ def main(argv: list[str] | None = None) -> int:
                     assert rec.level == level, (rec.level, level)
                     times = _timed(lambda s=signer, d=dst: sign_pdf(s, src, d), args.docs)
                 rows.append(_row(store, level, times))
+                signed[(store, level)] = dst
                 print(f"  {store} {level}: done", file=sys.stderr)
-        for name in ("pkcs12-B-B", "pkcs12-B-T", "pkcs12-B-LT"):
-            path = work / f"{name}.pdf"
+        ours.send("rotate")  # the TSA now signs with a certificate that outlives the old one
+        ours.recv()
+        extended: dict[str, Path] = {}
+        for store in ("pkcs12", "pkcs11"):
+            ext_cfg = SignConfig(**config(store, "agency", True))
+            lta = signed[(store, "B-LTA")]
+            out = work / f"{store}-extended.pdf"
+            times = _timed(lambda c=ext_cfg, s=lta, o=out: extend_pdf(s, o, c), extend_docs)
+            assert verify_pdf(out, trust=trust).valid
+            extended[store] = out
+            rows.append(_row(store, "extend B-LTA", times))
+        for name in ("B-B", "B-T", "B-LT", "B-LTA"):
+            path = signed[("pkcs12", name)]
             assert verify_pdf(path, trust=trust).valid
             times = _timed(lambda p=path: verify_pdf(p, trust=trust), max(10, args.docs // 2))
-            rows.append(_row("-", "verify " + name.split("-", 1)[1], times))
+            rows.append(_row("-", "verify " + name, times))
+        verdicts = _dss_verdicts(trust, signed, extended)
+        for row in rows:
+            found = verdicts.get((row[0], row[1]))
+            row += list(found) if found else ["", ""]
         if args.procs > 1:
             for store in ("pkcs12", "pkcs11"):
-                kwargs = config(store, "plain", True)
+                kwargs = config(store, "agency", True, revocation=False)
                 jobs = [
                     (store, kwargs, envs[store], str(src), str(work), args.docs)
                     for _ in range(args.procs)
@@ -304,10 +374,10 @@ def main(argv: list[str] | None = None) -> int:
                     results = list(pool.map(_worker, jobs))
                 wall = max(r[2] for r in results) - min(r[1] for r in results)
                 times = [t for r in results for t in r[0]]
-                rows.append(_row(store, "B-T", times, procs=args.procs, wall=wall))
+                rows.append([*_row(store, "B-T", times, procs=args.procs, wall=wall), "", ""])
         e2e = _e2e_rows(args, pki, work) if args.e2e_pages > 0 else None
     finally:
-        ours.send("stop")
+        ours.send("stop")  # anything but "rotate" ends the PKI's process
         server.join(timeout=10)
         shutil.rmtree(work, ignore_errors=True)
     load_after = os.getloadavg()
@@ -319,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("signer keys: RSA 2048 (agency), TSA and CA: ECDSA P-256, all services on 127.0.0.1\n")
     headers = ["key store", "level", "procs", "docs", "ms p50", "ms p95", "per min"]
-    headers.append(f">= {TARGET_PER_MIN}")
+    headers += [f">= {TARGET_PER_MIN}", "DSS level", "DSS indication"]
     print(table(headers, rows))
     if e2e is not None:
         e2e_rows, what = e2e

@@ -227,6 +227,8 @@ class SignConfig:
     agency_name: str | None = None  # SOHOA_SIGN_AGENCY_NAME; else the certificate's O, then CN
     mark: str = "Bản sao điện tử từ bản giấy"  # SOHOA_SIGN_MARK
     revocation: bool = True  # embed OCSP/CRL data (B-LT) when the certificate names them
+    archive_timestamp: bool = True  # then a document time-stamp (B-LTA), renewed by sign --extend
+    extend_margin_days: int = 90  # sign --extend renews time-stamps expiring within this
     required: bool = False  # SOHOA_SIGN_REQUIRED: unsigned documents fail instead of waiting
 
     @property
@@ -261,6 +263,8 @@ def _validate_sign(sign: SignConfig) -> None:
         raise ConfigError(f"sign.tsa_url must be an http(s) URL, got {sign.tsa_url!r}")
     if sign.tsa_timeout <= 0:
         raise ConfigError("sign.tsa_timeout must be positive")
+    if sign.extend_margin_days < 1:
+        raise ConfigError("sign.extend_margin_days must be at least 1")
     if sign.required and not sign.enabled:
         raise ConfigError("sign.required is set but no signer (PKCS#12 or PKCS#11) is configured")
 

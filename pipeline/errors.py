@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     REJECTED = 3
     UNAVAILABLE = 4
     NOT_ALLOWED = 5
+    NOT_SIGNED = 6  # `sohoa verify`: the file carries no signature, and none is recorded
 
 
 class SohoaError(Exception):

@@ -5,7 +5,8 @@
 #   MinIO server:    built from source with `go install` (pinned), cached under .cache/minio
 #   Python:          a venv in .venv with sohoa installed in editable mode
 # Set SOHOA_SETUP_TEST=1 to also install what the test suite needs (Chromium, Playwright, veraPDF,
-# SoftHSM2 and the NSS/OpenSC tools of the signing tests, PostgreSQL 15, Redis, iproute2).
+# the EU DSS validator, SoftHSM2 and the NSS/OpenSC tools of the signing tests, PostgreSQL 15,
+# Redis, iproute2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +25,8 @@ if [ "${SOHOA_SETUP_TEST:-0}" = 1 ]; then
   # The office tests start their own PostgreSQL 15 and Redis (never the packaged services)
   # and make network namespaces with iproute2.
   apt_packages+=(chromium postgresql-15 redis-server iproute2 util-linux curl)
-  command -v java >/dev/null || apt_packages+=(default-jre-headless)
+  # a JDK: veraPDF runs on Java, and the DSS validator program is compiled with javac
+  command -v javac >/dev/null || apt_packages+=(default-jdk-headless)
   command -v mvn >/dev/null || apt_packages+=(maven)
 fi
 missing=()
@@ -75,5 +77,8 @@ fi
 
 if [ "${SOHOA_SETUP_TEST:-0}" = 1 ] && [ -f scripts/get-verapdf.sh ]; then
   bash scripts/get-verapdf.sh >/dev/null || log "veraPDF not available; PDF/A validation tests will skip"
+fi
+if [ "${SOHOA_SETUP_TEST:-0}" = 1 ] && [ -f scripts/get-dss.sh ]; then
+  bash scripts/get-dss.sh >/dev/null || log "EU DSS validator not available; the signing tests that ask it will fail"
 fi
 log "ready: tesseract $(tesseract --version 2>&1 | head -1 | awk '{print $2}'), MinIO at $MINIO_BIN"

@@ -87,9 +87,11 @@ def cfg(sohoa_env: dict[str, str]) -> Config:
 # shared by every module (libsofthsm2 reads its token directory once per process).
 from tests.support.signing import (  # noqa: E402, F401
     archived,
+    dss,
     hsm,
     p11_signer,
     p12_lt_signer,
+    p12_lta_signer,
     p12_signer,
     p12_tsa_signer,
     pki,

@@ -32,7 +32,8 @@ from pipeline.errors import (
     exit_code,
 )
 from pipeline.sign import FIELD_NAME, AgencySigner, open_signer, sign_pdf, verify_pdf
-from pipeline.sign.appearance import EDGE, ICT, appearance
+from pipeline.sign.appearance import ICT, appearance
+from pipeline.sign.placement import EDGE
 from pipeline.sign.secrets import read_secret_file
 from tests.support.archived import LINES
 from tests.support.pki import PASSPHRASE, PIN, TestPki, closed_port_url

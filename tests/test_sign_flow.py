@@ -51,7 +51,7 @@ def with_one_worker(env: dict[str, str], folder: Path) -> dict[str, str]:
 
 @pytest.fixture
 def p12_env(sohoa_env, tmp_path, pki: TestPki, trust: Path) -> dict[str, str]:
-    """PKCS#12, agency certificate (OCSP/CRL locations) and a TSA: PAdES B-LT."""
+    """PKCS#12, agency certificate (OCSP/CRL locations) and a TSA: PAdES B-LTA."""
     return {
         **with_one_worker(sohoa_env, tmp_path),
         "SOHOA_SIGN_PKCS12": str(pki.write_pkcs12("agency")),
@@ -148,7 +148,7 @@ def test_archived_copy_is_signed_stays_pdfa_and_sohoa_verify_agrees_with_pdfsig(
     page = small_page(3101, tmp_path / "don.png")
     done = cli(p12_env, "--json", "process", str(page), "--dossier", CODE)
     (row,) = json_lines(done.stdout)
-    assert row["status"] == "indexed" and row["signature"] == "PAdES-B-LT", row
+    assert row["status"] == "indexed" and row["signature"] == "PAdES-B-LTA", row
 
     st = objects(p12_env)
     pdf = tmp_path / "archived.pdf"
@@ -156,7 +156,7 @@ def test_archived_copy_is_signed_stays_pdfa_and_sohoa_verify_agrees_with_pdfsig(
     digest = hashlib.sha256(pdf.read_bytes()).hexdigest()
     meta = archive_json(p12_env, row["metadata_key"])
     sig = meta["signature"]
-    assert sig["level"] == "PAdES-B-LT" and sig["revocation_info"] is True
+    assert sig["level"] == "PAdES-B-LTA" and sig["revocation_info"] is True
     assert sig["sha256"] == digest == meta["file"]["sha256"]
     assert meta["file"]["size"] == pdf.stat().st_size
     assert sig["signer"].startswith("CN=Văn phòng Ủy ban nhân dân tỉnh Lào Cai")
@@ -165,7 +165,7 @@ def test_archived_copy_is_signed_stays_pdfa_and_sohoa_verify_agrees_with_pdfsig(
     assert sig["time_stamp_authority"] == p12_env["SOHOA_SIGN_TSA_URL"]
     assert meta["signature_pending"] is None
     info = st.stat(st.archive_bucket, row["pdf_key"])
-    assert info.meta["signature-level"] == "PAdES-B-LT"
+    assert info.meta["signature-level"] == "PAdES-B-LTA"
 
     cmd = verapdf_command()
     assert cmd is not None, "veraPDF not found: run scripts/get-verapdf.sh"
@@ -174,7 +174,7 @@ def test_archived_copy_is_signed_stays_pdfa_and_sohoa_verify_agrees_with_pdfsig(
 
     verified = cli(p12_env, "verify", row["pdf_key"])
     assert verified.stdout.startswith("Hợp lệ / Valid: Chữ ký số hợp lệ của "), verified.stdout
-    assert "mức / level: PAdES-B-LT" in verified.stdout
+    assert "mức / level: PAdES-B-LTA" in verified.stdout
     (verdict,) = json_lines(cli(p12_env, "--json", "verify", row["pdf_key"]).stdout)
     assert verdict["valid"] and verdict["code"] == "valid" and verdict["metadata"] == "agrees"
     assert verdict["revocation_checked"] and verdict["serial"] == sig["serial"]
@@ -213,13 +213,13 @@ def test_every_document_of_a_split_stack_is_signed(p12_env, tmp_path) -> None:
     assert sorted((d.dossier_code, d.segment) for d in docs) == [(CODE, 1), (code_b, 2)], docs
     st = objects(p12_env)
     for doc in docs:
-        assert doc.state == states.INDEXED and doc.signature == "PAdES-B-LT", doc
+        assert doc.state == states.INDEXED and doc.signature == "PAdES-B-LTA", doc
         meta = archive_json(p12_env, doc.metadata_key)
         assert meta["split"]["segment"] == doc.segment
-        assert meta["signature"]["level"] == "PAdES-B-LT" and meta["signature_pending"] is None
+        assert meta["signature"]["level"] == "PAdES-B-LTA" and meta["signature_pending"] is None
         pdf_bytes = st.get_bytes(st.archive_bucket, doc.pdf_key)
         assert meta["signature"]["sha256"] == hashlib.sha256(pdf_bytes).hexdigest()
-        assert st.stat(st.archive_bucket, doc.pdf_key).meta["signature-level"] == "PAdES-B-LT"
+        assert st.stat(st.archive_bucket, doc.pdf_key).meta["signature-level"] == "PAdES-B-LTA"
         (verdict,) = json_lines(cli(p12_env, "--json", "verify", doc.pdf_key).stdout)
         assert verdict["valid"] and verdict["metadata"] == "agrees", verdict
 
@@ -284,7 +284,7 @@ def test_unsigned_when_the_token_is_away_then_sign_pending_signs_in_place(
     assert "signature-level" not in st.stat(st.archive_bucket, row["pdf_key"]).meta
     (batch,) = json_lines(cli(away, "--json", "batches").stdout)
     assert batch["signatures"] == {"pending": 1}
-    unsigned = cli(away, "--json", "verify", row["pdf_key"], expect=5)
+    unsigned = cli(away, "--json", "verify", row["pdf_key"], expect=6)  # not signed (yet)
     assert json_lines(unsigned.stdout)[0]["code"] == "unsigned"
     marker = f"sources/sha256/{hashlib.sha256(page.read_bytes()).hexdigest()}.json"
     marker_before = st.get_bytes(st.archive_bucket, marker)

@@ -18,7 +18,17 @@ does not load pyHanko for them.
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import TYPE_CHECKING, Any
+
+from cryptography.utils import CryptographyDeprecationWarning
+
+# pyHanko imports cryptography's DSA key type (for type hints), and cryptography warns on
+# that import that DSA is deprecated: a line on stderr of every `sohoa verify` that says
+# nothing about the file. sohoa never signs with DSA; other warnings stay.
+warnings.filterwarnings(
+    "ignore", message="DSA is deprecated", category=CryptographyDeprecationWarning
+)
 
 if TYPE_CHECKING:
     from pipeline.sign.pades import FIELD_NAME, AgencySigner, open_signer, sign_pdf

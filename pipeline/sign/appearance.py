@@ -9,7 +9,7 @@ three-line layout, with the time in ISO 8601 and +07:00 as DESIGN §9 asks.
 The glyphs come from a TrueType font that covers Vietnamese (Noto Sans, else
 DejaVu Sans), embedded as a subset so the page still renders the same anywhere
 and PDF/A holds. The box is sized from the font's own advance widths, so it is
-as small as the text allows and sits in the corner margin.
+as small as the text allows; pipeline.sign.placement finds it free space.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ FONT_CANDIDATES = (
 FONT_SIZE = 7
 LEADING = 9
 PAD = 3  # points between the border and the text
-EDGE = 8  # points between the box and the page's top and right edges
 MAX_TEXT_WIDTH = 190  # points (~67 mm); longer agency names wrap onto a second line
 INK = (0.08, 0.16, 0.5)  # dark blue, like the ink of a stamp, distinct from black print
 # Every letter of the Vietnamese alphabet in both cases, with all five tone marks, plus
@@ -81,14 +80,6 @@ class Appearance:
         """Width and height of the box in points: the text's natural size as pyHanko lays it
         out (with a sample time of the same width), plus padding and border."""
         return _natural_size(self)
-
-    def field_box(self, media_box: tuple[float, float, float, float]) -> tuple[int, ...]:
-        """The box's corners (x1, y1, x2, y2) for a page with this MediaBox."""
-        x0, _y0, x1, y1 = media_box
-        width, height = self.size()
-        right, top = x1 - EDGE, y1 - EDGE
-        left = max(x0 + EDGE, right - width)
-        return (int(left), int(top - height), int(right + 0.999), int(top))
 
     def _text_style(self) -> TextBoxStyle:
         return TextBoxStyle(

@@ -15,6 +15,7 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from pipeline.errors import (
     SignerUnavailable,
 )
 from pipeline.sign import certs
+from pipeline.sign import chain as chains
 from pipeline.sign.secrets import PASSPHRASE_ENV, PIN_ENV, secret
 
 log = logging.getLogger(__name__)
@@ -43,7 +45,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(eq=False)
 class AgencyKey:
-    """A signer ready for many documents; ``describe`` names it without any secret."""
+    """A signer ready for many documents; ``describe`` names it without any secret.
+
+    ``chain`` is the signing certificate's issuers up to the root, nothing else: what the
+    signature embeds beside the signing certificate (see :mod:`pipeline.sign.chain`).
+    """
 
     signer: Signer
     cert: x509.Certificate
@@ -127,12 +133,14 @@ def _load_pkcs12(cfg: SignConfig, env: Mapping[str, str]) -> AgencyKey:
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     signing_cert = x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
-    chain = [x509.Certificate.load(c.public_bytes(serialization.Encoding.DER)) for c in extra]
+    bundled = [x509.Certificate.load(c.public_bytes(serialization.Encoding.DER)) for c in extra]
+    chain = chains.build(signing_cert, [*bundled, *_trusted(cfg)])
     signer = _LoadedKeySigner(
         key,
         signing_cert=signing_cert,
         signing_key=asn1_keys.PrivateKeyInfo.load(der),
-        cert_registry=SimpleCertificateStore.from_certs([signing_cert, *chain]),
+        # the chain only: pyHanko adds the signing certificate itself (once)
+        cert_registry=SimpleCertificateStore.from_certs(chain),
     )
     return AgencyKey(signer, signing_cert, chain, f"PKCS#12 file {path}")
 
@@ -167,7 +175,6 @@ def _load_pkcs11(cfg: SignConfig, env: Mapping[str, str]) -> AgencyKey:
     import pkcs11
     from pkcs11 import Attribute, ObjectClass
     from pkcs11 import exceptions as p11
-    from pyhanko.sign.pkcs11 import PKCS11Signer
 
     module, token_label = str(cfg.pkcs11_module), str(cfg.token)
     key_label = cfg.key_label or cfg.cert_label
@@ -246,8 +253,8 @@ def _load_pkcs11(cfg: SignConfig, env: Mapping[str, str]) -> AgencyKey:
                 f"{where} holds {len(found)} certificates labelled {cert_label!r}; expected one"
             )
         signing_cert = x509.Certificate.load(bytes(found[0][Attribute.VALUE]))
-        chain = _token_chain(session, signing_cert)
-        signer = PKCS11Signer(
+        chain = chains.build(signing_cert, [*_token_certs(session), *_trusted(cfg)])
+        signer = _chain_only_pkcs11_signer()(
             session,
             key_label=key_label,
             signing_cert=signing_cert,
@@ -274,13 +281,39 @@ def _load_pkcs11(cfg: SignConfig, env: Mapping[str, str]) -> AgencyKey:
     )
 
 
-def _token_chain(session: Any, leaf: x509.Certificate) -> list[x509.Certificate]:
-    """The other certificates on the token (issuer CAs are often stored beside the key)."""
+def _token_certs(session: Any) -> list[x509.Certificate]:
+    """Every certificate on the token: issuer CAs are often stored beside the key, and so is
+    anything else its owner put there; :func:`chains.build` keeps only the chain."""
     from pkcs11 import Attribute, ObjectClass
 
-    chain = []
-    for obj in session.get_objects({Attribute.CLASS: ObjectClass.CERTIFICATE}):
-        cert = x509.Certificate.load(bytes(obj[Attribute.VALUE]))
-        if cert.dump() != leaf.dump():
-            chain.append(cert)
-    return chain
+    return [
+        x509.Certificate.load(bytes(obj[Attribute.VALUE]))
+        for obj in session.get_objects({Attribute.CLASS: ObjectClass.CERTIFICATE})
+    ]
+
+
+def _trusted(cfg: SignConfig) -> list[x509.Certificate]:
+    """The configured trust roots, where the chain usually ends (a token rarely holds its root)."""
+    return certs.trust_roots(cfg.trust) if cfg.trust is not None else []
+
+
+@cache
+def _chain_only_pkcs11_signer() -> type[Signer]:
+    """The class below, made on first use: python-pkcs11 is loaded only where a token is."""
+    from pyhanko.sign.pkcs11 import PKCS11Signer
+
+    class ChainOnlyPkcs11Signer(PKCS11Signer):  # type: ignore[misc]
+        """pyHanko's token signer, embedding the chain it was given and nothing else.
+
+        Its own registry also holds the signing certificate, which pyHanko then adds a
+        second time to the signature's certificates (a set of unhashable-by-value objects).
+        """
+
+        @property
+        def cert_registry(self) -> SimpleCertificateStore:
+            signing = self.signing_cert.dump() if self.signing_cert is not None else b""
+            return SimpleCertificateStore.from_certs(
+                [c for c in super().cert_registry if c.dump() != signing]
+            )
+
+    return ChainOnlyPkcs11Signer

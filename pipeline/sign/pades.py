@@ -1,17 +1,23 @@
 """Sign an archived PDF/A with the agency's key: PAdES baseline, as an incremental update.
 
 The original bytes stay as they are and the signature is appended after them,
-so the PDF/A-2b file and its text layer are untouched and still validate. The
-level reached depends on what is configured:
+so the PDF/A-2b file and its text layer are untouched and still validate. What is
+appended depends on what is configured (DESIGN §9, §12):
 
-- B-B always;
-- B-T when ``sign.tsa_url`` is set: an RFC 3161 time-stamp over the signature;
-- B-LT when also the certificate names OCSP/CRL locations: the chain and its
-  revocation data go into the document security store (DSS), in the same
-  revision as the signature, so the signature covers them too.
+- the signature (B-B), with its signing certificate once and that certificate's chain
+  up to the root, nothing else (:mod:`pipeline.sign.chain`);
+- with ``sign.tsa_url``: an RFC 3161 time-stamp over the signature (B-T);
+- with it, and a certificate that names OCSP/CRL locations: a revision after the
+  signature that puts the revocation data for the signer's chain and for the time-stamp
+  authority's chain into the document security store (DSS), with a VRI entry keyed by
+  the signature (B-LT), the form PAdES baseline and EU DSS expect;
+- unless ``sign.archive_timestamp`` is off: a document time-stamp last (B-LTA), which
+  ``sohoa sign --extend`` renews before its certificate expires.
 
-A file appears at the destination only once it is completely signed; on any
-failure nothing is left there, so no file ever claims a signature it lacks.
+The level recorded is the one the signed file reaches, read back from it
+(:mod:`pipeline.sign.levels`), never the one configured. A file appears at the
+destination only once it is completely signed; on any failure nothing is left there,
+so no file ever claims a signature it lacks.
 """
 
 from __future__ import annotations
@@ -20,7 +26,6 @@ import asyncio
 import hashlib
 import logging
 import os
-import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,8 +35,10 @@ from typing import Any
 
 import aiohttp
 from asn1crypto import x509
+from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields
 from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner
 from pyhanko.sign.signers.pdf_signer import DSSContentSettings, SigDSSPlacementPreference
@@ -48,13 +55,15 @@ from pipeline.errors import (
     SignError,
     SignerUnavailable,
 )
-from pipeline.sign import certs
+from pipeline.sign import certs, levels, placement
 from pipeline.sign.appearance import ICT, Appearance, appearance
 from pipeline.sign.keys import AgencyKey, load_key
+from pipeline.sign.placement import Placement
 from pipeline.sign.records import SignatureRecord
 
 log = logging.getLogger(__name__)
 FIELD_NAME = "SohoaAgencySignature"
+ARCHIVE_TIMESTAMP_FIELD = "SohoaArchiveTimeStamp"  # the first document time-stamp (B-LTA)
 
 
 @dataclass(eq=False)
@@ -77,8 +86,20 @@ class AgencySigner:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
-    def wants_revocation(self) -> bool:
+    def checks_revocation(self) -> bool:
+        """The certificate's status is asked before every signature (a revoked key signs
+        nothing) whenever it names where to ask."""
         return self.cfg.revocation and certs.names_revocation(self.key.cert)
+
+    @property
+    def wants_revocation(self) -> bool:
+        """Long-term data (B-LT) is added only over a time-stamp: without one there is no
+        proof of when the revocation answers were good."""
+        return self.timestamper is not None and self.checks_revocation
+
+    @property
+    def wants_archive_timestamp(self) -> bool:
+        return self.wants_revocation and self.cfg.archive_timestamp
 
     def run(self, coro: Any) -> Any:
         """Run ``coro`` on this signer's loop, with its HTTP session available."""
@@ -178,25 +199,43 @@ def _validation_context(signer: AgencySigner, http: aiohttp.ClientSession) -> Va
 
 def _sign_error(exc: BaseException, signer: AgencySigner) -> SignError:
     """Turn what pyHanko and its helpers raise into one of our classes, with a clear reason."""
-    chain = []
-    node: BaseException | None = exc
-    while node is not None and len(chain) < 10:
-        chain.append(node)
-        node = node.__cause__ or node.__context__
-    for err in chain:
-        if isinstance(err, TimestampRequestError):
-            return SignerUnavailable(
-                f"the time-stamp authority {signer.cfg.tsa_url} did not give a time-stamp "
-                f"({_short(err)}); nothing was signed / máy chủ dấu thời gian không trả lời"
-            )
+    for err in _causes(exc):
         if isinstance(err, cv_errors.RevokedError):
             return CertificateNotUsable(
                 f"the agency certificate (serial {certs.serial_hex(signer.key.cert)}) is revoked "
                 "/ chứng thư số đã bị thu hồi"
             )
+        if type(err).__module__.startswith("pkcs11"):
+            return SignerUnavailable(
+                f"{signer.key.describe} failed while signing ({type(err).__name__}); "
+                "is the token still plugged in?"
+            )
+    return _sign_error_for(exc, signer.cfg.tsa_url, "the agency certificate")
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain = []
+    node: BaseException | None = exc
+    while node is not None and len(chain) < 10:
+        chain.append(node)
+        node = node.__cause__ or node.__context__
+    return chain
+
+
+def _sign_error_for(exc: BaseException, tsa_url: str | None, what: str) -> SignError:
+    """The sign error class for a failure of the TSA, OCSP/CRL or chain validation; ``what``
+    names the certificate (chain) being validated in the message."""
+    for err in _causes(exc):
+        if isinstance(err, TimestampRequestError):
+            return SignerUnavailable(
+                f"the time-stamp authority {tsa_url} did not give a time-stamp "
+                f"({_short(err)}); nothing was signed / máy chủ dấu thời gian không trả lời"
+            )
+        if isinstance(err, cv_errors.RevokedError):
+            return CertificateNotUsable(f"a certificate of {what} is revoked: {_short(err)}")
         if isinstance(err, cv_errors.ExpiredError | cv_errors.NotYetValidError):
             return CertificateNotUsable(
-                f"a certificate in the agency's chain is out of date: {err}"
+                f"a certificate in the chain of {what} is out of date: {err}"
             )
         if isinstance(
             err,
@@ -208,16 +247,11 @@ def _sign_error(exc: BaseException, signer: AgencySigner) -> SignError:
             )
         if isinstance(err, cv_errors.PathBuildingError):
             return CertificateNotUsable(
-                "the agency certificate does not chain to a trusted root "
+                f"{what} does not chain to a trusted root "
                 "(set SOHOA_SIGN_TRUST to the issuing CA's root) / không xác thực được chứng thư số"
             )
         if isinstance(err, cv_errors.PathValidationError):
-            return CertificateNotUsable(f"the agency certificate did not validate: {_short(err)}")
-        if type(err).__module__.startswith("pkcs11"):
-            return SignerUnavailable(
-                f"{signer.key.describe} failed while signing ({type(err).__name__}); "
-                "is the token still plugged in?"
-            )
+            return CertificateNotUsable(f"{what} did not validate: {_short(err)}")
     return SignError(f"signing failed: {_short(exc)}")
 
 
@@ -241,7 +275,7 @@ def sign_pdf(
     partial = dst.with_name(dst.name + ".part")
     try:
         try:
-            _write_signed(signer, src, partial, at)
+            spot = _write_signed(signer, src, partial, at)
         except SignError:
             raise
         except Exception as exc:
@@ -249,8 +283,8 @@ def sign_pdf(
                 raise
             log.info("PKCS#11 signing failed (%s); reopening the token once", type(exc).__name__)
             signer.key.reopen()
-            _write_signed(signer, src, partial, at)
-        record = _record(signer, partial, at, src.stat().st_size)
+            spot = _write_signed(signer, src, partial, at)
+        record = _record(signer, partial, at, src.stat().st_size, spot)
         os.replace(partial, dst)
         return record
     except SignError:
@@ -274,13 +308,40 @@ def _is_token_error(exc: BaseException) -> bool:
     return False
 
 
-def _write_signed(signer: AgencySigner, src: Path, out: Path, at: datetime) -> None:
+def _write_signed(signer: AgencySigner, src: Path, out: Path, at: datetime) -> Placement:
     with open(src, "rb") as inf, open(out, "w+b") as outf:
         writer = IncrementalPdfFileWriter(inf, strict=False)
         if writer.prev.encrypted:
             raise RejectedInput(f"{src.name} is encrypted")
-        box = signer.appearance.field_box(_media_box(writer))
+        page = _media_box(writer)
+        spot = placement.place(src, page, signer.appearance.size())
+        if spot.room_added:
+            _add_room(writer, page, spot.room_added)
+        box = (
+            int(spot.box[0]),
+            int(spot.box[1]),
+            int(spot.box[2] + 0.999),
+            int(spot.box[3] + 0.999),
+        )
         signer.run(_sign(signer, writer, outf, box, at))
+        return spot
+
+
+def _add_room(
+    writer: IncrementalPdfFileWriter, page: tuple[float, float, float, float], band: float
+) -> None:
+    """Extend page 1 upwards by ``band`` points, in the signature's own revision: the page's
+    content (the scan, the text layer) keeps its coordinates, so it stays whole and where it
+    was, and the mark gets blank paper above it (Law 20/2023 art. 12)."""
+    page_ref, _ = writer.find_page_for_modification(0)
+    node = page_ref.get_object()
+    x0, y0, x1, y1 = page
+    grown = generic.ArrayObject([generic.FloatObject(v) for v in (x0, y0, x1, round(y1 + band, 2))])
+    node[generic.NameObject("/MediaBox")] = grown
+    for key in ("/CropBox", "/BleedBox", "/TrimBox", "/ArtBox"):
+        if key in node:
+            node[generic.NameObject(key)] = grown
+    writer.update_container(node)
 
 
 async def _sign(
@@ -294,7 +355,7 @@ async def _sign(
     http = await signer.http()
     if signer.timestamper is not None:
         signer.timestamper.last_time = None
-    context = _validation_context(signer, http) if lt else None
+    context = _validation_context(signer, http) if signer.checks_revocation else None
     meta = PdfSignatureMetadata(
         field_name=FIELD_NAME,
         md_algorithm="sha256",
@@ -302,9 +363,13 @@ async def _sign(
         reason=signer.appearance.mark,
         embed_validation_info=lt,
         validation_context=context,
-        # in the signature's own revision: one update, and the signature covers the DSS
+        use_pades_lta=signer.wants_archive_timestamp,
+        timestamp_field_name=ARCHIVE_TIMESTAMP_FIELD,
+        # after the signature, in a revision of its own, with a VRI entry for it: the
+        # shape PAdES baseline B-LT has and EU DSS links to the signature (revocation data
+        # inside the signed revision is not counted for it)
         dss_settings=DSSContentSettings(
-            placement=SigDSSPlacementPreference.TOGETHER_WITH_SIGNATURE, include_vri=False
+            placement=SigDSSPlacementPreference.SEPARATE_REVISION, include_vri=True
         ),
     )
     pdf_signer = _SignerAt(
@@ -337,52 +402,79 @@ def _reserve(signer: AgencySigner) -> int:
     return 4096 + 2 * chain + (12288 if signer.timestamper is not None else 0)
 
 
-def _record(signer: AgencySigner, path: Path, at: datetime, original_size: int) -> SignatureRecord:
-    """Check the signed file's shape and describe it.
+def _record(
+    signer: AgencySigner, path: Path, at: datetime, original_size: int, spot: Placement
+) -> SignatureRecord:
+    """Check the signed file's shape and describe it as it is.
 
-    The appended update must end in our signature, whose /ByteRange starts at 0 and
-    ends at the end of the file; the digest is taken over the whole file. The update
-    alone is read (a few tens of kB): pyHanko's reader would parse the signature's
-    /Contents character by character, ~20 ms for nothing.
+    The file must be the original bytes followed by updates, the first of which holds
+    our one new signature, whose /ByteRange starts at 0 and covers its whole revision;
+    the level is read back from the file (:func:`pipeline.sign.levels.assess`).
     """
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
         size = fh.tell()
-        fh.seek(original_size)
-        update = fh.read()
-    ranges = _BYTE_RANGE.findall(update)
-    if len(ranges) != 1 or FIELD_NAME.encode() not in update:
-        raise SignError("the signed file does not hold exactly one new agency signature")
-    a, b, c, d = (int(v) for v in ranges[0])
-    if a != 0 or c + d != size or not b < c:
-        raise SignError("the new signature does not cover the whole signed file")
+        fh.seek(0)
+        reader = PdfFileReader(fh, strict=False)
+        ours = [s for s in reader.embedded_regular_signatures if s.field_name == FIELD_NAME]
+        if len(ours) != 1 or len(reader.embedded_regular_signatures) != 1:
+            raise SignError("the signed file does not hold exactly one agency signature")
+        sig = ours[0]
+        a, b, c, d = (int(v) for v in sig.byte_range)
+        revision_end = reader.xrefs.get_startxref_for_revision(sig.signed_revision)
+        if a != 0 or b >= c or c + d <= original_size or c + d < revision_end:
+            raise SignError("the new signature does not cover the whole signed revision")
+        facts = levels.assess(reader, sig, signer.trust)
+        value_sha256 = hashlib.sha256(sig.pkcs7_content).hexdigest()
     stamp = signer.timestamper.last_time if signer.timestamper is not None else None
     if signer.timestamper is not None and stamp is None:
         raise SignError("the signature lacks the time-stamp that was asked for")
-    has_dss = b"/DSS" in update
-    level = "B-B"
-    if stamp is not None:
-        level = "B-LT" if has_dss else "B-T"
+    if facts.level != _expected_level(signer):
+        log.warning(
+            "signed at %s, not %s as configured (no revocation data for: %s)",
+            facts.level,
+            _expected_level(signer),
+            ", ".join(facts.lacking) or "-",
+        )
     cert = signer.key.cert
+    last = facts.last_time_stamp
+    archive = [t for t in facts.time_stamps if t.kind == "document"]
     return SignatureRecord(
         signer=certs.subject_text(cert.subject),
         agency=signer.appearance.agency,
         serial=certs.serial_hex(cert),
         issuer=certs.subject_text(cert.issuer),
         signed_at=at.isoformat(),
-        level=level,
+        level=facts.level,
         tsa=signer.cfg.tsa_url if stamp is not None else None,
         timestamp=stamp.astimezone(ICT).isoformat(timespec="seconds") if stamp else None,
-        revocation=has_dss,
+        revocation=facts.revocation,
         sha256=digest.hexdigest(),
         size=size,
         key_store="pkcs11" if signer.key.on_token else "pkcs12",
+        archive_timestamp=_ict(archive[-1].time) if archive else None,
+        renew_before=_ict(last.expires) if last is not None else None,
+        value_sha256=value_sha256,
+        mark={
+            "placement": spot.where,
+            "box": [round(v, 1) for v in spot.box],
+            "room_added": round(spot.room_added, 1),
+        },
     )
 
 
-_BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]")
+def _expected_level(signer: AgencySigner) -> str:
+    if signer.wants_archive_timestamp:
+        return "B-LTA"
+    if signer.wants_revocation:
+        return "B-LT"
+    return "B-T" if signer.timestamper is not None else "B-B"
+
+
+def _ict(value: datetime) -> str:
+    return value.astimezone(ICT).isoformat(timespec="seconds")
 
 
 class _RecordingTimeStamper(HTTPTimeStamper):

@@ -20,13 +20,19 @@ class SignatureRecord:
     serial: str  # certificate serial number, hex
     issuer: str  # issuer DN
     signed_at: str  # ISO 8601, +07:00: the time shown on the page and in /M
-    level: str  # PAdES baseline level reached: "B-B", "B-T" or "B-LT"
+    level: str  # PAdES baseline level the file reaches: "B-B", "B-T", "B-LT" or "B-LTA"
     tsa: str | None  # time-stamp authority URL, when a time-stamp was added
     timestamp: str | None  # the time-stamp's time (genTime), ISO 8601 +07:00
     revocation: bool  # OCSP/CRL data embedded in the document security store
     sha256: str  # of the signed file
     size: int  # bytes of the signed file
     key_store: str  # "pkcs12" or "pkcs11"
+    archive_timestamp: str | None = None  # the last document time-stamp's time (B-LTA)
+    renew_before: str | None = None  # the last time-stamp's certificate expiry: renew before
+    value_sha256: str | None = None  # SHA-256 of the signature (CMS) itself: which signature
+    # where the mark went on page 1: {"placement": "free-space" | "room-added", "box": [x1, y1,
+    # x2, y2] in points, "room_added": points the page was extended upwards by}
+    mark: dict[str, Any] | None = None
 
     def as_metadata(self) -> dict[str, Any]:
         """The metadata JSON's ``signature`` object."""
@@ -40,6 +46,10 @@ class SignatureRecord:
             "time_stamp": self.timestamp,
             "level": f"PAdES-{self.level}",
             "revocation_info": self.revocation,
+            "archive_time_stamp": self.archive_timestamp,
+            "renew_before": self.renew_before,
+            "value_sha256": self.value_sha256,
+            "mark": self.mark,
             "sha256": self.sha256,
             "key_store": self.key_store,
         }
@@ -62,14 +72,27 @@ class Verdict:
     level: str | None = None
     revocation_checked: bool = False
     signatures: int = 0
+    value_sha256: str | None = None  # SHA-256 of the first signature's CMS: which signature
+
+    @property
+    def unsigned(self) -> bool:
+        """No signature, and none recorded: "not signed", which is not "invalid"."""
+        return self.code == "unsigned"
 
     @property
     def label_vi(self) -> str:
-        return "Đã ký số, hợp lệ" if self.valid else "Chữ ký số không hợp lệ"
+        if self.valid:
+            return "Đã ký số, hợp lệ"
+        return "Chưa ký số" if self.unsigned else "Chữ ký số không hợp lệ"
 
     def text(self) -> str:
         """One line for a terminal or a web page: verdict, then why, in both languages."""
-        word = "Hợp lệ / Valid" if self.valid else "Không hợp lệ / Invalid"
+        if self.valid:
+            word = "Hợp lệ / Valid"
+        elif self.unsigned:
+            word = "Chưa ký số / Not signed"
+        else:
+            word = "Không hợp lệ / Invalid"
         return f"{word}: {self.reason_vi} / {self.reason_en}"
 
     def as_dict(self) -> dict[str, Any]:

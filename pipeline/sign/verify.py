@@ -22,6 +22,7 @@ invalid verdict into :class:`SignatureInvalid` (exit 5) for callers that want th
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Sequence
 from datetime import datetime
@@ -41,7 +42,7 @@ from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverage
 from pyhanko_certvalidator import ValidationContext
 
 from pipeline.errors import SignatureInvalid
-from pipeline.sign import certs
+from pipeline.sign import certs, levels
 from pipeline.sign.appearance import ICT
 from pipeline.sign.pades import _timestamp_time
 from pipeline.sign.records import Verdict
@@ -80,7 +81,7 @@ def verify_pdf(
                     "The document carries no digital signature",
                 )
             dss = DocumentSecurityStore.read_dss(reader) if "/DSS" in reader.root else None
-            verdicts = [_verify_one(sig, dss, anchors, fetch) for sig in sigs]
+            verdicts = [_verify_one(reader, sig, dss, anchors, fetch) for sig in sigs]
     except OSError as exc:
         return _bad(
             "unreadable", "Không mở được tệp", f"The file cannot be opened ({exc.strerror})"
@@ -138,6 +139,7 @@ async def _validate(sig: EmbeddedPdfSignature, vc: ValidationContext) -> PdfSign
 
 
 def _verify_one(
+    reader: PdfFileReader,
     sig: EmbeddedPdfSignature,
     dss: DocumentSecurityStore | None,
     anchors: list[x509.Certificate],
@@ -152,8 +154,9 @@ def _verify_one(
         "issuer": certs.subject_text(cert.issuer),
         "signed_at": _when(sig.self_reported_timestamp),
         "timestamp": _when(claimed_ts),
-        "level": _level(claimed_ts, dss),
+        "level": levels.assess(reader, sig, anchors).level,
         "revocation_checked": dss is not None or fetch,
+        "value_sha256": hashlib.sha256(sig.pkcs7_content).hexdigest(),
     }
     # the chain is judged when the signature provably existed: at the time-stamp if any
     status = asyncio.run(_validate(sig, _context(anchors, dss, claimed_ts, fetch)))
@@ -274,9 +277,3 @@ def _agency(cert: x509.Certificate) -> str | None:
 
 def _when(value: datetime | None) -> str | None:
     return value.astimezone(ICT).isoformat(timespec="seconds") if value is not None else None
-
-
-def _level(stamp: datetime | None, dss: DocumentSecurityStore | None) -> str:
-    if stamp is None:
-        return "B-B"
-    return "B-LT" if dss is not None and (dss.ocsps or dss.crls) else "B-T"

@@ -129,6 +129,7 @@ class TestPki:
     revoked: dict[int, datetime] = field(default_factory=dict)
     requests: Counter[str] = field(default_factory=Counter)
     tsa_enabled: bool = True
+    tsa_label: str = "tsa"  # the certificate the time-stamp service signs with (a TSA rotates)
 
     def __post_init__(self) -> None:
         now = datetime.now(UTC)
@@ -288,7 +289,7 @@ class TestPki:
         ).dump()
 
     def tsa_response(self, body: bytes) -> bytes:
-        tsa = self.certs["tsa"]
+        tsa = self.certs[self.tsa_label]
         stamper = TimeStamper(
             tsa_cert=tsa.asn1, tsa_key=_asn1_key(tsa.key), certs_to_embed=[self.root.asn1]
         )
@@ -352,7 +353,7 @@ def running_pki(folder: Path) -> Iterator[TestPki]:
     pki.issue("expired", "Sở Tư pháp tỉnh Lào Cai", AGENCY, days=(-400, -35))
     pki.issue("revoked", "Sở Xây dựng tỉnh Lào Cai", AGENCY)
     pki.revoke("revoked")
-    pki.issue("tsa", "sohoa Test TSA", "sohoa test PKI", tsa=True, revocation_urls=False)
+    pki.issue("tsa", "sohoa Test TSA", "sohoa test PKI", tsa=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -440,6 +441,13 @@ class SoftHsm:
             timeout=60,
         )
         pem.unlink()
+        self.import_cert(token, issued, label, pin, key_id=key_id)
+
+    def import_cert(
+        self, token: str, issued: Issued, label: str, pin: str = PIN, *, key_id: str | None = None
+    ) -> None:
+        """Put a certificate on the token (beside its key when ``key_id`` names it)."""
+        key_id = key_id or format(abs(hash(label)) % 2**32, "08x")
         der = self.folder / f"{label}.crt.der"
         der.write_bytes(issued.cert.public_bytes(serialization.Encoding.DER))
         subprocess.run(

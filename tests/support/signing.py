@@ -13,6 +13,7 @@ import shlex
 import shutil
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ import pytest
 from pipeline.config import SignConfig
 from pipeline.sign import AgencySigner, open_signer
 from tests.support.archived import make_archived_pdf
+from tests.support.dss import DssValidator
 from tests.support.pki import (
     PASSPHRASE,
     PIN,
@@ -55,7 +57,8 @@ def archived(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def hsm(tmp_path_factory: pytest.TempPathFactory, pki: TestPki) -> SoftHsm:
-    """A SoftHSM2 token holding the ``plain`` and ``agency`` keys (and one expired)."""
+    """A SoftHSM2 token holding the ``plain`` and ``agency`` keys (and one expired), and, as
+    tokens in the field do, a certificate of another PKI that has nothing to do with them."""
     if not SOFTHSM_MODULE.is_file() or not shutil.which("softhsm2-util"):
         pytest.fail("SoftHSM2 missing: run scripts/setup.sh with SOHOA_SETUP_TEST=1")
     made = softhsm(tmp_path_factory.mktemp("softhsm"))
@@ -63,6 +66,9 @@ def hsm(tmp_path_factory: pytest.TempPathFactory, pki: TestPki) -> SoftHsm:
     made.init_token(TOKEN)
     for label in ("plain", "agency", "expired"):
         made.import_key(TOKEN, pki.certs[label], label)
+    stranger = TestPki(folder=tmp_path_factory.mktemp("other-pki"), url="http://127.0.0.1:9")
+    made.import_cert(TOKEN, stranger.root, "unrelated-root")
+    made.import_cert(TOKEN, stranger.issue("unrelated", "Sở Tài chính tỉnh khác"), "unrelated")
     return made
 
 
@@ -92,6 +98,15 @@ def p12_tsa_signer(pki: TestPki, trust: Path) -> Iterator[AgencySigner]:
 
 @pytest.fixture(scope="session")
 def p12_lt_signer(pki: TestPki, trust: Path) -> Iterator[AgencySigner]:
+    """Revocation data but no document time-stamp: PAdES B-LT."""
+    cfg = p12_config(pki, "agency", tsa_url=f"{pki.url}/tsa", archive_timestamp=False)
+    with open_signer(cfg, P12_ENV) as signer:
+        yield signer
+
+
+@pytest.fixture(scope="session")
+def p12_lta_signer(pki: TestPki, trust: Path) -> Iterator[AgencySigner]:
+    """What an agency with a TSA gets by default: PAdES B-LTA."""
     with open_signer(p12_config(pki, "agency", tsa_url=f"{pki.url}/tsa"), P12_ENV) as signer:
         yield signer
 
@@ -116,3 +131,25 @@ def verapdf_command() -> list[str] | None:
     if exe := shutil.which("verapdf"):
         return [exe]
     return None
+
+
+@pytest.fixture(scope="session")
+def dss(trust: Path) -> Iterator[DssValidators]:
+    """The EU DSS validator (scripts/get-dss.sh), started once for the whole session."""
+    try:
+        validators = DssValidators(DssValidator(trust), DssValidator(trust, online=True))
+    except (RuntimeError, OSError) as exc:
+        pytest.fail(f"EU DSS validator unavailable ({exc}): run scripts/get-dss.sh")
+    try:
+        yield validators
+    finally:
+        validators.offline.close()
+        validators.online.close()
+
+
+@dataclass(frozen=True)
+class DssValidators:
+    """``offline`` judges a file by what it carries; ``online`` may ask the test PKI."""
+
+    offline: DssValidator
+    online: DssValidator

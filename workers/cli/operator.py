@@ -136,7 +136,8 @@ def cmd_show(args: argparse.Namespace, cfg: Config, out: Output) -> int:
     try:
         kind, ident = ledger.resolve_id(args.id)
         if kind == "document":
-            _show_document(ledger.get_document(ident), ledger.events(document_id=ident), out)
+            doc = ledger.get_document(ident)
+            _show_document(doc, ledger.events(document_id=ident), out, _signature_check(cfg, doc))
         else:
             _show_batch(ledger, ident, out)
     finally:
@@ -144,12 +145,23 @@ def cmd_show(args: argparse.Namespace, cfg: Config, out: Output) -> int:
     return int(ExitCode.OK)
 
 
-def _show_document(doc: Document, history: list[dict], out: Output) -> None:
+def _signature_check(cfg: Config, doc: Document) -> dict | None:
+    """An archived copy's signature as the file (held to its metadata) says, not the ledger."""
+    if not doc.pdf_key or doc.state not in ("archived", "indexed"):
+        return None
+    from workers.cli.sign import archived_verdict
+
+    return archived_verdict(cfg, doc.pdf_key)
+
+
+def _show_document(doc: Document, history: list[dict], out: Output, check: dict | None) -> None:
     if out.json_mode:
-        out.row({"kind": "document", **doc.__dict__, "events": history})
+        out.row({"kind": "document", **doc.__dict__, "signature_check": check, "events": history})
         return
     for key, value in doc.__dict__.items():
         out.text(f"{key:16} {'-' if value is None else _line(value)}")
+    if check is not None:
+        out.text(f"{'signature_check':16} {_line(check['verdict'])}")
     out.text("history:")
     for ev in history:
         out.text(

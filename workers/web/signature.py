@@ -1,12 +1,15 @@
 """The agency signature beside each document on the web: "Đã ký số" and the verdict.
 
-The verdict is the file's own, not what the metadata claims: each archived PDF is
+The verdict is the file's own, held to what the metadata records: each archived PDF is
 downloaded and verified (integrity, chain to ``SOHOA_SIGN_TRUST``, time-stamp,
-revocation data in the file) the first time a page lists it. Verdicts are kept per
-object version (its ETag), so a results page of 50 hits costs 50 HEAD requests on
-later views, not 50 verifications; a new version (``sohoa sign --pending``, a
-restored copy) is verified again because its ETag differs. Two requests for the
-same unverified object wait for one verification.
+revocation data in the file) the first time a page lists it, and a signature the
+metadata JSON records but the file lacks (cut back to its unsigned revision) or carries
+another of is "Chữ ký số không hợp lệ" with the reason, never "Chưa ký số"
+(:func:`pipeline.sign.recorded.against_record`). Verdicts are kept per object version
+(the PDF's and the metadata's ETags), so a results page of 50 hits costs HEAD requests
+on later views, not 50 verifications; a new version (``sohoa sign --pending`` or
+``--extend``, a restored copy) is verified again because its ETag differs. Two requests
+for the same unverified object wait for one verification.
 
 For any page that lists documents::
 
@@ -19,6 +22,7 @@ and in its template ``{% from "_signature.html" import signature_badge %}`` then
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 import threading
@@ -26,6 +30,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pipeline.config import Config
 from pipeline.errors import ConfigError, SohoaError, Unavailable
@@ -89,9 +94,9 @@ class SignatureChecker:
 
         quiet_pyhanko()
         self.cfg, self.store, self.max_entries = cfg, store, max_entries
-        self._cache: OrderedDict[tuple[str, str], Verdict] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, str, str], Verdict] = OrderedDict()
         self._lock = threading.Lock()
-        self._inflight: dict[tuple[str, str], threading.Lock] = {}
+        self._inflight: dict[tuple[str, str, str], threading.Lock] = {}
         self.verified = 0  # verifications actually run (the cache's misses)
 
     def badges(self, keys: Iterable[str | None]) -> dict[str, SignatureBadge]:
@@ -124,7 +129,12 @@ class SignatureChecker:
         info = store.stat(store.archive_bucket, key)
         if info is None:
             raise SohoaError("tệp không còn trong kho lưu trữ / the file is not in the archive")
-        version = (key, info.etag or f"size:{info.size}:{info.meta.get('sha256')}")
+        meta_info = store.stat(store.archive_bucket, _metadata_key(key))
+        version = (
+            key,
+            info.etag or f"size:{info.size}:{info.meta.get('sha256')}",
+            meta_info.etag if meta_info is not None else "",
+        )
         cached = self._cached(version)
         if cached is not None:
             return cached
@@ -134,7 +144,7 @@ class SignatureChecker:
             cached = self._cached(version)
             if cached is not None:
                 return cached
-            verdict = self._verify(store, key)
+            verdict = self._verify(store, key, meta_info is not None)
             still = store.stat(store.archive_bucket, key)
             with self._lock:
                 self._inflight.pop(version, None)
@@ -144,19 +154,35 @@ class SignatureChecker:
                         self._cache.popitem(last=False)
             return verdict
 
-    def _cached(self, version: tuple[str, str]) -> Verdict | None:
+    def _cached(self, version: tuple[str, str, str]) -> Verdict | None:
         with self._lock:
             verdict = self._cache.get(version)
             if verdict is not None:
                 self._cache.move_to_end(version)
             return verdict
 
-    def _verify(self, store: ObjectStore, key: str) -> Verdict:
+    def _verify(self, store: ObjectStore, key: str, has_metadata: bool) -> Verdict:
         from pipeline.sign import verify_pdf
+        from pipeline.sign.recorded import against_record
 
+        recorded = _recorded_signature(store, key) if has_metadata else None
         with tempfile.TemporaryDirectory(prefix="sohoa-web-verify-") as tmp:
             path = Path(tmp) / "document.pdf"
             store.download(store.archive_bucket, key, path)
             with self._lock:
                 self.verified += 1
-            return verify_pdf(path, trust=self.cfg.sign.trust)
+            return against_record(verify_pdf(path, trust=self.cfg.sign.trust), recorded)
+
+
+def _metadata_key(pdf_key: str) -> str:
+    return pdf_key[: -len(".pdf")] + ".json" if pdf_key.endswith(".pdf") else pdf_key + ".json"
+
+
+def _recorded_signature(store: ObjectStore, key: str) -> dict[str, Any] | None:
+    """The metadata's ``signature`` object, or None (unreadable metadata records nothing)."""
+    try:
+        meta = json.loads(store.get_bytes(store.archive_bucket, _metadata_key(key)))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    signature = meta.get("signature") if isinstance(meta, dict) else None
+    return signature if isinstance(signature, dict) else None

@@ -168,7 +168,10 @@ def store(run: DocumentRun) -> Document | None:
     objects.put_bytes(
         bucket,
         keys.words,
-        json.dumps(words_object(keys, run.results), ensure_ascii=False).encode("utf-8"),
+        json.dumps(
+            with_room_above(words_object(keys, run.results), _room_added(run)),
+            ensure_ascii=False,
+        ).encode("utf-8"),
         content_type="application/json; charset=utf-8",
         meta=obj_meta,
     )
@@ -235,6 +238,26 @@ def words_object(keys: ArchiveKeys, results: Sequence[PageResult]) -> dict[str, 
             for n, r in enumerate(results, start=1)
         ],
     }
+
+
+def _room_added(run: DocumentRun) -> float:
+    mark = run.signature.mark if run.signature is not None else None
+    return float((mark or {}).get("room_added") or 0.0)
+
+
+def with_room_above(words: dict[str, Any], room_pt: float) -> dict[str, Any]:
+    """``words`` once page 1 was extended upwards by ``room_pt`` points for the signature's
+    mark (pipeline.sign.placement): its boxes move down by as many pixels and its height
+    grows, so they still fit the page as rendered (the web view draws them in % of it)."""
+    pages = words.get("pages") or []
+    if room_pt <= 0 or not pages or pages[0].get("room_added_px"):
+        return words
+    first = dict(pages[0])
+    band = round(room_pt * float(first.get("dpi") or 72) / 72)
+    first["height"] = int(first.get("height") or 0) + band
+    first["room_added_px"] = band
+    first["words"] = [[w[0], w[1], w[2] + band, w[3], w[4] + band, *w[5:]] for w in first["words"]]
+    return {**words, "pages": [first, *pages[1:]]}
 
 
 def _signature_fields(run: DocumentRun) -> dict[str, Any]:

@@ -92,19 +92,27 @@ def sign(run: DocumentRun) -> Document | None:
 # ------------------------------------------------------------------ sohoa sign --pending
 
 
-def pending_documents(services: Services, limit: int | None = None) -> list[Document]:
-    """Archived documents waiting for their signature, oldest first."""
-    found = services.ledger.find_documents(
-        states=[ARCHIVED, INDEXED], signature=metadata.SIGNATURE_PENDING
-    )
+def pending_documents(
+    services: Services, limit: int | None = None, *, include_unsigned: bool = False
+) -> list[Document]:
+    """Archived documents waiting for their signature, oldest first; with
+    ``include_unsigned`` also those archived unsigned before signing was configured
+    (their ledger row has no signature at all, not even "pending")."""
+    if include_unsigned:
+        found = services.ledger.find_documents(states=[ARCHIVED, INDEXED])
+        found = [d for d in found if d.signature in (None, metadata.SIGNATURE_PENDING)]
+    else:
+        found = services.ledger.find_documents(
+            states=[ARCHIVED, INDEXED], signature=metadata.SIGNATURE_PENDING
+        )
     docs = [d for d in found if d.pdf_key and d.metadata_key]
     return docs[:limit] if limit else docs
 
 
-def _unsigned_original(path: Path, sha256: str, size: int, out: Path) -> Path | None:
-    """The archived unsigned bytes: ``path`` itself, or its first ``size`` bytes when an
-    interrupted ``sign --pending`` had already uploaded a signed copy (an incremental
-    update keeps the original bytes as a prefix); None when neither matches."""
+def recorded_copy(path: Path, sha256: str, size: int, out: Path) -> Path | None:
+    """The bytes the metadata records: ``path`` itself, or its first ``size`` bytes when an
+    interrupted ``sign --pending`` or ``sign --extend`` had already uploaded a new version
+    (an incremental update keeps the recorded bytes as a prefix); None when neither matches."""
     if sha256_file(path) == sha256:
         return path
     if path.stat().st_size <= size:
@@ -123,12 +131,35 @@ def _unsigned_original(path: Path, sha256: str, size: int, out: Path) -> Path | 
     return None
 
 
-def _object_meta(services: Services, key: str, level: str) -> dict[str, Any]:
+def object_meta(services: Services, key: str, level: str) -> dict[str, Any]:
     """The object's user metadata as written at archiving (source hash, pages, document id…),
     with the signature level added; its own hash is set again by the upload."""
     info = services.objects.stat(services.objects.archive_bucket, key)
     kept = {k: v for k, v in (info.meta if info else {}).items() if k != META_SHA256}
     return {**kept, metadata.LEVEL_OBJECT_META: level}
+
+
+def _make_room_in_words(services: Services, meta_key: str, record: SignatureRecord) -> None:
+    """The words object follows page 1 when the mark made room above it (a new version)."""
+    from pipeline.archive.layout import words_key
+    from pipeline.flow.steps.archive import with_room_above
+
+    room = float((record.mark or {}).get("room_added") or 0.0)
+    objects, key = services.objects, words_key(meta_key)
+    if room <= 0 or objects.stat(objects.archive_bucket, key) is None:
+        return
+    words = json.loads(objects.get_bytes(objects.archive_bucket, key).decode("utf-8"))
+    moved = with_room_above(words, room)
+    if moved is not words:
+        info = objects.stat(objects.archive_bucket, key)
+        kept = {k: v for k, v in (info.meta if info else {}).items() if k != META_SHA256}
+        objects.put_bytes(
+            objects.archive_bucket,
+            key,
+            json.dumps(moved, ensure_ascii=False).encode("utf-8"),
+            content_type="application/json; charset=utf-8",
+            meta=kept,
+        )
 
 
 def sign_archived(services: Services, doc: Document, *, actor: str, tmp: Path) -> Document:
@@ -161,7 +192,7 @@ def sign_archived(services: Services, doc: Document, *, actor: str, tmp: Path) -
     tmp.mkdir(parents=True, exist_ok=True)
     fetched = tmp / "archived.pdf"
     objects.download(bucket, pdf_key, fetched)
-    original = _unsigned_original(
+    original = recorded_copy(
         fetched, str(file.get("sha256")), int(file.get("size") or 0), tmp / "unsigned.pdf"
     )
     if original is None:
@@ -177,15 +208,16 @@ def sign_archived(services: Services, doc: Document, *, actor: str, tmp: Path) -
         signed,
         record.sha256,
         content_type="application/pdf",
-        meta=_object_meta(services, pdf_key, level),
+        meta=object_meta(services, pdf_key, level),
     )
+    _make_room_in_words(services, meta_key, record)
     updated = metadata.with_signature(meta, record.as_metadata(), record.size)
     objects.put_bytes(
         bucket,
         meta_key,
         json.dumps(updated, ensure_ascii=False, indent=2).encode("utf-8"),
         content_type="application/json; charset=utf-8",
-        meta=_object_meta(services, meta_key, level),
+        meta=object_meta(services, meta_key, level),
     )
     shutil.rmtree(tmp, ignore_errors=True)
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
