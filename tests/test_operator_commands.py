@@ -7,8 +7,9 @@ exist (``ocr.lang: xxx``) makes Tesseract fail, so documents end ``failed`` at s
 
 from __future__ import annotations
 
-import getpass
 import json
+import os
+import pwd
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,10 +26,8 @@ CODE = "000.00.13.H38-261127-0077"
 
 
 def user_actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli:unknown"
+    """The account the test runs as (the CLI's actor is its uid, never LOGNAME)."""
+    return f"cli:{pwd.getpwuid(os.getuid()).pw_name}"
 
 
 @pytest.fixture

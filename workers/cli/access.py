@@ -77,7 +77,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         parents=[common],
         help="who searched, viewed, opened or changed what; `audit verify` checks the chain",
     )
-    p.add_argument("what", nargs="?", choices=["verify"], help="verify: check the SHA-256 chain")
+    p.add_argument(
+        "what",
+        nargs="?",
+        choices=["verify"],
+        help="verify: check the chain against its anchors in the archive bucket, then anchor it",
+    )
     p.add_argument("--user", metavar="U", help="rows of this actor (a web user's name, cli:LOGIN)")
     p.add_argument("--dossier", metavar="CODE", help="rows about this dossier")
     p.add_argument("--since", metavar="DATE", help="rows at or after DATE (2026-12-01[T08:00])")
