@@ -46,7 +46,10 @@ def broken(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
 def archive_keys(env: dict[str, str]) -> list[str]:
     """The dossier objects in the archive (source markers apart: see archive.layout)."""
     st = store.connect(load_config(env=env))
-    return sorted(k for k in st.list_keys(st.archive_bucket) if not k.startswith("sources/"))
+    # The archive also holds source markers and the audit chain's anchors: not documents.
+    return sorted(
+        k for k in st.list_keys(st.archive_bucket) if not k.startswith(("sources/", "audit/"))
+    )
 
 
 def show(env: dict[str, str], ident: str) -> dict:

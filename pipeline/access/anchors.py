@@ -35,8 +35,8 @@ import hashlib
 import json
 import re
 import secrets
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -129,12 +129,13 @@ class AnchorIndex:
         if self.highest is None or anchor.high_water > self.highest.high_water:
             self.highest = anchor
 
-    @classmethod
-    def of(cls, anchors: Iterable[Anchor]) -> AnchorIndex:
-        index = cls()
-        for a in anchors:
-            index.add(a)
-        return index
+    def copy(self) -> AnchorIndex:
+        return replace(
+            self,
+            by_id={row: list(known) for row, known in self.by_id.items()},
+            unreadable=list(self.unreadable),
+            overwritten=list(self.overwritten),
+        )
 
 
 class AnchorStore:

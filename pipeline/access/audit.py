@@ -20,8 +20,8 @@ Object-Locked objects of the archive bucket (:mod:`pipeline.access.anchors`):
 by the appending processes at most every ``audit.anchor_seconds``
 (:mod:`pipeline.access.anchoring`) and by every ``audit verify``. :meth:`verify`
 then checks the chain against every anchor: a row at or before an anchor whose
-hash differs from the anchored one (rewritten), an anchored row that is gone or
-a counter below an anchored one (a removed tail), two anchors that disagree.
+hash differs from the anchored one (rewritten, or the anchor is false), an
+anchored row that is gone or a counter below an anchored one (a removed tail).
 
 Details never carry secrets: keys that look like passwords, tokens or keys are
 replaced by ``"[redacted]"`` before the row is written.
@@ -309,7 +309,7 @@ class SqlAuditLog:
         The anchors must have been listed before this call: each of them was written
         after its rows were committed, so every row it names must be found.
         """
-        index = anchors if anchors is not None else AnchorIndex()
+        index = anchors.copy() if anchors is not None else AnchorIndex()
         if anchor is not None:
             index.add(Anchor("--anchor", "", anchor[0], anchor[1], 0))
         return self.backend.read(lambda tx: _verify(tx, index))
