@@ -368,6 +368,34 @@ def test_appends_anchor_at_most_once_per_interval_after_the_commit(world: World)
     assert body["role"] == "web" and body["high_water"] == row.id
 
 
+def test_the_anchor_is_written_after_the_commit_with_the_chain_unlocked(world: World):
+    """While an appender writes its anchor, another appender gets the chain's lock at once
+    (inside the transaction it would wait for a lock its own thread holds)."""
+    import threading
+
+    store = open_anchor_store(world.cfg("web"))
+    assert store is not None
+    other: dict[str, object] = {}
+
+    class Probing:
+        def write(self, head: Head, **kw):
+            def append() -> None:
+                other["row"] = world.acc.audit().append("probe", "search")
+
+            t = threading.Thread(target=append, daemon=True)
+            t.start()
+            t.join(120)  # a guard against a hang, not a measurement
+            assert "row" in other, "the chain was still locked while the anchor was written"
+            return store.write(head, **kw)
+
+    log = world.acc.audit()
+    log.anchorer = Anchorer(Probing(), 300.0, role="web", identity="t")  # type: ignore[arg-type]
+    row = log.append("lan", "search")
+    assert log.anchorer.last_key and other["row"].id == row.id + 1  # type: ignore[attr-defined]
+    anchor = parse_anchor_key(log.anchorer.last_key, store.chain)
+    assert anchor and anchor.last_id == row.id
+
+
 def test_an_append_never_fails_while_minio_is_away_and_the_next_one_anchors(
     request, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ):
