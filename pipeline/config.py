@@ -205,6 +205,20 @@ class StorageConfig:
     archive_retention_years: int = 10
 
 
+@dataclass(frozen=True)
+class AuditConfig:
+    """Anchoring the audit chain in the archive bucket (pipeline/access/anchors.py)."""
+
+    # A process that appends writes the chain's head into an Object-Locked object at most
+    # this often (and `audit verify` at every run): rows appended since the newest anchor
+    # are what someone who owns the database could still rewrite unnoticed.
+    anchor_seconds: float = 300.0
+    # This chain's name among the anchors; unset: where its database is (PostgreSQL host,
+    # port and database name, or this machine's name and the SQLite file). Set the same
+    # name on every machine when they reach one PostgreSQL by different host names.
+    chain: str | None = None
+
+
 # --------------------------------------------------------------------------- signing
 # The agency's PAdES signature (DESIGN §3, §9). Everything a signing step needs
 # except the secrets: the PIN and passphrase are read by ``pipeline.sign.secrets``
@@ -290,6 +304,7 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     sign: SignConfig = field(default_factory=SignConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
 
     @property
     def ledger_path(self) -> Path:
@@ -421,6 +436,7 @@ _SECTIONS: dict[str, type] = {
     "web": WebConfig,
     "storage": StorageConfig,
     "sign": SignConfig,
+    "audit": AuditConfig,
 }
 
 
@@ -585,6 +601,10 @@ def _validate_access(cfg: Config) -> None:
         raise ConfigError("web.read_audit_window_seconds must be between 0 and 3600")
     if web.cache_max_mb < 0 or web.cache_max_age_hours <= 0:
         raise ConfigError("web.cache_max_mb must be >= 0 and web.cache_max_age_hours > 0")
+    if not cfg.audit.anchor_seconds > 0:
+        raise ConfigError("audit.anchor_seconds must be positive")
+    if cfg.audit.chain is not None and not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", cfg.audit.chain):
+        raise ConfigError("audit.chain is 1-64 characters of letters, digits, '.', '_' and '-'")
 
 
 def public_dict(cfg: Config) -> dict[str, Any]:

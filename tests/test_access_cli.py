@@ -226,3 +226,59 @@ def test_sign_pending_needs_the_worker_key(home_env, tmp_path: Path, role: str):
     assert result.returncode == 5, result.stderr
     assert "needs the worker key" in result.stderr and f"the {role} key" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# ------------------------------------------------------------- who is at the terminal
+
+_IMPOSTOR = {name: "giamdoc" for name in ("LOGNAME", "USER", "LNAME", "USERNAME")}
+
+
+def _me() -> str:
+    import os
+    import pwd
+
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
+def test_the_cli_actor_is_the_real_os_user_not_an_environment_variable(access_env, acc):
+    """``LOGNAME=giamdoc sohoa …`` once wrote ``cli:giamdoc`` into the audit log: the actor
+    came from getpass, which believes the environment. Now it is the process's real uid."""
+    added = _with_stdin(
+        access_env, "mat-khau-rat-dai\n", "users", "add", "victim", "--role", "records"
+    )
+    assert added.returncode == 0, added.stderr
+    forged = {**access_env, **_IMPOSTOR}
+    role = sohoa(forged, "users", "role", "victim", "operator")
+    assert role.returncode == 0, role.stderr
+    search = sohoa(forged, "--json", "search", "giấy phép")
+    assert search.returncode == 0, search.stderr
+    rows = {r.action: r.actor for r in acc.audit().query()}
+    assert rows == {
+        "user_add": f"cli:{_me()}",
+        "user_role": f"cli:{_me()}",
+        "search": f"cli:{_me()}",
+    }
+    assert "giamdoc" not in json.dumps([r.actor for r in acc.audit().query()])
+
+
+def test_a_uid_without_a_name_is_its_number(monkeypatch: pytest.MonkeyPatch):
+    """A uid with no passwd entry (a container's bare uid) is ``cli:<uid>``, whatever the
+    environment claims. (The interpreter lives under /root here, so another uid cannot run
+    it: the uid is stood in for, the password database lookup is real.)"""
+    import os
+    import pwd
+
+    from pipeline.storage.ledger import cli_actor
+
+    uid = 54_321
+    while True:
+        try:
+            pwd.getpwuid(uid)
+        except KeyError:
+            break
+        uid += 1
+    for name, value in _IMPOSTOR.items():
+        monkeypatch.setenv(name, value)
+    assert cli_actor() == f"cli:{_me()}"
+    monkeypatch.setattr(os, "getuid", lambda: uid)
+    assert cli_actor() == f"cli:{uid}"

@@ -273,3 +273,28 @@ def test_the_stores_follow_the_database_url(request, tmp_path: Path):
     finally:
         other.close()
     assert not cfg.ledger_path.exists()
+
+
+def test_tables_of_an_older_sohoa_are_upgraded_in_place(tmp_path: Path):
+    """A ledger file whose access tables predate the attempt counter (schema 1) keeps its
+    users and throttling rows and gains the column on first open."""
+    import sqlite3
+
+    path = tmp_path / "ledger.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE access_schema (component TEXT PRIMARY KEY, version INTEGER NOT NULL);"
+        "INSERT INTO access_schema VALUES ('access', 1);"
+        "CREATE TABLE login_throttle (key TEXT PRIMARY KEY, failures INTEGER NOT NULL,"
+        " window_start REAL NOT NULL, locked_until REAL NOT NULL DEFAULT 0);"
+        "INSERT INTO login_throttle VALUES ('user:lan', 2, 1800000000.0, 0);"
+    )
+    old.commit()
+    old.close()
+    users = SqliteUserStore(path, LoginPolicy(max_failures=3), FAST, Clock())
+    users.add("lan", "records", PW)
+    result = users.authenticate("lan", "guess-three", None)  # the third failure: locked
+    assert result.locked and result.checked and result.tried == 1
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT version FROM access_schema").fetchone() == (2,)
+    conn.close()

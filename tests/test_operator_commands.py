@@ -7,8 +7,9 @@ exist (``ocr.lang: xxx``) makes Tesseract fail, so documents end ``failed`` at s
 
 from __future__ import annotations
 
-import getpass
 import json
+import os
+import pwd
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,10 +26,8 @@ CODE = "000.00.13.H38-261127-0077"
 
 
 def user_actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli:unknown"
+    """The account the test runs as (the CLI's actor is its uid, never LOGNAME)."""
+    return f"cli:{pwd.getpwuid(os.getuid()).pw_name}"
 
 
 @pytest.fixture
@@ -47,7 +46,10 @@ def broken(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
 def archive_keys(env: dict[str, str]) -> list[str]:
     """The dossier objects in the archive (source markers apart: see archive.layout)."""
     st = store.connect(load_config(env=env))
-    return sorted(k for k in st.list_keys(st.archive_bucket) if not k.startswith("sources/"))
+    # The archive also holds source markers and the audit chain's anchors: not documents.
+    return sorted(
+        k for k in st.list_keys(st.archive_bucket) if not k.startswith(("sources/", "audit/"))
+    )
 
 
 def show(env: dict[str, str], ident: str) -> dict:

@@ -130,7 +130,10 @@ def assert_no_secrets(texts: list[str], blobs: list[bytes]) -> None:
 
 def dossier_keys(env: dict[str, str]) -> list[str]:
     st = objects(env)
-    return sorted(k for k in st.list_keys(st.archive_bucket) if not k.startswith("sources/"))
+    # The archive also holds source markers and the audit chain's anchors: not documents.
+    return sorted(
+        k for k in st.list_keys(st.archive_bucket) if not k.startswith(("sources/", "audit/"))
+    )
 
 
 def versions(env: dict[str, str], key: str) -> int:

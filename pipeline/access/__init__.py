@@ -1,5 +1,6 @@
 """Who may do what: people's accounts, web sessions and the audit chain (DESIGN §8).
 
-Everything here lives in the ledger's SQLite file (``cfg.ledger_path``) in its
-own tables, behind small interfaces so a PostgreSQL implementation can follow.
+The tables live in the ledger's database (the SQLite file, or the office's
+PostgreSQL), behind one small seam (``db.py``); the audit chain's head is also
+anchored in Object-Locked objects of the archive bucket (``anchors.py``).
 """

@@ -10,13 +10,18 @@ next, so they form one chain. The program never updates or deletes a row, and
 triggers refuse both; someone who can alter the schema can drop the triggers,
 which is what the chain is for.
 
-What the chain cannot see on its own is the removal of the newest rows, or a
-whole tail rewritten with fresh hashes. :meth:`head` gives the last id and
-hash for anchoring outside the database (printed by ``audit verify``, stored
-in the archive bucket); ``verify(anchor=...)`` checks the chain still passes
-through it. The highest id ever given out (SQLite's AUTOINCREMENT counter,
-PostgreSQL's ``audit_chain.last_id``, which only moves forward) also catches a
-truncated tail.
+What the chain cannot see on its own is a rewrite by someone who can write the
+tables: edit a row and recompute every hash after it, delete rows and renumber
+the rest, cut the tail and wind the high-water counter back (SQLite's
+``sqlite_sequence``; PostgreSQL's ``audit_chain.last_id`` with its trigger
+disabled). An unkeyed hash cannot stop that, so the head of the chain (last id,
+its hash, the highest id ever given out) is anchored outside the database, in
+Object-Locked objects of the archive bucket (:mod:`pipeline.access.anchors`):
+by the appending processes at most every ``audit.anchor_seconds``
+(:mod:`pipeline.access.anchoring`) and by every ``audit verify``. :meth:`verify`
+then checks the chain against every anchor: a row at or before an anchor whose
+hash differs from the anchored one (rewritten, or the anchor is false), an
+anchored row that is gone or a counter below an anchored one (a removed tail).
 
 Details never carry secrets: keys that look like passwords, tokens or keys are
 replaced by ``"[redacted]"`` before the row is written.
@@ -32,10 +37,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from pipeline.access.anchors import Anchor, AnchorIndex, Head
 from pipeline.access.db import AccessBackend, SqliteAccess, Tx
 from pipeline.dossier.codes import CODE_RE
+
+if TYPE_CHECKING:
+    from pipeline.access.anchoring import Anchorer
 
 GENESIS = "0" * 64
 _HASH_VERSION = "sohoa-audit-1"
@@ -60,7 +69,9 @@ class AuditRow:
 @dataclass(frozen=True)
 class ChainCheck:
     """Result of :meth:`SqlAuditLog.verify`. ``first_broken_id`` is the first row whose
-    link or own hash does not hold (for a deleted row, the row after the gap)."""
+    link or own hash does not hold (for a deleted row, the row after the gap; for a
+    rewrite found by an anchor, the anchored row). ``anchor`` names the anchor that shows
+    the break, ``anchors`` how many were checked, ``high_water`` the highest id given."""
 
     ok: bool
     first_broken_id: int | None
@@ -68,6 +79,16 @@ class ChainCheck:
     reason: str | None
     head_id: int | None
     head_hash: str | None
+    anchor: str | None = None
+    anchors: int = 0
+    high_water: int = 0
+
+    @property
+    def head(self) -> Head | None:
+        """The verified head, as an anchor records it."""
+        if not self.ok or self.head_id is None or self.head_hash is None:
+            return None
+        return Head(self.head_id, self.head_hash, max(self.high_water, self.head_id))
 
     def __iter__(self):  # ``ok, broken = log.verify()`` reads naturally
         return iter((self.ok, self.first_broken_id))
@@ -91,7 +112,9 @@ class AuditLog(Protocol):
         action: str | None = None,
         limit: int = 1000,
     ) -> list[AuditRow]: ...
-    def verify(self, anchor: tuple[int, str] | None = None) -> ChainCheck: ...
+    def verify(
+        self, anchor: tuple[int, str] | None = None, anchors: AnchorIndex | None = None
+    ) -> ChainCheck: ...
     def head(self) -> tuple[int, str] | None: ...
 
 
@@ -179,9 +202,15 @@ def _row(r: Any) -> AuditRow:
 class SqlAuditLog:
     """The audit log in the access tables of any :class:`~pipeline.access.db.AccessBackend`."""
 
-    def __init__(self, backend: AccessBackend, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        backend: AccessBackend,
+        clock: Callable[[], float] = time.time,
+        anchorer: Anchorer | None = None,
+    ) -> None:
         self.backend = backend
         self.clock = clock
+        self.anchorer = anchorer
 
     def append(
         self,
@@ -228,7 +257,11 @@ class SqlAuditLog:
                 row_id, at, actor_s, action_s, obj, code, client_s, json.loads(body), prev, digest
             )
 
-        return self.backend.write(chain)
+        row = self.backend.write(chain)
+        if self.anchorer is not None:
+            # Committed: the id is now the highest given out, and the lock is released.
+            self.anchorer.after_append(Head(row.id, row.hash, row.id))
+        return row
 
     def query(
         self,
@@ -267,18 +300,31 @@ class SqlAuditLog:
         )
         return (last["id"], last["hash"]) if last else None
 
-    def verify(self, anchor: tuple[int, str] | None = None) -> ChainCheck:
-        """Walk the chain from the first row; stop at the first row that does not hold."""
-        return self.backend.read(lambda tx: _verify(tx, anchor))
+    def verify(
+        self, anchor: tuple[int, str] | None = None, anchors: AnchorIndex | None = None
+    ) -> ChainCheck:
+        """Walk the chain from the first row, checking it against ``anchors`` (and a noted
+        ``anchor``, ID and hash); stop at the first thing that does not hold.
+
+        The anchors must have been listed before this call: each of them was written
+        after its rows were committed, so every row it names must be found.
+        """
+        index = anchors.copy() if anchors is not None else AnchorIndex()
+        if anchor is not None:
+            index.add(Anchor("--anchor", "", anchor[0], anchor[1], 0))
+        return self.backend.read(lambda tx: _verify(tx, index))
 
 
-def _verify(tx: Tx, anchor: tuple[int, str] | None) -> ChainCheck:
+def _verify(tx: Tx, anchors: AnchorIndex) -> ChainCheck:
     prev, expect_id, checked = GENESIS, 1, 0
     last_id: int | None = None
-    anchor_seen = anchor is None
+    agreed = 0  # the last row an anchor vouched for
+    high = 0
 
-    def broken(row_id: int | None, reason: str) -> ChainCheck:
-        return ChainCheck(False, row_id, checked, reason, last_id, prev)
+    def broken(row_id: int | None, reason: str, anchor: str | None = None) -> ChainCheck:
+        return ChainCheck(
+            False, row_id, checked, reason, last_id, prev, anchor, anchors.count, high
+        )
 
     # Read before the rows: every id up to it was committed with its row, so the walk
     # must reach it, even while others append (rows past it are theirs, not a gap).
@@ -301,21 +347,47 @@ def _verify(tx: Tx, anchor: tuple[int, str] | None) -> ChainCheck:
         )
         if digest != r["hash"]:
             return broken(r["id"], "its contents do not match its hash")
-        if anchor is not None and r["id"] == anchor[0]:
-            if r["hash"] != anchor[1]:
-                return broken(r["id"], "does not match the recorded anchor")
-            anchor_seen = True
+        for digest, key in anchors.by_id.get(r["id"], ()):
+            if r["hash"] != digest:
+                return broken(
+                    r["id"],
+                    f"its hash differs from the anchored one: rows {agreed + 1}..{r['id']}"
+                    " were rewritten after the anchor was written",
+                    key,
+                )
+            agreed = r["id"]
         prev, last_id, expect_id, checked = r["hash"], r["id"], r["id"] + 1, checked + 1
-    if high > (last_id or 0):
-        return broken((last_id or 0) + 1, f"rows {(last_id or 0) + 1}..{high} were removed")
-    if not anchor_seen:
-        return broken(anchor[0] if anchor else None, "the anchored row is gone")
-    return ChainCheck(True, None, checked, None, last_id, prev if last_id else None)
+    last = last_id or 0
+    if high > last:
+        return broken(last + 1, f"rows {last + 1}..{high} were removed")
+    furthest = anchors.furthest
+    if furthest is not None and furthest.last_id > last:
+        return broken(
+            last + 1,
+            f"rows {last + 1}..{furthest.last_id} were removed (the anchor recorded"
+            f" row {furthest.last_id})",
+            furthest.key,
+        )
+    highest = anchors.highest
+    if highest is not None and highest.high_water > high:
+        return broken(
+            high + 1,
+            f"the counter of ids given out went back from {highest.high_water} to {high}",
+            highest.key,
+        )
+    return ChainCheck(
+        True, None, checked, None, last_id, prev if last_id else None, None, anchors.count, high
+    )
 
 
 class SqliteAuditLog(SqlAuditLog):
     """The audit log in the ledger's SQLite file (the embedded default)."""
 
-    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        path: Path,
+        clock: Callable[[], float] = time.time,
+        anchorer: Anchorer | None = None,
+    ) -> None:
         self.path = path
-        super().__init__(SqliteAccess(path), clock)
+        super().__init__(SqliteAccess(path), clock, anchorer)

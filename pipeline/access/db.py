@@ -32,7 +32,7 @@ from pipeline.storage.sqlite_util import immediate
 T = TypeVar("T")
 
 SCHEMA_COMPONENT = "access"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: login_throttle.attempts (every attempt in the window, refused ones too)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS access_schema (
@@ -52,7 +52,8 @@ CREATE TABLE IF NOT EXISTS login_throttle (
     key TEXT PRIMARY KEY,
     failures INTEGER NOT NULL,
     window_start REAL NOT NULL,
-    locked_until REAL NOT NULL DEFAULT 0
+    locked_until REAL NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS web_sessions (
     sid_hash TEXT PRIMARY KEY,
@@ -119,7 +120,24 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
                     f"{path}: access tables are at schema version {row['version']}, newer than"
                     f" this program ({SCHEMA_VERSION}); upgrade sohoa"
                 )
+            elif row["version"] < SCHEMA_VERSION:
+                _upgrade(conn, row["version"])
         _ready.add(key)
+
+
+def _upgrade(conn: sqlite3.Connection, version: int) -> None:
+    """Bring tables made by an older sohoa up to :data:`SCHEMA_VERSION` (inside the caller's
+    write transaction, so two processes opening the file at once upgrade it once)."""
+    if version < 2:
+        columns = {r["name"] for r in conn.execute("PRAGMA table_info(login_throttle)")}
+        if "attempts" not in columns:
+            conn.execute(
+                "ALTER TABLE login_throttle ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0"
+            )
+    conn.execute(
+        "UPDATE access_schema SET version = ? WHERE component = ?",
+        (SCHEMA_VERSION, SCHEMA_COMPONENT),
+    )
 
 
 @contextmanager

@@ -13,6 +13,16 @@ Failures are counted per account and per client address within a window; past
 the limit, that account or address is locked out for a while and not even the
 right password is checked. The per-address limit is higher than the
 per-account one because an office's staff often share one address behind NAT.
+
+An attempt is counted *before* its password is checked: one transaction checks
+the lock and reserves the attempt (a failure until shown otherwise), and only
+then does Argon2 run; a success gives its reservation back. Checking first and
+counting after would let a burst of guesses sent at once all pass the check
+before any of them was counted, so every guess would be verified. This way a
+burst of any size verifies at most the limit, and the rest, the right password
+among them, are refused unchecked. Every attempt, refused or not, is numbered
+within the account's window (:attr:`AuthResult.tried`), so the audit log says
+how many were tried.
 """
 
 from __future__ import annotations
@@ -104,11 +114,18 @@ class LoginPolicy:
 @dataclass(frozen=True)
 class AuthResult:
     """``user`` on success. On failure ``locked`` says a lockout is (now) in force and
-    ``retry_after`` how many seconds it has left; nothing says which check failed."""
+    ``retry_after`` how many seconds it has left; nothing says which check failed.
+
+    ``checked`` says whether the password was verified at all (False: refused by the
+    lockout unchecked); ``tried`` is this attempt's number on the account within the
+    throttling window, refused attempts included. Both are for the audit log.
+    """
 
     user: User | None
     locked: bool = False
     retry_after: float = 0.0
+    checked: bool = False
+    tried: int = 0
 
     @property
     def ok(self) -> bool:
@@ -273,43 +290,69 @@ class SqlUserStore:
         )
         return max([r["locked_until"] - now for r in rows] + [0.0])
 
-    def _record_failure(self, name: str, client: str | None) -> float:
+    def _reserve(self, name: str, client: str | None) -> tuple[float, int]:
+        """Check the lock and, unless refused, count this attempt as a failure in advance.
+
+        One transaction, one attempt at a time office-wide (guesses from two machines
+        both count). Returns (seconds refused for, 0 when let through; the attempt's
+        number on the account). An account or address whose reserved and failed attempts
+        already reach its limit refuses more, even before the lock is written: that is
+        what stops a burst whose first guesses are still being verified.
+        """
         now = self.clock()
         window, lockout = self.policy.window_seconds, self.policy.lockout_seconds
 
-        def count(tx: Tx) -> float:
-            locked_for = 0.0
-            # One failure at a time, office-wide: guesses from two machines both count, and
-            # two of these transactions never wait on each other's rows.
+        def reserve(tx: Tx) -> tuple[float, int]:
             tx.lock("login_throttle")
             # Forget stale counters so guessed names do not pile up for ever.
             tx.execute(
                 "DELETE FROM login_throttle WHERE window_start < ? AND locked_until < ?",
                 (now - window, now),
             )
+            counters = [
+                (key, limit, _throttle_row(tx, key, now, window))
+                for key, limit in self._keys(name, client)
+            ]
+            refused = 0.0
+            for _, limit, (failures, _start, until, _tried) in counters:
+                if until > now:
+                    refused = max(refused, until - now)
+                elif failures >= limit:
+                    refused = max(refused, lockout)
+            tried = 0
+            for key, _, (failures, start, until, attempts) in counters:
+                _save_throttle(
+                    tx, key, failures + (0 if refused else 1), start, until, attempts + 1
+                )
+                if key.startswith("user:"):
+                    tried = attempts + 1
+            return refused, tried
+
+        return self.backend.write(reserve)
+
+    def _failed(self, name: str, client: str | None) -> float:
+        """A reserved attempt failed: lock what reached its limit; seconds locked for."""
+        now = self.clock()
+        lockout = self.policy.lockout_seconds
+
+        def count(tx: Tx) -> float:
+            locked_for = 0.0
+            tx.lock("login_throttle")
             for key, limit in self._keys(name, client):
                 row = tx.execute(
-                    "SELECT failures, window_start, locked_until FROM login_throttle WHERE key = ?",
+                    "SELECT failures, window_start, locked_until, attempts FROM login_throttle"
+                    " WHERE key = ?",
                     (key,),
                 ).fetchone()
-                if row is None or now - row["window_start"] > window:
-                    failures, start, until = 1, now, row["locked_until"] if row else 0.0
+                if row is None:  # a success reset the account meanwhile: count this one anew
+                    failures, start, until, attempts = 1, now, 0.0, 1
                 else:
-                    failures, start, until = (
-                        row["failures"] + 1,
-                        row["window_start"],
-                        row["locked_until"],
-                    )
-                if failures >= limit:
+                    failures, start = row["failures"], row["window_start"]
+                    until, attempts = row["locked_until"], row["attempts"]
+                if failures >= limit and until <= now:
                     until, failures, start = now + lockout, 0, now
                 locked_for = max(locked_for, until - now)
-                tx.execute(
-                    "INSERT INTO login_throttle (key, failures, window_start, locked_until)"
-                    " VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
-                    " failures = excluded.failures, window_start = excluded.window_start,"
-                    " locked_until = excluded.locked_until",
-                    (key, failures, start, until),
-                )
+                _save_throttle(tx, key, failures, start, until, attempts)
             return locked_for
 
         return self.backend.write(count)
@@ -317,9 +360,9 @@ class SqlUserStore:
     def authenticate(self, name: str, password: str, client: str | None) -> AuthResult:
         """Check a login attempt; see the module docstring for what failures reveal."""
         uname = _safe_name(name)
-        remaining = self.lockout_remaining(uname, client)
-        if remaining > 0:
-            return AuthResult(None, locked=True, retry_after=remaining)
+        refused, tried = self._reserve(uname, client)
+        if refused > 0:
+            return AuthResult(None, locked=True, retry_after=refused, tried=tried)
         row = self._row(uname)
         stored = row["password_hash"] if row else self._dummy_hash
         good = False
@@ -331,8 +374,10 @@ class SqlUserStore:
         else:
             self._burn()
         if not good or row is None or row["disabled"]:
-            locked_for = self._record_failure(uname, client)
-            return AuthResult(None, locked=locked_for > 0, retry_after=locked_for)
+            locked_for = self._failed(uname, client)
+            return AuthResult(
+                None, locked=locked_for > 0, retry_after=locked_for, checked=True, tried=tried
+            )
         now = self.clock()
         new_hash = self.hasher.hash(password) if self.hasher.check_needs_rehash(stored) else None
 
@@ -343,11 +388,19 @@ class SqlUserStore:
                     (new_hash, uname, stored),
                 )
             tx.execute("UPDATE users SET last_login_at = ? WHERE name = ?", (_iso(now), uname))
+            tx.lock("login_throttle")
+            # The account starts afresh; the address gets its reserved attempt back.
             tx.execute("DELETE FROM login_throttle WHERE key = ?", (f"user:{uname}",))
+            if client:
+                tx.execute(
+                    "UPDATE login_throttle SET failures = failures - 1"
+                    " WHERE key = ? AND failures > 0",
+                    (f"client:{client}",),
+                )
 
         self.backend.write(logged_in)
         user = self.get(uname)
-        return AuthResult(user)
+        return AuthResult(user, checked=True, tried=tried)
 
     def _burn(self) -> None:
         """Spend a verification's time on input we refuse to hash as given."""
@@ -380,3 +433,29 @@ def _safe_name(name: str) -> str:
     except UsageError:
         cleaned = unicodedata.normalize("NFC", str(name or "")).strip().lower()
         return "?" + cleaned[:64]
+
+
+def _throttle_row(tx: Tx, key: str, now: float, window: float) -> tuple[int, float, float, int]:
+    """A counter as (failures, window start, locked until, attempts); a window that ran out
+    while no lock is in force starts again empty."""
+    row = tx.execute(
+        "SELECT failures, window_start, locked_until, attempts FROM login_throttle WHERE key = ?",
+        (key,),
+    ).fetchone()
+    if row is None:
+        return 0, now, 0.0, 0
+    if now - row["window_start"] > window and row["locked_until"] <= now:
+        return 0, now, row["locked_until"], 0
+    return row["failures"], row["window_start"], row["locked_until"], row["attempts"]
+
+
+def _save_throttle(
+    tx: Tx, key: str, failures: int, start: float, until: float, attempts: int
+) -> None:
+    tx.execute(
+        "INSERT INTO login_throttle (key, failures, window_start, locked_until, attempts)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
+        " failures = excluded.failures, window_start = excluded.window_start,"
+        " locked_until = excluded.locked_until, attempts = excluded.attempts",
+        (key, failures, start, until, attempts),
+    )

@@ -7,9 +7,16 @@ each process role a user whose policy grants only what that role needs:
 =========  =====================================================================
 station    put into raw; no read, no list, no delete
 worker     put and read raw; read and write archive; read, write and delete work
-web        read the current version of archived objects by key (no list)
-operator   read raw and archive (including old versions)
+web        read the current version of archived objects by key (no list);
+           put audit anchors
+operator   read raw and archive (including old versions); put audit anchors
 =========  =====================================================================
+
+Every role that appends to the audit log (worker, web, operator) puts the chain's
+anchors into ``archive/audit/anchors/`` (``pipeline/access/anchors.py``): a put on
+that prefix and nothing else for web and operator. The archive's default
+retention locks each anchor like any archived copy, and the denials below keep
+every role from removing one or shortening its lock.
 
 No role may delete in raw or archive, change retention or bypass governance
 mode; every policy also carries explicit denials of those actions, so a later
@@ -43,6 +50,7 @@ from minio.error import MinioAdminException, S3Error
 from minio.objectlockconfig import COMPLIANCE, GOVERNANCE, YEARS, ObjectLockConfig
 from minio.versioningconfig import ENABLED, VersioningConfig
 
+from pipeline.access.anchors import ANCHOR_PREFIX
 from pipeline.config import STORAGE_ROLES, Config, ConfigError, MinioConfig
 from pipeline.errors import NotAllowed, StorageUnavailable, UsageError
 from pipeline.storage.connect import admin_for, http_client, storage_error
@@ -175,6 +183,13 @@ _ALWAYS_DENIED = (
 _READ_OBJECT = ("s3:GetObject",)
 _READ_BUCKET = ("s3:ListBucket", "s3:GetBucketLocation")
 _WRITE_OBJECT = ("s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
+# The worker's put on the whole archive already covers its anchors.
+_PUT_ANCHOR = ("s3:PutObject",)
+
+
+def _anchors_arn(archive: str) -> str:
+    """The audit anchors' prefix of the archive bucket (the only thing web and operator put)."""
+    return f"arn:aws:s3:::{archive}/{ANCHOR_PREFIX}*"
 
 
 def role_policy(role: str, buckets: BucketNames) -> dict[str, Any]:
@@ -214,6 +229,7 @@ def role_policy(role: str, buckets: BucketNames) -> dict[str, Any]:
                 "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
                 "Resource": [_arn(archive)],
             },
+            _allow(_PUT_ANCHOR, [_anchors_arn(archive)]),
         ]
     elif role == "operator":
         statements = [
@@ -222,6 +238,7 @@ def role_policy(role: str, buckets: BucketNames) -> dict[str, Any]:
                 [_arn(raw, True), _arn(archive, True)],
             ),
             _allow((*_READ_BUCKET, "s3:ListBucketVersions"), [_arn(raw), _arn(archive)]),
+            _allow(_PUT_ANCHOR, [_anchors_arn(archive)]),
         ]
     else:
         raise ValueError(f"unknown storage role {role!r}; roles are {', '.join(ROLES)}")

@@ -14,15 +14,16 @@ import argparse
 import getpass
 import json
 import os
+import socket
 import sys
 from datetime import datetime
 from typing import Any
 
 from pipeline.access.audit import AuditRow
-from pipeline.access.stores import open_audit, open_users
+from pipeline.access.stores import chain_identity, open_anchor_store, open_audit, open_users
 from pipeline.access.users import USER_ROLES, User
 from pipeline.config import Config, storage_role
-from pipeline.errors import ConfigError, ExitCode, NotAllowed, UsageError
+from pipeline.errors import ConfigError, ExitCode, NotAllowed, SohoaError, UsageError
 from pipeline.storage.ledger import cli_actor
 from pipeline.storage.roles import ROLES, BucketNames, RetentionSpec, RoleKeys, setup_storage
 from workers.cli.output import Output
@@ -76,7 +77,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         parents=[common],
         help="who searched, viewed, opened or changed what; `audit verify` checks the chain",
     )
-    p.add_argument("what", nargs="?", choices=["verify"], help="verify: check the SHA-256 chain")
+    p.add_argument(
+        "what",
+        nargs="?",
+        choices=["verify"],
+        help="verify: check the chain against its anchors in the archive bucket, then anchor it",
+    )
     p.add_argument("--user", metavar="U", help="rows of this actor (a web user's name, cli:LOGIN)")
     p.add_argument("--dossier", metavar="CODE", help="rows about this dossier")
     p.add_argument("--since", metavar="DATE", help="rows at or after DATE (2026-12-01[T08:00])")
@@ -304,33 +310,13 @@ def _audit_row(row: AuditRow) -> dict[str, Any]:
 
 
 def cmd_audit(args: argparse.Namespace, cfg: Config, out: Output) -> int:
-    log = open_audit(cfg)
     if args.what == "verify":
-        check = log.verify(_anchor(args.anchor))
-        if out.json_mode:
-            out.row(
-                {
-                    "ok": check.ok,
-                    "checked": check.checked,
-                    "first_broken_id": check.first_broken_id,
-                    "reason": check.reason,
-                    "head_id": check.head_id,
-                    "head_hash": check.head_hash,
-                }
-            )
-        if check.ok:
-            if not out.json_mode:
-                head = f"{check.head_id}:{check.head_hash}" if check.head_id else "(empty)"
-                out.text(f"audit chain intact: {check.checked} rows; last row {head}")
-                out.info("note the last row's ID:HASH elsewhere; `audit verify --anchor` checks it")
-            return int(ExitCode.OK)
-        out.error(f"audit chain broken at row {check.first_broken_id}: {check.reason}")
-        return int(ExitCode.FAILED)
+        return _verify(args, cfg, out)
     if args.anchor:
         raise UsageError("--anchor goes with `sohoa audit verify`")
     if not 1 <= args.limit <= 1_000_000:
         raise UsageError("--limit takes a number between 1 and 1000000")
-    rows = log.query(
+    rows = open_audit(cfg).query(
         user=args.user,
         dossier=args.dossier,
         since=_since(args.since),
@@ -343,4 +329,69 @@ def cmd_audit(args: argparse.Namespace, cfg: Config, out: Output) -> int:
         if not out.json_mode:
             record["details"] = json.dumps(row.details, ensure_ascii=False, sort_keys=True)
         out.row(record, AUDIT_COLUMNS)
+    return int(ExitCode.OK)
+
+
+def _verify(args: argparse.Namespace, cfg: Config, out: Output) -> int:
+    """Check the chain against every anchor in the archive bucket, then anchor its head."""
+    noted = _anchor(args.anchor)
+    store = open_anchor_store(cfg)
+    index = store.index() if store is not None else None  # listed before the rows are read
+    check = open_audit(cfg).verify(noted, index)
+    anchored: str | None = None
+    failure: SohoaError | None = None
+    if store is not None and check.head is not None:
+        try:
+            anchored = store.write(
+                check.head,
+                host=socket.gethostname(),
+                role=storage_role(cfg),
+                identity=chain_identity(cfg),
+            )
+        except SohoaError as exc:
+            failure = exc
+    if out.json_mode:
+        out.row(
+            {
+                "ok": check.ok,
+                "checked": check.checked,
+                "first_broken_id": check.first_broken_id,
+                "reason": check.reason,
+                "anchor": check.anchor,
+                "head_id": check.head_id,
+                "head_hash": check.head_hash,
+                "anchors": check.anchors,
+                "anchored": anchored,
+                "chain": chain_identity(cfg),
+            }
+        )
+    if store is None:
+        out.info(
+            "warning: no MinIO key configured (SOHOA_MINIO_ACCESS_KEY): the chain was not"
+            " checked against its anchors in the archive bucket, and none was written"
+        )
+    elif index is not None:
+        for key in index.overwritten:
+            out.info(
+                f"warning: anchor {key} has more than one version: a role key put over it"
+                " (its name, which verification reads, cannot change)"
+            )
+        for key in index.unreadable:
+            out.info(f"warning: {key} is not an anchor sohoa wrote")
+    if not check.ok:
+        where = f" (anchor {check.anchor})" if check.anchor else ""
+        out.error(f"audit chain broken at row {check.first_broken_id}: {check.reason}{where}")
+        return int(ExitCode.FAILED)
+    if not out.json_mode:
+        head = f"{check.head_id}:{check.head_hash}" if check.head_id else "(empty)"
+        out.text(f"audit chain intact: {check.checked} rows; last row {head}")
+        if store is not None:
+            out.info(
+                f"checked against {check.anchors} anchors in"
+                f" {store.bucket}/{store.folder}"
+                + (f"; anchored as {anchored}" if anchored else "")
+            )
+    if failure is not None:
+        out.error(f"the verified head could not be anchored: {failure}")
+        return int(failure.exit_code)
     return int(ExitCode.OK)

@@ -396,7 +396,8 @@ class WebAuth:
             known = self.users.get(name) is not None
             # An unknown name may be a password typed in the wrong box: never log it.
             actor = name.strip().lower() if known else "?"
-            self._audit(actor, "login_locked" if result.locked else "login_failed", client)
+            action = "login_locked" if result.locked else "login_failed"
+            self._audit(actor, action, client, tried=result.tried, checked=result.checked)
             if result.locked:
                 minutes = max(1, round(result.retry_after / 60))
                 response = self._render(

@@ -7,7 +7,8 @@ restores the ledger from the buckets).
 
 from __future__ import annotations
 
-import getpass
+import os
+import pwd
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
@@ -87,11 +88,18 @@ class Ledger(Protocol):
 
 
 def cli_actor() -> str:
-    """The person at the terminal, as the ledger's actor (``cli:<login>``)."""
+    """The person at the terminal, as the ledger's actor (``cli:<login>``).
+
+    The name is the account the process runs as (its real uid in the password
+    database), never ``LOGNAME``, ``USER`` or ``USERNAME``: anyone can set those to
+    another person's name, and the audit log would believe it. A uid with no entry
+    (a container's bare uid) is given as its number.
+    """
+    uid = os.getuid()
     try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = str(uid)
     return f"cli:{user}"
 
 

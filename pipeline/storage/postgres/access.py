@@ -83,8 +83,16 @@ def _schema() -> list[str]:
     ]
 
 
+def _attempts() -> list[str]:
+    """Every login attempt in the window is numbered, refused ones too (for the audit)."""
+    return ["ALTER TABLE login_throttle ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0"]
+
+
 # The access tables' migrations; a later schema change is appended here, never edited in.
-MIGRATIONS = (Migration(1, "users, login throttle, web sessions, append-only audit log", _schema),)
+MIGRATIONS = (
+    Migration(1, "users, login throttle, web sessions, append-only audit log", _schema),
+    Migration(2, "login_throttle.attempts: every attempt counted, refused ones too", _attempts),
+)
 
 
 def _pg(sql: str) -> str:
