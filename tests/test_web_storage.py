@@ -68,7 +68,11 @@ def test_the_web_key_reads_current_versions_only(minio_server, sohoa_env, keys):
 def test_the_web_policy_grants_no_version_or_list_action():
     policy = role_policy("web", BucketNames("raw", "archive", "work"))
     allowed = {a for s in policy["Statement"] if s["Effect"] == "Allow" for a in s["Action"]}
-    assert allowed == {"s3:GetObject", "s3:HeadBucket", "s3:GetBucketLocation"}
+    assert allowed == {"s3:GetObject", "s3:HeadBucket", "s3:GetBucketLocation", "s3:PutObject"}
+    puts = [
+        s for s in policy["Statement"] if s["Effect"] == "Allow" and "s3:PutObject" in s["Action"]
+    ]
+    assert [s["Resource"] for s in puts] == [["arn:aws:s3:::archive/audit/anchors/*"]]
     denied = {a for s in policy["Statement"] if s["Effect"] == "Deny" for a in s["Action"]}
     assert {"s3:ListBucket", "s3:ListBucketVersions"} <= denied
 
