@@ -68,7 +68,7 @@ def resolve_source(ref: SourceRef, rt: PageRuntime) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     part = cache / f"{ref.sha256}.{os.getpid()}.part"
     objects = rt.objects()
-    objects.download(objects.raw_bucket, ref.raw_key, part)
+    objects.download(objects.raw_bucket, ref.raw_key, part, version_id=ref.raw_version)
     if sha256_file(part) != ref.sha256:
         part.unlink(missing_ok=True)
         raise StorageIntegrityError(f"raw copy {ref.raw_key} does not match its SHA-256")

@@ -11,6 +11,7 @@ from pipeline.archive.rebuild import rebuild_ledger
 from pipeline.config import Config, public_dict
 from pipeline.errors import ExitCode, UsageError
 from pipeline.flow import requeue
+from pipeline.flow.intake import take_in_records
 from pipeline.flow.recover import stuck
 from pipeline.names import display
 from pipeline.storage.ledger import (
@@ -195,6 +196,7 @@ def cmd_retry(args: argparse.Namespace, cfg: Config, out: Output) -> int:
     with services(cfg) as svc:
         ledger = svc.ledger
         if args.failed:
+            take_in_records(svc, out.info)  # stations' custody records not recorded yet
             docs = ledger.find_documents(states=[FAILED], station=args.station, since=since)
             # Interrupted work whose process is gone is resumed too, not left stuck.
             docs += [
