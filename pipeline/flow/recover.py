@@ -120,16 +120,16 @@ def claim(services: Services, doc: Document, owner: str, lease_seconds: float) -
 
 
 def pick_up(
-    services: Services, *, actor: str, owner: str, mine: frozenset[str] = frozenset()
+    services: Services, *, actor: str, owner: str, mine: frozenset[str] | None = None
 ) -> list[Document]:
     """Take over what is stalled; return the waiting documents now claimed for ``owner``.
 
     A ``processing`` document whose holder is gone goes back to ``stored_raw`` (or is
-    found archived); a ``stored_raw`` one with no live holder, or held by ``owner``
-    itself but not among ``mine`` (the documents the caller is running: it claimed
-    them and never started them, as a watcher whose storage went away does), is
-    claimed for ``owner`` for ``run.queue_lease_seconds``, to be run or sent to the
-    queue by the caller.
+    found archived); a ``stored_raw`` one with no live holder is claimed for ``owner``
+    for ``run.queue_lease_seconds``, to be run or sent to the queue by the caller. A
+    caller that runs documents itself gives ``mine`` (those it is running): one it
+    holds but is not running (claimed, then never started because its storage went
+    away) is claimed again, not left to wait for this process's end.
     """
     ledger = services.ledger
     for doc in ledger.find_documents(states=[PROCESSING]):
@@ -142,9 +142,8 @@ def pick_up(
                 index_archived(services, doc, actor)
     claimed: list[Document] = []
     for doc in ledger.find_documents(states=[STORED_RAW]):
-        if doc.id in mine:
-            continue
-        if doc.owner != owner and not owner_gone(doc.owner, doc.lease_until):
+        idle = mine is not None and doc.owner == owner and doc.id not in mine
+        if not idle and not owner_gone(doc.owner, doc.lease_until):
             continue
         if claim(services, doc, owner, services.cfg.run.queue_lease_seconds):
             claimed.append(ledger.get_document(doc.id))

@@ -22,6 +22,7 @@ from pipeline.storage.ledger import (
     open_ledger,
     owner_gone,
 )
+from pipeline.storage.ledger.records import stalled
 from pipeline.storage.ledger.states import (
     FAILED,
     NEEDS_DOSSIER,
@@ -91,7 +92,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def cmd_batches(args: argparse.Namespace, cfg: Config, out: Output) -> int:
-    if args.status and args.status not in (*STATES, "in_progress", "done"):
+    if args.status and args.status not in (*STATES, "in_progress", "done", "stalled"):
         raise UsageError(f"unknown status {args.status!r}; one of {', '.join(STATES)}")
     ledger = open_ledger(cfg)
     try:
@@ -133,11 +134,18 @@ def cmd_show(args: argparse.Namespace, cfg: Config, out: Output) -> int:
 
 
 def _show_document(doc: Document, history: list[dict], out: Output) -> None:
+    held = stalled(doc)
     if out.json_mode:
-        out.row({"kind": "document", **doc.__dict__, "events": history})
+        out.row({"kind": "document", **doc.__dict__, "stalled": held, "events": history})
         return
     for key, value in doc.__dict__.items():
         out.text(f"{key:16} {'-' if value is None else _line(value)}")
+    if held:
+        out.text(
+            f"{'stalled':16} yes: {_line(doc.owner or '-')} stopped renewing its lease"
+            f" ({_line(doc.lease_until or '-')}); a worker's pick-up or `sohoa retry"
+            " --failed` takes it over"
+        )
     out.text("history:")
     for ev in history:
         out.text(

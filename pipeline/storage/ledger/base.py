@@ -11,7 +11,7 @@ import getpass
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from pipeline.storage.ledger.records import ANY_OWNER, Document, SegmentRow
+from pipeline.storage.ledger.records import ANY_OWNER, Document, SegmentRow, stalled
 from pipeline.storage.ledger.states import (
     ARCHIVED,
     ATTENTION_STATES,
@@ -168,13 +168,20 @@ def batch_rows(ledger: Ledger, status: str | None = None) -> list[dict[str, Any]
         counts: dict[str, int] = {}
         for d in docs:
             counts[d.state] = counts.get(d.state, 0) + 1
+        status = batch_status(counts)
+        # Taken by a process that is gone (its lease ran out): any machine's pick-up, or
+        # `sohoa retry --failed`, takes it over; until then operators see it here.
+        stuck = sum(1 for d in docs if stalled(d))
+        if stuck:
+            counts["stalled"] = stuck
+            status = "stalled" if status == "in_progress" else status
         row = {
             "batch_id": b["id"],
             "station": b["station"],
             "created_at": b["created_at"],
             "documents": len(docs),
             "states": counts,
-            "status": batch_status(counts),
+            "status": status,
             "reasons": [
                 f"{d.source_name}: {d.reason}"
                 for d in docs
