@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import secrets
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -281,24 +278,21 @@ def test_a_stalled_document_is_taken_over_from_any_machine(env, tmp_path):
     office.wait_for(lambda: _stalled(desk) == 2, 300, "both shown stalled")
     shown = json_lines(sohoa(desk, "--json", "show", _doc_ids(desk)[0]).stdout)[0]
     assert shown["stalled"] is True and shown["state"] == "processing"
-    # A third machine (the operator's PC, its own pool) takes over the first batch.
+    # A third machine (the operator's PC) takes over the first batch with `retry`...
     first = min(_batches(desk), key=lambda r: r["station"])
-    operator = {**office.host(env, tmp_path, "operator"), "SOHOA_EXECUTOR": "local"}
-    cmd = [*office.named("operator"), sys.executable, "-m", "workers.cli", "--json", "retry"]
-    done = subprocess.run(
-        [*cmd, first["batch_id"]],
-        env={**os.environ, **operator},
-        capture_output=True,
-        text=True,
-        timeout=600,
+    operator = office.host(env, tmp_path, "operator")
+    retry = office.start(
+        operator, "--json", "retry", first["batch_id"], log=tmp_path / "retry.log", hostname="op"
     )
-    assert done.returncode == 0, done.stderr
-    assert [r["status"] for r in json_lines(done.stdout)] == ["indexed"]
-    # Another machine's worker takes over the second by itself.
+    office.wait_for(lambda: _held(desk, first["batch_id"]), 300, "the operator holding it")
+    # ... and another machine's worker (which also runs the operator's pages) the second.
     b = office.start_worker(
         office.host(env, tmp_path, "worker-b"), log=tmp_path / "b.log", hostname="worker-b"
     )
     try:
+        assert retry.wait(timeout=600) == 0, (tmp_path / "retry.log").read_text()
+        rows = json_lines((tmp_path / "retry.log").read_text())
+        assert [r["status"] for r in rows] == ["indexed"], rows
         office.wait_indexed(desk, 2)
     finally:
         office.kill(b, signal.SIGTERM)
@@ -313,6 +307,20 @@ def _keys_of(env: dict[str, str]) -> dict[str, dict[str, str]]:
         "worker": {k: env[k] for k in ("SOHOA_MINIO_ACCESS_KEY", "SOHOA_MINIO_SECRET_KEY")},
         "station": {k: station[k] for k in ("SOHOA_MINIO_ACCESS_KEY", "SOHOA_MINIO_SECRET_KEY")},
     }
+
+
+def _held(env, batch_id: str) -> bool:
+    """Whether the batch's document is in work by a live holder (not stalled any more)."""
+    from pipeline.config import load_config
+    from pipeline.storage.ledger import open_ledger
+    from pipeline.storage.ledger.records import stalled
+
+    ledger = open_ledger(load_config(env=env))
+    try:
+        (doc,) = ledger.find_documents(batch_id=batch_id)
+        return doc.state == "processing" and not stalled(doc)
+    finally:
+        ledger.close()
 
 
 def _batches(env) -> list[dict]:
