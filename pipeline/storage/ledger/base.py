@@ -168,20 +168,20 @@ def batch_rows(ledger: Ledger, status: str | None = None) -> list[dict[str, Any]
         counts: dict[str, int] = {}
         for d in docs:
             counts[d.state] = counts.get(d.state, 0) + 1
-        status = batch_status(counts)
+        overall = batch_status(counts)
         # Taken by a process that is gone (its lease ran out): any machine's pick-up, or
         # `sohoa retry --failed`, takes it over; until then operators see it here.
         stuck = sum(1 for d in docs if stalled(d))
         if stuck:
             counts["stalled"] = stuck
-            status = "stalled" if status == "in_progress" else status
+            overall = "stalled" if overall == "in_progress" else overall
         row = {
             "batch_id": b["id"],
             "station": b["station"],
             "created_at": b["created_at"],
             "documents": len(docs),
             "states": counts,
-            "status": status,
+            "status": overall,
             "reasons": [
                 f"{d.source_name}: {d.reason}"
                 for d in docs
