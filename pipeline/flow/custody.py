@@ -19,6 +19,12 @@ recorded for the document.
 
 Names are bytes (:mod:`pipeline.names`): the ledger gets the exact bytes of the
 file name beside its display form, and the raw object's metadata can give them back.
+
+A scanner station has no ledger: :func:`hand_over` puts the original and then its
+custody record (:mod:`pipeline.flow.intake`) into raw, and removes the file from the
+inbox only once MinIO has confirmed both. Either way the raw object's version id is
+recorded (``raw_version``): processing reads that version, whatever is put over the
+same key later.
 """
 
 from __future__ import annotations
