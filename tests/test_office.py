@@ -294,6 +294,9 @@ def test_a_stalled_document_is_taken_over_from_any_machine(env, tmp_path):
         rows = json_lines((tmp_path / "retry.log").read_text())
         assert [r["status"] for r in rows] == ["indexed"], rows
         office.wait_indexed(desk, 2)
+        # The dead worker's document tasks, handed out again by Redis later, change nothing.
+        for doc_id in _doc_ids(desk):
+            assert _redelivered(desk, doc_id) == "indexed"
     finally:
         office.kill(b, signal.SIGTERM)
     office.assert_office_archived_once(desk, shas, CODE)
@@ -307,6 +310,27 @@ def _keys_of(env: dict[str, str]) -> dict[str, dict[str, str]]:
         "worker": {k: env[k] for k in ("SOHOA_MINIO_ACCESS_KEY", "SOHOA_MINIO_SECRET_KEY")},
         "station": {k: station[k] for k in ("SOHOA_MINIO_ACCESS_KEY", "SOHOA_MINIO_SECRET_KEY")},
     }
+
+
+def _redelivered(env, doc_id: str) -> str:
+    """A document task for ``doc_id`` as Redis would hand it out again; the ledger must not
+    move (no event), whatever the task answers."""
+    from pipeline.config import load_config
+    from pipeline.storage.ledger import open_ledger
+    from workers.executors import celery as tasks
+
+    cfg = load_config(env=env)
+    ledger = open_ledger(cfg)
+    try:
+        before = ledger.events(document_id=doc_id)
+        tasks.configure(cfg)
+        ref = json.dumps({"document_id": doc_id, "explicit_code": None})
+        sent = tasks.document_task.apply_async((ref,), queue=tasks.DOCUMENTS_QUEUE)
+        state = sent.get(timeout=120)
+        assert ledger.events(document_id=doc_id) == before
+        return state
+    finally:
+        ledger.close()
 
 
 def _held(env, batch_id: str) -> bool:
