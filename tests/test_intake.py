@@ -9,6 +9,7 @@ from the very version of the original recorded at custody.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from pathlib import Path
 
@@ -49,18 +50,24 @@ def test_a_station_hands_over_with_nothing_but_its_minio_key(sohoa_env, keys, tm
     inbox = Path(sohoa_env["SOHOA_INBOX"]) / "motcua-01" / CODE
     data = tiny_page(inbox / "trang-1.png", 1)
     tiny_page(inbox / "trang-2.png", 2)
+    hostile = os.fsencode(inbox) + b"/x\xff\n\xe2\x80\xaey.png"  # not UTF-8, a newline, RLO
+    Path(os.fsdecode(hostile)).write_bytes(tiny_page(tmp_path / "h.png", 5))
     station = _station(sohoa_env, keys, tmp_path)
     done = sohoa(station, "--json", "watch", "--once")
     assert done.returncode == 0, done.stderr
     rows = json_lines(done.stdout)
-    assert [r["status"] for r in rows] == ["stored_raw", "stored_raw"]
+    assert [r["status"] for r in rows] == ["stored_raw"] * 3
     assert len({r["batch_id"] for r in rows}) == 1  # one drop group, one batch
     assert not [p for p in Path(sohoa_env["SOHOA_INBOX"]).rglob("*") if p.is_file()]
     assert not load_config(env=station).ledger_path.exists()
     operator = connect(role_cfg(sohoa_env, keys, "operator"))
-    (first, _) = sorted(operator.list_keys(operator.raw_bucket, intake.RECORD_PREFIX))
-    rec = intake.CustodyRecord.from_json(operator.get_bytes(operator.raw_bucket, first))
-    assert rec.document_id == rows[0]["document_id"] and rec.seq == 1
+    records = [
+        intake.CustodyRecord.from_json(operator.get_bytes(operator.raw_bucket, k))
+        for k in operator.list_keys(operator.raw_bucket, intake.RECORD_PREFIX)
+    ]
+    assert {r.name_bytes for r in records} == {b"trang-1.png", b"trang-2.png", hostile[-11:]}
+    (rec,) = [r for r in records if r.document_id == rows[0]["document_id"]]
+    assert rec.seq == 1
     assert rec.sha256 == hashlib.sha256(data).hexdigest() and rec.size == len(data)
     assert (rec.station, rec.folder_name, rec.name_bytes) == ("motcua-01", CODE, b"trang-1.png")
     assert rec.raw_version and rec.actor.startswith("station:")
@@ -205,3 +212,54 @@ def test_a_record_that_is_not_one_is_skipped_not_applied(sohoa_env, keys, tmp_pa
     made = intake.take_in(svc, again, actor="t", owner=None, lease_until=None, log=logs.append)
     assert made == []
     assert len(logs) == 3
+
+
+def test_a_file_written_to_after_it_was_handed_over_stays_in_the_inbox(sohoa_env, keys, tmp_path):
+    """A writer the station cannot see resumes after the upload: the bytes handed over
+    are a document of their own (raw and its record are locked), the file stays in the
+    inbox as it is now, to be handed over again."""
+    store = connect(role_cfg(sohoa_env, keys, "station"))
+    path = Path(sohoa_env["SOHOA_INBOX"]) / "motcua-01" / "scan.png"
+    first = tiny_page(path, 61)
+    put_bytes = store.put_bytes
+
+    def record_then_writer_resumes(*args, **kwargs):
+        digest = put_bytes(*args, **kwargs)
+        with open(path, "ab") as fh:
+            fh.write(b"more pages")
+        return digest
+
+    store.put_bytes = record_then_writer_resumes  # type: ignore[method-assign]
+    with pytest.raises(custody.FileChanged):
+        custody.hand_over(
+            store,
+            path,
+            batch_id="b" + "2" * 11,
+            doc_id="d" + "2" * 11,
+            seq=1,
+            station="motcua-01",
+            origin="motcua-01/scan.png",
+            folder_name=None,
+            actor="station:test:test",
+        )
+    assert path.read_bytes() == first + b"more pages"
+    store.put_bytes = put_bytes  # type: ignore[method-assign]
+    rec, _ = custody.hand_over(
+        store,
+        path,
+        batch_id="b" + "3" * 11,
+        doc_id="d" + "3" * 11,
+        seq=1,
+        station="motcua-01",
+        origin="motcua-01/scan.png",
+        folder_name=None,
+        actor="station:test:test",
+    )
+    assert not path.exists()
+    operator = connect(role_cfg(sohoa_env, keys, "operator"))
+    shas = {
+        intake.CustodyRecord.from_json(operator.get_bytes(operator.raw_bucket, k)).sha256
+        for k in operator.list_keys(operator.raw_bucket, intake.RECORD_PREFIX)
+    }
+    assert shas == {hashlib.sha256(first).hexdigest(), rec.sha256}
+    assert rec.sha256 == hashlib.sha256(first + b"more pages").hexdigest()
