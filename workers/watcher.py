@@ -444,8 +444,6 @@ class Watcher:
             if doc.state == DUPLICATE:
                 self.log(f"document {doc.id} is a duplicate: {doc.reason}")
                 self._settle(doc)
-            elif not self.process:
-                self._leave_for_worker(doc)
             else:
                 self.pending[fp.sha256] = doc.id
                 ids.append(doc.id)
@@ -487,17 +485,6 @@ class Watcher:
         self.in_custody.append(doc)
         self.report(doc)
         return doc
-
-    def _leave_for_worker(self, doc: Document) -> None:
-        """Custody only: the raw copy is verified, so the document waits for a worker.
-
-        No owner, so any worker's recovery may take it; no spool copy, since the worker
-        reads the verified original from raw and a station must not fill its disk.
-        """
-        doc = self.ledger.update_fields(doc.id, owner=None)
-        custody.spool_path(self.cfg, doc.id).unlink(missing_ok=True)
-        self.in_custody.append(doc)
-        self.report(doc)
 
     def _take_in(self) -> None:
         """Custody records of stations not in the ledger yet: recorded, claimed, run here."""

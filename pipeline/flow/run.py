@@ -49,6 +49,7 @@ from pipeline.model import PageResult, SourceRef
 from pipeline.output.pdfa import PdfaInfo
 from pipeline.read.pages import SourceInfo
 from pipeline.storage.ledger import Document, mark_duplicate, owner_gone, this_process
+from pipeline.storage.ledger.records import lease
 from pipeline.storage.ledger.states import (
     ARCHIVED,
     DUPLICATE,
@@ -128,7 +129,6 @@ class Heartbeat:
 
     def __init__(self, services: Services, doc_id: str, owner: str) -> None:
         self.services, self.doc_id, self.owner = services, doc_id, owner
-        self.lost = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"lease-{doc_id}", daemon=True)
 
@@ -143,19 +143,17 @@ class Heartbeat:
     def _beat(self) -> None:
         seconds = self.services.cfg.run.lease_seconds
         while not self._stop.wait(max(0.5, seconds / 4)):
-            until = datetime.now(UTC) + timedelta(seconds=seconds)
             try:
                 held = self.services.ledger.claim(
                     self.doc_id,
                     states=(PROCESSING,),
                     owner=self.owner,
-                    lease_until=until.isoformat(timespec="seconds"),
+                    lease_until=lease(seconds),
                     expect_owner=self.owner,
                 )
             except Exception:  # the database is away for now: the next beat tries again
                 continue
-            if not held:
-                self.lost.set()
+            if not held:  # settled, or taken over: nothing of ours to renew any more
                 return
 
 
