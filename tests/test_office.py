@@ -278,11 +278,14 @@ def test_a_stalled_document_is_taken_over_from_any_machine(env, tmp_path):
     office.wait_for(lambda: _stalled(desk) == 2, 300, "both shown stalled")
     shown = json_lines(sohoa(desk, "--json", "show", _doc_ids(desk)[0]).stdout)[0]
     assert shown["stalled"] is True and shown["state"] == "processing"
-    # A third machine (the operator's PC) takes over the first batch with `retry`...
+    # A third machine (the operator's PC) takes over the first station's with `retry`...
     first = min(_batches(desk), key=lambda r: r["station"])
     operator = office.host(env, tmp_path, "operator")
     retry = office.start(
-        operator, "--json", "retry", first["batch_id"], log=tmp_path / "retry.log", hostname="op"
+        operator,
+        *("--json", "retry", "--failed", "--station", first["station"]),
+        log=tmp_path / "retry.log",
+        hostname="op",
     )
     office.wait_for(lambda: _held(desk, first["batch_id"]), 300, "the operator holding it")
     # ... and another machine's worker (which also runs the operator's pages) the second.
