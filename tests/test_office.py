@@ -391,3 +391,31 @@ def test_a_worker_whose_keys_are_refused_does_not_start(env, tmp_path, wrong):
     assert words[wrong] in errors[0], errors
     for secret in (env["SOHOA_MINIO_SECRET_KEY"], "not-"):
         assert secret not in errors[0]
+
+
+def test_what_an_operator_queues_in_the_web_reaches_a_running_worker(env, tmp_path):
+    """The web's retry/assign moves a document back to stored_raw with no owner; a running
+    `sohoa worker`, on another machine, takes it up by itself."""
+    from pipeline.config import load_config
+    from pipeline.flow.requeue import queue_assign
+    from pipeline.storage.ledger import open_ledger
+
+    station = office.station(env, tmp_path, "station")
+    desk = office.host(env, tmp_path, "desk")
+    path = small_page(911, Path(station["SOHOA_INBOX"]) / "motcua-05" / "khong-ma.png")
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    watch = office.start(station, "--json", "watch", "--once", log=tmp_path / "watch.log")
+    assert watch.wait(timeout=300) == 0, (tmp_path / "watch.log").read_text()
+    w = office.start_worker(office.host(env, tmp_path, "worker"), log=tmp_path / "w.log")
+    try:
+        office.wait_for(lambda: office.states(desk) == {"needs_dossier": 1}, 300, "needs")
+        ledger = open_ledger(load_config(env=desk))
+        try:
+            (doc,) = ledger.find_documents()
+            queue_assign(ledger, doc.id, CODE, "web:lan")
+        finally:
+            ledger.close()
+        office.wait_indexed(desk, 1)
+    finally:
+        office.kill(w, signal.SIGTERM)
+    office.assert_office_archived_once(desk, {sha}, CODE)

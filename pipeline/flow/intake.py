@@ -152,11 +152,12 @@ class Cursor:
     path: Path | None = None  # where the newest key is kept between runs (SOHOA_HOME)
     last: str | None = None
     seen: set[str] = field(default_factory=set)
+    _saved: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.last is None and self.path is not None and self.path.is_file():
             text = self.path.read_text(encoding="utf-8").strip()
-            self.last = text if _key_parts(text) else None
+            self.last = self._saved = text if _key_parts(text) else None
 
     def start_after(self) -> str | None:
         parts = _key_parts(self.last) if self.last else None
@@ -174,7 +175,7 @@ class Cursor:
         """Keep the newest key (mode 0600), so a restart lists from there, not from the start."""
         floor = self.start_after() or ""
         self.seen = {k for k in self.seen if k > floor}
-        if self.path is None or self.last is None:
+        if self.path is None or self.last is None or self.last == self._saved:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
@@ -182,6 +183,7 @@ class Cursor:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(self.last + "\n")
         os.replace(tmp, self.path)
+        self._saved = self.last
 
 
 def cursor_for(services: Services) -> Cursor:
