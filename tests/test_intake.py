@@ -263,3 +263,39 @@ def test_a_file_written_to_after_it_was_handed_over_stays_in_the_inbox(sohoa_env
     }
     assert shas == {hashlib.sha256(first).hexdigest(), rec.sha256}
     assert rec.sha256 == hashlib.sha256(first + b"more pages").hexdigest()
+
+
+def test_the_intake_lists_a_margin_behind_its_cursor(sohoa_env, keys, tmp_path):
+    """A record written after the cursor moved on, under a key a few minutes older (a
+    station whose clock is behind), is still taken in; one pass when nothing is new."""
+    import dataclasses
+    from datetime import UTC, datetime, timedelta
+
+    from pipeline.archive.layout import raw_key
+
+    (first,) = _hand_over_files(sohoa_env, keys, tmp_path, 1)
+    worker_cfg = role_cfg(sohoa_env, keys, "worker")
+    ledger = SqliteLedger(tmp_path / "ledger.sqlite3")
+    svc = Services(worker_cfg, ledger, connect(worker_cfg), None)  # type: ignore[arg-type]
+    cursor = intake.Cursor(600)
+
+    def take() -> list[str]:
+        made = intake.take_in(svc, cursor, actor="t", owner=None, lease_until=None, log=print)
+        return [d.id for d in made]
+
+    assert take() == [first]
+    assert take() == []
+    station = connect(role_cfg(sohoa_env, keys, "station"))
+    operator = connect(role_cfg(sohoa_env, keys, "operator"))
+    (key,) = operator.list_keys(operator.raw_bucket, intake.RECORD_PREFIX)
+    rec = intake.CustodyRecord.from_json(operator.get_bytes(operator.raw_bucket, key))
+    digest = hashlib.sha256(b"another scan").hexdigest()
+    late = dataclasses.replace(
+        rec, document_id="d" + "5" * 11, sha256=digest, raw_key=raw_key(digest)
+    )
+    behind = datetime.now(UTC) - timedelta(minutes=5)
+    station.put_bytes(
+        station.raw_bucket, intake.record_key(late.document_id, behind), late.to_json()
+    )
+    assert take() == [late.document_id]
+    assert take() == []
