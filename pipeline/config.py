@@ -141,7 +141,17 @@ class RunConfig:
     executor: str = "local"  # SOHOA_EXECUTOR: local (process pool), celery, or inline
     max_document_seconds: float = 3600.0  # time budget per document; finished pages are kept
     max_worker_deaths: int = 3  # a page that kills its worker this often fails the document
-    lease_seconds: float = 900.0  # a document not heard of this long is taken over by retry
+    # A document's holder renews its lease every quarter of this (a heartbeat while it holds
+    # the document); one not heard of this long is stalled, and any machine takes it over.
+    lease_seconds: float = 45.0
+    # How often `sohoa worker` (and a processing watcher) takes in custody records and
+    # takes over stalled documents, and how long a document sent to the queue is left
+    # to it before another machine sends it again.
+    pickup_seconds: float = 10.0
+    queue_lease_seconds: float = 600.0
+    # The intake lists custody records from this far behind the newest it has seen
+    # (stations' clocks drift; records arrive out of order).
+    intake_margin_seconds: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -536,6 +546,10 @@ def _validate(cfg: Config) -> None:
         )
     if cfg.run.max_document_seconds <= 0 or cfg.run.lease_seconds <= 0:
         raise ConfigError("run.max_document_seconds and run.lease_seconds must be positive")
+    if min(cfg.run.pickup_seconds, cfg.run.queue_lease_seconds) <= 0:
+        raise ConfigError("run.pickup_seconds and run.queue_lease_seconds must be positive")
+    if cfg.run.intake_margin_seconds < 0:
+        raise ConfigError("run.intake_margin_seconds must be >= 0")
     url = cfg.database.url
     if url and not url.startswith(("sqlite:", "postgresql:", "postgres:")):
         raise ConfigError("database.url (SOHOA_DATABASE_URL) must be sqlite:… or postgresql://…")

@@ -31,6 +31,7 @@ class SourceRef:
     size: int
     media_type: str
     spool_id: str | None = None  # the document's spool copy, on the machine that took custody
+    raw_version: str | None = None  # the raw object's version recorded at custody (read that one)
 
 
 @dataclass(frozen=True)

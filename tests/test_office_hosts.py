@@ -6,7 +6,9 @@ on loopback with a separate ``SOHOA_HOME`` per host, and the test says so in a
 warning (never a silent skip). Files are dropped at both stations into the same
 dossier; one worker is SIGKILLed mid-document and brought back, the other's
 link is cut for a while; every file must be archived exactly once, numbered
-1..N, and a search from one station must find what the other scanned.
+1..N, and a search from a worker must find what both stations scanned. Every host
+holds its own role's key: ``storage setup`` runs once with the root key, the
+stations get the station key and no database or broker URL at all.
 """
 
 from __future__ import annotations
@@ -104,21 +106,31 @@ def test_office_on_five_hosts(hosts, tmp_path):
             ["curl", "-sf", f"http://{storage}:{minio_port}/minio/health/live"],
             60,
         )
+        root_env = {
+            "SOHOA_MINIO_ENDPOINT": f"{storage}:{minio_port}",
+            "SOHOA_MINIO_ACCESS_KEY": access,
+            "SOHOA_MINIO_SECRET_KEY": secret,
+            "PYTHONPATH": str(REPO),
+        }
+        # The root key once, by the administrator (from a host: MinIO is reachable there only).
+        keys = office.setup_keys(
+            root_env, tmp_path, run=lambda argv, **kw: hosts.run("worker-1", argv, cwd=REPO, **kw)
+        )
         env = office.office_env(
-            {
-                "SOHOA_MINIO_ENDPOINT": f"{storage}:{minio_port}",
-                "SOHOA_MINIO_ACCESS_KEY": access,
-                "SOHOA_MINIO_SECRET_KEY": secret,
-                "PYTHONPATH": str(REPO),
-            },
+            root_env,
             tmp_path,
             database_url=pg.new_database("office"),
             broker_url=rd.url(0),
             lease=15,
             visibility=10,
             minio_retry=60,
+            keys=keys,
         )
-        homes = {n: office.host(env, root, n) for n in hosts.names}
+        homes = {
+            n: (office.station if n.startswith("station") else office.host)(env, root, n)
+            for n in hosts.names
+        }
+        assert all(access not in str(h) and secret not in str(h) for h in homes.values())
         # --- files at both stations, into the same dossier; one is a 6-page document
         shas: set[str] = set()
         for station, seeds in (("station-1", [701, 702, 703]), ("station-2", [704, 705])):
@@ -157,7 +169,7 @@ def test_office_on_five_hosts(hosts, tmp_path):
         start("worker-2", "worker", "--concurrency", "1", "--documents", "2", log="w2.log")
         # --- SIGKILL worker-1 once pages are being finished, bring it back
         office.wait_for(
-            lambda: _probe(hosts, "station-1", homes["station-1"], "pages") >= 2, 300, "pages"
+            lambda: _probe(hosts, "worker-1", homes["worker-1"], "pages") >= 2, 300, "pages"
         )
         office.kill(w1)
         time.sleep(2)
@@ -170,15 +182,23 @@ def test_office_on_five_hosts(hosts, tmp_path):
             assert proc.wait(timeout=900) == 0, "\n".join(
                 p.read_text(errors="replace")[-3000:] for p in sorted(logs.iterdir())
             )
+        office.wait_for(
+            lambda: (
+                _probe(hosts, "worker-1", homes["worker-1"], "states").get("indexed", 0)
+                >= len(shas)
+            ),
+            900,
+            "every document indexed",
+        )
         report = _probe(
-            hosts, "station-1", homes["station-1"], "report", CODE, ",".join(sorted(shas))
+            hosts, "worker-1", homes["worker-1"], "report", CODE, ",".join(sorted(shas))
         )
         assert report["ok"] == 1, report.get("why")
-        # --- a search from station-1 finds what station-2 scanned
+        # --- a search from worker-1 finds what station-2 scanned
         found = hosts.run(
-            "station-1",
+            "worker-1",
             [*cli, "--json", "search", "--station", "station-2", "--dossier", CODE, "giay"],
-            env={**os.environ, **homes["station-1"]},
+            env={**os.environ, **homes["worker-1"]},
             cwd=REPO,
             capture_output=True,
             text=True,
@@ -187,9 +207,9 @@ def test_office_on_five_hosts(hosts, tmp_path):
         hits = [json.loads(x) for x in found.stdout.splitlines() if x.startswith("{")]
         assert hits and {h["dossier_code"] for h in hits} == {CODE}
         batches = hosts.run(
-            "station-2",
+            "worker-2",
             [*cli, "--json", "batches"],
-            env={**os.environ, **homes["station-2"]},
+            env={**os.environ, **homes["worker-2"]},
             cwd=REPO,
             capture_output=True,
             text=True,

@@ -9,6 +9,7 @@ third one. That is how "resumes from the last finished page" is shown here.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import load_config
-from pipeline.storage.ledger import SqliteLedger, states
+from pipeline.storage.ledger import Owner, SqliteLedger, states
+from pipeline.storage.ledger.records import lease, process_start
 from tests.support.cli import json_lines, sohoa
 from tests.support.files import small_pdf
 
@@ -108,3 +110,34 @@ def test_a_page_cap_rejects_a_file_with_too_many_pages_and_keeps_the_original(
     (row,) = json_lines(run.stdout)
     assert run.returncode == 3 and row["status"] == "rejected", run.stderr
     assert "3 pages" in row["error"] and "ingest.max_pages" in row["error"]
+
+
+def test_a_running_watcher_resumes_what_it_claimed_and_could_not_start(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """After an outage a document is back in ``stored_raw``, held by the running watcher
+    itself (it claimed it while its storage was still away, so the runner never started
+    it): the watcher takes it up again, without a restart."""
+    from tests.support.watch import Watch, quick_env
+
+    page = small_pdf([15], tmp_path / "own" / "khong-ma.pdf")
+    (row,) = json_lines(sohoa(env, "--json", "process", str(page)).stdout)
+    assert row["status"] == "needs_dossier"
+    watch_env = quick_env(env, tmp_path)
+    ledger = SqliteLedger(load_config(env=env).ledger_path)
+    with Watch(watch_env) as watch:
+        watch.wait_for(lambda: b"watching" in b"".join(watch.err), 60, "the watcher to start")
+        owner = Owner(socket.gethostname(), watch.proc.pid, process_start(watch.proc.pid) or "0")
+        ledger.transition(
+            row["document_id"],
+            states.STORED_RAW,
+            actor="test",
+            reason="storage unreachable; will resume (0 pages finished)",
+            owner=str(owner),
+            lease_until=lease(600),
+            dossier_hint=CODE,
+        )
+        watch.wait_for(
+            lambda: ledger.get_document(row["document_id"]).state == "indexed", 180, "the resume"
+        )
+        assert watch.stop() == 0

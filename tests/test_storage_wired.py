@@ -45,7 +45,12 @@ def _try(client: Minio, action: str, bucket: str, key: str) -> bool:
     try:
         if action == "put":
             put_bytes_checksummed(
-                client, bucket, f"probe-{secrets.token_hex(4)}", b"p", "text/plain"
+                # under sha256/: the only place (with intake/) a station may put
+                client,
+                bucket,
+                f"sha256/probe-{secrets.token_hex(4)}",
+                b"p",
+                "text/plain",
             )
         elif action == "get":
             client.get_object(bucket, key).close()
@@ -177,23 +182,24 @@ def test_station_takes_custody_and_a_worker_on_the_same_home_runs_the_documents(
     result = sohoa(station_env, "--json", "watch", "--once")
     assert result.returncode == 0, result.stderr
     rows = json_lines(result.stdout)
-    assert sorted(r["status"] for r in rows) == ["duplicate", "stored_raw", "stored_raw"]
+    # A station has no ledger: identical files are both handed over, the intake sorts them.
+    assert [r["status"] for r in rows] == ["stored_raw"] * 3
     assert "custody only" in result.stderr
     assert not [p for p in inbox.rglob("*") if p.is_file()], "the inbox is emptied"
     cfg = load_config(env=station_env)
+    assert not cfg.ledger_path.exists(), "a station keeps no ledger"
     assert not list(cfg.spool_dir.glob("*")), "a station keeps no copies once MinIO confirmed"
-    ledger = SqliteLedger(cfg.ledger_path)
-    waiting = ledger.find_documents(states=["stored_raw"])
-    assert len(waiting) == 2 and all(d.owner is None for d in waiting)
     operator = connect(role_cfg(sohoa_env, keys, "operator"))
-    for d in waiting:
-        assert operator.stat(operator.raw_bucket, d.raw_key) is not None
+    records = list(operator.list_keys(operator.raw_bucket, "intake/"))
+    assert len(records) == 3
 
     worker_env = quick_env(role_env(sohoa_env, keys, "worker"), tmp_path)
     worker_env["SOHOA_INBOX"] = str(tmp_path / "worker-inbox")  # the station's inbox is its own
     result = sohoa(worker_env, "--json", "watch", "--once")
     assert result.returncode == 0, result.stderr
-    assert {d.state for d in ledger.find_documents()} == {"indexed", "duplicate"}
+    ledger = SqliteLedger(cfg.ledger_path)
+    assert {r["document_id"] for r in rows} == {d.id for d in ledger.find_documents()}
+    assert sorted(d.state for d in ledger.find_documents()) == ["duplicate", "indexed", "indexed"]
     indexed = ledger.find_documents(states=["indexed"])
     assert sorted(d.pdf_key for d in indexed) == [f"{CODE}/{CODE}.1.pdf", f"{CODE}/{CODE}.2.pdf"]
     events = ledger.events(document_id=indexed[0].id)
@@ -201,24 +207,24 @@ def test_station_takes_custody_and_a_worker_on_the_same_home_runs_the_documents(
 
 
 def test_a_worker_on_another_machine_runs_what_a_station_took(sohoa_env, keys, tmp_path):
-    """No shared ledger yet (the office deployment brings one): the worker finds the
-    station's originals in raw, which is the system of record."""
+    """The station shares nothing but MinIO with the worker: `retry --failed` on the
+    worker's own home takes the station's custody records in and runs them."""
     inbox = Path(sohoa_env["SOHOA_INBOX"])
     _drop(inbox, 3)
     station_env = quick_env(role_env(sohoa_env, keys, "station"), tmp_path)
-    assert sohoa(station_env, "watch", "--once").returncode == 0
+    (handed,) = json_lines(sohoa(station_env, "--json", "watch", "--once").stdout)
     worker_env = {
         **role_env(sohoa_env, keys, "worker"),
         "SOHOA_HOME": str(tmp_path / "worker-home"),
         "SOHOA_INBOX": str(tmp_path / "worker-inbox"),
     }
-    rebuilt = sohoa(worker_env, "--json", "ledger", "rebuild")
-    assert rebuilt.returncode == 0, rebuilt.stderr
-    assert json_lines(rebuilt.stdout)[0]["originals_without_archive"] == 1
     result = sohoa(worker_env, "--json", "retry", "--failed")
     assert result.returncode == 0, result.stderr
     (row,) = json_lines(result.stdout)
     assert row["status"] == "indexed" and row["pdf_key"] == f"{CODE}/{CODE}.1.pdf"
+    assert (row["document_id"], row["batch_id"]) == (handed["document_id"], handed["batch_id"])
+    again = sohoa(worker_env, "--json", "retry", "--failed")
+    assert again.returncode == 0 and "nothing to do" in again.stderr
 
 
 def test_the_pipeline_runs_with_only_the_worker_key(sohoa_env, keys, tmp_path):
@@ -308,9 +314,10 @@ def test_nothing_in_the_inbox_makes_a_station_use_more_than_its_key(sohoa_env, k
         assert f"skipped motcua-01/{name}" in result.stderr
     assert "may not do that" not in result.stderr
     operator = connect(role_cfg(sohoa_env, keys, "operator"))
-    held = list(operator.list_keys(operator.raw_bucket))
+    held = list(operator.list_keys(operator.raw_bucket, "sha256/"))
     digest = hashlib.sha256(outside.read_bytes()).hexdigest()
     assert len(held) == 1 and held != [f"sha256/{digest}"]
+    assert len(list(operator.list_keys(operator.raw_bucket, "intake/"))) == 1
 
 
 def test_a_running_worker_watch_takes_up_what_is_queued_meanwhile(sohoa_env, keys, tmp_path):

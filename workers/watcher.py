@@ -18,11 +18,15 @@ stops the others. Identical files in one drop are taken in path order: the first
 processed and the others, held until it settles, become its duplicates.
 
 A watcher on a scanner station holds the ``station`` key, which can put originals
-into raw but never read them back; it runs custody only (``watch.process`` false,
-the default for that key): each document is left in ``stored_raw`` without an
-owner, its spool copy removed once MinIO has confirmed the upload's SHA-256, for a
-worker to run. A processing watcher (worker key) takes up such documents, and those
-an operator queued again in the web, at every rescan.
+into raw but never read them back, and nothing else: no database, no broker. It
+runs custody only (``watch.process`` false, the default for that key): each file
+goes into raw with its custody record (:func:`pipeline.flow.custody.hand_over`,
+:mod:`pipeline.flow.intake`) and leaves the inbox once MinIO has confirmed both;
+the intake of ``sohoa worker`` (or of a processing watcher) makes its ledger row.
+A processing watcher (worker key) takes in custody records, takes over stalled
+documents and takes up those an operator queued again in the web, at start and
+every ``run.pickup_seconds``, and again after an outage: documents that went back
+to ``stored_raw`` resume without a restart.
 
 On SIGTERM the loop stops taking files at once, starts no new document, lets the
 documents in flight settle and exits; what it had taken but not started stays in
@@ -35,21 +39,25 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline import names
-from pipeline.config import watch_processes
+from pipeline.config import Config, watch_processes
 from pipeline.dossier import codes as dossier
 from pipeline.errors import StorageUnavailable, Unavailable
-from pipeline.flow import custody
+from pipeline.flow import custody, intake
 from pipeline.flow.context import Services
-from pipeline.flow.recover import recover, stuck
+from pipeline.flow.recover import pick_up, recover
+from pipeline.storage import objects as objects_mod
 from pipeline.storage.ledger import Document, this_process
-from pipeline.storage.ledger.states import DUPLICATE, STORED_RAW, UNFINISHED_STATES
+from pipeline.storage.ledger.records import lease, new_id
+from pipeline.storage.ledger.states import DUPLICATE, UNFINISHED_STATES
 from workers import openfiles
+from workers.executors import InlineExecutor
 from workers.runner import DocumentRunner
 from workers.services import ledger_lost_warning
 
@@ -276,9 +284,11 @@ class Watcher:
         self._notes: dict[Path, str] = {}
         self._told_hidden = False
         self._lock = threading.Lock()
-        # False on a station: take custody only and leave the documents for a worker.
+        # False on a station: hand documents over (raw + custody records), no ledger.
         self.process = watch_processes(self.cfg)
         self.in_custody: list[Document] = []
+        self.cursor = intake.cursor_for(self.services) if self.process else None
+        self.station_actor = custody.station_actor()
 
     # -- telling the operator -------------------------------------------------------------
     def _shown(self, path: Path) -> str:
@@ -375,7 +385,10 @@ class Watcher:
 
         def batch_id() -> str:
             if not batch:
-                batch.append(self.ledger.create_batch(station, origin, self.actor))
+                if self.process:
+                    batch.append(self.ledger.create_batch(station, origin, self.actor))
+                else:
+                    batch.append(new_id("b"))  # a station chooses its ids itself
             return batch[0]
 
         ids: list[str] = []
@@ -388,6 +401,11 @@ class Watcher:
                 fp = self._fingerprint(c)
                 if fp.nlink > 1:
                     self._notice(path, f"skipped {shown}: {_links_reason(fp.nlink)}")
+                    continue
+                if not self.process:  # a station: identical files are the intake's to sort out
+                    doc = self._hand_over(path, fp, batch_id(), len(taken) + 1, station, origin)
+                    taken.append(path)
+                    self._taken(path, doc)
                     continue
                 twin = self.pending.get(fp.sha256)
                 if twin is not None and not self._resumes(twin, path):
@@ -421,16 +439,11 @@ class Watcher:
             except Exception as exc:  # one bad entry must never stop the others
                 self._notice(path, f"not taken for now: {shown}: {type(exc).__name__}: {exc}")
                 continue
-            self.tracker.forget(path)
-            self._fingerprints.pop(path, None)
-            self._notes.pop(path, None)
             taken.append(path)
-            self.log(f"took {shown} as document {doc.id} (batch {doc.batch_id})")
+            self._taken(path, doc)
             if doc.state == DUPLICATE:
                 self.log(f"document {doc.id} is a duplicate: {doc.reason}")
                 self._settle(doc)
-            elif not self.process:
-                self._leave_for_worker(doc)
             else:
                 self.pending[fp.sha256] = doc.id
                 ids.append(doc.id)
@@ -439,27 +452,69 @@ class Watcher:
         prune_empty_folders(inbox, taken)
         return ids, len(taken)
 
-    def _leave_for_worker(self, doc: Document) -> None:
-        """Custody only: the raw copy is verified, so the document waits for a worker.
+    def _taken(self, path: Path, doc: Document) -> None:
+        self.tracker.forget(path)
+        self._fingerprints.pop(path, None)
+        self._notes.pop(path, None)
+        self.log(f"took {self._shown(path)} as document {doc.id} (batch {doc.batch_id})")
 
-        No owner, so any worker's recovery may take it; no spool copy, since the worker
-        reads the verified original from raw and a station must not fill its disk.
-        """
-        doc = self.ledger.update_fields(doc.id, owner=None)
-        custody.spool_path(self.cfg, doc.id).unlink(missing_ok=True)
+    def _hand_over(
+        self,
+        path: Path,
+        fp: custody.Fingerprint,
+        batch_id: str,
+        seq: int,
+        station: str | None,
+        origin: str,
+    ) -> Document:
+        """A station's custody: original and custody record into raw, the file out of the
+        inbox; the document (as the intake will record it) for the report."""
+        record, key = custody.hand_over(
+            self.services.objects,
+            path,
+            batch_id=batch_id,
+            doc_id=new_id("d"),
+            seq=seq,
+            station=station,
+            origin=origin,
+            folder_name=locate(self.cfg.inbox, path)[1],
+            actor=self.station_actor,
+            known=fp,
+        )
+        doc = intake.as_document(record, key)
         self.in_custody.append(doc)
         self.report(doc)
+        return doc
+
+    def _take_in(self) -> None:
+        """Custody records of stations not in the ledger yet: recorded, claimed, run here."""
+        assert self.cursor is not None
+        held = lease(self.cfg.run.queue_lease_seconds)
+        for doc in intake.take_in(
+            self.services,
+            self.cursor,
+            actor=self.actor,
+            owner=str(this_process()),
+            lease_until=held,
+            log=self.log,
+        ):
+            self.log(f"took in document {doc.id} from {doc.station or '?'} ({doc.source_name})")
+            self.submit(doc.id, doc.sha256)
 
     def _pickup(self) -> None:
-        """Documents waiting in ``stored_raw`` with no live owner: a station's, or queued
-        again by an operator in the web. Claimed first, so two workers never both start one."""
+        """Stations' custody records; documents waiting in ``stored_raw`` with no live
+        owner (queued again by an operator, put back by an outage, or claimed by this
+        process and never started); stalled ones taken over. Each claimed first, so two
+        processes never both start one."""
         if self.runner.outage is not None or self.runner.interrupted:
             return  # claimed now, they would wait for this process instead of the recovery
+        self._take_in()
         me = str(this_process())
-        for doc in stuck(self.services, (STORED_RAW,)):
-            if self.stop.is_set() or doc.id in self.inflight:
-                continue
-            self.ledger.update_fields(doc.id, owner=me)
+        for doc in pick_up(
+            self.services, actor=self.actor, owner=me, mine=frozenset(self.inflight)
+        ):
+            if self.stop.is_set():
+                break
             self.submit(doc.id, doc.sha256)
 
     def _resumes(self, doc_id: str, path: Path) -> bool:
@@ -500,6 +555,7 @@ class Watcher:
             if self.stop.is_set():
                 return
             self.submit(doc_id, self.ledger.get_document(doc_id).sha256)
+        self._take_in()
 
     def _nap(self, seconds: float) -> None:
         """Sleep until woken by a filesystem event, told to stop, or ``seconds`` have passed."""
@@ -520,6 +576,7 @@ class Watcher:
         self.stop = stop = stop or threading.Event()
         self.cfg.inbox.mkdir(parents=True, exist_ok=True)
         rescan = self.cfg.watch.rescan_seconds
+        pickup = min(rescan, self.cfg.run.pickup_seconds)
         while True:
             try:
                 self.services.objects.ensure_buckets()
@@ -530,7 +587,7 @@ class Watcher:
                 self.log(f"{exc}; retrying in {rescan:.0f} s")
                 if stop.wait(rescan):
                     return
-        if warning := ledger_lost_warning(self.services):
+        if self.ledger is not None and (warning := ledger_lost_warning(self.services)):
             self.log(warning)
         observer = _start_observer(self.cfg.inbox, self.wake)
         tick = max(0.2, min(1.0, self.cfg.watch.stable_seconds / 4 or 0.2))
@@ -541,7 +598,7 @@ class Watcher:
                 self._recover()
             while not stop.is_set():
                 self.reap()
-                if self.process and not once and self.clock() - picked_up >= rescan:
+                if self.process and not once and self.clock() - picked_up >= pickup:
                     picked_up = self.clock()
                     try:
                         self._pickup()
@@ -554,8 +611,8 @@ class Watcher:
                     if stop.wait(rescan):
                         break
                     runner.outage = None
-                    try:
-                        self._recover()
+                    try:  # what went back to stored_raw meanwhile resumes here and now
+                        self._pickup()
                     except Unavailable as exc:
                         runner.outage = exc
                     continue
@@ -578,7 +635,7 @@ class Watcher:
                 if once and not took and not waiting and not self.inflight:
                     break
                 idle = not (waiting or self.inflight or once or took)
-                self._nap(rescan if idle else tick)
+                self._nap((pickup if self.process else rescan) if idle else tick)
         finally:
             if stop.is_set():
                 self.log(
@@ -595,6 +652,12 @@ class Watcher:
                 observer.join(timeout=5)
         if runner.outage is not None and once:
             raise runner.outage
+
+
+@contextmanager
+def station_services(cfg: Config) -> Iterator[Services]:
+    """What a custody-only watcher uses: its MinIO key, and no ledger, index or broker."""
+    yield Services(cfg, None, objects_mod.connect(cfg), InlineExecutor(cfg))  # type: ignore[arg-type]
 
 
 def _start_observer(inbox: Path, wake: threading.Event):

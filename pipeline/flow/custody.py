@@ -19,6 +19,12 @@ recorded for the document.
 
 Names are bytes (:mod:`pipeline.names`): the ledger gets the exact bytes of the
 file name beside its display form, and the raw object's metadata can give them back.
+
+A scanner station has no ledger: :func:`hand_over` puts the original and then its
+custody record (:mod:`pipeline.flow.intake`) into raw, and removes the file from the
+inbox only once MinIO has confirmed both. Either way the raw object's version id is
+recorded (``raw_version``): processing reads that version, whatever is put over the
+same key later.
 """
 
 from __future__ import annotations
@@ -27,16 +33,20 @@ import base64
 import errno
 import hashlib
 import os
+import pwd
 import shutil
+import socket
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline import faults, names
 from pipeline.archive.layout import raw_key
 from pipeline.config import Config
 from pipeline.errors import DuplicateContent
+from pipeline.flow.intake import CustodyRecord, record_key
 from pipeline.storage.ledger import Document, Ledger, mark_duplicate, this_process
 from pipeline.storage.ledger.states import RECEIVED, STORED_RAW, UNFINISHED_STATES
 from pipeline.storage.objects import ObjectStore, sha256_file
@@ -160,15 +170,111 @@ def _raw_meta(name: str, doc: Document) -> dict[str, object]:
     The name to read and, since HTTP headers trim spaces and the display form escapes,
     its exact bytes (base64); where it came from (station, folder, batch, document).
     """
+    return _meta(name, doc.station, doc.folder_name, doc.size, doc.batch_id, doc.id)
+
+
+def _meta(
+    name: str | bytes,
+    station: str | None,
+    folder: str | None,
+    size: int,
+    batch_id: str,
+    doc_id: str,
+) -> dict[str, object]:
     return {
         "original-name": names.display(name)[:_META_NAME_CHARS],
         "original-name-base64": base64.urlsafe_b64encode(names.raw(name)).decode("ascii"),
-        "station": (doc.station or "")[:_META_NAME_CHARS],
-        "folder": (doc.folder_name or "")[:_META_NAME_CHARS],
-        "size": doc.size,
-        "batch-id": doc.batch_id,
-        "document-id": doc.id,
+        "station": (station or "")[:_META_NAME_CHARS],
+        "folder": (folder or "")[:_META_NAME_CHARS],
+        "size": size,
+        "batch-id": batch_id,
+        "document-id": doc_id,
     }
+
+
+def station_actor() -> str:
+    """``station:<host>:<OS user>``: who handed a document over, as its custody record says."""
+    try:
+        user = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        user = str(os.getuid())
+    return f"station:{socket.gethostname()}:{user}"
+
+
+def hand_over(
+    objects: ObjectStore,
+    path: Path,
+    *,
+    batch_id: str,
+    doc_id: str,
+    seq: int,
+    station: str | None,
+    origin: str,
+    folder_name: str | None,
+    actor: str,
+    known: Fingerprint | None = None,
+) -> tuple[CustodyRecord, str]:
+    """A station's custody, with its MinIO key alone: the original into raw, its custody
+    record beside it (:mod:`pipeline.flow.intake`), and only once MinIO has confirmed both,
+    the file out of the inbox.
+
+    A crash before the end leaves the file in the inbox, to be taken again: the raw key is
+    its content, and a second record for the same bytes becomes a duplicate at the
+    intake. A file that changed after it was hashed is refused by MinIO's checksum and
+    stays; one that changed after it was uploaded stays in the inbox too (FileChanged),
+    to be taken again as it is then, while the bytes already handed over are a document
+    of their own (raw and its record are locked: nothing can take them back).
+    """
+    fp = known or fingerprint(path)
+    if known is not None and not known.same_file(os.lstat(path)):
+        raise FileChanged(f"{names.display(path)} changed since it was read")
+    station = names.display(station) if station else station
+    folder_name = names.display(folder_name) if folder_name else folder_name
+    original = raw_key(fp.sha256)
+    faults.crash_point("before_raw_upload")
+    version = objects.put_file(
+        objects.raw_bucket,
+        original,
+        path,
+        fp.sha256,
+        meta=_meta(path.name, station, folder_name, fp.size, batch_id, doc_id),
+    )
+    faults.crash_point("after_raw_upload")
+    taken_at = datetime.now(UTC)
+    record = CustodyRecord(
+        batch_id=batch_id,
+        document_id=doc_id,
+        seq=seq,
+        station=station,
+        origin=names.display(origin),
+        folder_name=folder_name,
+        source_path=names.display(path),
+        source_name=names.display(path.name),
+        source_name_base64=base64.urlsafe_b64encode(names.raw(path.name)).decode("ascii"),
+        size=fp.size,
+        sha256=fp.sha256,
+        raw_key=original,
+        raw_version=version,
+        taken_at=taken_at.isoformat(timespec="seconds"),
+        actor=actor,
+    )
+    key = record_key(doc_id, taken_at)
+    objects.put_bytes(objects.raw_bucket, key, record.to_json(), content_type="application/json")
+    faults.crash_point("after_custody_record")
+    try:
+        st = os.lstat(path)
+        change = None if fp.same_file(st) else "modified after it was read"
+        change = change or _difference(path, fp, same_inode=True)
+    except FileNotFoundError:
+        return record, key  # moved away by its owner: the bytes are in custody all the same
+    if change:
+        raise FileChanged(
+            f"{names.display(path)} changed after it was handed over ({change}): the bytes"
+            f" handed over are document {doc_id}; the file stays in the inbox and is taken"
+            " again as it is then"
+        )
+    path.unlink()
+    return record, key
 
 
 def _resumable(
@@ -248,13 +354,15 @@ def accept_file(
             and (prior.sha256, prior.raw_key) == (fp.sha256, key)
         ):
             # The twin's custody verified these very bytes in raw already.
-            ledger.update_fields(doc.id, raw_key=key)
+            ledger.update_fields(doc.id, raw_key=key, raw_version=prior.raw_version)
             doc = mark_duplicate(ledger, doc.id, prior, actor=actor)
             if not keep_source:
                 path.unlink(missing_ok=True)
             return doc
         faults.crash_point("before_raw_upload")
-        objects.put_file(objects.raw_bucket, key, path, fp.sha256, meta=_raw_meta(path.name, doc))
+        version = objects.put_file(
+            objects.raw_bucket, key, path, fp.sha256, meta=_raw_meta(path.name, doc)
+        )
         faults.crash_point("after_raw_upload")
         try:
             doc = ledger.transition(
@@ -262,13 +370,15 @@ def accept_file(
                 STORED_RAW,
                 actor=actor,
                 stage="ingest",
-                reason=f"raw copy verified at {objects.raw_bucket}/{key}",
+                reason=f"raw copy verified at {objects.raw_bucket}/{key}"
+                + (f" (version {version})" if version else ""),
                 raw_key=key,
+                raw_version=version,
             )
         except DuplicateContent as dup:
             # The same bytes are already in custody: keep the verified raw copy, record the
             # duplicate, and clear the inbox entry.
-            ledger.update_fields(doc.id, raw_key=key)
+            ledger.update_fields(doc.id, raw_key=key, raw_version=version)
             doc = mark_duplicate(ledger, doc.id, dup.prior, actor=actor)
             if not keep_source:
                 path.unlink(missing_ok=True)

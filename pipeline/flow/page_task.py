@@ -170,7 +170,7 @@ def _download(ref: SourceRef, rt: PageRuntime, cache: Path, cached: Path) -> Non
     part = cache / f"{ref.sha256}.{os.getpid()}.{threading.get_ident()}.part"
     objects = rt.objects()
     try:
-        objects.download(objects.raw_bucket, ref.raw_key, part)
+        objects.download(objects.raw_bucket, ref.raw_key, part, version_id=ref.raw_version)
         fd = os.open(part, os.O_RDONLY | os.O_CLOEXEC)
         try:
             matches = _digest(fd, os.fstat(fd)) == ref.sha256

@@ -8,6 +8,13 @@ keeping its number and its finished pages, so the re-run writes the same keys
 and starts from the last finished page. The same holds for a document waiting in
 ``stored_raw`` whose custodian is gone. Documents another live process holds are
 left alone, which is what makes this safe to run from several processes.
+
+Every take-over is conditional on the holder the taker read (``expect_owner``, and
+:meth:`Ledger.claim` for a waiting document), so of several machines noticing the
+same stalled document at once exactly one takes it. Holders renew short leases
+(``run.lease_seconds``) while they work, so "gone" is known on any machine within a
+lease; :func:`pick_up` is what ``sohoa worker`` and a processing watcher run every
+``run.pickup_seconds``.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from pipeline.errors import TransitionError
 from pipeline.flow.context import Services
 from pipeline.flow.steps.index import index_archived
 from pipeline.storage.ledger import Document, owner_gone, this_process
-from pipeline.storage.ledger.records import process_start
+from pipeline.storage.ledger.records import lease, process_start
 from pipeline.storage.ledger.states import (
     ARCHIVED,
     DUPLICATE,
@@ -100,6 +107,49 @@ def stuck(services: Services, states: tuple[str, ...] = (PROCESSING, STORED_RAW)
     ]
 
 
+def claim(services: Services, doc: Document, owner: str, lease_seconds: float) -> bool:
+    """Take a waiting document for ``owner`` if nobody took it since ``doc`` was read."""
+    return services.ledger.claim(
+        doc.id,
+        states=(STORED_RAW,),
+        owner=owner,
+        lease_until=lease(lease_seconds),
+        expect_owner=doc.owner,
+        expect_lease=doc.lease_until,
+    )
+
+
+def pick_up(
+    services: Services, *, actor: str, owner: str, mine: frozenset[str] | None = None
+) -> list[Document]:
+    """Take over what is stalled; return the waiting documents now claimed for ``owner``.
+
+    A ``processing`` document whose holder is gone goes back to ``stored_raw`` (or is
+    found archived); a ``stored_raw`` one with no live holder is claimed for ``owner``
+    for ``run.queue_lease_seconds``, to be run or sent to the queue by the caller. A
+    caller that runs documents itself gives ``mine`` (those it is running): one it
+    holds but is not running (claimed, then never started because its storage went
+    away) is claimed again, not left to wait for this process's end.
+    """
+    ledger = services.ledger
+    for doc in ledger.find_documents(states=[PROCESSING]):
+        if owner_gone(doc.owner, doc.lease_until):
+            try:
+                doc = take_over(services, doc, actor)
+            except TransitionError:
+                continue  # another machine took it over first
+            if doc.state == ARCHIVED:
+                index_archived(services, doc, actor)
+    claimed: list[Document] = []
+    for doc in ledger.find_documents(states=[STORED_RAW]):
+        idle = mine is not None and doc.owner == owner and doc.id not in mine
+        if not idle and not owner_gone(doc.owner, doc.lease_until):
+            continue
+        if claim(services, doc, owner, services.cfg.run.queue_lease_seconds):
+            claimed.append(ledger.get_document(doc.id))
+    return claimed
+
+
 def recover(services: Services, *, actor: str) -> list[str]:
     """Repair what crashes left behind; return the ids of documents to process now."""
     clean_tmp(services.cfg)
@@ -114,10 +164,8 @@ def recover(services: Services, *, actor: str) -> list[str]:
     settled = [DUPLICATE, INDEXED, REJECTED, NEEDS_DOSSIER, FAILED]
     for doc in services.ledger.find_documents(states=settled):
         (services.cfg.spool_dir / doc.id).unlink(missing_ok=True)
-    waiting = stuck(services, (STORED_RAW,))
-    for doc in waiting:
-        services.ledger.update_fields(doc.id, owner=me)
-    return [d.id for d in waiting]
+    lease_seconds = services.cfg.run.queue_lease_seconds
+    return [d.id for d in stuck(services, (STORED_RAW,)) if claim(services, d, me, lease_seconds)]
 
 
 def clean_tmp(cfg: Config) -> int:

@@ -8,9 +8,13 @@ here and only here (:func:`_settle_error`), and so is what a settled document
 leaves behind (:func:`_tidy`).
 
 A document is held by one process at a time: taking it into ``processing``
-records the process (``owner``) and a lease that the pages step renews, so a
-process that dies leaves a document that ``sohoa retry`` or the next watcher can
-tell from one still in work.
+records the process (``owner``) and a short lease (``run.lease_seconds``) that a
+heartbeat thread renews while the run holds it (:class:`Heartbeat`), so a process
+that dies (a SIGKILLed worker, a machine switched off) leaves a document that any
+machine's pick-up, ``sohoa retry`` or the next watcher can tell from one still in
+work within a lease, and take over. The renewal and every settling move are
+conditional on still being the holder: a run that lost its document to a take-over
+(its database link was cut longer than a lease) ends without touching it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -44,6 +49,7 @@ from pipeline.model import PageResult, SourceRef
 from pipeline.output.pdfa import PdfaInfo
 from pipeline.read.pages import SourceInfo
 from pipeline.storage.ledger import Document, mark_duplicate, owner_gone, this_process
+from pipeline.storage.ledger.records import lease
 from pipeline.storage.ledger.states import (
     ARCHIVED,
     DUPLICATE,
@@ -103,11 +109,52 @@ class DocumentRun:
         return until.isoformat(timespec="seconds")
 
     def settle(self, state: str, stage: str, reason: str, **fields: Any) -> Document:
-        """Move the document to ``state`` and end the run."""
+        """Move the document to ``state`` and end the run (only while this run holds it)."""
         self.doc = self.services.ledger.transition(
-            self.doc.id, state, actor=self.actor, stage=stage, reason=reason, owner=None, **fields
+            self.doc.id,
+            state,
+            actor=self.actor,
+            stage=stage,
+            reason=reason,
+            expect_owner=self.owner,
+            owner=None,
+            **fields,
         )
         return self.doc
+
+
+class Heartbeat:
+    """Renews a held document's lease every quarter of ``run.lease_seconds``, in a thread,
+    for as long as the run holds it; stops for good once the document was taken over."""
+
+    def __init__(self, services: Services, doc_id: str, owner: str) -> None:
+        self.services, self.doc_id, self.owner = services, doc_id, owner
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"lease-{doc_id}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _beat(self) -> None:
+        seconds = self.services.cfg.run.lease_seconds
+        while not self._stop.wait(max(0.5, seconds / 4)):
+            try:
+                held = self.services.ledger.claim(
+                    self.doc_id,
+                    states=(PROCESSING,),
+                    owner=self.owner,
+                    lease_until=lease(seconds),
+                    expect_owner=self.owner,
+                )
+            except Exception:  # the database is away for now: the next beat tries again
+                continue
+            if not held:  # settled, or taken over: nothing of ours to renew any more
+                return
 
 
 def run_document(
@@ -169,16 +216,25 @@ def _run_one(
             return mark_duplicate(ledger, doc_id, dup.prior, actor=actor)
         except TransitionError:
             return ledger.get_document(doc_id)  # another process took it a moment ago
-        for step in STEPS:
+        with Heartbeat(services, doc_id, owner):
             try:
-                settled = step(run)
-            except Exception as exc:
-                return _settle_error(run, step.stage, exc)
-            if settled is not None:
-                return settled
-        return run.doc
+                return _steps(run, STEPS)
+            except TransitionError:
+                # Taken over while this run was cut off from the ledger: the taker has it.
+                return ledger.get_document(doc_id)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _steps(run: DocumentRun, steps: Any) -> Document:
+    for step in steps:
+        try:
+            settled = step(run)
+        except Exception as exc:
+            return _settle_error(run, step.stage, exc)
+        if settled is not None:
+            return settled
+    return run.doc
 
 
 def _settle_error(run: DocumentRun, stage: str, exc: Exception) -> Document:

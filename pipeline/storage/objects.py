@@ -61,6 +61,7 @@ class ObjectInfo:
     meta: dict[str, str]
     etag: str | None = None
     last_modified: datetime | None = None
+    version_id: str | None = None
 
 
 class ObjectStore(Protocol):
@@ -81,7 +82,7 @@ class ObjectStore(Protocol):
         *,
         content_type: str = "application/octet-stream",
         meta: dict[str, Any] | None = None,
-    ) -> None: ...
+    ) -> str | None: ...
     def put_bytes(
         self,
         bucket: str,
@@ -92,8 +93,12 @@ class ObjectStore(Protocol):
         meta: dict[str, Any] | None = None,
     ) -> str: ...
     def get_bytes(self, bucket: str, key: str) -> bytes: ...
-    def download(self, bucket: str, key: str, dest: Path) -> None: ...
-    def list_keys(self, bucket: str, prefix: str = "", suffix: str = "") -> Iterator[str]: ...
+    def download(
+        self, bucket: str, key: str, dest: Path, version_id: str | None = None
+    ) -> None: ...
+    def list_keys(
+        self, bucket: str, prefix: str = "", suffix: str = "", start_after: str | None = None
+    ) -> Iterator[str]: ...
     def remove(self, bucket: str, key: str) -> None: ...
     def presigned_url(self, bucket: str, key: str, expires_seconds: int) -> str: ...
 
@@ -254,7 +259,11 @@ class MinioStore:
                     return None
                 raise
             return ObjectInfo(
-                int(st.size or 0), decode_meta(st.metadata), st.etag, st.last_modified
+                int(st.size or 0),
+                decode_meta(st.metadata),
+                st.etag,
+                st.last_modified,
+                st.version_id,
             )
 
         return self._call(f"stat {bucket}/{key}", _stat)
@@ -295,16 +304,26 @@ class MinioStore:
             lambda: self.client.get_object(bucket, key, offset=offset, length=length),
         )
 
-    def download(self, bucket: str, key: str, dest: Path) -> None:
+    def download(self, bucket: str, key: str, dest: Path, version_id: str | None = None) -> None:
+        """``key`` into ``dest``; with ``version_id``, exactly that version (a locked original
+        stays readable whatever was put over its key later)."""
         self._call(
-            f"download {bucket}/{key}", lambda: self.client.fget_object(bucket, key, str(dest))
+            f"download {bucket}/{key}",
+            lambda: self.client.fget_object(bucket, key, str(dest), version_id=version_id),
         )
 
-    def list_keys(self, bucket: str, prefix: str = "", suffix: str = "") -> Iterator[str]:
-        """Keys under ``prefix`` (recursive) ending in ``suffix``, in lexical order."""
+    def list_keys(
+        self, bucket: str, prefix: str = "", suffix: str = "", start_after: str | None = None
+    ) -> Iterator[str]:
+        """Keys under ``prefix`` (recursive) ending in ``suffix``, in lexical order; with
+        ``start_after``, only the keys after it (one request when nothing is new)."""
         objs = self._call(
             f"list {bucket}/{prefix}",
-            lambda: list(self.client.list_objects(bucket, prefix=prefix, recursive=True)),
+            lambda: list(
+                self.client.list_objects(
+                    bucket, prefix=prefix, recursive=True, start_after=start_after
+                )
+            ),
         )
         for obj in objs:
             if obj.object_name and obj.object_name.endswith(suffix):
@@ -326,8 +345,9 @@ class MinioStore:
         *,
         content_type: str = "application/octet-stream",
         meta: dict[str, Any] | None = None,
-    ) -> None:
-        """Upload ``path`` and prove the stored bytes hash to ``sha256``.
+    ) -> str | None:
+        """Upload ``path`` and prove the stored bytes hash to ``sha256``; return the version id
+        that holds them (None on a bucket without versioning).
 
         An object that already holds the same bytes is not uploaded again, which makes
         re-runs after a crash cheap and idempotent. A key that cannot read ``bucket``
@@ -336,28 +356,29 @@ class MinioStore:
         this returns.
         """
         if not self.can(GET, bucket):
-            self._call(
+            put = self._call(
                 f"upload {bucket}/{key}",
                 lambda: put_file_checksummed(
                     self.client, bucket, key, path, sha256, content_type, meta
                 ),
             )
-            return
+            return put.version_id
         existing = self.stat(bucket, key)
         if (
             existing
             and existing.meta.get(META_SHA256) == sha256
             and self._hash_object(bucket, key) == sha256
         ):
-            return
+            return existing.version_id
         headers = encode_meta({**(meta or {}), META_SHA256: sha256})
-        self._call(
+        written = self._call(
             f"upload {bucket}/{key}",
             lambda: self.client.fput_object(
                 bucket, key, str(path), content_type=content_type, metadata=headers
             ),
         )
         self._verify(bucket, key, sha256)
+        return written.version_id
 
     def put_bytes(
         self,

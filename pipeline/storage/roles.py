@@ -76,6 +76,9 @@ CAPABILITIES: dict[str, dict[str, frozenset[str]]] = {
     "operator": {"raw": frozenset({GET, LIST}), "archive": frozenset({GET, LIST})},
 }
 BUCKET_KINDS: tuple[str, ...] = ("raw", "archive", "work")
+# Where in raw a station puts: originals by content, and custody records for the intake
+# (pipeline.archive.layout.raw_key, pipeline.flow.intake.RECORD_PREFIX).
+STATION_PREFIXES: tuple[str, ...] = ("sha256/", "intake/")
 
 
 def role_can(role: str | None, action: str, kind: str) -> bool:
@@ -199,10 +202,20 @@ def role_policy(role: str, buckets: BucketNames) -> dict[str, Any]:
     locate = _allow(["s3:GetBucketLocation"], [_arn(b) for b in (raw, archive, work)])
     statements: list[dict[str, Any]]
     if role == "station":
-        statements = [_allow(_WRITE_OBJECT, [_arn(raw, True)])]
+        # One single-part PUT per original (content-addressed) and per custody record: no
+        # multipart, nothing else in raw, nothing anywhere else.
+        statements = [
+            _allow(
+                ["s3:PutObject"],
+                [f"arn:aws:s3:::{raw}/{p}*" for p in STATION_PREFIXES],
+            )
+        ]
     elif role == "worker":
         statements = [
             _allow(_WRITE_OBJECT + _READ_OBJECT, [_arn(raw, True), _arn(archive, True)]),
+            # The original as recorded at custody, by its version id (a later PUT over the
+            # same key by a station cannot replace what is processed).
+            _allow(["s3:GetObjectVersion"], [_arn(raw, True)]),
             _allow(
                 (*_WRITE_OBJECT, *_READ_OBJECT, "s3:DeleteObject"),
                 [_arn(work, True)],

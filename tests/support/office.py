@@ -2,6 +2,10 @@
 
 Each process gets its own ``SOHOA_HOME`` (as separate machines would have) and
 shares MinIO, PostgreSQL and Redis, all real servers started by the fixtures.
+Every machine holds its own role's key, as an office deploys it: ``sohoa storage
+setup`` runs once with the root key (:func:`setup_keys`), then stations get the
+station key and nothing else (no database, no broker: :func:`station`), workers
+and the desk the worker key with the shared database and broker URLs (:func:`host`).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,12 +34,38 @@ minio:
   retry_seconds: {minio_retry}
   connect_timeout: 2
 run:
-  lease_seconds: {lease}
-broker:
+  pickup_seconds: 2
+{lease}broker:
   visibility_timeout: {visibility}
 database:
   retry_seconds: 90
 """
+# Where office_env keeps the station key for station(); never given to another machine.
+_STATION_ACCESS, _STATION_SECRET = "SOHOA_TEST_STATION_ACCESS", "SOHOA_TEST_STATION_SECRET"
+_SHARED = ("SOHOA_DATABASE_URL", "SOHOA_BROKER_URL", "SOHOA_EXECUTOR")
+
+
+def setup_keys(base: dict[str, str], tmp: Path, run=None) -> dict[str, dict[str, str]]:
+    """`sohoa --json storage setup` with the root key in ``base``, once: each role's key.
+
+    ``run`` runs the command (a host's ``subprocess.run``); the keys are named with a
+    prefix of their own, so tests sharing one MinIO never share keys.
+    """
+    import secrets
+
+    argv = [sys.executable, "-m", "workers.cli", "--json", "storage", "setup"]
+    argv += ["--prefix", f"t{secrets.token_hex(3)}"]
+    env = {**os.environ, **base, "SOHOA_HOME": str(tmp / "admin-home")}
+    done = (run or subprocess.run)(argv, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    keys = [json.loads(x) for x in done.stdout.splitlines() if x.startswith("{")]
+    return {
+        k["role"]: {
+            "SOHOA_MINIO_ACCESS_KEY": k["access_key"],
+            "SOHOA_MINIO_SECRET_KEY": k["secret_key"],
+        }
+        for k in keys
+    }
 
 
 def office_env(
@@ -43,35 +74,82 @@ def office_env(
     *,
     database_url: str,
     broker_url: str,
-    lease: float = 20,
+    lease: float | None = 20,
     visibility: float = 10,
     minio_retry: float = 30,
+    keys: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, str]:
-    """``base`` (MinIO keys, buckets) plus the office's shared database, broker and settings."""
+    """The environment of a worker (worker key, the office's database, broker and settings),
+    from ``base`` (the root key, buckets), after setting up the role keys with it.
+
+    ``lease`` None keeps the default ``run.lease_seconds``.
+    """
     conf = tmp / "office.yaml"
     conf.write_text(
-        QUICK.format(lease=lease, visibility=visibility, minio_retry=minio_retry), encoding="utf-8"
+        QUICK.format(
+            lease="" if lease is None else f"  lease_seconds: {lease}\n",
+            visibility=visibility,
+            minio_retry=minio_retry,
+        ),
+        encoding="utf-8",
     )
+    keys = keys or setup_keys(base, tmp)
     env = {k: v for k, v in base.items() if k not in ("SOHOA_HOME", "SOHOA_INBOX")}
     env.update(
+        keys["worker"],
+        SOHOA_MINIO_ROLE="worker",
         SOHOA_CONFIG=str(conf),
         SOHOA_EXECUTOR="celery",
         SOHOA_DATABASE_URL=database_url,
         SOHOA_BROKER_URL=broker_url,
     )
+    env[_STATION_ACCESS] = keys["station"]["SOHOA_MINIO_ACCESS_KEY"]
+    env[_STATION_SECRET] = keys["station"]["SOHOA_MINIO_SECRET_KEY"]
     return env
 
 
 def host(env: dict[str, str], root: Path, name: str) -> dict[str, str]:
-    """The environment of one "machine": its own home and inbox."""
-    return {**env, "SOHOA_HOME": str(root / name / "home"), "SOHOA_INBOX": str(root / name / "in")}
+    """The environment of one worker or desk "machine": its own home and inbox."""
+    own = {k: v for k, v in env.items() if k not in (_STATION_ACCESS, _STATION_SECRET)}
+    return {**own, "SOHOA_HOME": str(root / name / "home"), "SOHOA_INBOX": str(root / name / "in")}
 
 
-def start(env: dict[str, str], *args: str, log: Path | None = None) -> subprocess.Popen:
+def station(env: dict[str, str], root: Path, name: str) -> dict[str, str]:
+    """A scanner station: the station key, its home and inbox; no database, no broker."""
+    own = {k: v for k, v in host(env, root, name).items() if k not in _SHARED}
+    own.update(
+        SOHOA_MINIO_ROLE="station",
+        SOHOA_MINIO_ACCESS_KEY=env[_STATION_ACCESS],
+        SOHOA_MINIO_SECRET_KEY=env[_STATION_SECRET],
+    )
+    return own
+
+
+def wait_indexed(env: dict[str, str], count: int, timeout: float = 600) -> None:
+    """Until ``count`` documents of the office's ledger are indexed (stations' `watch --once`
+    ends once it has handed its files over; the workers finish them after)."""
+    wait_for(lambda: states(env).get("indexed", 0) >= count, timeout, f"{count} indexed")
+
+
+def named(hostname: str | None) -> list[str]:
+    """The prefix that runs a command under a host name of its own (a UTS namespace), so
+    leases are judged as between machines; [] where namespaces cannot be made (then the
+    same host judges its own processes exactly, which the tests accept too)."""
+    if not hostname or shutil.which("unshare") is None:
+        return []
+    probe = subprocess.run(["unshare", "--uts", "true"], capture_output=True)
+    if probe.returncode != 0:
+        return []
+    return ["unshare", "--uts", "sh", "-c", f'hostname {hostname} && exec "$@"', hostname]
+
+
+def start(
+    env: dict[str, str], *args: str, log: Path | None = None, hostname: str | None = None
+) -> subprocess.Popen:
     """`sohoa ARGS` in its own session (so a kill reaches its children, never pytest)."""
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
     return subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", *args],
+        [*named(hostname), sys.executable, "-m", "workers.cli", *args],
         env={**os.environ, "SOHOA_WORKER_LOGLEVEL": "INFO", **env},
         stdout=out,
         stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
@@ -80,7 +158,11 @@ def start(env: dict[str, str], *args: str, log: Path | None = None) -> subproces
 
 
 def start_worker(
-    env: dict[str, str], concurrency: int = 1, documents: int = 2, log: Path | None = None
+    env: dict[str, str],
+    concurrency: int = 1,
+    documents: int = 2,
+    log: Path | None = None,
+    hostname: str | None = None,
 ) -> subprocess.Popen:
     return start(
         env,
@@ -90,6 +172,7 @@ def start_worker(
         "--documents",
         str(documents),
         log=log,
+        hostname=hostname,
     )
 
 

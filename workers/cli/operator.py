@@ -18,6 +18,7 @@ from pipeline.archive.rebuild import rebuild_ledger
 from pipeline.config import Config, public_dict, storage_role
 from pipeline.errors import ExitCode, UsageError
 from pipeline.flow import requeue
+from pipeline.flow.intake import take_in_records
 from pipeline.flow.recover import stuck
 from pipeline.names import display
 from pipeline.storage.ledger import (
@@ -28,6 +29,7 @@ from pipeline.storage.ledger import (
     open_ledger,
     owner_gone,
 )
+from pipeline.storage.ledger.records import stalled
 from pipeline.storage.ledger.states import (
     FAILED,
     NEEDS_DOSSIER,
@@ -103,7 +105,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def cmd_batches(args: argparse.Namespace, cfg: Config, out: Output) -> int:
-    if args.status and args.status not in (*STATES, "in_progress", "done"):
+    if args.status and args.status not in (*STATES, "in_progress", "done", "stalled"):
         raise UsageError(f"unknown status {args.status!r}; one of {', '.join(STATES)}")
     ledger = open_ledger(cfg)
     try:
@@ -155,11 +157,26 @@ def _signature_check(cfg: Config, doc: Document) -> dict | None:
 
 
 def _show_document(doc: Document, history: list[dict], out: Output, check: dict | None) -> None:
+    held = stalled(doc)
     if out.json_mode:
-        out.row({"kind": "document", **doc.__dict__, "signature_check": check, "events": history})
+        out.row(
+            {
+                "kind": "document",
+                **doc.__dict__,
+                "stalled": held,
+                "signature_check": check,
+                "events": history,
+            }
+        )
         return
     for key, value in doc.__dict__.items():
         out.text(f"{key:16} {'-' if value is None else _line(value)}")
+    if held:
+        out.text(
+            f"{'stalled':16} yes: {_line(doc.owner or '-')} stopped renewing its lease"
+            f" ({_line(doc.lease_until or '-')}); a worker's pick-up or `sohoa retry"
+            " --failed` takes it over"
+        )
     if check is not None:
         out.text(f"{'signature_check':16} {_line(check['verdict'])}")
     out.text("history:")
@@ -279,6 +296,7 @@ def cmd_retry(args: argparse.Namespace, cfg: Config, out: Output) -> int:
     with services(cfg) as svc:
         ledger = svc.ledger
         if args.failed:
+            take_in_records(svc, out.info)  # stations' custody records not recorded yet
             docs = ledger.find_documents(states=[FAILED], station=args.station, since=since)
             # Interrupted work whose process is gone is resumed too, not left stuck.
             docs += [

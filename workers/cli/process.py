@@ -222,7 +222,7 @@ def _take(
 
 
 def cmd_watch(args: argparse.Namespace, cfg: Config, out: Output) -> int:
-    from workers.watcher import Watcher
+    from workers.watcher import Watcher, station_services
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -231,12 +231,16 @@ def cmd_watch(args: argparse.Namespace, cfg: Config, out: Output) -> int:
     if not processing:
         # Custody only (a station): no page workers to start.
         cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, executor="inline"))
-        out.info("custody only: documents are left in stored_raw for a worker")
+        out.info(
+            "custody only: originals and custody records go into raw; a worker's intake"
+            " records and runs them"
+        )
     elif storage_role(cfg) not in (None, "worker"):
         require_worker_key(cfg, "watch")
     out.info(f"watching {cfg.inbox} (stable after {cfg.watch.stable_seconds:g} s)")
     out.header(DOC_COLUMNS)
-    with services(cfg, cancel_on_exit=True) as svc:
+    opened = services(cfg, cancel_on_exit=True) if processing else station_services(cfg)
+    with opened as svc:
 
         def report(doc: Document) -> None:
             for member in stack_of(svc, doc):

@@ -10,6 +10,11 @@ slot a page needs (that deadlocks a small office with one worker machine):
 
 ``sohoa worker`` runs each as a child process (``--role pages`` / ``--role
 documents``) and starts one again if it ends by itself; children end with it.
+The supervisor itself runs the intake and the pick-up (:class:`Pickup`, a thread):
+custody records of the stations into the ledger, and stalled documents taken over,
+each sent to the documents queue once. Before anything starts it checks that
+MinIO, the database and the broker accept this machine's keys, and refuses to
+start, with one line, when one does not.
 """
 
 from __future__ import annotations
@@ -23,9 +28,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 from pipeline.config import Config
-from pipeline.errors import ConfigError, ExitCode
+from pipeline.errors import BrokerUnavailable, ConfigError, ExitCode
 from workers.cli.output import Output
 
 
@@ -99,6 +106,7 @@ def cmd_worker(args: argparse.Namespace, cfg: Config, out: Output) -> int:
             "warning: no SOHOA_DATABASE_URL: documents use the SQLite ledger under"
             f" {cfg.home}, which only processes sharing that folder see"
         )
+    check_keys(cfg)
     roles = {"pages": ["--concurrency", str(concurrency)]}
     if documents > 0:
         roles["documents"] = ["--documents", str(documents)]
@@ -107,7 +115,141 @@ def cmd_worker(args: argparse.Namespace, cfg: Config, out: Output) -> int:
         + (f", {documents} document threads" if documents > 0 else "")
         + f", broker {_shown(cfg.broker.url)}"
     )
-    return _supervise(args, roles, out)
+    tasks.configure(cfg)  # the pick-up sends documents to the queue
+    pickup = Pickup(cfg, out.info)
+    pickup.start()
+    try:
+        return _supervise(args, roles, out)
+    finally:
+        pickup.close()
+
+
+def check_keys(cfg: Config) -> None:
+    """Refuse to start unless MinIO, the database and the broker take this machine's keys.
+
+    A worker with a wrong key would otherwise start, take documents and put each back
+    as "storage unreachable" while the others wait for it. Raises the one error to show
+    (exit 4: refused or unreachable; exit 5: a key of another role).
+    """
+    from pipeline.storage import objects as objects_mod
+    from pipeline.storage.ledger import open_ledger
+    from workers.cli.process import require_worker_key
+
+    require_worker_key(cfg, "worker")
+    objects_mod.connect(cfg).ensure_buckets()  # one signed request per bucket
+    open_ledger(cfg).close()
+    _check_broker(cfg)
+
+
+def _check_broker(cfg: Config) -> None:
+    import redis
+
+    url = str(cfg.broker.url)
+    if not url.startswith(("redis://", "rediss://")):
+        return  # another transport: Celery itself reports it
+    client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+    try:
+        client.ping()
+    except (redis.exceptions.AuthenticationError, redis.exceptions.ResponseError) as exc:
+        raise BrokerUnavailable(
+            f"the broker {_shown(url)} refuses this machine's credentials ({exc}):"
+            " check SOHOA_BROKER_URL"
+        ) from None
+    except redis.exceptions.RedisError as exc:
+        raise BrokerUnavailable(f"the broker {_shown(url)} is unreachable: {exc}") from None
+    finally:
+        client.close()
+
+
+class Pickup:
+    """The supervisor's thread: every ``run.pickup_seconds``, custody records into the ledger
+    and stalled documents taken over, each claimed for the queue and sent to it once.
+
+    A document it claimed waits in the queue under ``queued@<host>`` for
+    ``run.queue_lease_seconds``; should its message be lost, any machine sends it again
+    after that. A claim whose message could not be sent is released at once.
+    """
+
+    def __init__(self, cfg: Config, log: Callable[[str], None]) -> None:
+        self.cfg, self.log = cfg, log
+        self._stop = threading.Event()
+        self._told: str | None = None
+        self._thread = threading.Thread(target=self._loop, name="pickup", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        from pipeline.flow import intake
+        from pipeline.flow.context import Services
+        from pipeline.storage import objects as objects_mod
+        from pipeline.storage.index import open_index
+        from pipeline.storage.ledger import open_ledger
+        from workers.executors import InlineExecutor
+
+        svc: Services | None = None
+        cursor: intake.Cursor | None = None
+        while True:
+            try:
+                if svc is None:
+                    svc = Services(
+                        self.cfg,
+                        open_ledger(self.cfg),
+                        objects_mod.connect(self.cfg),
+                        InlineExecutor(self.cfg),
+                        open_index(self.cfg),
+                    )
+                    cursor = intake.cursor_for(svc)
+                assert cursor is not None
+                self.once(svc, cursor)
+                self._told = None
+            except Exception as exc:  # the next pass tries again; say so once
+                text = f"pick-up: {exc}"
+                if text != self._told:
+                    self._told = text
+                    self.log(text)
+            if self._stop.wait(self.cfg.run.pickup_seconds):
+                break
+        if svc is not None:
+            svc.ledger.close()
+            if svc.index is not None:
+                svc.index.close()
+
+    def once(self, svc: Any, cursor: Any) -> None:
+        from pipeline.flow import intake
+        from pipeline.flow.recover import pick_up
+        from pipeline.storage.ledger.records import lease, queued_owner
+
+        owner = queued_owner()
+        host = socket.gethostname()
+        for doc in intake.take_in(
+            svc,
+            cursor,
+            actor=f"intake@{host}",
+            owner=owner,
+            lease_until=lease(self.cfg.run.queue_lease_seconds),
+            log=self.log,
+        ):
+            self._send(svc, doc.id, owner, f"took in {doc.id} from {doc.station or '?'}")
+        for doc in pick_up(svc, actor=f"worker@{host}", owner=owner):
+            self._send(svc, doc.id, owner, f"took up {doc.id} ({doc.reason or doc.state})")
+
+    def _send(self, svc: Any, doc_id: str, owner: str, note: str) -> None:
+        from pipeline.storage.ledger.states import STORED_RAW
+        from workers.executors.celery import enqueue_document
+
+        try:
+            enqueue_document(doc_id)
+        except Exception:
+            svc.ledger.claim(
+                doc_id, states=(STORED_RAW,), owner=None, lease_until=None, expect_owner=owner
+            )
+            raise
+        self.log(note)
 
 
 def _supervise(args: argparse.Namespace, roles: dict[str, list[str]], out: Output) -> int:

@@ -22,7 +22,15 @@ def fetch(run: DocumentRun) -> None:
         raise StorageIntegrityError("document has neither a spool copy nor a raw key")
     media_type = doc.media_type or ""
     # A further document of a split stack reads its source's spool copy (or raw).
-    ref = SourceRef(doc.raw_key, doc.sha256, doc.size, media_type, spool_id=doc.parent_id or doc.id)
+    # The version recorded at custody: whatever was put over the key since is not the original.
+    ref = SourceRef(
+        doc.raw_key,
+        doc.sha256,
+        doc.size,
+        media_type,
+        spool_id=doc.parent_id or doc.id,
+        raw_version=doc.raw_version,
+    )
     runtime = PageRuntime(run.cfg, run.services.objects)
     run.source = resolve_source(ref, runtime)
     run.source_ref = ref
@@ -48,6 +56,7 @@ def inspect(run: DocumentRun) -> None:
         doc.size,
         info.media_type,
         spool_id=doc.parent_id or doc.id,
+        raw_version=doc.raw_version,
     )
     count = info.pages
     if doc.first_page is not None and doc.last_page is not None:

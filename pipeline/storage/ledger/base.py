@@ -12,7 +12,7 @@ import pwd
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from pipeline.storage.ledger.records import ANY_OWNER, Document, SegmentRow
+from pipeline.storage.ledger.records import ANY_OWNER, Document, SegmentRow, stalled
 from pipeline.storage.ledger.states import (
     ARCHIVED,
     ATTENTION_STATES,
@@ -56,12 +56,24 @@ class Ledger(Protocol):
         **fields: Any,
     ) -> Document: ...
     def update_fields(self, doc_id: str, **fields: Any) -> Document: ...
+    def claim(
+        self,
+        doc_id: str,
+        *,
+        states: Sequence[str],
+        owner: str | None,
+        lease_until: str | None,
+        expect_owner: str | object | None = ANY_OWNER,
+        expect_lease: str | object | None = ANY_OWNER,
+    ) -> bool: ...
     def allocate_ordinal(self, doc_id: str, dossier_code: str, floor: int = 0) -> int: ...
     def record_split(
         self, parent_id: str, segments: Sequence[SegmentRow], *, actor: str
     ) -> list[Document]: ...
     def family(self, parent_id: str) -> list[Document]: ...
-    def restore(self, batch: dict[str, Any], doc: Document, actor: str, reason: str) -> bool: ...
+    def restore(
+        self, batch: dict[str, Any], doc: Document, actor: str, reason: str, stage: str = ...
+    ) -> bool: ...
     def get_document(self, doc_id: str) -> Document: ...
     def find_documents(
         self,
@@ -164,13 +176,20 @@ def batch_rows(ledger: Ledger, status: str | None = None) -> list[dict[str, Any]
         counts: dict[str, int] = {}
         for d in docs:
             counts[d.state] = counts.get(d.state, 0) + 1
+        overall = batch_status(counts)
+        # Taken by a process that is gone (its lease ran out): any machine's pick-up, or
+        # `sohoa retry --failed`, takes it over; until then operators see it here.
+        stuck = sum(1 for d in docs if stalled(d))
+        if stuck:
+            counts["stalled"] = stuck
+            overall = "stalled" if overall == "in_progress" else overall
         row = {
             "batch_id": b["id"],
             "station": b["station"],
             "created_at": b["created_at"],
             "documents": len(docs),
             "states": counts,
-            "status": batch_status(counts),
+            "status": overall,
             "reasons": [
                 f"{d.source_name}: {d.reason}"
                 for d in docs

@@ -7,10 +7,10 @@ import socket
 import uuid
 from collections.abc import Sequence
 from dataclasses import MISSING, dataclass, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pipeline.storage.ledger.states import ATTENTION_STATES
+from pipeline.storage.ledger.states import ATTENTION_STATES, PROCESSING, STORED_RAW
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,9 @@ class Document:
     signature: str | None = None
     # Which machines ran it: "<host that ran the document>; pages: <host> ×n, …"
     processed_by: str | None = None
+    # The raw object's version id recorded at custody: the locked original, read by that id
+    # whenever the source is fetched (a later PUT over the same key cannot replace it).
+    raw_version: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """The fields `sohoa process` prints, in DESIGN §3 order."""
@@ -111,6 +114,7 @@ def segment_row(
         "size": parent.size,
         "media_type": parent.media_type,
         "raw_key": parent.raw_key,
+        "raw_version": parent.raw_version,
         "state": state,
         "stage": "split",
         "reason": f"document {seg.segment} of {parent.id}'s stack"
@@ -120,6 +124,7 @@ def segment_row(
         "updated_at": stamp,
         "source_name_bytes": parent.source_name_bytes,
         "owner": parent.owner,
+        "lease_until": parent.lease_until,
         "parent_id": parent.id,
         "segment": seg.segment,
         "first_page": seg.first_page,
@@ -176,18 +181,44 @@ def this_process() -> Owner:
     return Owner(socket.gethostname(), pid, process_start(pid) or "0")
 
 
+# The owner of a document sent to the workers' queue and not started yet: the claim is
+# only its lease (any machine's pick-up sends it again once that runs out), not a process.
+QUEUED = "queued@"
+
+
+def queued_owner() -> str:
+    return f"{QUEUED}{socket.gethostname()}"
+
+
 def owner_gone(owner_text: str | None, lease_until: str | None) -> bool:
     """True when the holder of a document can no longer be working on it.
 
     On this host the answer is exact (is that process, with that start time, alive?).
-    A holder on another machine is presumed alive until its lease runs out.
+    A holder on another machine is presumed alive until its lease runs out, and so is a
+    queued document (:data:`QUEUED`), wherever it was queued.
     """
+    if owner_text and owner_text.startswith(QUEUED):
+        return lease_until is None or lease_until < now()
     owner = Owner.parse(owner_text)
     if owner is None:
         return True
     if owner.host == socket.gethostname():
         return process_start(owner.pid) != owner.start
     return lease_until is None or lease_until < now()
+
+
+def stalled(doc: Document) -> bool:
+    """A document someone took and nobody works on any more: in ``processing`` (or claimed in
+    ``stored_raw``) by a process that is gone or whose lease ran out. A pick-up takes it over
+    within ``run.pickup_seconds``; meanwhile operators see it as stalled."""
+    if doc.state == PROCESSING or (doc.state == STORED_RAW and doc.owner):
+        return owner_gone(doc.owner, doc.lease_until)
+    return False
+
+
+def lease(seconds: float) -> str:
+    """The end of a lease of ``seconds`` from now, as the ledger stores it."""
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat(timespec="seconds")
 
 
 def now() -> str:

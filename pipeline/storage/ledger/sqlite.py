@@ -323,6 +323,35 @@ class SqliteLedger:
             )
         return self.get_document(doc_id)
 
+    def claim(
+        self,
+        doc_id: str,
+        *,
+        states: Sequence[str],
+        owner: str | None,
+        lease_until: str | None,
+        expect_owner: str | object | None = ANY_OWNER,
+        expect_lease: str | object | None = ANY_OWNER,
+    ) -> bool:
+        """Set the holder and lease of a document in one of ``states``, only if the holder
+        (and lease) are still the ones the caller read: of many processes claiming or
+        renewing at once, exactly one wins. No event: a claim is bookkeeping, not a change
+        of state."""
+        clauses, params = [f"state IN ({','.join('?' * len(states))})"], list(states)
+        if expect_owner is not ANY_OWNER:
+            clauses.append("owner IS ?")
+            params.append(expect_owner)
+        if expect_lease is not ANY_OWNER:
+            clauses.append("lease_until IS ?")
+            params.append(expect_lease)
+        with self._tx() as conn:
+            cur = conn.execute(
+                f"UPDATE documents SET owner = ?, lease_until = ? WHERE id = ? AND"
+                f" {' AND '.join(clauses)}",
+                (owner, lease_until, doc_id, *params),
+            )
+            return cur.rowcount == 1
+
     def allocate_ordinal(self, doc_id: str, dossier_code: str, floor: int = 0) -> int:
         """Give a document its number ``<n>`` in the dossier, once and atomically.
 
@@ -439,17 +468,27 @@ class SqliteLedger:
         )
         return [head, *(self._doc(r) for r in rows)]
 
-    def restore(self, batch: dict[str, Any], doc: Document, actor: str, reason: str) -> bool:
-        """Insert a batch and document rebuilt from MinIO, unless the ledger already has it.
+    def restore(
+        self,
+        batch: dict[str, Any],
+        doc: Document,
+        actor: str,
+        reason: str,
+        stage: str = "rebuild",
+    ) -> bool:
+        """Insert a batch and document rebuilt from MinIO (or taken in from a station's
+        custody record, ``stage="intake"``), unless the ledger already has it.
 
         False when the document (or a live one with the same bytes) is already there.
         """
         try:
-            return self._restore(batch, doc, actor, reason)
+            return self._restore(batch, doc, actor, reason, stage)
         except sqlite3.IntegrityError:
             return False
 
-    def _restore(self, batch: dict[str, Any], doc: Document, actor: str, reason: str) -> bool:
+    def _restore(
+        self, batch: dict[str, Any], doc: Document, actor: str, reason: str, stage: str
+    ) -> bool:
         with self._tx() as conn:
             if conn.execute("SELECT 1 FROM documents WHERE id = ?", (doc.id,)).fetchone():
                 return False
@@ -470,7 +509,7 @@ class SqliteLedger:
                     "(dossier_code) DO UPDATE SET last = max(last, excluded.last)",
                     (doc.dossier_code, doc.ordinal),
                 )
-            self._event(conn, actor, doc.id, doc.batch_id, None, doc.state, "rebuild", reason)
+            self._event(conn, actor, doc.id, doc.batch_id, None, doc.state, stage, reason)
         return True
 
     # -- reading ---------------------------------------------------------------------------

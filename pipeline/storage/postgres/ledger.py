@@ -113,6 +113,11 @@ MIGRATIONS = (
     Migration(1, "batches, documents, ordinals, events", _documents_table),
     Migration(2, "documents by signature state (sign --pending)", _signature_index),
     Migration(3, "split stacks: one live source row per SHA-256, segments", _stack_indexes),
+    Migration(
+        4,
+        "the raw original's version id, recorded at custody",
+        lambda: ["ALTER TABLE documents ADD COLUMN IF NOT EXISTS raw_version TEXT"],
+    ),
 )
 
 
@@ -350,6 +355,45 @@ class PostgresLedger:
 
         return self.db.run(write)
 
+    def claim(
+        self,
+        doc_id: str,
+        *,
+        states: Sequence[str],
+        owner: str | None,
+        lease_until: str | None,
+        expect_owner: str | object | None = ANY_OWNER,
+        expect_lease: str | object | None = ANY_OWNER,
+    ) -> bool:
+        """Set the holder and lease only if they are still what the caller read (see
+        :meth:`SqliteLedger.claim`): one statement, so exactly one of many claimants wins."""
+        clauses, params = ["state = ANY(%s)"], [list(states)]
+        if expect_owner is not ANY_OWNER:
+            clauses.append("owner IS NOT DISTINCT FROM %s")
+            params.append(expect_owner)
+        if expect_lease is not ANY_OWNER:
+            clauses.append("lease_until IS NOT DISTINCT FROM %s")
+            params.append(expect_lease)
+
+        def write(conn: Connection, attempt: int) -> bool:
+            row = conn.execute(
+                "UPDATE documents SET owner = %s, lease_until = %s WHERE id = %s AND "
+                + " AND ".join(clauses)
+                + " RETURNING id",
+                (owner, lease_until, doc_id, *params),
+            ).fetchone()
+            if row is None and attempt:  # a repeat after the commit's answer was lost
+                now_row = conn.execute(
+                    "SELECT owner, lease_until FROM documents WHERE id = %s", (doc_id,)
+                ).fetchone()
+                return bool(now_row) and (now_row["owner"], now_row["lease_until"]) == (
+                    owner,
+                    lease_until,
+                )
+            return row is not None
+
+        return self.db.run(write)
+
     def allocate_ordinal(self, doc_id: str, dossier_code: str, floor: int = 0) -> int:
         """Give a document its number ``<n>`` in the dossier, once, whoever else is allocating.
 
@@ -469,8 +513,16 @@ class PostgresLedger:
         )
         return [head, *(_doc(r) for r in rows)]
 
-    def restore(self, batch: dict[str, Any], doc: Document, actor: str, reason: str) -> bool:
-        """Insert a batch and document rebuilt from MinIO, unless the ledger already has it."""
+    def restore(
+        self,
+        batch: dict[str, Any],
+        doc: Document,
+        actor: str,
+        reason: str,
+        stage: str = "rebuild",
+    ) -> bool:
+        """Insert a batch and document rebuilt from MinIO (or taken in from a station's
+        custody record, ``stage="intake"``), unless the ledger already has it."""
         values = dict(doc.__dict__)
 
         def write(conn: Connection, attempt: int) -> bool:
@@ -503,7 +555,7 @@ class PostgresLedger:
                     " SET last = GREATEST(ordinals.last, excluded.last)",
                     (doc.dossier_code, doc.ordinal),
                 )
-            _event(conn, actor, doc.id, doc.batch_id, None, doc.state, "rebuild", reason)
+            _event(conn, actor, doc.id, doc.batch_id, None, doc.state, stage, reason)
             return True
 
         try:
