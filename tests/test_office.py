@@ -321,6 +321,7 @@ def _redelivered(env, doc_id: str) -> str:
     from pipeline.config import load_config
     from pipeline.storage.ledger import open_ledger
     from workers.executors import celery as tasks
+    from workers.executors import task_auth
 
     cfg = load_config(env=env)
     ledger = open_ledger(cfg)
@@ -328,7 +329,8 @@ def _redelivered(env, doc_id: str) -> str:
         before = ledger.events(document_id=doc_id)
         tasks.configure(cfg)
         ref = json.dumps({"document_id": doc_id, "explicit_code": None})
-        sent = tasks.document_task.apply_async((ref,), queue=tasks.DOCUMENTS_QUEUE)
+        sealed = task_auth.seal(task_auth.task_key(cfg), tasks.DOCUMENT_TASK, ref)
+        sent = tasks.document_task.apply_async((sealed,), queue=tasks.DOCUMENTS_QUEUE)
         state = sent.get(timeout=120)
         assert ledger.events(document_id=doc_id) == before
         return state
