@@ -14,6 +14,7 @@ import secrets
 import signal
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -32,9 +33,8 @@ def env(sohoa_env, tmp_path, postgres_server, redis_server):
     import redis
 
     redis.Redis.from_url(broker).flushdb()
-    return office.office_env(
-        sohoa_env, tmp_path, database_url=postgres_server.new_database(), broker_url=broker
-    )
+    roles = office.database_roles(postgres_server.new_owned_database(), tmp_path)
+    return office.office_env(sohoa_env, tmp_path, database_url=roles["worker"], broker_url=broker)
 
 
 def drop(inbox: Path, station: str, seeds: list[int], code: str = CODE) -> set[str]:
@@ -113,7 +113,8 @@ def test_two_stations_one_dossier_workers_elsewhere(env, tmp_path, redis_server)
     audit = json_lines(sohoa(worker, "--json", "audit", "--action", "search").stdout)
     assert len(audit) == 1 and audit[0]["actor"].startswith("cli:"), audit
     verified = sohoa(worker, "audit", "verify")
-    assert verified.returncode == 0 and "intact: 1 rows" in verified.stdout, verified.stderr
+    # Two rows: the administrator's `database setup`, then the desk's search.
+    assert verified.returncode == 0 and "intact: 2 rows" in verified.stdout, verified.stderr
 
 
 def test_worker_killed_mid_document_loses_nothing(env, tmp_path):
@@ -378,7 +379,10 @@ def test_a_worker_whose_keys_are_refused_does_not_start(env, tmp_path, wrong):
     if wrong == "minio":
         worker["SOHOA_MINIO_SECRET_KEY"] = "not-" + worker["SOHOA_MINIO_SECRET_KEY"]
     elif wrong == "database":
-        worker["SOHOA_DATABASE_URL"] = worker["SOHOA_DATABASE_URL"].replace("sohoa:", "sohoa:x", 1)
+        url = urlsplit(worker["SOHOA_DATABASE_URL"])
+        netloc = url.netloc.replace(f":{url.password}@", f":x{url.password}@", 1)
+        assert netloc != url.netloc
+        worker["SOHOA_DATABASE_URL"] = url._replace(netloc=netloc).geturl()
     else:
         worker["SOHOA_BROKER_URL"] = worker["SOHOA_BROKER_URL"].replace("://:", "://:x")
     proc = office.start_worker(worker, log=tmp_path / "w.log")

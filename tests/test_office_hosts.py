@@ -94,8 +94,18 @@ def test_office_on_five_hosts(hosts, tmp_path):
     pg = PostgresServer(
         root=root / "pg", port=free_port(), host=storage, wrap=hosts.wrap("storage")
     )
+    # Redis reads its users from the file `sohoa broker setup` writes: the default user off,
+    # the workers' user the only one; the stations and the desk get no broker login at all.
+    redis_port = free_port()
+    login = office.broker_login(root / "redis-users.acl", f"redis://{storage}:{redis_port}/0")
     rd = RedisServer(
-        root=root / "redis", port=free_port(), host=storage, wrap=hosts.wrap("storage")
+        root=root / "redis",
+        port=redis_port,
+        host=storage,
+        wrap=hosts.wrap("storage"),
+        aclfile=root / "redis-users.acl",
+        user=login["user"],
+        password=login["password"],
     )
     try:
         pg.start()
@@ -116,11 +126,16 @@ def test_office_on_five_hosts(hosts, tmp_path):
         keys = office.setup_keys(
             root_env, tmp_path, run=lambda argv, **kw: hosts.run("worker-1", argv, cwd=REPO, **kw)
         )
+        # The database owner once, by the administrator: a role per machine.
+        owner = pg.new_owned_database("office")
+        roles = office.database_roles(
+            owner, tmp_path, run=lambda argv, **kw: hosts.run("worker-1", argv, cwd=REPO, **kw)
+        )
         env = office.office_env(
             root_env,
             tmp_path,
-            database_url=pg.new_database("office"),
-            broker_url=rd.url(0),
+            database_url=roles["worker"],
+            broker_url=login["url"],
             lease=15,
             visibility=10,
             minio_retry=60,
@@ -130,7 +145,8 @@ def test_office_on_five_hosts(hosts, tmp_path):
             n: (office.station if n.startswith("station") else office.host)(env, root, n)
             for n in hosts.names
         }
-        assert all(access not in str(h) and secret not in str(h) for h in homes.values())
+        for h in homes.values():  # no machine holds the root key or the database owner
+            assert access not in str(h) and secret not in str(h) and owner not in str(h)
         # --- files at both stations, into the same dossier; one is a 6-page document
         shas: set[str] = set()
         for station, seeds in (("station-1", [701, 702, 703]), ("station-2", [704, 705])):
@@ -194,11 +210,19 @@ def test_office_on_five_hosts(hosts, tmp_path):
             hosts, "worker-1", homes["worker-1"], "report", CODE, ",".join(sorted(shas))
         )
         assert report["ok"] == 1, report.get("why")
-        # --- a search from worker-1 finds what station-2 scanned
+        # --- a search from the desk (the web's MinIO key and database role) finds what
+        # station-2 scanned
+        desk = {
+            **office.host(env, root, "desk"),
+            **keys["web"],
+            "SOHOA_MINIO_ROLE": "web",
+            "SOHOA_DATABASE_URL": roles["web"],
+        }
+        desk.pop("SOHOA_BROKER_URL")
         found = hosts.run(
             "worker-1",
             [*cli, "--json", "search", "--station", "station-2", "--dossier", CODE, "giay"],
-            env={**os.environ, **homes["worker-1"]},
+            env={**os.environ, **desk},
             cwd=REPO,
             capture_output=True,
             text=True,

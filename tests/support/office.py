@@ -5,7 +5,9 @@ shares MinIO, PostgreSQL and Redis, all real servers started by the fixtures.
 Every machine holds its own role's key, as an office deploys it: ``sohoa storage
 setup`` runs once with the root key (:func:`setup_keys`), then stations get the
 station key and nothing else (no database, no broker: :func:`station`), workers
-and the desk the worker key with the shared database and broker URLs (:func:`host`).
+and the desk the worker key with the database's worker role (``sohoa database
+setup``: :func:`database_roles`) and the broker URL (:func:`host`); the multi-host
+test also gives the broker an ACL file (:func:`broker_login`).
 """
 
 from __future__ import annotations
@@ -66,6 +68,33 @@ def setup_keys(base: dict[str, str], tmp: Path, run=None) -> dict[str, dict[str,
         }
         for k in keys
     }
+
+
+def database_roles(owner_url: str, tmp: Path, run=None) -> dict[str, str]:
+    """`sohoa --json database setup` with the database owner's URL, once: each role's URL.
+
+    What the office's administrator does after ``createdb --owner``; ``run`` runs the
+    command (a host's ``subprocess.run``). Every machine then gets its own role's URL.
+    """
+    argv = [sys.executable, "-m", "workers.cli", "--json", "database", "setup"]
+    env = {**os.environ, "SOHOA_DATABASE_URL": owner_url, "SOHOA_HOME": str(tmp / "db-admin")}
+    done = (run or subprocess.run)(argv, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return {
+        r["role"]: r["url"]
+        for r in (json.loads(x) for x in done.stdout.splitlines() if x.startswith("{"))
+    }
+
+
+def broker_login(acl: Path, url: str) -> dict[str, str]:
+    """`sohoa --json broker setup` writing the Redis ACL file ``acl`` for a server at ``url``
+    (``redis://host:port/db``): the workers' login (``user``, ``password``, ``url``)."""
+    argv = [sys.executable, "-m", "workers.cli", "--json", "broker", "setup"]
+    argv += ["--acl-file", str(acl), "--url", url]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    (login,) = [json.loads(x) for x in done.stdout.splitlines() if x.startswith("{")]
+    return login
 
 
 def office_env(
