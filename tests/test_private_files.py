@@ -1,0 +1,193 @@
+"""Private files: what sohoa keeps under SOHOA_HOME is for its own account, whatever the umask.
+
+Each test runs the real ``sohoa`` command in a child whose umask is 022 (Debian's
+default), with its own empty TMPDIR, then looks at every file and folder under
+SOHOA_HOME: none may be readable, writable or searchable by group or others, and no
+temporary folder (multiprocessing's ``pymp-*`` among them) may be left behind, in
+the home or in TMPDIR.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from pipeline.private import private_file
+from samples import generate
+from tests.support.cli import json_lines, sohoa
+from tests.support.minio import MinioServer
+from tests.support.redis import RedisServer
+
+pytestmark = [pytest.mark.integration]
+
+
+@contextmanager
+def umask(mask: int) -> Iterator[None]:
+    """Children started inside inherit ``mask``, as from a login shell under Debian."""
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+@pytest.fixture
+def home() -> Iterator[Path]:
+    """A short SOHOA_HOME (a Unix socket's path under it must fit in 107 bytes)."""
+    folder = Path(tempfile.mkdtemp(prefix="sohoa-priv-", dir="/tmp"))
+    try:
+        yield folder / "home"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def open_entries(root: Path) -> list[str]:
+    """Entries under ``root`` (itself included) that group or others have any bit on."""
+    found = []
+    for entry in [root, *root.rglob("*")]:
+        mode = os.lstat(entry).st_mode
+        if not stat.S_ISLNK(mode) and mode & 0o077:
+            found.append(f"{stat.S_IMODE(mode):o} {entry}")
+    return found
+
+
+def env_for(home: Path, tmp: Path, server: MinioServer) -> dict[str, str]:
+    tmp.mkdir(exist_ok=True)
+    return {
+        **server.env(),
+        "SOHOA_HOME": str(home),
+        "SOHOA_INBOX": str(home.parent / "inbox"),
+        "SOHOA_BUCKET_RAW": f"raw-{home.parent.name.lower()}"[-40:].replace("_", "-"),
+        "SOHOA_BUCKET_ARCHIVE": f"arc-{home.parent.name.lower()}"[-40:].replace("_", "-"),
+        "TMPDIR": str(tmp),
+    }
+
+
+def test_a_fresh_home_under_umask_022_is_private(
+    home: Path, tmp_path: Path, minio_server: MinioServer
+) -> None:
+    page = generate.render_page("application", seed=3, dpi=200)
+    source = tmp_path / "don.png"
+    page.image.crop((0, 0, page.image.width, page.image.height // 4)).save(source, dpi=(200, 200))
+    env = env_for(home, tmp_path / "sys-tmp", minio_server)
+    with umask(0o022):
+        done = sohoa(
+            env, "--json", "process", str(source), "--dossier", "000.00.13.H38-261127-0001"
+        )
+    (row,) = json_lines(done.stdout)
+    assert row["status"] == "indexed", done.stderr
+    assert open_entries(home) == []
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    for name in ("ledger.sqlite3", "index.sqlite3"):
+        assert stat.S_IMODE((home / name).stat().st_mode) == 0o600, name
+    assert list((home / "tmp").iterdir()) == [], "this process's temporary folder is removed"
+    assert list((tmp_path / "sys-tmp").iterdir()) == [], "nothing written to the system's temp"
+
+
+def test_an_open_home_from_before_is_tightened_with_one_line(home: Path, tmp_path: Path) -> None:
+    with umask(0o022):
+        (home / "spool").mkdir(parents=True)
+        (home / "spool" / "d1").write_bytes(b"%PDF-1.7 a citizen's original")
+        (home / "cache" / "web").mkdir(parents=True)
+        (home / "cache" / "web" / "p1.png").write_bytes(b"a page image")
+        with sqlite3.connect(home / "ledger.sqlite3") as conn:
+            conn.execute("CREATE TABLE t(x)")
+        outside = tmp_path / "elsewhere.txt"
+        outside.write_text("not sohoa's", encoding="utf-8")
+        (home / "link").symlink_to(outside)
+    assert len(open_entries(home)) == 7
+    env = {"SOHOA_HOME": str(home), "SOHOA_INBOX": str(tmp_path / "inbox")}
+    first = sohoa(env, "batches")
+    assert first.returncode == 0, first.stderr
+    said = [line for line in first.stderr.splitlines() if "private" in line]
+    assert len(said) == 1 and said[0].startswith("made 7 files and folders under"), first.stderr
+    assert open_entries(home) == []
+    assert stat.S_IMODE(outside.stat().st_mode) == 0o644, "a link is not followed"
+    again = sohoa(env, "batches")
+    assert "private" not in again.stderr
+
+
+def test_private_file_is_0600_whatever_the_umask(tmp_path: Path) -> None:
+    with umask(0o022):
+        db = private_file(tmp_path / "new" / "index.sqlite3")
+        with sqlite3.connect(db) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("CREATE TABLE t(x)")
+            conn.execute("INSERT INTO t VALUES ('Nguyễn Văn A, 001099000001')")
+            journals = [p for p in db.parent.iterdir() if p != db]
+            assert journals, "WAL files exist while the connection is open"
+            assert open_entries(db.parent) == []
+    assert stat.S_IMODE((tmp_path / "new").stat().st_mode) == 0o700
+
+
+def _pymp(root: Path) -> list[Path]:
+    return sorted(root.rglob("pymp-*"))
+
+
+def _start_worker(env: dict[str, str]) -> subprocess.Popen:
+    with umask(0o022):
+        return subprocess.Popen(
+            [sys.executable, "-m", "workers.cli", "worker", "--concurrency", "1"],
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+
+
+def _wait_for_pymp(proc: subprocess.Popen, *roots: Path) -> list[Path]:
+    """The pool's multiprocessing folders, once the worker has made them."""
+    for _ in range(600):
+        found = [p for root in roots for p in _pymp(root)]
+        if found or proc.poll() is not None:
+            return found
+        time.sleep(0.1)
+    return []
+
+
+@pytest.mark.slow
+def test_multiprocessing_folders_live_in_the_home_and_go_with_the_process(
+    home: Path, tmp_path: Path, minio_server: MinioServer, redis_server: RedisServer
+) -> None:
+    sys_tmp = tmp_path / "sys-tmp"
+    env = {
+        **env_for(home, sys_tmp, minio_server),
+        "SOHOA_EXECUTOR": "celery",
+        "SOHOA_BROKER_URL": redis_server.url(7),
+    }
+    # A worker stopped as a service manager stops it: its folders go with it.
+    proc = _start_worker(env)
+    try:
+        found = _wait_for_pymp(proc, home, sys_tmp)
+        assert found, proc.stderr.read() if proc.poll() is not None else "no pymp-* folder"
+        assert all(p.is_relative_to(home / "tmp") for p in found), found
+        assert open_entries(home) == []
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=90)
+    assert list((home / "tmp").iterdir()) == []
+    # A worker killed outright cannot clean up: what it left is private, and the next
+    # sohoa command removes it.
+    proc = _start_worker(env)
+    try:
+        assert _wait_for_pymp(proc, home, sys_tmp)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert _pymp(home / "tmp") and open_entries(home) == []
+    assert sohoa(env, "batches").returncode == 0
+    assert list((home / "tmp").iterdir()) == []
+    assert list(sys_tmp.iterdir()) == []
