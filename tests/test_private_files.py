@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,8 +28,9 @@ import pytest
 from pipeline.private import private_file
 from samples import generate
 from tests.support.cli import json_lines, sohoa
-from tests.support.minio import MinioServer
+from tests.support.minio import MinioServer, free_port
 from tests.support.redis import RedisServer
+from tests.support.web import role_env, setup_roles
 
 pytestmark = [pytest.mark.integration]
 
@@ -71,6 +73,7 @@ def env_for(home: Path, tmp: Path, server: MinioServer) -> dict[str, str]:
         "SOHOA_INBOX": str(home.parent / "inbox"),
         "SOHOA_BUCKET_RAW": f"raw-{home.parent.name.lower()}"[-40:].replace("_", "-"),
         "SOHOA_BUCKET_ARCHIVE": f"arc-{home.parent.name.lower()}"[-40:].replace("_", "-"),
+        "SOHOA_BUCKET_WORK": f"work-{home.parent.name.lower()}"[-40:].replace("_", "-"),
         "TMPDIR": str(tmp),
     }
 
@@ -94,6 +97,45 @@ def test_a_fresh_home_under_umask_022_is_private(
         assert stat.S_IMODE((home / name).stat().st_mode) == 0o600, name
     assert list((home / "tmp").iterdir()) == [], "this process's temporary folder is removed"
     assert list((tmp_path / "sys-tmp").iterdir()) == [], "nothing written to the system's temp"
+
+
+def test_serve_under_umask_022_keeps_the_home_private(
+    home: Path, tmp_path: Path, minio_server: MinioServer
+) -> None:
+    env = env_for(home, tmp_path / "sys-tmp", minio_server)
+    web = role_env(env, setup_roles(minio_server, env), "web")
+    port = free_port()
+    with umask(0o022):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "workers.cli", "serve", "--port", str(port)],
+            env={**os.environ, **web},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    try:
+        for _ in range(300):
+            if proc.poll() is not None or _answers(port):
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert (home / "web-secret").exists()
+    assert open_entries(home) == []
+    # uvicorn ends itself with the SIGTERM it caught, past Python's exit handlers: its
+    # temporary folder is private meanwhile, and the next start removes it.
+    assert sohoa(env, "config").returncode == 0
+    assert list((home / "tmp").iterdir()) == []
+
+
+def _answers(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as reply:
+            return reply.status == 200
+    except OSError:
+        return False
 
 
 def test_an_open_home_from_before_is_tightened_with_one_line(home: Path, tmp_path: Path) -> None:
