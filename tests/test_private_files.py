@@ -233,3 +233,30 @@ def test_multiprocessing_folders_live_in_the_home_and_go_with_the_process(
     assert sohoa(env, "batches").returncode == 0
     assert list((home / "tmp").iterdir()) == []
     assert list(sys_tmp.iterdir()) == []
+
+
+def _count_elsewhere(db: Path) -> int:
+    """Rows of t as another process sees them (opening and closing its own connection)."""
+    code = (
+        "import sqlite3, sys;"
+        "print(sqlite3.connect(sys.argv[1]).execute('SELECT COUNT(*) FROM t').fetchone()[0])"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(db)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout)
+
+
+def test_opening_the_file_again_leaves_sqlites_locks_alone(tmp_path: Path) -> None:
+    """Every new thread's connection passes through private_file while others are open:
+    closing a descriptor of the file would drop this process's locks on it, and another
+    process would then checkpoint and delete the WAL under a live writer."""
+    db = private_file(tmp_path / "ledger.sqlite3")
+    writer = sqlite3.connect(db, isolation_level=None)
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("CREATE TABLE t(x)")
+    writer.execute("INSERT INTO t VALUES (1)")
+    private_file(db)  # a second thread's connection being opened
+    assert _count_elsewhere(db) == 1
+    writer.execute("INSERT INTO t VALUES (2)")
+    assert _count_elsewhere(db) == 2
+    writer.close()
