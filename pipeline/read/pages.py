@@ -373,9 +373,9 @@ def render_page(path: Path, index: int, dpi: float, cfg: IngestConfig) -> tuple[
     page = index + 1
     with tempfile.TemporaryDirectory(prefix="sohoa-render-") as tmp:
         stem = Path(tmp) / "page"
-        # The crop box is the page a viewer shows; what lies outside it is not on the page.
-        cmd = ["pdftoppm", "-r", f"{dpi:g}", "-f", str(page), "-l", str(page), "-cropbox"]
-        cmd.append("-singlefile")
+        # -cropbox: the page a viewer shows; what lies outside it is not on the page.
+        cmd = ["pdftoppm", "-r", f"{dpi:g}", "-f", str(page), "-l", str(page)]
+        cmd += ["-cropbox", "-singlefile"]
         done = run_limited(
             [*cmd, str(path), str(stem)],
             memory_mb=cfg.pdf_memory_mb,
