@@ -108,7 +108,7 @@ def measure(path: Path, options: PageOptions) -> dict[str, float]:
     for low in (150, 100):
         factor = low / dpi
         small = cv2.resize(gray, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
-        quick, t_low = cpu(lambda small=small: ocr.ocr_page(small, low, options.ocr))
+        quick, t_low = cpu(lambda small=small, low=low: ocr.ocr_page(small, low, options.ocr))
         back = ocr.scale_boxes(quick, 1 / factor).words
         confirmed = textlayer.reconcile(layer, back)
         row[f"ocr{low}"] = t_low

@@ -37,6 +37,7 @@ _SOCKET_PATH_MAX = 107
 _MP_SOCKET_SUFFIX = len("/pymp-xxxxxxxx/listener-xxxxxxxx")
 # After multiprocessing's own clean-up of its pymp-* folder (exit priority -100).
 _REMOVE_PRIORITY = -200
+_FALLBACK = "sohoa-"  # a process's folder in the system's temp: sohoa-<pid>-XXXXXXXX
 
 
 def restrict_umask() -> None:
@@ -121,7 +122,8 @@ def use_private_tmp(home: Path) -> Path:
     socket) and every program this process starts (TMPDIR: poppler, Tesseract) write
     there; it is removed at exit, after multiprocessing's own clean-up. A home so deep
     that the forkserver's socket path would not fit gets a private folder in the
-    system's temporary folder instead, removed the same way.
+    system's temporary folder instead, removed the same way (and those of killed
+    processes by the next start, as in the home).
     """
     base = home / "tmp"
     base.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
@@ -129,9 +131,37 @@ def use_private_tmp(home: Path) -> Path:
     if len(os.fsencode(base)) + 1 + len(prefix) + 8 + _MP_SOCKET_SUFFIX <= _SOCKET_PATH_MAX:
         folder = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
     else:
-        folder = Path(tempfile.mkdtemp(prefix=f"sohoa-{prefix}"))
+        system = Path(tempfile.gettempdir())
+        remove_stale(system, _FALLBACK)
+        folder = Path(tempfile.mkdtemp(prefix=f"{_FALLBACK}{prefix}", dir=system))
     tempfile.tempdir = str(folder)
     os.environ["TMPDIR"] = str(folder)
     # multiprocessing's Finalize runs only in the process that made it, never in a child.
     mp_util.Finalize(None, shutil.rmtree, args=(folder, True), exitpriority=_REMOVE_PRIORITY)
     return folder
+
+
+def remove_stale(folder: Path, prefix: str) -> int:
+    """Remove this account's ``<prefix><pid>-…`` folders in ``folder`` whose process is
+    gone (killed before it could remove them); returns how many."""
+    removed = 0
+    for entry in folder.glob(f"{prefix}*-*"):
+        pid = entry.name[len(prefix) :].split("-", 1)[0]
+        try:
+            if not pid.isdigit() or entry.lstat().st_uid != os.geteuid() or _alive(int(pid)):
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another account's process
+        return True
+    return True

@@ -178,26 +178,37 @@ def _pymp(root: Path) -> list[Path]:
     return sorted(root.rglob("pymp-*"))
 
 
-def _start_worker(env: dict[str, str]) -> subprocess.Popen:
-    with umask(0o022):
+def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
+    with umask(0o022), open(log, "w", encoding="utf-8") as err:
         return subprocess.Popen(
             [sys.executable, "-m", "workers.cli", "worker", "--concurrency", "1"],
             env={**os.environ, **env},
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
+            stderr=err,
             start_new_session=True,
         )
 
 
-def _wait_for_pymp(proc: subprocess.Popen, *roots: Path) -> list[Path]:
-    """The pool's multiprocessing folders, once the worker has made them."""
-    for _ in range(600):
+def _wait_until_ready(proc: subprocess.Popen, log: Path, *roots: Path) -> list[Path]:
+    """The pool's multiprocessing folders, once both consumers (pages, documents) say
+    they are ready: a process signalled before it handles signals cannot clean up."""
+    for _ in range(900):
         found = [p for root in roots for p in _pymp(root)]
-        if found or proc.poll() is not None:
+        ready = log.read_text(encoding="utf-8", errors="replace").count(" ready.")
+        if (found and ready >= 2) or proc.poll() is not None:
             return found
         time.sleep(0.1)
     return []
+
+
+def _wait_gone(group: int) -> None:
+    """Until every process of the group is reaped (a zombie still counts as running)."""
+    for _ in range(300):
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
 
 
 @pytest.mark.slow
@@ -209,12 +220,14 @@ def test_multiprocessing_folders_live_in_the_home_and_go_with_the_process(
         **env_for(home, sys_tmp, minio_server),
         "SOHOA_EXECUTOR": "celery",
         "SOHOA_BROKER_URL": redis_server.url(7),
+        "SOHOA_WORKER_LOGLEVEL": "INFO",  # each consumer then says "... ready."
     }
     # A worker stopped as a service manager stops it: its folders go with it.
-    proc = _start_worker(env)
+    log = tmp_path / "worker.log"
+    proc = _start_worker(env, log)
     try:
-        found = _wait_for_pymp(proc, home, sys_tmp)
-        assert found, proc.stderr.read() if proc.poll() is not None else "no pymp-* folder"
+        found = _wait_until_ready(proc, log, home, sys_tmp)
+        assert found, log.read_text(encoding="utf-8", errors="replace")
         assert all(p.is_relative_to(home / "tmp") for p in found), found
         assert open_entries(home) == []
     finally:
@@ -223,12 +236,13 @@ def test_multiprocessing_folders_live_in_the_home_and_go_with_the_process(
     assert list((home / "tmp").iterdir()) == []
     # A worker killed outright cannot clean up: what it left is private, and the next
     # sohoa command removes it.
-    proc = _start_worker(env)
+    proc = _start_worker(env, log)
     try:
-        assert _wait_for_pymp(proc, home, sys_tmp)
+        assert _wait_until_ready(proc, log, home, sys_tmp)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
+        _wait_gone(proc.pid)
     assert _pymp(home / "tmp") and open_entries(home) == []
     assert sohoa(env, "batches").returncode == 0
     assert list((home / "tmp").iterdir()) == []
@@ -260,3 +274,22 @@ def test_opening_the_file_again_leaves_sqlites_locks_alone(tmp_path: Path) -> No
     writer.execute("INSERT INTO t VALUES (2)")
     assert _count_elsewhere(db) == 2
     writer.close()
+
+
+def test_a_home_too_deep_for_sockets_keeps_its_temp_private_and_tidy(tmp_path: Path) -> None:
+    """Past ~55 bytes a Unix socket under SOHOA_HOME/tmp would not fit: the process's
+    folder goes to the system's temp, and what a killed process left there goes too."""
+    home = tmp_path / ("d" * 60) / "home"
+    sys_tmp = tmp_path / "sys-tmp"
+    sys_tmp.mkdir()
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], text=True, capture_output=True
+    ).stdout.strip()
+    stale = sys_tmp / f"sohoa-{gone}-abcdefgh"
+    (stale / "pymp-abcdefgh").mkdir(parents=True)
+    env = {"SOHOA_HOME": str(home), "SOHOA_INBOX": str(tmp_path / "inbox"), "TMPDIR": str(sys_tmp)}
+    with umask(0o022):
+        done = sohoa(env, "batches")
+    assert done.returncode == 0, done.stderr
+    assert list(sys_tmp.iterdir()) == []
+    assert open_entries(home) == []
