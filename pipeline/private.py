@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -145,10 +146,11 @@ def remove_stale(folder: Path, prefix: str) -> int:
     """Remove this account's ``<prefix><pid>-…`` folders in ``folder`` whose process is
     gone (killed before it could remove them); returns how many."""
     removed = 0
+    ours = re.compile(rf"{re.escape(prefix)}(\d+)-[a-z0-9_]{{8}}")  # as mkdtemp names them
     for entry in folder.glob(f"{prefix}*-*"):
-        pid = entry.name[len(prefix) :].split("-", 1)[0]
+        match = ours.fullmatch(entry.name)
         try:
-            if not pid.isdigit() or entry.lstat().st_uid != os.geteuid() or _alive(int(pid)):
+            if not match or entry.lstat().st_uid != os.geteuid() or _alive(int(match[1])):
                 continue
         except OSError:
             continue
