@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+umask 077   # var/ holds keys, the ledger and citizens' pages: this account's alone
 export SOHOA_HOME="${SOHOA_HOME:-$PWD/var}"
 bash scripts/minio.sh start
 ROLES="$SOHOA_HOME/roles"

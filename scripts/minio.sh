@@ -5,6 +5,7 @@
 #   scripts/minio.sh env     print the export lines for sohoa
 set -euo pipefail
 cd "$(dirname "$0")/.."
+umask 077   # the keys, the objects and the log are for this account alone
 HOME_DIR="${SOHOA_HOME:-var}"
 PORT="${SOHOA_MINIO_PORT:-9000}"
 ENV_FILE="$HOME_DIR/minio.env"
@@ -12,7 +13,6 @@ PID_FILE="$HOME_DIR/minio.pid"
 mkdir -p "$HOME_DIR"
 
 if [ ! -f "$ENV_FILE" ]; then
-  umask 077
   cat > "$ENV_FILE" <<EOT
 export SOHOA_MINIO_ENDPOINT=127.0.0.1:${PORT}
 export SOHOA_MINIO_ACCESS_KEY=sohoa-$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')

@@ -41,6 +41,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from pipeline import private
 from pipeline.config import SignConfig
 from pipeline.errors import SignError, SignerSetupError, SignerUnavailable, SohoaError
 from pipeline.sign.records import SignatureRecord
@@ -153,6 +154,7 @@ def _serve(conn: Connection, cfg: SignConfig) -> None:
 def _main(argv: list[str]) -> int:
     """``python -m workers.signing FD``: the child, talking over the socket ``FD``; the
     signer's settings are the first message (the secrets it reads from its environment)."""
+    private.restrict_umask()  # the signed copies it writes are citizens' documents
     conn = Connection(int(argv[1]))
     try:
         cfg = conn.recv()

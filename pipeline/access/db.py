@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from pipeline.errors import DatabaseUnavailable
+from pipeline.private import private_file
 from pipeline.storage.sqlite_util import immediate
 
 T = TypeVar("T")
@@ -90,7 +91,7 @@ _ready_lock = threading.Lock()
 
 def _open(path: Path) -> sqlite3.Connection:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)  # 0600 whatever the umask
         conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA journal_mode=WAL")

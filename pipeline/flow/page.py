@@ -65,15 +65,18 @@ def choose_words(
     dpi: float,
     result: ocr.OcrResult,
 ) -> tuple[tuple[ocr.Word, ...], str, int]:
-    """The page's words: its own good text layer, else our OCR after syllable correction."""
+    """The page's words: our OCR after syllable correction, spelt as the PDF's own text
+    layer where that layer is good and says what the page shows (textlayer.reconcile)."""
+    words = ocr.drop_junk_lines(result.words)
+    corrections: list[correct.Correction] = []
+    if job.options.ocr.correct:
+        words, corrections = correct.correct_words(words)
     if job.has_text_layer and _geometry_kept(clean, loaded, dpi):
         layer = textlayer.read_words(source, job.index, dpi, job.options.ingest)
-        if layer and textlayer.keep_existing(ocr.words_to_text(layer), result.text):
-            return tuple(layer), "pdf", 0
-    words = ocr.drop_junk_lines(result.words)
-    if not job.options.ocr.correct:
-        return words, "ocr", 0
-    words, corrections = correct.correct_words(words)
+        seen = textlayer.reconcile(layer, words)
+        if seen.layer and textlayer.keep_existing(ocr.words_to_text(seen.layer), result.text):
+            fixed = sum(1 for c in corrections if c.index in seen.ocr_kept)
+            return seen.words, "pdf", fixed
     return words, "ocr", len(corrections)
 
 

@@ -373,7 +373,9 @@ def render_page(path: Path, index: int, dpi: float, cfg: IngestConfig) -> tuple[
     page = index + 1
     with tempfile.TemporaryDirectory(prefix="sohoa-render-") as tmp:
         stem = Path(tmp) / "page"
-        cmd = ["pdftoppm", "-r", f"{dpi:g}", "-f", str(page), "-l", str(page), "-singlefile"]
+        # -cropbox: the page a viewer shows; what lies outside it is not on the page.
+        cmd = ["pdftoppm", "-r", f"{dpi:g}", "-f", str(page), "-l", str(page)]
+        cmd += ["-cropbox", "-singlefile"]
         done = run_limited(
             [*cmd, str(path), str(stem)],
             memory_mb=cfg.pdf_memory_mb,

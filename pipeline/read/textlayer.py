@@ -1,4 +1,4 @@
-"""An existing PDF text layer: read it with its word boxes, and decide whether to keep it.
+"""An existing PDF text layer: read it with its word boxes, and decide what of it to keep.
 
 Born-digital pages (a clerk's "Save as PDF") carry exact text that OCR can only
 approximate, so it is kept. Many scans, though, carry a layer that is worse than
@@ -6,13 +6,26 @@ no layer: legacy fonts without Unicode maps (TCVN3/VNI mojibake), or an old OCR
 that dropped Vietnamese diacritics. The rule compares the layer with our own OCR
 of the same page: it is kept only when it says the same thing (folded words
 overlap) and is at least as good (no more invalid syllables, no fewer marks).
+
+A layer can also say more than the page shows: text in rendering mode 3, painted
+white, a fraction of a point high, outside the crop box or under an image. A scan's
+OCR layer is invisible by design (OCRmyPDF), so no property of the PDF tells an
+honest layer from a planted one; the rendered page does. :func:`reconcile` keeps a
+layer word only where our OCR of the rendered page reads the same letters in the
+same place, and takes the OCR's reading everywhere else, so the page's text (and
+with it the dossier code, the fields, the index and the signed copy) is what the
+page shows.
 """
 
 from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
 
 from pipeline.config import IngestConfig
 from pipeline.lang.syllables import invalid_share, strip_punct
@@ -26,6 +39,13 @@ MIN_MARK_RATIO = 0.8  # and at least this share of the diacritics our OCR found
 # pdftotext's -bbox-layout output of a full A4 page of 8-pt text is ~0.5 MB; a page
 # whose layer is bigger than this is not a scanned page's text layer: OCR it instead.
 MAX_LAYER_BYTES = 16 * 2**20
+# A layer word and an OCR word cover the same ink when their boxes share this much of
+# the smaller box (a layer's box is the font's, taller than the OCR's box of the ink).
+SAME_INK = 0.5
+# A layer with this many times the words our OCR sees (and more than a few) is not a
+# reading of this page: OCR it instead, without comparing every pair of boxes.
+MAX_LAYER_PER_SEEN = 3
+_PAIR_CHUNK = 256  # layer words compared with all OCR words at once (bounded memory)
 
 _BLOCK = re.compile(r"<block\b")
 _LINE = re.compile(r"<line\b")
@@ -48,7 +68,8 @@ def read_words(
     page = str(page_index + 1)
     try:
         done = run_limited(
-            ["pdftotext", "-q", "-f", page, "-l", page, "-bbox-layout", str(path), "-"],
+            # the crop box, as the page is rendered (pages.render_page)
+            ["pdftotext", "-q", "-f", page, "-l", page, "-cropbox", "-bbox-layout", str(path), "-"],
             memory_mb=cfg.pdf_memory_mb,
             timeout=cfg.pdf_timeout_seconds,
             max_output=MAX_LAYER_BYTES,
@@ -113,3 +134,112 @@ def keep_existing(layer_text: str, ocr_text: str) -> bool:
     marks_ours = sum(1 for t in ours if has_diacritics(t)) / len(ours)
     marks_layer = sum(1 for t in layer if has_diacritics(t)) / len(layer)
     return marks_layer >= MIN_MARK_RATIO * marks_ours
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """A page's words after checking its text layer against what OCR sees on it.
+
+    ``words`` are in the OCR's reading order and lines: the layer's words where the
+    page shows them, the OCR's words everywhere else. ``layer`` is what of the layer
+    was kept, ``dropped`` how many layer words the page does not show, and
+    ``ocr_kept`` the indices of the OCR words kept as read.
+    """
+
+    words: tuple[Word, ...]
+    layer: tuple[Word, ...]
+    dropped: int
+    ocr_kept: frozenset[int]
+
+
+def reconcile(layer: Sequence[Word], seen: Sequence[Word]) -> Reconciled:
+    """The page's words: the layer's spelling only where OCR reads the same thing there.
+
+    Words whose boxes cover the same ink (:data:`SAME_INK`) form groups (a layer may
+    split "H38-261127-0001" where OCR does not, or the other way round). A group is
+    taken from the layer when its letters and digits, diacritics folded, are the OCR's
+    (punctuation only as a separator: a hidden "0666" never passes for a printed
+    "06.66"); otherwise from the OCR. A layer word with no OCR word under it is text
+    the page does not show, and goes.
+    """
+    n, m = len(layer), len(seen)
+    if n == 0 or m == 0 or n > MAX_LAYER_PER_SEEN * m + 50:
+        return Reconciled(tuple(seen), (), n, frozenset(range(m)))
+    parent = list(range(n + m))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in _same_ink(_boxes(layer), _boxes(seen)):
+        parent[find(i)] = find(n + j)
+    groups: dict[int, tuple[list[int], list[int]]] = {}
+    for i in range(n):
+        groups.setdefault(find(i), ([], []))[0].append(i)
+    for j in range(m):
+        groups.setdefault(find(n + j), ([], []))[1].append(j)
+    agreed = {
+        root
+        for root, (mine, theirs) in groups.items()
+        if mine
+        and theirs
+        and _same_skeleton([layer[i].text for i in mine], [seen[j].text for j in theirs])
+    }
+    words: list[Word] = []
+    kept: list[Word] = []
+    ocr_kept: set[int] = set()
+    for j, word in enumerate(seen):
+        root = find(n + j)
+        if root not in agreed:
+            words.append(word)
+            ocr_kept.add(j)
+            continue
+        mine, theirs = groups[root]
+        if theirs[0] != j:
+            continue  # the group was written at its first OCR word
+        for i in mine:  # on the OCR's line, so the page reads in the OCR's order
+            w = replace(layer[i], block=word.block, par=word.par, line=word.line)
+            words.append(w)
+            kept.append(w)
+    dropped = n - len(kept)
+    return Reconciled(tuple(words), tuple(kept), dropped, frozenset(ocr_kept))
+
+
+def _boxes(words: Sequence[Word]) -> np.ndarray:
+    return np.array(
+        [(w.left, w.top, w.left + max(w.width, 1), w.top + max(w.height, 1)) for w in words],
+        dtype=np.float64,
+    ).reshape(-1, 4)
+
+
+def _same_ink(a: np.ndarray, b: np.ndarray) -> list[tuple[int, int]]:
+    """Pairs (i, j) of boxes of ``a`` and ``b`` that share SAME_INK of the smaller one."""
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    pairs: list[tuple[int, int]] = []
+    for start in range(0, len(a), _PAIR_CHUNK):
+        c = a[start : start + _PAIR_CHUNK]
+        dx = np.minimum(c[:, None, 2], b[None, :, 2]) - np.maximum(c[:, None, 0], b[None, :, 0])
+        dy = np.minimum(c[:, None, 3], b[None, :, 3]) - np.maximum(c[:, None, 1], b[None, :, 1])
+        inter = np.clip(dx, 0, None) * np.clip(dy, 0, None)
+        area_c = (c[:, 2] - c[:, 0]) * (c[:, 3] - c[:, 1])
+        smaller = np.minimum(area_c[:, None], area_b[None, :])
+        for i, j in np.argwhere(inter >= SAME_INK * smaller):
+            pairs.append((start + int(i), int(j)))
+    return pairs
+
+
+_NOT_ALNUM = re.compile(r"[^0-9a-z]+")
+
+
+def _same_skeleton(layer: Sequence[str], seen: Sequence[str]) -> bool:
+    ours = _skeleton(layer)
+    return bool(ours) and ours == _skeleton(seen)
+
+
+def _skeleton(texts: Sequence[str]) -> str:
+    """Letters and digits of words read together, folded and lower case; any run of other
+    signs is one separator, and none at the ends (OCR's punctuation is unsure)."""
+    joined = fold(nfc("".join(texts))).lower()
+    return _NOT_ALNUM.sub("·", joined).strip("·")

@@ -16,9 +16,10 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from pipeline import __version__
+from pipeline import __version__, private
 from pipeline.config import Config, load_config
 from pipeline.errors import ExitCode, SohoaError, exit_code
+from pipeline.flow.recover import clean_tmp
 from workers.cli import access, broker, database, documents, operator, process, search, sign, worker
 from workers.cli.output import Output
 
@@ -57,10 +58,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_command(args: argparse.Namespace, out: Output, cfg: Config | None = None) -> int:
-    """Run a parsed command; every failure becomes its exit code and one line on stderr."""
+def run_command(
+    args: argparse.Namespace, out: Output, cfg: Config | None = None, *, enter_home: bool = False
+) -> int:
+    """Run a parsed command; every failure becomes its exit code and one line on stderr.
+
+    ``enter_home``: this process is a ``sohoa`` command (not a test calling in), so it
+    makes SOHOA_HOME private and keeps its temporary files there (pipeline.private).
+    """
     try:
         cfg = cfg or load_config(args.config)
+        if enter_home:
+            _enter_home(cfg, out)
         return int(args.handler(args, cfg, out))
     except SohoaError as exc:
         out.error(str(exc))
@@ -74,9 +83,20 @@ def run_command(args: argparse.Namespace, out: Output, cfg: Config | None = None
         return int(ExitCode.FAILED)
 
 
+def _enter_home(cfg: Config, out: Output) -> None:
+    opened = private.enter_home(cfg.home, cfg.inbox)
+    clean_tmp(cfg)  # temporary folders of processes killed before they could remove them
+    if opened:
+        out.info(
+            f"made {len(opened)} files and folders under {cfg.home} private (0600/0700):"
+            " group or others could read them"
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    private.restrict_umask()  # before this process or its children create anything
     args = build_parser().parse_args(argv)
-    return run_command(args, Output(json_mode=bool(args.json)))
+    return run_command(args, Output(json_mode=bool(args.json)), enter_home=True)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from typing import Any
 
 from pipeline.errors import DatabaseUnavailable, QueryError
 from pipeline.lang.textnorm import fold, nfc
+from pipeline.private import private_file
 from pipeline.storage.index.base import document_row, filter_clauses
 from pipeline.storage.index.query import (
     ParsedQuery,
@@ -183,7 +184,7 @@ class SqliteIndex:
 
     def _open(self) -> sqlite3.Connection:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)  # 0600 whatever the umask
             conn = sqlite3.connect(
                 str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False
             )

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import DatabaseUnavailable, DuplicateContent, NotFound, TransitionError
+from pipeline.private import private_file
 from pipeline.storage.ledger.records import (
     ANY_OWNER,
     DOCUMENT_FIELDS,
@@ -151,7 +152,7 @@ class SqliteLedger:
 
     def _open(self) -> sqlite3.Connection:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)  # 0600 whatever the umask
             conn = sqlite3.connect(
                 str(self.path), timeout=30, isolation_level=None, check_same_thread=False
             )
