@@ -94,9 +94,9 @@ def _messages(path: Path) -> list[tuple[int, str]]:
                 docstrings.add(id(body[0].value))
     out = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            if id(node) not in docstrings:
-                out.append((node.lineno, node.value))
+        is_text = isinstance(node, ast.Constant) and isinstance(node.value, str)
+        if is_text and id(node) not in docstrings:
+            out.append((node.lineno, node.value))
     return out
 
 
