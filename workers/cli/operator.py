@@ -259,6 +259,7 @@ def _show_document(doc: Document, history: list[dict], out: Output, check: dict 
             out.text(f"{key}\t{'-' if value is None else _line(value)}")
         if check is not None:
             out.text(f"signature_check\t{_line(check['verdict'])}")
+        out.text("history:")  # then the events, a header line and one line each
         out.header(HISTORY_TABLE)
         for ev in history:
             out.row(ev, HISTORY_TABLE)
