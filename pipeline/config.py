@@ -706,3 +706,8 @@ def require_credentials(cfg: Config) -> tuple[str, str]:
             "MinIO credentials missing: set SOHOA_MINIO_ACCESS_KEY and SOHOA_MINIO_SECRET_KEY"
         )
     return cfg.minio.access_key, cfg.minio.secret_key
+
+
+# --- what people read (issue 24): times on the web page and in the CLI's human output are
+# shown in the office's clock; stored times stay UTC, JSON carries this zone's offset.
+DISPLAY_TIMEZONE = "Asia/Ho_Chi_Minh"

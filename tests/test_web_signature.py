@@ -79,11 +79,11 @@ def test_badges_say_signed_unsigned_invalid_or_unknown(cfg, files) -> None:
     assert [b.state for b in badges.values()] == ["valid", "unsigned", "invalid", "unknown"]
     signed = badges[key(1)]
     assert signed.label == "Đã ký số" and signed.level == "PAdES-B-T"
-    assert signed.verdict.startswith("Hợp lệ / Valid: Chữ ký số hợp lệ của Ủy ban nhân dân")
+    assert signed.verdict.startswith("Hợp lệ: Chữ ký số hợp lệ của Ủy ban nhân dân")
     assert signed.agency == "Ủy ban nhân dân tỉnh Lào Cai" and signed.signed_at.endswith("+07:00")
     assert badges[key(2)].label == "Chưa ký số"
     assert badges[key(3)].label == "Chữ ký số không hợp lệ"
-    assert badges[key(3)].verdict.startswith("Không hợp lệ / Invalid")
+    assert badges[key(3)].verdict.startswith("Không hợp lệ: ")
     assert "không còn trong kho" in badges[key(4)].verdict
 
 
@@ -136,7 +136,8 @@ def test_dossier_and_results_pages_show_the_verdict(cfg, files, tmp_path) -> Non
             page = client.get(f"/dossier/{CODE}")
             assert page.status_code == 200
         assert page.text.count("Đã ký số") == 1 and page.text.count("Chưa ký số") == 1
-        assert "Hợp lệ / Valid: Chữ ký số hợp lệ của Ủy ban nhân dân tỉnh Lào Cai" in page.text
+        assert "Hợp lệ: Chữ ký số hợp lệ của Ủy ban nhân dân tỉnh Lào Cai" in page.text
+        assert "Valid" not in page.text and "Not signed" not in page.text  # one wording
         results = client.get("/search", params={"q": "giay phep"})
         assert results.status_code == 200
         assert "Đã ký số" in results.text and "Chưa ký số" in results.text

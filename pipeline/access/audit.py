@@ -111,6 +111,7 @@ class AuditLog(Protocol):
         since: datetime | str | None = None,
         action: str | None = None,
         limit: int = 1000,
+        newest_first: bool = False,
     ) -> list[AuditRow]: ...
     def verify(
         self, anchor: tuple[int, str] | None = None, anchors: AnchorIndex | None = None
@@ -270,8 +271,10 @@ class SqlAuditLog:
         since: datetime | str | None = None,
         action: str | None = None,
         limit: int = 1000,
+        newest_first: bool = False,
     ) -> list[AuditRow]:
-        """Rows oldest first, filtered by actor, dossier code, time and action."""
+        """Rows oldest first (``newest_first``: the newest ``limit`` rows, newest first),
+        filtered by actor, dossier code, time and action."""
         where, args = [], []
         if user:
             where.append("actor = ?")
@@ -288,7 +291,7 @@ class SqlAuditLog:
         sql = "SELECT * FROM audit_log"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id LIMIT ?"
+        sql += " ORDER BY id DESC LIMIT ?" if newest_first else " ORDER BY id LIMIT ?"
         args.append(max(1, min(int(limit), 1_000_000)))
         return self.backend.read(lambda tx: [_row(r) for r in tx.execute(sql, args)])
 

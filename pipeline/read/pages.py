@@ -76,8 +76,9 @@ def sniff(path: Path) -> str:
         return PNG
     if head[:12] == b"\x00\x00\x00\x0cjP  \r\n\x87\n" or head[:4] == b"\xff\x4f\xff\x51":
         return JP2
+    # Escaped once (b"hello\n" reads hello\n), quoted by hand: !r would escape it again.
     preview = head[:16].decode("latin-1").encode("unicode_escape").decode("ascii")
-    raise RejectedInput(f"not a PDF, TIFF, JPEG or PNG file (it starts with {preview!r})")
+    raise RejectedInput(f"not a PDF, TIFF, JPEG or PNG file (it starts with '{preview}')")
 
 
 def inspect(path: Path, cfg: IngestConfig) -> SourceInfo:

@@ -26,10 +26,11 @@ from pipeline.config import Config, storage_role
 from pipeline.errors import ConfigError, ExitCode, NotAllowed, SohoaError, UsageError
 from pipeline.storage.ledger import cli_actor
 from pipeline.storage.roles import ROLES, BucketNames, RetentionSpec, RoleKeys, setup_storage
+from workers.cli.columns import AUDIT_TABLE, USER_TABLE
 from workers.cli.output import Output
 
-USER_COLUMNS = ("name", "role", "disabled", "created_at", "updated_at", "last_login_at")
-AUDIT_COLUMNS = ("id", "at", "actor", "action", "object", "dossier", "client", "details")
+USER_COLUMNS = tuple(c.key for c in USER_TABLE)  # the machine columns (README: CLI)
+AUDIT_COLUMNS = tuple(c.key for c in AUDIT_TABLE)
 ROOT_ENV = ("SOHOA_MINIO_ACCESS_KEY", "SOHOA_MINIO_SECRET_KEY")
 
 
@@ -87,7 +88,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--dossier", metavar="CODE", help="rows about this dossier")
     p.add_argument("--since", metavar="DATE", help="rows at or after DATE (2026-12-01[T08:00])")
     p.add_argument("--action", metavar="A", help="only this action (search, pdf_open, login, …)")
-    p.add_argument("--limit", type=int, default=1000, metavar="N", help="at most N rows (1000)")
+    p.add_argument("--limit", type=int, default=1000, metavar="N", help="the newest N rows (1000)")
     p.add_argument(
         "--anchor", metavar="ID:HASH", help="with verify: a row id and hash noted earlier"
     )
@@ -215,8 +216,8 @@ def cmd_users_add(args: argparse.Namespace, cfg: Config, out: Output) -> int:
         raise UsageError(f"user {args.name} already exists")
     user = users.add(args.name, args.role, read_password())
     cli_audit(cfg, "user_add", user.name, role=user.role)
-    out.header(USER_COLUMNS)
-    out.row(_user_row(user), USER_COLUMNS)
+    out.header(USER_TABLE)
+    out.row(_user_row(user), USER_TABLE)
     return int(ExitCode.OK)
 
 
@@ -245,8 +246,8 @@ def _change(cfg: Config, name: str, action: str, out: Output, **details: Any) ->
     cli_audit(cfg, action, user.name, **details)
     changed = users.get(user.name)
     assert changed is not None
-    out.header(USER_COLUMNS)
-    out.row(_user_row(changed), USER_COLUMNS)
+    out.header(USER_TABLE)
+    out.row(_user_row(changed), USER_TABLE)
     return changed
 
 
@@ -266,9 +267,9 @@ def cmd_users_role(args: argparse.Namespace, cfg: Config, out: Output) -> int:
 
 
 def cmd_users_list(args: argparse.Namespace, cfg: Config, out: Output) -> int:
-    out.header(USER_COLUMNS)
+    out.header(USER_TABLE)
     for user in open_users(cfg).list():
-        out.row(_user_row(user), USER_COLUMNS)
+        out.row(_user_row(user), USER_TABLE)
     return int(ExitCode.OK)
 
 
@@ -322,13 +323,14 @@ def cmd_audit(args: argparse.Namespace, cfg: Config, out: Output) -> int:
         since=_since(args.since),
         action=args.action,
         limit=args.limit,
+        newest_first=True,
     )
-    out.header(AUDIT_COLUMNS)
+    out.header(AUDIT_TABLE)
     for row in rows:
         record = _audit_row(row)
-        if not out.json_mode:
+        if not out.json_mode and not out.terminal:
             record["details"] = json.dumps(row.details, ensure_ascii=False, sort_keys=True)
-        out.row(record, AUDIT_COLUMNS)
+        out.row(record, AUDIT_TABLE)
     return int(ExitCode.OK)
 
 

@@ -16,6 +16,7 @@ import yaml
 
 from pipeline.archive.rebuild import rebuild_ledger
 from pipeline.config import Config, public_dict, storage_role
+from pipeline.display import actor_vi, local_time, reason_vi, stage_vi, state_vi
 from pipeline.errors import ExitCode, UsageError
 from pipeline.flow import requeue
 from pipeline.flow.intake import take_in_records
@@ -31,6 +32,7 @@ from pipeline.storage.ledger import (
 )
 from pipeline.storage.ledger.records import stalled
 from pipeline.storage.ledger.states import (
+    ATTENTION_STATES,
     FAILED,
     NEEDS_DOSSIER,
     PROCESSING,
@@ -40,9 +42,9 @@ from pipeline.storage.ledger.states import (
     STORED_RAW,
 )
 from workers.cli.access import cli_audit
-from workers.cli.output import Output
+from workers.cli.columns import BATCH_TABLE, DOC_TABLE, REVIEW_TABLE
+from workers.cli.output import Column, Output
 from workers.cli.process import (
-    DOC_COLUMNS,
     doc_row,
     require_worker_key,
     run_and_print,
@@ -51,68 +53,107 @@ from workers.cli.process import (
 from workers.cli.progress import progress_for
 from workers.services import services
 
-BATCH_COLUMNS = (
-    "batch_id",
-    "station",
-    "created_at",
-    "documents",
-    "status",
-    "states",
-    "workers",
-    "reasons",
-    "review",
-    "signatures",
-)
+BATCH_COLUMNS = tuple(c.key for c in BATCH_TABLE)  # the machine columns (README: CLI)
+
+
+BATCH_STATUSES = (*STATES, "in_progress", "done", "stalled")
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("batches", parents=[common], help="batches with their states and reasons")
-    p.add_argument("--status", metavar="S")
+    p = sub.add_parser(
+        "batches",
+        parents=[common],
+        help="batches with their states and reasons",
+        description="Every batch with its documents' states, the reasons of those that need"
+        " attention, and the machines that ran them.",
+    )
+    p.add_argument(
+        "--status",
+        choices=BATCH_STATUSES,
+        metavar="S",
+        help="only batches with this status, or with a document in this state: %(choices)s",
+    )
     p.set_defaults(handler=cmd_batches)
 
-    p = sub.add_parser("show", parents=[common], help="a batch or document with its history")
-    p.add_argument("id", metavar="ID")
+    p = sub.add_parser(
+        "show",
+        parents=[common],
+        help="a batch or document with its history",
+        description="A batch (its documents) or a document (its fields and history), by id or"
+        " a unique prefix of one.",
+    )
+    p.add_argument("id", metavar="ID", help="a batch or document id, or a unique prefix")
     p.set_defaults(handler=cmd_show)
 
-    p = sub.add_parser("retry", parents=[common], help="re-run from the raw copies in MinIO")
-    p.add_argument("batch_ids", nargs="*", metavar="BATCH_ID")
+    p = sub.add_parser(
+        "retry",
+        parents=[common],
+        help="re-run from the raw copies in MinIO",
+        description="Run failed, rejected or interrupted documents again from their raw copies"
+        " (with the operator key: queued for a worker).",
+    )
+    p.add_argument("batch_ids", nargs="*", metavar="BATCH_ID", help="batches to retry")
     p.add_argument("--failed", action="store_true", help="every failed or interrupted document")
     p.add_argument("--since", metavar="DATE", help="with --failed: received on or after DATE")
     p.add_argument("--station", metavar="S", help="with --failed: only this station")
     p.set_defaults(handler=cmd_retry)
 
-    p = sub.add_parser("assign", parents=[common], help="give a document its dossier code")
-    p.add_argument("document_id", metavar="DOCUMENT_ID")
-    p.add_argument("--dossier", metavar="CODE", required=True)
+    p = sub.add_parser(
+        "assign",
+        parents=[common],
+        help="give a document its dossier code",
+        description="Give a document whose code was not found its dossier code and archive it"
+        " (with the operator key: queued for a worker).",
+    )
+    p.add_argument("document_id", metavar="DOCUMENT_ID", help="the document (id or prefix)")
+    p.add_argument("--dossier", metavar="CODE", required=True, help="its dossier code")
     p.set_defaults(handler=cmd_assign)
 
     p = sub.add_parser(
-        "review", parents=[common], help="documents with pages flagged for an operator"
+        "review",
+        parents=[common],
+        help="documents with pages flagged for an operator",
+        description="List the documents with pages flagged for an operator, accept one as"
+        " read, or run it again now.",
     )
-    p.add_argument("document_id", nargs="?", metavar="DOCUMENT_ID")
+    p.add_argument("document_id", nargs="?", metavar="DOCUMENT_ID", help="the document to act on")
     act = p.add_mutually_exclusive_group()
     act.add_argument("--accept", action="store_true", help="the pages stand as read")
     act.add_argument("--rerun", action="store_true", help="run the document again now")
     p.set_defaults(handler=cmd_review)
 
-    p = sub.add_parser("ledger", parents=[common], help="ledger maintenance")
+    p = sub.add_parser(
+        "ledger",
+        parents=[common],
+        help="ledger maintenance",
+        description="Maintenance of the ledger of batches and documents.",
+    )
     lsub = p.add_subparsers(dest="ledger_command", required=True, metavar="ACTION")
-    r = lsub.add_parser("rebuild", parents=[common], help="restore the ledger from raw + archive")
+    r = lsub.add_parser(
+        "rebuild",
+        parents=[common],
+        help="restore the ledger from raw + archive",
+        description="Restore batches, documents, states and numbering from the raw and archive"
+        " buckets (after a lost ledger; safe to run twice).",
+    )
     r.set_defaults(handler=cmd_ledger_rebuild)
 
-    p = sub.add_parser("config", parents=[common], help="print the effective configuration")
+    p = sub.add_parser(
+        "config",
+        parents=[common],
+        help="print the effective configuration",
+        description="The effective configuration (defaults < file < environment), secrets hidden.",
+    )
     p.set_defaults(handler=cmd_config)
 
 
 def cmd_batches(args: argparse.Namespace, cfg: Config, out: Output) -> int:
-    if args.status and args.status not in (*STATES, "in_progress", "done", "stalled"):
-        raise UsageError(f"unknown status {args.status!r}; one of {', '.join(STATES)}")
     ledger = open_ledger(cfg)
     try:
-        out.header(BATCH_COLUMNS)
+        out.header(BATCH_TABLE)
         rows = batch_rows(ledger, args.status)
         for row in rows:
-            if not out.json_mode:
+            if not out.json_mode and not out.terminal:
                 row = {
                     **row,
                     "states": ",".join(f"{k}={v}" for k, v in sorted(row["states"].items())),
@@ -122,7 +163,7 @@ def cmd_batches(args: argparse.Namespace, cfg: Config, out: Output) -> int:
                     or None,
                     "workers": ", ".join(row["workers"]) or None,
                 }
-            out.row(row, BATCH_COLUMNS)
+            out.row(row, BATCH_TABLE)
         if ledger.is_empty():
             out.info(
                 "the ledger is empty; if it was lost, `sohoa ledger rebuild` restores its"
@@ -156,6 +197,61 @@ def _signature_check(cfg: Config, doc: Document) -> dict | None:
     return archived_verdict(cfg, doc.pdf_key)
 
 
+# What `show` prints for a person: the fields a clerk or an operator acts on, in
+# Vietnamese; internal ones (the owner's lease, the name's raw bytes, hashes) only in
+# --json and --tsv.
+_DOC_FIELDS = (
+    ("id", "Tài liệu", None),
+    ("batch_id", "Lô", None),
+    ("source_name", "Tệp", None),
+    ("station", "Trạm quét", None),
+    ("state", "Trạng thái", state_vi),
+    ("reason", "Lý do", reason_vi),
+    ("dossier_code", "Mã hồ sơ", None),
+    ("pages", "Số trang", None),
+    ("pdf_key", "PDF", None),
+    ("signature", "Chữ ký số", None),
+    ("review", "Cần kiểm tra", reason_vi),
+    ("duplicate_of", "Trùng với", None),
+    ("processed_by", "Máy xử lý", None),
+    ("created_at", "Nhận lúc", local_time),
+    ("updated_at", "Cập nhật", local_time),
+)
+_BATCH_FIELDS = (
+    ("id", "Lô", None),
+    ("station", "Trạm quét", None),
+    ("origin", "Nguồn", reason_vi),
+    ("created_at", "Nhận lúc", local_time),
+)
+HISTORY_TABLE = (
+    Column("at", "Lúc", local_time, width=16),
+    Column("actor", "Người / tiến trình", actor_vi, width=16),
+    Column("from_state", "Từ", state_vi, width=12),
+    Column("to_state", "Sang", state_vi, width=12),
+    Column("stage", "Bước", stage_vi, width=12),
+    Column("reason", "Lý do", reason_vi, width=40),
+)
+MEMBER_TABLE = (
+    Column("seq", "#", width=3),
+    Column("id", "Tài liệu", width=18),
+    Column("state", "Trạng thái", state_vi, width=12),
+    Column("dossier_code", "Mã hồ sơ", width=26),
+    Column("source_name", "Tệp", width=20),
+    Column("reason", "Lý do", reason_vi, width=30),
+)
+
+
+def _fields(record: dict, chosen: tuple, out: Output) -> None:
+    shown = [
+        (title, show(value) if show else _line(value))
+        for key, title, show in chosen
+        if (value := record.get(key)) not in (None, "")
+    ]
+    pad = max(len(title) for title, _ in shown)
+    for title, text in shown:
+        out.field(title, text, pad)
+
+
 def _show_document(doc: Document, history: list[dict], out: Output, check: dict | None) -> None:
     held = stalled(doc)
     if out.json_mode:
@@ -169,22 +265,38 @@ def _show_document(doc: Document, history: list[dict], out: Output, check: dict 
             }
         )
         return
-    for key, value in doc.__dict__.items():
-        out.text(f"{key:16} {'-' if value is None else _line(value)}")
+    if not out.terminal:  # every field, one "key<TAB>value" line each, then the history
+        for key, value in doc.__dict__.items():
+            out.text(f"{key}\t{'-' if value is None else _line(value)}")
+        if held:
+            out.text("stalled\tyes")
+        if check is not None:
+            out.text(f"signature_check\t{_line(check['verdict'])}")
+        out.text("history:")  # then the events, a header line and one line each
+        out.header(HISTORY_TABLE)
+        for ev in history:
+            out.row(ev, HISTORY_TABLE)
+        return
+    record = dict(doc.__dict__)
+    if doc.state not in ATTENTION_STATES:
+        record["reason"] = None  # "page text indexed" on a finished document says nothing
+    _fields(record, _DOC_FIELDS, out)
     if held:
-        out.text(
-            f"{'stalled':16} yes: {_line(doc.owner or '-')} stopped renewing its lease"
-            f" ({_line(doc.lease_until or '-')}); a worker's pick-up or `sohoa retry"
-            " --failed` takes it over"
+        out.field(
+            "Đình trệ",
+            f"{_line(doc.owner or '-')} không còn gia hạn quyền xử lý (hết hạn"
+            f" {local_time(doc.lease_until)}); máy xử lý khác hoặc `sohoa retry --failed`"
+            " sẽ tiếp nhận",
+            15,
         )
     if check is not None:
-        out.text(f"{'signature_check':16} {_line(check['verdict'])}")
-    out.text("history:")
+        out.field("Kiểm tra chữ ký", _line(check["verdict"]), 15)
+    out.text("")
+    out.text("Lịch sử:")
+    out.header(HISTORY_TABLE)
     for ev in history:
-        out.text(
-            f"  {ev['at']}  {ev['actor']:14} {ev['from_state'] or '-':>13} → "
-            f"{ev['to_state'] or '-':13} [{ev['stage'] or '-'}] {_line(ev['reason'] or '')}"
-        )
+        out.row(ev, HISTORY_TABLE)
+    out.finish()
 
 
 def _show_batch(ledger: Ledger, ident: str, out: Output) -> None:
@@ -200,17 +312,22 @@ def _show_batch(ledger: Ledger, ident: str, out: Output) -> None:
             }
         )
         return
-    for key, value in batch.items():
-        out.text(f"{key:16} {_line(value)}")
-    out.text("documents:")
+    if not out.terminal:
+        for key, value in batch.items():
+            out.text(f"{key}\t{_line(value)}")
+    else:
+        _fields(batch, _BATCH_FIELDS, out)
+        out.text("")
+        out.text("Tài liệu:")
+    out.header(MEMBER_TABLE)
     for d in docs:
-        reason = f"  — {d.reason}" if d.reason and d.state != "indexed" else ""
-        review = f"  [review: {d.review}]" if d.review else ""
-        signed = f"  [signature: {d.signature}]" if d.signature else ""
-        out.text(
-            f"  {d.seq:3} {d.id} {d.state:13} {d.dossier_code or '-':28}"
-            f" {_line(d.source_name)}{_line(reason)}{_line(review)}{signed}"
-        )
+        row = dict(d.__dict__)
+        if d.state not in ATTENTION_STATES:
+            row["reason"] = None
+        if d.review:
+            row["reason"] = "; ".join(x for x in (row["reason"], d.review) if x)
+        out.row(row, MEMBER_TABLE)
+    out.finish()
 
 
 def _line(value: object) -> str:
@@ -234,13 +351,13 @@ def queues_for_a_worker(cfg: Config) -> bool:
 
 def _print_queued(docs: list[Document], out: Output, was: dict[str, str]) -> None:
     """The decisions recorded: one row per document, and a line saying who carries them out."""
-    out.header(DOC_COLUMNS)
+    out.header(DOC_TABLE)
     for doc in docs:
         if doc.state == STORED_RAW:
             out.info(f"queued {doc.id} ({_line(doc.source_name)}, was {was[doc.id]}) for a worker")
         else:
             out.info(f"{doc.id}: {doc.state}, {_line(doc.reason or '')}")
-        out.row({**doc_row(doc), "queued": doc.state == STORED_RAW}, DOC_COLUMNS)
+        out.row({**doc_row(doc), "queued": doc.state == STORED_RAW}, DOC_TABLE)
     queued = sum(d.state == STORED_RAW for d in docs)
     if queued:
         out.info(
@@ -271,7 +388,7 @@ def _queue_retry(args: argparse.Namespace, cfg: Config, out: Output, since: str 
                 " over by itself"
             )
         if not docs:
-            out.header(DOC_COLUMNS)
+            out.header(DOC_TABLE)
             out.info("nothing to do")
             return int(ExitCode.OK)
         actor = cli_actor()
@@ -319,7 +436,7 @@ def cmd_retry(args: argparse.Namespace, cfg: Config, out: Output) -> int:
                 )
         docs = sorted({d.id: d for d in docs}.values(), key=lambda d: (d.created_at, d.seq))
         if not docs:
-            out.header(DOC_COLUMNS)
+            out.header(DOC_TABLE)
             out.info("nothing to do")
             return int(ExitCode.OK)
         svc.objects.ensure_buckets()
@@ -364,7 +481,7 @@ def cmd_assign(args: argparse.Namespace, cfg: Config, out: Output) -> int:
         return run_and_print(svc, [doc_id], [doc.source_path or ""], out, cli_actor(), code)
 
 
-REVIEW_COLUMNS = ("document_id", "dossier_code", "pdf_key", "source_name", "review")
+REVIEW_COLUMNS = tuple(c.key for c in REVIEW_TABLE)  # the machine columns (README: CLI)
 
 
 def cmd_review(args: argparse.Namespace, cfg: Config, out: Output) -> int:
@@ -374,10 +491,10 @@ def cmd_review(args: argparse.Namespace, cfg: Config, out: Output) -> int:
     if not args.document_id:
         ledger = open_ledger(cfg)
         try:
-            out.header(REVIEW_COLUMNS)
+            out.header(REVIEW_TABLE)
             for d in requeue.flagged(ledger):
                 row = {"document_id": d.id, **{k: getattr(d, k) for k in REVIEW_COLUMNS[1:]}}
-                out.row(row, REVIEW_COLUMNS)
+                out.row(row, REVIEW_TABLE)
         finally:
             ledger.close()
         return int(ExitCode.OK)

@@ -18,33 +18,36 @@ from pipeline.flow import custody
 from pipeline.flow.context import Services
 from pipeline.storage.ledger import Document, cli_actor
 from pipeline.storage.ledger.states import FAILED, REJECTED
+from workers.cli.columns import DOC_TABLE
 from workers.cli.output import Output
 from workers.cli.progress import progress_for
 from workers.runner import DocumentRunner
 from workers.services import ledger_lost_warning, services
 
-DOC_COLUMNS = (
-    "source",
-    "document_id",
-    "batch_id",
-    "dossier_code",
-    "status",
-    "pages",
-    "pdf_key",
-    "metadata_key",
-    "text_key",
-    "error",
-)
+DOC_COLUMNS = tuple(c.key for c in DOC_TABLE)  # the machine columns (README: CLI)
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("process", parents=[common], help="digitize files now")
-    p.add_argument("paths", nargs="+", metavar="PATH")
+    p = sub.add_parser(
+        "process",
+        parents=[common],
+        help="digitize files now",
+        description=(
+            "Digitize files (or every file under a folder) now, with the worker key: one row"
+            " per document, in the order given."
+        ),
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
     p.add_argument("--dossier", metavar="CODE", help="dossier code for all files")
     p.add_argument("--station", metavar="NAME", help="scanner station to record")
     p.set_defaults(handler=cmd_process)
 
-    p = sub.add_parser("watch", parents=[common], help="watch the inbox")
+    p = sub.add_parser(
+        "watch",
+        parents=[common],
+        help="watch the inbox",
+        description="Take in every stable file that arrives in the inbox, until stopped.",
+    )
     p.add_argument("--once", action="store_true", help="take what is there, finish it, exit")
     p.set_defaults(handler=cmd_watch)
 
@@ -128,7 +131,7 @@ class OrderedRows:
             while self.next < len(self.ids) and self.ids[self.next] in self.done:
                 i = self.next
                 for member in stack_of(self.svc, self.done[self.ids[i]]):
-                    self.out.row(doc_row(member, self.sources[i]), DOC_COLUMNS)
+                    self.out.row(doc_row(member, self.sources[i]), DOC_TABLE)
                 self.next += 1
 
 
@@ -141,7 +144,7 @@ def run_and_print(
     explicit_code: str | None = None,
 ) -> int:
     """Run documents, printing their rows in input order; raises an outage after they settle."""
-    out.header(DOC_COLUMNS)
+    out.header(DOC_TABLE, stream=True)
     printer = OrderedRows(out, ids, sources, svc)
     with _progress(out, "documents", len(ids)) as progress:
         done = [0]
@@ -238,13 +241,13 @@ def cmd_watch(args: argparse.Namespace, cfg: Config, out: Output) -> int:
     elif storage_role(cfg) not in (None, "worker"):
         require_worker_key(cfg, "watch")
     out.info(f"watching {cfg.inbox} (stable after {cfg.watch.stable_seconds:g} s)")
-    out.header(DOC_COLUMNS)
+    out.header(DOC_TABLE, stream=True)
     opened = services(cfg, cancel_on_exit=True) if processing else station_services(cfg)
     with opened as svc:
 
         def report(doc: Document) -> None:
             for member in stack_of(svc, doc):
-                out.row(doc_row(member), DOC_COLUMNS)
+                out.row(doc_row(member), DOC_TABLE)
 
         if cfg.run.executor == "celery":  # custody here, the documents on the workers
             from workers.executors.celery import EnqueueRunner

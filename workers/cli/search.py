@@ -13,28 +13,18 @@ from minio.error import S3Error
 
 from pipeline.archive.reindex import reindex
 from pipeline.config import Config, valid_port
+from pipeline.display import local_date
 from pipeline.errors import ConfigError, ExitCode, UsageError
 from pipeline.names import display
 from pipeline.storage import objects as objects_mod
 from pipeline.storage.index import Hit, SearchRequest, open_index
 from workers.cli.access import cli_audit
+from workers.cli.columns import SEARCH_TABLE
 from workers.cli.output import Output
 from workers.cli.progress import progress_for
 
-# DESIGN §3's columns, then the document's own fields (issue 13).
-SEARCH_COLUMNS = (
-    "dossier_code",
-    "document_id",
-    "page",
-    "snippet",
-    "score",
-    "pdf_key",
-    "url",
-    "type_name",
-    "number",
-    "issued_date",
-    "subject",
-)
+# DESIGN §3's columns, then the document's own fields (issue 13): the machine columns.
+SEARCH_COLUMNS = tuple(c.key for c in SEARCH_TABLE)
 _MATCH_WORDS = {
     "exact": "đúng dấu",
     "folded": "không dấu",
@@ -63,10 +53,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument(
         "--from",
         dest="date_from",
-        metavar="YYYY-MM-DD",
-        help="issued on or after (a document whose date was not read: its dossier's received date)",
+        metavar="DATE",
+        help="issued on or after DATE, 2026-11-20 or 20/11/2026 (a document whose date was not"
+        " read: its dossier's received date)",
     )
-    p.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="issued on or before")
+    p.add_argument(
+        "--to", dest="date_to", metavar="DATE", help="issued on or before DATE (as --from)"
+    )
     p.add_argument("--type", dest="doc_type", metavar="T", help="document type contains T")
     p.add_argument(
         "--number",
@@ -75,14 +68,36 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     p.add_argument("--organ", metavar="O", help="issuing organ (or its governing body) contains O")
     p.add_argument("--limit", default="20", metavar="N", help="at most N hits (20)")
+    p.add_argument(
+        "--exact",
+        action="store_true",
+        help="only pages with the words exactly as typed, diacritics and all (đăng ký, not"
+        " đang kỳ)",
+    )
+    p.add_argument(
+        "--urls",
+        action="store_true",
+        help="fill the url column of tab-separated rows with a presigned link to the PDF page"
+        " (long; --json always carries it)",
+    )
     p.set_defaults(handler=run_search)
 
     r = sub.add_parser(
-        "reindex", parents=[common], help="rebuild the search index from the archive"
+        "reindex",
+        parents=[common],
+        help="rebuild the search index from the archive",
+        description="Rebuild the search index from the archive bucket (MinIO is the system of"
+        " record); safe at any time.",
     )
     r.set_defaults(handler=run_reindex)
 
-    s = sub.add_parser("serve", parents=[common], help="serve the search web page")
+    s = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="serve the search web page",
+        description="Serve the Vietnamese web page (search, dossiers, operators' pages) behind"
+        " logins, with the web key.",
+    )
     s.add_argument("--host", help="address to bind (default from config: web.host)")
     s.add_argument("--port", help="port (default from config: web.port)")
     s.add_argument(
@@ -119,7 +134,7 @@ def _readable(hits: list[Hit], out: Output) -> None:
         fields = [
             hit.type_name,
             f"số {hit.number}" if hit.number else None,
-            f"ngày {hit.issued_date}" if hit.issued_date else None,
+            f"ngày {local_date(hit.issued_date)}" if hit.issued_date else None,
             hit.subject,
         ]
         if any(fields):
@@ -142,6 +157,7 @@ def run_search(args: argparse.Namespace, cfg: Config, out: Output) -> int:
         limit=args.limit,
         number=args.number,
         organ=args.organ,
+        exact_only=args.exact,
     )
     index = open_index(cfg)
     try:
@@ -157,6 +173,7 @@ def run_search(args: argparse.Namespace, cfg: Config, out: Output) -> int:
             ("from", args.date_from),
             ("to", args.date_to),
             ("type", args.doc_type),
+            ("exact", args.exact),
         )
         if v
     }
@@ -164,7 +181,9 @@ def run_search(args: argparse.Namespace, cfg: Config, out: Output) -> int:
     if out.terminal:
         _readable(hits, out)
     else:
-        link = _linker(cfg, out) if hits else None
+        # Links are long (~400 characters): in --json always, in tab-separated rows on asking.
+        want = hits and (out.json_mode or args.urls)
+        link = _linker(cfg, out) if want else None
         out.header(SEARCH_COLUMNS)
         for hit in hits:
             out.row({**hit.as_dict(), "url": link(hit) if link else None}, SEARCH_COLUMNS)

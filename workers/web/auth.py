@@ -246,11 +246,16 @@ def require_role(role: str) -> Callable[[Callable[..., Any]], Callable[[Request]
                     await run_in_threadpool(
                         gate.deny, user.name, client_address(request), request, f"needs {role}"
                     )
-                return PlainTextResponse(
-                    "Không có quyền truy cập trang này (403).",
-                    status_code=403,
-                    headers=_SECURITY_HEADERS,
-                )
+                message = "Tài khoản của bạn không có quyền xem trang này."
+                if isinstance(gate, WebAuth):  # the site's own page, with its navigation
+                    return gate.templates.TemplateResponse(
+                        request,
+                        "error.html",
+                        {"status": 403, "message": message},
+                        status_code=403,
+                        headers=_SECURITY_HEADERS,
+                    )
+                return PlainTextResponse(message, status_code=403, headers=_SECURITY_HEADERS)
             if inspect.iscoroutinefunction(endpoint):
                 return await endpoint(request)
             return await run_in_threadpool(endpoint, request)

@@ -25,7 +25,6 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -39,6 +38,15 @@ from starlette.templating import Jinja2Templates
 from pipeline.access.audit import AuditLog
 from pipeline.access.users import UserStore
 from pipeline.config import Config
+from pipeline.display import (
+    ROLE_LABELS,
+    actor_vi,
+    local_date,
+    local_time,
+    reason_vi,
+    stage_vi,
+    state_vi,
+)
 from pipeline.errors import (
     DatabaseUnavailable,
     NotAllowed,
@@ -66,21 +74,13 @@ TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 RECORDS, OPERATOR, ADMIN = "records", "operator", "admin"
 log = logging.getLogger("sohoa.web")
 
-STATE_LABELS = {
-    "received": "đã nhận",
-    "stored_raw": "đã lưu bản gốc, chờ xử lý",
-    "processing": "đang xử lý",
-    "archived": "đã lưu trữ",
-    "indexed": "đã lưu trữ và lập chỉ mục",
-    "failed": "lỗi",
-    "rejected": "bị từ chối",
-    "needs_dossier": "cần mã hồ sơ",
-    "duplicate": "trùng lặp",
-    "in_progress": "đang xử lý",
-    "done": "hoàn tất",
-    "empty": "trống",
-}
-ROLE_LABELS = {RECORDS: "tra cứu", OPERATOR: "vận hành", ADMIN: "quản trị"}
+# The Vietnamese wording lives in pipeline.display, shared with the CLI.
+
+
+def named_reason_vi(item: str) -> str:
+    """``"file.pdf: <reason>"`` (a batch's reasons) with the reason in Vietnamese."""
+    name, sep, reason = str(item).partition(": ")
+    return f"{name}: {reason_vi(reason)}" if sep else reason_vi(name)
 
 
 def pdf_href(key: str, page: int = 1) -> str:
@@ -94,12 +94,7 @@ def dossier_href(code: str) -> str:
 
 def vn_date(value: str | None) -> str:
     """``2026-11-20`` (or an ISO timestamp) → ``20/11/2026``, as Vietnamese forms write dates."""
-    if not value:
-        return "—"
-    try:
-        return date.fromisoformat(str(value)[:10]).strftime("%d/%m/%Y")
-    except ValueError:
-        return str(value)
+    return local_date(value)
 
 
 def _lazy(factory: Callable[[], Any]) -> Callable[[], Any]:
@@ -132,7 +127,12 @@ class WebContext:
         )
         env = self.templates.env
         env.filters["vn_date"] = vn_date
-        env.filters["state_label"] = lambda s: STATE_LABELS.get(str(s), str(s))
+        env.filters["vn_time"] = local_time  # stored UTC → dd/mm/yyyy HH:MM, the office's clock
+        env.filters["state_label"] = state_vi
+        env.filters["stage_label"] = stage_vi
+        env.filters["actor_label"] = actor_vi
+        env.filters["reason_vi"] = reason_vi
+        env.filters["named_reasons"] = named_reason_vi
         env.filters["role_label"] = lambda r: ROLE_LABELS.get(str(r), str(r))
         env.globals["pdf_href"] = pdf_href
         env.globals["dossier_href"] = dossier_href

@@ -46,7 +46,7 @@ def refuse_stronger_key(cfg: Config, command: str = "serve") -> None:
     if role is not None and role != "web":
         raise NotAllowed(
             f"sohoa {command} runs with the web key, not the {role} key"
-            " (DESIGN §8: the web reads the archive and nothing else)"
+            " (README, Roles and keys: the web reads the archive and nothing else)"
         )
     store = objects_mod.connect(cfg)
     found = powers(store.client, cfg)

@@ -61,10 +61,10 @@ class SignatureBadge:
             state, label = "unsigned", "Chưa ký số"
         else:
             state, label = "invalid", "Chữ ký số không hợp lệ"
-        # an unsigned copy (signing pending, or never configured) is not "invalid": say what it is
-        text = (
-            verdict.text() if state != "unsigned" else f"{verdict.reason_vi} / {verdict.reason_en}"
-        )
+        # One wording, in Vietnamese, for people (``sohoa verify`` and JSON keep both languages);
+        # an unsigned copy (signing pending, or never configured) is not "invalid": say what it is.
+        word = {"valid": "Hợp lệ: ", "invalid": "Không hợp lệ: "}.get(state, "")
+        text = f"{word}{verdict.reason_vi}"
         return cls(
             state,
             label,

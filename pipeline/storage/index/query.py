@@ -25,6 +25,7 @@ MAX_TERMS = 16
 
 
 MAX_LIMIT = 200
+_DAY_FIRST_RE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
 
 
 # Tokens as FTS5's unicode61 sees them, closely enough for query building and
@@ -183,10 +184,17 @@ def date_arg(value: date | str | None, name: str) -> str | None:
         return None
     if isinstance(value, date):
         return value.isoformat()
+    text = str(value).strip()
+    day_first = _DAY_FIRST_RE.fullmatch(text)  # 20/11/2026, as Vietnamese forms write dates
     try:
-        return date.fromisoformat(str(value).strip()).isoformat()
+        if day_first:
+            day, month, year = (int(g) for g in day_first.groups())
+            return date(year, month, day).isoformat()
+        return date.fromisoformat(text).isoformat()
     except ValueError:
-        raise QueryError(f"{name} must be a date like 2026-11-20, got {value!r}") from None
+        raise QueryError(
+            f"{name} must be a date like 2026-11-20 or 20/11/2026, got {value!r}"
+        ) from None
 
 
 def text_arg(value: str | None, name: str) -> str | None:
@@ -243,6 +251,9 @@ class SearchRequest:
     limit: int = 20
     number: NumberFilter | None = None
     organ: str | None = None
+    # Only pages holding the words exactly as typed, diacritics and all (no folded tier):
+    # "đăng ký" then finds neither "đang giảng dạy" nor "đăng kỳ".
+    exact_only: bool = False
 
     @property
     def by_fields_only(self) -> bool:
@@ -262,6 +273,7 @@ class SearchRequest:
         limit: str | int | None = 20,
         number: str | None = None,
         organ: str | None = None,
+        exact_only: bool = False,
     ) -> SearchRequest:
         """Validate every value. The words may be left out when a field filter is given
         (``--number 263/KH-UBND`` alone lists that document)."""
@@ -283,4 +295,5 @@ class SearchRequest:
             date_to=end,
             doc_type=type_text,
             limit=parse_limit(limit),
+            exact_only=bool(exact_only),
         )

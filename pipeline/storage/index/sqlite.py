@@ -159,10 +159,19 @@ def _fts(term: Term, folded: bool) -> str:
     return f'{column} : "{" ".join(tokens)}"' + ("*" if term.prefix else "")
 
 
-def tiers(parsed: ParsedQuery) -> list[tuple[str, str]]:
-    """The FTS expressions to run, best tier first: (match kind, expression)."""
+def tiers(parsed: ParsedQuery, exact_only: bool = False) -> list[tuple[str, str]]:
+    """The FTS expressions to run, best tier first: (match kind, expression).
+
+    ``exact_only``: every word as typed, diacritics and all ("ky" then finds only "ky"),
+    and no folded tier.
+    """
     phrase = as_phrase(parsed.units)
     out: list[tuple[str, str]] = []
+    if exact_only:
+        if phrase:
+            out.append(("exact", _fts(phrase, folded=False)))
+        out.append(("exact", " AND ".join(_fts(u, folded=False) for u in parsed.units)))
+        return out
     if parsed.marked:
         if phrase:
             out.append(("exact", _fts(phrase, folded=False)))
@@ -311,7 +320,7 @@ class SqliteIndex:
                 rows = self.conn.execute(_CODE_SQL.format(where=where), [*params, limit]).fetchall()
                 kind = "fields" if request.by_fields_only else "code"
                 return [self._hit(row, kind, None, 1.0) for row in rows]
-            found = tiers(parsed)
+            found = tiers(parsed, request.exact_only)
             hits: list[Hit] = []
             seen: set[int] = set()
             for rank, (match, expr) in enumerate(found):

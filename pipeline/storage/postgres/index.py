@@ -216,11 +216,12 @@ def _tsquery(term: Term, folded: bool) -> str:
 Condition = tuple[str, str, bool]  # (tsvector column, tsquery, counts for ranking)
 
 
-def tiers(parsed: ParsedQuery) -> list[tuple[str, list[Condition]]]:
+def tiers(parsed: ParsedQuery, exact_only: bool = False) -> list[tuple[str, list[Condition]]]:
     """The tiers to run, best first: (match kind, [conditions…] all to match).
 
     A phrase is matched on the word column with ``<->`` and, to find its pages through
-    the index, on the pairs column as well (that one only filters).
+    the index, on the pairs column as well (that one only filters). ``exact_only``: every
+    word as typed, diacritics and all, and no folded tier.
     """
 
     def one(terms: list[tuple[Term, bool]]) -> list[Condition]:
@@ -235,6 +236,11 @@ def tiers(parsed: ParsedQuery) -> list[tuple[str, list[Condition]]]:
 
     phrase = as_phrase(parsed.units)
     out: list[tuple[str, list[Condition]]] = []
+    if exact_only:
+        if phrase:
+            out.append(("exact", one([(phrase, False)])))
+        out.append(("exact", one([(u, False) for u in parsed.units])))
+        return out
     if parsed.marked:
         if phrase:
             out.append(("exact", one([(phrase, False)])))
@@ -376,7 +382,7 @@ class PostgresIndex:
             rows = self._all(_CODE_SQL.format(where=where, fields=_FIELDS_SQL), [*params, limit])
             kind = "fields" if request.by_fields_only else "code"
             return [self._hit(row, kind, None, 1.0) for row in rows]
-        found = tiers(parsed)
+        found = tiers(parsed, request.exact_only)
         hits: list[Hit] = []
         seen: set[int] = set()
         for rank, (match, conditions) in enumerate(found):

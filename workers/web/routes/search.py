@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from pipeline.display import parse_vn_date
 from pipeline.errors import ConfigError, QueryError, StorageUnavailable
 from pipeline.storage.index import Hit, SearchRequest
 from workers.web import documents
@@ -17,7 +18,7 @@ from workers.web.signature import SignatureBadge
 
 WEB_LIMIT = 50
 THUMB_BOXES = 20  # hits whose thumbnails get their matched words boxed
-FILTERS = ("dossier", "station", "from", "to", "type", "number", "organ")
+FILTERS = ("dossier", "station", "from", "to", "type", "number", "organ", "exact")
 _MATCH_LABELS = {
     "exact": "khớp đúng dấu",
     "folded": "khớp không dấu",
@@ -31,13 +32,18 @@ def search_params(request: Request) -> dict[str, str]:
 
 
 def build_request(params: dict[str, str], limit: str | int) -> SearchRequest:
-    """The search the page or the API asks for, every value validated (QueryError if not)."""
+    """The search the page or the API asks for, every value validated (QueryError if not).
+
+    Dates are typed ``dd/mm/yyyy`` in plain text fields (a date input shows the browser
+    locale's order, ``mm/dd/yyyy`` on an English one); ISO dates are taken too.
+    """
     return SearchRequest.build(
         params["q"],
         dossier=params["dossier"] or None,
         station=params["station"] or None,
-        date_from=params["from"] or None,
-        date_to=params["to"] or None,
+        date_from=parse_vn_date(params["from"], "Từ ngày"),
+        date_to=parse_vn_date(params["to"], "Đến ngày"),
+        exact_only=bool(params["exact"]),
         doc_type=params["type"] or None,
         limit=limit,
         number=params["number"] or None,
