@@ -23,6 +23,7 @@ STATE_LABELS = {
 STAGE_LABELS = {
     "batch": "tạo lô",
     "ingest": "tiếp nhận",
+    "intake": "nhận bàn giao",
     "start": "bắt đầu",
     "pages": "đọc trang",
     "ocr": "nhận dạng chữ",

@@ -29,6 +29,40 @@ _TABLE: tuple[tuple[str, str], ...] = (
     (r"file (?P<name>.+) \((?P<size>\S+) bytes\)", "tệp {name} ({size} byte)"),
     (r"raw copy verified at (?P<key>.+)", "đã lưu và kiểm tra bản gốc tại {key}"),
     (
+        r"raw copy verified by MinIO at (?P<key>.+)",
+        "MinIO đã kiểm tra và lưu bản gốc tại {key}",
+    ),
+    (
+        r"handed over by (?P<who>.+) at (?P<at_time>.+) \(custody record (?P<key>.+)\)",
+        "{who} bàn giao lúc {at_time} (biên bản tiếp nhận {key})",
+    ),
+    (r"custody record of (?P<n>\S+) bytes", "biên bản tiếp nhận dài {n} byte"),
+    (r"custody record of an unknown format", "biên bản tiếp nhận không đúng định dạng"),
+    (r"custody record is not JSON: (?P<why>.+)", "biên bản tiếp nhận không phải JSON: {why}"),
+    (r"custody record: bad batch id", "biên bản tiếp nhận: mã lô sai"),
+    (r"custody record: bad document id", "biên bản tiếp nhận: mã tài liệu sai"),
+    (
+        r"custody record: the raw key is not sha256/<its SHA-256>",
+        "biên bản tiếp nhận: khóa bản gốc không phải sha256/<mã SHA-256 của nó>",
+    ),
+    (
+        r"custody record: bad size or sequence number",
+        "biên bản tiếp nhận: kích thước hoặc số thứ tự sai",
+    ),
+    (
+        r"custody record: (?P<field>.+) is missing or not (?P<kind>.+)",
+        "biên bản tiếp nhận: thiếu {field} hoặc không phải {kind}",
+    ),
+    (
+        r"custody record: the name's bytes are not base64",
+        "biên bản tiếp nhận: tên tệp dạng byte không phải base64",
+    ),
+    (
+        r"custody record: its name and its document id differ",
+        "biên bản tiếp nhận: tên biên bản và mã tài liệu không khớp",
+    ),
+    (r"custody record: (?P<field>.+) is too long", "biên bản tiếp nhận: {field} quá dài"),
+    (
         r"the file changed while it was taken \((?P<change>.+)\)",
         "tệp thay đổi trong lúc tiếp nhận ({change})",
     ),
