@@ -95,8 +95,8 @@ def test_audit_lists_filters_and_verifies_the_chain(access_env, acc: AccessDB):
     log.append("lan", "pdf_open", f"{code}/{code}.1.pdf", client="10.0.0.5")
     log.append("op", "retry", "d123", details={"documents": ["d123"]})
     rows = json_lines(sohoa(home_env, "--json", "audit", "--user", "lan").stdout)
-    assert [r["action"] for r in rows] == ["search", "pdf_open"]
-    assert rows[0]["details"] == {"query": "pham van anh", "hits": 2}
+    assert [r["action"] for r in rows] == ["pdf_open", "search"]  # newest first
+    assert rows[1]["details"] == {"query": "pham van anh", "hits": 2}
     rows = json_lines(sohoa(home_env, "--json", "audit", "--dossier", code).stdout)
     assert [(r["actor"], r["action"]) for r in rows] == [("lan", "pdf_open")]
     assert sohoa(home_env, "--json", "audit", "--since", "2999-01-01").stdout == ""

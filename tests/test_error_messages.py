@@ -89,7 +89,8 @@ def test_search_limit_must_be_a_plain_number_in_range(
         "limit=-5",
         "limit=10000000",
         "limit=abc",
-        "from=20%2F11%2F2026",
+        "from=12%2F31%2F2026",  # month 31: dd/mm/yyyy, not the browser's mm/dd
+        "from=2026-13-01",
         "from=2026-12-01&to=2026-11-01",
         "type=" + "x" * 500,
     ],

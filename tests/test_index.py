@@ -180,7 +180,7 @@ def test_filters(conn):
     assert codes(search(conn, "xay dung", doc_type="quyet dinh")) == [CODE_B]
     assert set(codes(search(conn, "xay dung", doc_type="Đơn"))) == {CODE_A}
     with pytest.raises(QueryError, match="date"):
-        search(conn, "xay dung", date_from="20/11/2026")
+        search(conn, "xay dung", date_from="31/13/2026")
     with pytest.raises(QueryError, match="after"):
         search(conn, "xay dung", date_from="2026-12-01", date_to="2026-11-01")
 

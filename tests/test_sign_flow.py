@@ -366,7 +366,9 @@ def _run_at_sign_step(cfg: Config, signer: SigningProcess, pdf: Path, tmp: Path)
         dossier_hint=None,
     )
     ledger.transition(doc.id, states.STORED_RAW, actor="test")
-    doc = ledger.transition(doc.id, states.PROCESSING, actor="test")
+    # Held by the run below ("owner"), as run_document takes it: a run settles only a
+    # document it still holds.
+    doc = ledger.transition(doc.id, states.PROCESSING, actor="test", owner="owner")
     services = Services(cfg, ledger, None, None, None, signer)  # type: ignore[arg-type]
     work = tmp / "run"
     work.mkdir()

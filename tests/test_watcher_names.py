@@ -122,8 +122,10 @@ def test_every_odd_name_beside_good_files(sohoa_env: dict[str, str], tmp_path: P
     assert len({row.count("\t") for row in rows}) == 1, rows
     assert all(_clean_line(row.replace("\t", " ")) for row in rows)
     batch = by_raw[b"dong\nmoi.png"].batch_id
-    shown = sohoa(env, "show", batch).stdout.splitlines()
-    assert len([x for x in shown if x.startswith("  ") and " indexed " in x]) == len(ODD_NAMES) + 1
+    shown = sohoa(env, "show", batch).stdout.splitlines()  # piped: fields, then the members
+    members = [x.split("\t") for x in shown if x.count("\t") == 5]
+    assert members[0] == ["seq", "id", "state", "dossier_code", "source_name", "reason"]
+    assert len([m for m in members[1:] if m[2] == "indexed"]) == len(ODD_NAMES) + 1
 
 
 @pytest.mark.integration

@@ -6,10 +6,10 @@ process says about itself; MinIO is asked what the key can really do, with reque
 that cannot change anything:
 
 - list ``raw`` (the web key may not);
-- put into ``raw``, ``archive`` and ``work`` a body whose ``Content-MD5`` and SHA-256
-  checksum are both wrong: MinIO checks the key's right to write before it reads the
-  body, so a key that may not write gets ``AccessDenied``, and a key that may write gets
-  ``BadDigest`` and nothing is stored.
+- put into ``raw`` (under each prefix a role may write there), ``archive`` and ``work``
+  a body whose ``Content-MD5`` and SHA-256 checksum are both wrong: MinIO checks the
+  key's right to write before it reads the body, so a key that may not write gets
+  ``AccessDenied``, and a key that may write gets ``BadDigest`` and nothing is stored.
 
 Any other answer than "denied" means the key can do more than the web role, and the
 server does not start (exit 5). So does a process without a MinIO key.
@@ -63,24 +63,34 @@ def powers(client: Minio, cfg: Config) -> list[str]:
     """What the key can do beyond reading the archive, found by requests that change nothing."""
     buckets = cfg.buckets
     endpoint = cfg.minio.endpoint
+    # Every prefix some role may write (a station's originals and custody records, any
+    # archive or work key), so a key whose grant is narrowed to one of them is still seen.
+    targets = (
+        (buckets.raw, "sha256/"),
+        (buckets.raw, "intake/"),
+        (buckets.raw, PROBE_PREFIX),
+        (buckets.archive, PROBE_PREFIX),
+        (buckets.work, PROBE_PREFIX),
+    )
     checks: list[tuple[str, Callable[[], object]]] = [
         (f"list {buckets.raw}", lambda: next(iter(client.list_objects(buckets.raw)), None)),
         *(
-            (f"write into {bucket}", lambda b=bucket: _refused_put(client, b))
-            for bucket in (buckets.raw, buckets.archive, buckets.work)
+            (f"write into {bucket}", lambda b=bucket, p=prefix: _refused_put(client, b, p))
+            for bucket, prefix in targets
         ),
     ]
-    return [what for what, call in checks if _allowed(call, endpoint)]
+    found = [what for what, call in checks if _allowed(call, endpoint)]
+    return list(dict.fromkeys(found))
 
 
-def _refused_put(client: Minio, bucket: str) -> None:
+def _refused_put(client: Minio, bucket: str, prefix: str = PROBE_PREFIX) -> None:
     """A PUT that MinIO refuses either way: not allowed, or a body that fails its checksums."""
     headers = {
         "Content-MD5": base64.b64encode(hashlib.md5(_WRONG).digest()).decode("ascii"),
         "x-amz-checksum-sha256": base64.b64encode(hashlib.sha256(_WRONG).digest()).decode(),
         "x-amz-sdk-checksum-algorithm": "SHA256",
     }
-    key = f"{PROBE_PREFIX}{secrets.token_hex(8)}"
+    key = f"{prefix}{PROBE_PREFIX.rstrip('/')}-{secrets.token_hex(8)}"
     # minio-py's public put_object computes its own Content-MD5; _execute sends ours as is.
     client._execute("PUT", bucket, key, body=_PROBE_BODY, headers=headers)
 
