@@ -101,6 +101,10 @@ class CleanupConfig:
 class OcrConfig:
     lang: str = "vie"
     tessdata_dir: str | None = None
+    # SOHOA_OCR_MODEL: "auto" reads with the shipped fine-tuned model
+    # (pipeline/ocr/data/sohoa_vie.traineddata, issue 22) when it is there and ``lang`` is
+    # vie with no tessdata_dir; "system" the installed ``lang``; else a .traineddata path.
+    model: str = "auto"
     engine: str = "auto"  # SOHOA_OCR_ENGINE: api (in process), cli, auto (api if installed)
     psm: int = 3
     oem: int = 1
@@ -345,6 +349,7 @@ _ENV_MAP: dict[str, tuple[str, ...]] = {
     "SOHOA_BUCKET_WORK": ("buckets", "work"),
     "SOHOA_EXECUTOR": ("run", "executor"),
     "SOHOA_OCR_ENGINE": ("ocr", "engine"),
+    "SOHOA_OCR_MODEL": ("ocr", "model"),
     "SOHOA_DATABASE_URL": ("database", "url"),
     **_SIGN_ENV,
     "SOHOA_BROKER_URL": ("broker", "url"),
