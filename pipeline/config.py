@@ -115,6 +115,11 @@ class OcrConfig:
     review_min_confidence: float = 70.0
     review_max_invalid_share: float = 0.1
     orientation_recheck_confidence: float = 75.0
+    # Never a worse page (issue 22): a page read doubtfully (mean confidence under this)
+    # is read again as scanned (the same geometry, without the tone filters) and the
+    # reading that scores better (pipeline.ocr.judge) is kept; 0 turns it off. 95: the
+    # development pages' damaged copies read 91-95, clean scans 95.3-96 (bench/realset).
+    compare_below_confidence: float = 95.0
 
 
 @dataclass(frozen=True)
