@@ -150,7 +150,7 @@ def report(scored: dict[str, list[dict]], cpu: dict[str, float], holdout: set[st
     """Per category, one line per system: words, exact and folded recall, CER."""
     width = max(10, *(len(s) for s in scored))
     lines = [
-        f"{'category':<20} {'system':<{width}} {'words':>6} {'exact':>6} {'folded':>6} {'CER':>6}"
+        f"{'category':<28} {'system':<{width}} {'words':>6} {'exact':>6} {'folded':>6} {'CER':>6}"
     ]
 
     def add(label: str, keep) -> None:
@@ -161,12 +161,20 @@ def report(scored: dict[str, list[dict]], cpu: dict[str, float], holdout: set[st
                     total = total + row["score"]
             if total.words:
                 lines.append(
-                    f"{label:<20} {system:<{width}} {total.words:>6} {total.exact:6.3f} "
+                    f"{label:<28} {system:<{width}} {total.words:>6} {total.exact:6.3f} "
                     f"{total.folded:6.3f} {total.cer:6.3f}"
                 )
 
     for name in CATEGORIES:
         add(name, lambda row, name=name: category_of(row["variant"]) == name)
+    for part, inside in (("dev", False), ("held-out", True)):
+        for name in CATEGORIES:
+            add(
+                f"{name}, {part}"[:28],
+                lambda row, name=name, inside=inside: (
+                    category_of(row["variant"]) == name and (row["id"] in holdout) == inside
+                ),
+            )
     add("all", lambda row: category_of(row["variant"]) is not None)
     add("all, dev pages", lambda row: row["id"] not in holdout)
     add("all, held-out pages", lambda row: row["id"] in holdout)

@@ -116,17 +116,26 @@ def as_scanned(clean: CleanPage) -> np.ndarray | None:
     return np.ascontiguousarray(gray)
 
 
+def _filled(gray: np.ndarray, raw: ocr.OcrResult, dpi: float, cfg: PageOptions) -> ocr.OcrResult:
+    """``raw`` with the ink it left unread read again (see reread), when that is on."""
+    if cfg.ocr.reread_missed:
+        return reread.fill_gaps(gray, raw, dpi, cfg.ocr)
+    return raw
+
+
 def keep_better(
     clean: CleanPage, raw: ocr.OcrResult, dpi: float, cfg: PageOptions
 ) -> ocr.OcrResult:
-    """``raw``, or the page read as scanned when ``raw`` is doubtful and that reads better."""
+    """``raw`` (a complete reading of the OCR copy), or the page read as scanned when ``raw``
+    is doubtful and that reading, completed the same way, scores better (ocr.judge)."""
     limit = cfg.ocr.compare_below_confidence
     if limit <= 0 or raw.mean_confidence is None or raw.mean_confidence >= limit:
         return raw
     gray = as_scanned(clean)
     if gray is None:
         return raw
-    other = ocr.ocr_page(gray, dpi * clean.ocr_scale, cfg.ocr)
+    ocr_dpi = dpi * clean.ocr_scale
+    other = _filled(gray, ocr.ocr_page(gray, ocr_dpi, cfg.ocr), ocr_dpi, cfg)
     if judge.score(other.words) > judge.score(raw.words):
         return other
     return raw
@@ -135,10 +144,9 @@ def keep_better(
 def _complete(
     clean: CleanPage, raw: ocr.OcrResult, dpi: float, cfg: PageOptions
 ) -> tuple[CleanPage, ocr.OcrResult]:
-    """The chosen reading, the ink it left unread read again (see reread), boxes on the page."""
+    """The chosen reading completed (see reread), or a better one as scanned; boxes on the page."""
+    raw = _filled(clean.ocr_image, raw, dpi * clean.ocr_scale, cfg)
     raw = keep_better(clean, raw, dpi, cfg)
-    if cfg.ocr.reread_missed:
-        raw = reread.fill_gaps(clean.ocr_image, raw, dpi * clean.ocr_scale, cfg.ocr)
     return clean, ocr.scale_boxes(raw, 1.0 / clean.ocr_scale)
 
 
