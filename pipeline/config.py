@@ -101,6 +101,10 @@ class CleanupConfig:
 class OcrConfig:
     lang: str = "vie"
     tessdata_dir: str | None = None
+    # SOHOA_OCR_MODEL: "auto" reads with the shipped fine-tuned model
+    # (pipeline/ocr/data/sohoa_vie.traineddata, issue 22) when it is there and ``lang`` is
+    # vie with no tessdata_dir; "system" the installed ``lang``; else a .traineddata path.
+    model: str = "auto"
     engine: str = "auto"  # SOHOA_OCR_ENGINE: api (in process), cli, auto (api if installed)
     psm: int = 3
     oem: int = 1
@@ -111,6 +115,11 @@ class OcrConfig:
     review_min_confidence: float = 70.0
     review_max_invalid_share: float = 0.1
     orientation_recheck_confidence: float = 75.0
+    # Never a worse page (issue 22): a page read doubtfully (mean confidence under this)
+    # is read again as scanned (the same geometry, without the tone filters) and the
+    # reading that scores better (pipeline.ocr.judge) is kept; 0 turns it off. 95: the
+    # development pages' damaged copies read 91-95, clean scans 95.3-96 (bench/realset).
+    compare_below_confidence: float = 95.0
 
 
 @dataclass(frozen=True)
@@ -355,6 +364,7 @@ _ENV_MAP: dict[str, tuple[str, ...]] = {
     "SOHOA_BUCKET_WORK": ("buckets", "work"),
     "SOHOA_EXECUTOR": ("run", "executor"),
     "SOHOA_OCR_ENGINE": ("ocr", "engine"),
+    "SOHOA_OCR_MODEL": ("ocr", "model"),
     "SOHOA_DATABASE_URL": ("database", "url"),
     **_SIGN_ENV,
     "SOHOA_BROKER_URL": ("broker", "url"),

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Regenerate sohoa/pipeline/data/vi_syllable_lm.tsv.gz from public Vietnamese text.
+"""Regenerate pipeline/lang/data/vi_syllable_lm.bin from public Vietnamese text.
 
 (It also stores the syllable rules' skeleton index as data/vi_skeletons.tsv.gz.)
 
-Sources (see /work/shared/data/vi-corpus/SOURCES.md): the public-domain laws
-(legal register, closest to administrative documents), Vietnamese Wikipedia
-extracts, the UDHR, Tatoeba sentences and Wikisource prefaces for running
-text; Tesseract's Vietnamese word lists and Debian's hunspell-vi dictionary
+Sources (see /work/shared/data/vi-corpus/SOURCES.md): the 208 public-domain laws
+and codes of ``legal-vlc-2023`` (the register of administrative documents, each
+line counted ``LEGAL_WEIGHT`` times), Vietnamese Wikipedia (``viwiki``, 7,860
+articles, and the 28 articles of ``nomvn-open-texts``; CC BY-SA, hence
+pipeline/lang/data/NOTICE), the UDHR, Tatoeba sentences and Wikisource prefaces for
+running text; Tesseract's Vietnamese word lists and Debian's hunspell-vi dictionary
 (``/usr/share/hunspell/vi_VN.dic``, package hunspell-vi) only attest that a
 syllable exists (count 1), since they carry no context.
 
@@ -20,7 +22,6 @@ Every tenth line (by CRC-32 of the NFC line) is held out, so that
 from __future__ import annotations
 
 import argparse
-import gzip
 import itertools
 import json
 import os
@@ -36,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pipeline.lang import ngram  # noqa: E402
 from pipeline.lang.correct import DATA_FILE, correct_tokens, lm_token, runs  # noqa: E402
 from pipeline.lang.syllables import (  # noqa: E402
     TONE_MARKS,
@@ -43,7 +45,7 @@ from pipeline.lang.syllables import (  # noqa: E402
     strip_punct,
     write_skeleton_index,
 )
-from pipeline.lang.textnorm import nfc  # noqa: E402
+from pipeline.lang.textnorm import fold, nfc  # noqa: E402
 
 
 def _corpus() -> Path:
@@ -59,8 +61,9 @@ def _corpus() -> Path:
 
 CORPUS = _corpus()
 HUNSPELL = Path("/usr/share/hunspell/vi_VN.dic")
-MIN_BIGRAM = 1
-MIN_OTHER_UNIGRAM = 3  # for tokens that are not syllables (abbreviations, names)
+MIN_BIGRAM = 3  # weighted: one line of law, or three of Wikipedia
+MIN_OTHER_UNIGRAM = 6  # for tokens that are not syllables (abbreviations, names)
+TYPO_RATIO = 200  # a pair this many times rarer than another marking of its letters: a typo
 HOLDOUT_MODULUS = 10
 # Collocations spelled with ỵ. No Tesseract model for Vietnamese can print ỵ/Ỵ (their
 # character sets lack it: they read "huyện lỵ" as "huyện ly"), so the corrector restores
@@ -107,11 +110,18 @@ def is_holdout(line: str) -> bool:
     return zlib.crc32(line.encode("utf-8")) % HOLDOUT_MODULUS == 0
 
 
+LEGAL_WEIGHT = 3  # a line of law counts as three lines of encyclopaedia
+
+
 def running_text(corpus: Path = CORPUS) -> Iterator[tuple[str, str]]:
     """(source name, NFC line) for every line of running Vietnamese text."""
-    for path in sorted((corpus / "underthesea-vietnamese-legal-corpus").glob("*.txt")):
+    for path in sorted((corpus / "legal-vlc-2023").glob("*.txt")):
         for line in path.read_text(encoding="utf-8").splitlines():
-            yield path.stem, nfc(line)
+            yield "legal", nfc(line)
+    for path in sorted((corpus / "viwiki").glob("viwiki-*.txt")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.startswith("### "):  # an article's title line
+                yield "wiki", nfc(line)
     nom = corpus / "nomvn-open-texts"
     with (nom / "wiki_vi" / "articles.jsonl").open(encoding="utf-8") as fh:
         for row in fh:
@@ -146,15 +156,18 @@ def attested_words(corpus: Path = CORPUS, hunspell: Path = HUNSPELL) -> set[str]
 def count(corpus: Path = CORPUS) -> tuple[Counter[str], Counter[tuple[str, str]]]:
     unigrams: Counter[str] = Counter()
     bigrams: Counter[tuple[str, str]] = Counter()
-    for _, line in running_text(corpus):
+    for source, line in running_text(corpus):
         if not line.strip() or is_holdout(line):
             continue
+        weight = LEGAL_WEIGHT if source == "legal" else 1
         raws = line.split()
         for run in runs(raws):
             toks = [lm_token(raws[i]) for i in run]
             words = [t for t in toks if t]
-            unigrams.update(words)
-            bigrams.update(itertools.pairwise(words))
+            for word in words:
+                unigrams[word] += weight
+            for pair in itertools.pairwise(words):
+                bigrams[pair] += weight
     for phrase in Y_DOT_PHRASES:
         a, b = (nfc(w) for w in phrase.split())
         bigrams[(a, b)] += Y_DOT_COUNT
@@ -162,21 +175,29 @@ def count(corpus: Path = CORPUS) -> tuple[Counter[str], Counter[tuple[str, str]]
     return unigrams, bigrams
 
 
+def drop_typo_pairs(pairs: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
+    """Without the pairs that another marking of the same letters outnumbers ``TYPO_RATIO``
+    to one: "thay đối" (4) beside "thay đổi" (9335), "đảo tạo" beside "đào tạo" are the
+    corpus's own typos, and kept they would vouch for the very misreadings OCR makes."""
+    best: dict[tuple[str, str], int] = {}
+    for (a, b), c in pairs.items():
+        key = (fold(a), fold(b))
+        best[key] = max(best.get(key, 0), c)
+    return {(a, b): c for (a, b), c in pairs.items() if c * TYPO_RATIO >= best[(fold(a), fold(b))]}
+
+
 def build(out: Path = DATA_FILE) -> None:
     unigrams, bigrams = count()
     for word in attested_words():
         unigrams[word] = max(unigrams[word], 1)
     keep = {w: c for w, c in unigrams.items() if is_valid_syllable(w) or c >= MIN_OTHER_UNIGRAM}
-    lines = [f"u\t{w}\t{c}" for w, c in sorted(keep.items(), key=lambda wc: (-wc[1], wc[0]))]
-    pairs = sorted(
-        ((a, b), c) for (a, b), c in bigrams.items() if c >= MIN_BIGRAM and a in keep and b in keep
-    )
-    lines += [f"b\t{a} {b}\t{c}" for (a, b), c in pairs]
+    pairs = {
+        (a, b): c for (a, b), c in bigrams.items() if c >= MIN_BIGRAM and a in keep and b in keep
+    }
+    pairs = drop_typo_pairs(pairs)
     out.parent.mkdir(parents=True, exist_ok=True)
-    # mtime=0 keeps the gzip bytes identical between runs on the same input
-    with out.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
-        gz.write(("\n".join(lines) + "\n").encode("utf-8"))
-    print(f"{out}: {len(keep)} unigrams, {len(pairs)} bigrams, {out.stat().st_size} bytes")
+    tokens, stored = ngram.write(out, keep, pairs)
+    print(f"{out}: {tokens} unigrams, {stored} bigrams, {out.stat().st_size} bytes")
 
 
 def tesseract_error(token: str, rng: random.Random) -> str | None:

@@ -270,3 +270,12 @@ def test_y_dot_below_restored_where_context_demands_it(ocr: str, truth: str) -> 
 @pytest.mark.parametrize("line", Y_DOT_LEFT)
 def test_y_without_dot_left_alone_elsewhere(line: str) -> None:
     assert corrected(line) == line
+
+
+def test_typo_pairs_of_the_corpus_are_dropped_when_built() -> None:
+    """A pair that another marking of the same letters outnumbers 200 to one is a typo in
+    the corpus: kept, it vouched for the misreading ("thay đối" beside "thay đổi")."""
+    build = _build_script()
+    pairs = {("thay", "đổi"): 9335, ("thay", "đối"): 4, ("đối", "với"): 900, ("đôi", "với"): 30}
+    kept = build.drop_typo_pairs(pairs)
+    assert kept == {("thay", "đổi"): 9335, ("đối", "với"): 900, ("đôi", "với"): 30}

@@ -125,3 +125,50 @@ def test_vietnamese_readings_get_d_with_stroke_for_a_printed_eth(monkeypatch) ->
     ] == ["Đ/c"]
     other = tesseract.ocr_page(np.zeros((9, 9), np.uint8), 200, OcrConfig(lang="isl"))
     assert [w.text for w in other.words] == ["\u00d0/c"]  # Icelandic keeps its eth
+
+
+def test_model_auto_reads_with_the_shipped_model_when_it_is_there(
+    tmp_path, monkeypatch, page_gray: np.ndarray
+) -> None:
+    """``ocr.model: auto`` loads pipeline/ocr/data/sohoa_vie.traineddata when shipped; the
+    stand-in here is a copy of the system's ``vie``, then a broken file that must fail."""
+    from pipeline.ocr import tessdata
+
+    system = tessdata.find("vie.traineddata")
+    assert system is not None
+    shipped = tmp_path / "ok"
+    shipped.mkdir()
+    (shipped / "sohoa_vie.traineddata").write_bytes((system / "vie.traineddata").read_bytes())
+    monkeypatch.setattr(tessdata, "SHIPPED_DIR", shipped)
+    assert tessdata.resolve(OcrConfig()) == tessdata.Model(
+        str(shipped), "sohoa_vie", "sohoa_vie (sohoa)"
+    )
+    for engine in ("api", "cli"):
+        result = tesseract.ocr_page(page_gray, 200, OcrConfig(engine=engine))
+        assert result.lang == "sohoa_vie (sohoa)" and len(result.words) > 100
+    # vie stays selectable, and an operator's own tessdata or language is kept
+    assert tessdata.resolve(OcrConfig(model="system")) == tessdata.Model(None, "vie", "vie")
+    assert tessdata.resolve(OcrConfig(tessdata_dir=str(system))).lang == "vie"
+    assert tessdata.resolve(OcrConfig(lang="vie+eng")).lang == "vie+eng"
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "sohoa_vie.traineddata").write_bytes(b"not a model")
+    monkeypatch.setattr(tessdata, "SHIPPED_DIR", broken)
+    with pytest.raises(OcrError):
+        tesseract.ocr_page(page_gray, 200, OcrConfig(engine="api"))
+    monkeypatch.setattr(tessdata, "SHIPPED_DIR", tmp_path / "absent")
+    assert tessdata.resolve(OcrConfig()) == tessdata.Model(None, "vie", "vie")
+
+
+def test_model_may_name_a_file_and_comes_from_the_environment(tmp_path) -> None:
+    from pipeline.ocr import tessdata
+
+    model = tmp_path / "mine.traineddata"
+    model.write_bytes(b"x")
+    assert tessdata.resolve(OcrConfig(model=str(model))) == tessdata.Model(
+        str(tmp_path), "mine", "mine.traineddata"
+    )
+    with pytest.raises(OcrError, match=r"ocr\.model"):
+        tessdata.resolve(OcrConfig(model=str(tmp_path / "missing.traineddata")))
+    cfg = load_config(env={"SOHOA_HOME": str(tmp_path), "SOHOA_OCR_MODEL": "system"})
+    assert cfg.ocr.model == "system"

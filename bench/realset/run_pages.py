@@ -57,7 +57,9 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def run_one(image: Path, out: Path, opts: PageOptions, pdf_text: bool) -> tuple[str, float, float]:
+def run_one(
+    image: Path, out: Path, opts: PageOptions, pdf_text: bool, words: bool = False
+) -> tuple[str, float, float]:
     """One image through the page function: (stem, CPU seconds, wall seconds)."""
     media = pages.sniff(image)
     job = PageJob(
@@ -77,7 +79,14 @@ def run_one(image: Path, out: Path, opts: PageOptions, pdf_text: bool) -> tuple[
             text = subprocess.run(
                 ["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, check=True
             ).stdout.decode("utf-8")
-    (out / f"{image.name.rsplit('.', 1)[0]}.txt").write_text(text, encoding="utf-8")
+    stem = image.name.rsplit(".", 1)[0]
+    (out / f"{stem}.txt").write_text(text, encoding="utf-8")
+    if (
+        words
+    ):  # the page's words with boxes and confidence (before correction with ocr.correct=false)
+        (out / f"{stem}.words.json").write_text(
+            json.dumps(result.word_boxes, ensure_ascii=False), encoding="utf-8"
+        )
     return image.name, spent, time.perf_counter() - wall
 
 
@@ -92,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     parser.add_argument("--pdf", action="store_true", help="score the PDF's text layer")
     parser.add_argument("--tune", action="store_true", help="leave out the held-out pages")
+    parser.add_argument("--words", action="store_true", help="also write <stem>.words.json")
     args = parser.parse_args(argv)
     rows = json.loads((args.images / "manifest.json").read_text(encoding="utf-8"))["images"]
     if args.pages:
@@ -110,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = [
-            pool.submit(run_one, args.images / r["file"], args.out, opts, args.pdf) for r in rows
+            pool.submit(run_one, args.images / r["file"], args.out, opts, args.pdf, args.words)
+            for r in rows
         ]
         for done, future in enumerate(futures, 1):
             name, spent, _ = future.result()

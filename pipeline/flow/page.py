@@ -22,7 +22,7 @@ from pipeline.lang import correct
 from pipeline.lang.syllables import invalid_share
 from pipeline.lang.textnorm import has_diacritics
 from pipeline.model import PageJob, PageOptions, PageResult
-from pipeline.ocr import reread
+from pipeline.ocr import judge, reread
 from pipeline.output.page_pdf import write_page_pdf
 from pipeline.read import pages, textlayer
 
@@ -108,12 +108,48 @@ def _read(clean: CleanPage, dpi: float, cfg: PageOptions) -> ocr.OcrResult:
     return ocr.ocr_page(clean.ocr_image, dpi * clean.ocr_scale, cfg.ocr)
 
 
+def as_scanned(clean: CleanPage) -> np.ndarray | None:
+    """The OCR copy without the tone filters: the cleaned page's gray, enlarged as the OCR
+    copy was, so the same word boxes fit both; None for a bilevel page (nothing filtered)."""
+    if clean.image.ndim == 2 and measure.is_bilevel(clean.image):
+        return None
+    gray = ocr_copy.enlarge(measure.to_gray(clean.image), clean.ocr_scale)
+    if gray.shape != clean.ocr_image.shape:
+        return None
+    return np.ascontiguousarray(gray)
+
+
+def _filled(gray: np.ndarray, raw: ocr.OcrResult, dpi: float, cfg: PageOptions) -> ocr.OcrResult:
+    """``raw`` with the ink it left unread read again (see reread), when that is on."""
+    if cfg.ocr.reread_missed:
+        return reread.fill_gaps(gray, raw, dpi, cfg.ocr)
+    return raw
+
+
+def keep_better(
+    clean: CleanPage, raw: ocr.OcrResult, dpi: float, cfg: PageOptions
+) -> ocr.OcrResult:
+    """``raw`` (a complete reading of the OCR copy), or the page read as scanned when ``raw``
+    is doubtful and that reading, completed the same way, scores better (ocr.judge)."""
+    limit = cfg.ocr.compare_below_confidence
+    if limit <= 0 or raw.mean_confidence is None or raw.mean_confidence >= limit:
+        return raw
+    gray = as_scanned(clean)
+    if gray is None:
+        return raw
+    ocr_dpi = dpi * clean.ocr_scale
+    other = _filled(gray, ocr.ocr_page(gray, ocr_dpi, cfg.ocr), ocr_dpi, cfg)
+    if judge.score(other.words) > judge.score(raw.words):
+        return other
+    return raw
+
+
 def _complete(
     clean: CleanPage, raw: ocr.OcrResult, dpi: float, cfg: PageOptions
 ) -> tuple[CleanPage, ocr.OcrResult]:
-    """The chosen reading, the ink it left unread read again (see reread), boxes on the page."""
-    if cfg.ocr.reread_missed:
-        raw = reread.fill_gaps(clean.ocr_image, raw, dpi * clean.ocr_scale, cfg.ocr)
+    """The chosen reading completed (see reread), or a better one as scanned; boxes on the page."""
+    raw = _filled(clean.ocr_image, raw, dpi * clean.ocr_scale, cfg)
+    raw = keep_better(clean, raw, dpi, cfg)
     return clean, ocr.scale_boxes(raw, 1.0 / clean.ocr_scale)
 
 

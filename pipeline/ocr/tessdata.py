@@ -10,8 +10,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+from pipeline.config import OcrConfig
+from pipeline.errors import OcrError
+
+SHIPPED_DIR = Path(__file__).resolve().parent / "data"
+SHIPPED_LANG = "sohoa_vie"  # `vie` fine-tuned for office copies (scripts/train_vie.sh)
 
 
 def candidates() -> list[Path]:
@@ -52,3 +59,32 @@ def from_tesseract() -> Path | None:
     if first and '"' in first[0]:
         return Path(first[0].split('"')[1])
     return None
+
+
+@dataclass(frozen=True)
+class Model:
+    """Which language data Tesseract loads: its directory (None: the engine's own search)
+    and the language name(s) in it; ``label`` is what a document's metadata records."""
+
+    directory: str | None
+    lang: str
+    label: str
+
+
+def resolve(cfg: OcrConfig) -> Model:
+    """The model ``ocr.model`` names (see pipeline.config.OcrConfig).
+
+    ``auto`` prefers the shipped fine-tuned model for plain ``vie``; a configured
+    ``tessdata_dir`` or another language means the operator chose, and is kept.
+    """
+    if cfg.model == "auto":
+        shipped = SHIPPED_DIR / f"{SHIPPED_LANG}.traineddata"
+        if cfg.lang == "vie" and not cfg.tessdata_dir and shipped.is_file():
+            return Model(str(SHIPPED_DIR), SHIPPED_LANG, f"{SHIPPED_LANG} (sohoa)")
+        return Model(cfg.tessdata_dir, cfg.lang, cfg.lang)
+    if cfg.model == "system":
+        return Model(cfg.tessdata_dir, cfg.lang, cfg.lang)
+    path = Path(cfg.model)
+    if path.suffix != ".traineddata" or not path.is_file():
+        raise OcrError(f"ocr.model {cfg.model!r} is not auto, system or a .traineddata file")
+    return Model(str(path.parent), path.name.removesuffix(".traineddata"), path.name)

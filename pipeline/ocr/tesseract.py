@@ -13,7 +13,7 @@ import numpy as np
 from pipeline.config import OcrConfig
 from pipeline.errors import OcrError
 from pipeline.lang.textnorm import vietnamese_letters
-from pipeline.ocr import tesseract_api, tesseract_cli
+from pipeline.ocr import tessdata, tesseract_api, tesseract_cli
 from pipeline.ocr.tsv import result_from_tsv
 from pipeline.ocr.words import OcrResult
 
@@ -41,9 +41,10 @@ def ocr_page(gray: np.ndarray, dpi: float, cfg: OcrConfig) -> OcrResult:
     engine = engine_for(cfg)
     module = tesseract_api if engine == "api" else tesseract_cli
     tsv = module.read_tsv(gray, dpi, cfg, cfg.psm)
-    if {"vie", "Vietnamese"} & set(cfg.lang.split("+")):
+    model = tessdata.resolve(cfg)
+    if {"vie", "Vietnamese", tessdata.SHIPPED_LANG} & set(model.lang.split("+")):
         tsv = vietnamese_letters(tsv)
-    return result_from_tsv(tsv, module.version(), cfg.lang)
+    return result_from_tsv(tsv, module.version(), model.label)
 
 
 def warm_up(cfg: OcrConfig) -> None:

@@ -43,12 +43,12 @@ def version() -> str:
     return f"tesseract {first} (in process)"
 
 
-def _data_dir(cfg: OcrConfig) -> str:
-    if cfg.tessdata_dir:
-        return cfg.tessdata_dir
-    found = tessdata.find(f"{cfg.lang.split('+')[0]}.traineddata")
+def _data_dir(model: tessdata.Model) -> str:
+    if model.directory:
+        return model.directory
+    found = tessdata.find(f"{model.lang.split('+')[0]}.traineddata")
     if found is None:
-        raise OcrError(f"Tesseract language data {cfg.lang!r} not found in any tessdata dir")
+        raise OcrError(f"Tesseract language data {model.lang!r} not found in any tessdata dir")
     return str(found)
 
 
@@ -64,12 +64,14 @@ def _engine(pid: int, path: str, lang: str, oem: int) -> Any:
 
 def warm_up(cfg: OcrConfig) -> None:
     """Build this process's engine for ``cfg`` (see :func:`pipeline.ocr.tesseract.warm_up`)."""
-    _engine(os.getpid(), _data_dir(cfg), cfg.lang, cfg.oem)
+    model = tessdata.resolve(cfg)
+    _engine(os.getpid(), _data_dir(model), model.lang, cfg.oem)
 
 
 def read_tsv(gray: np.ndarray, dpi: float, cfg: OcrConfig, psm: int) -> str:
     """Tesseract's TSV for the gray page, within ``ocr.timeout_seconds``."""
-    api = _engine(os.getpid(), _data_dir(cfg), cfg.lang, cfg.oem)
+    model = tessdata.resolve(cfg)
+    api = _engine(os.getpid(), _data_dir(model), model.lang, cfg.oem)
     gray = np.ascontiguousarray(gray, dtype=np.uint8)
     height, width = gray.shape[:2]
     api.SetPageSegMode(psm)

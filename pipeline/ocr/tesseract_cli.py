@@ -13,6 +13,7 @@ import numpy as np
 
 from pipeline.config import OcrConfig
 from pipeline.errors import OcrError
+from pipeline.ocr import tessdata
 
 
 @functools.cache
@@ -30,12 +31,13 @@ def read_tsv(gray: np.ndarray, dpi: float, cfg: OcrConfig, psm: int) -> str:
 
     img = Image.fromarray(gray)
     img.format = "BMP"  # pytesseract's hand-over file: PNG would cost 0.1 s per page to pack
+    model = tessdata.resolve(cfg)
     config = f"--oem {cfg.oem} --psm {psm} --dpi {round(dpi)}"
-    if cfg.tessdata_dir:
-        config += f' --tessdata-dir "{cfg.tessdata_dir}"'
+    if model.directory:
+        config += f' --tessdata-dir "{model.directory}"'
     try:
         return pytesseract.image_to_data(
-            img, lang=cfg.lang, config=config, timeout=cfg.timeout_seconds
+            img, lang=model.lang, config=config, timeout=cfg.timeout_seconds
         )
     except pytesseract.TesseractError as exc:  # a subclass of RuntimeError: catch it first
         raise OcrError(f"Tesseract failed: {exc.message or exc}") from exc
