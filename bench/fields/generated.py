@@ -344,9 +344,9 @@ def _date_parts(place: str, day: dt.date, hand: bool) -> list:
 
 def _typed(text: str, cv: _Canvas, srng: random.Random, pt: float = 13.0) -> Piece:
     """A number or a day typed into its blank by the e-office system after signing: the
-    template's face at about its size, off the template's baseline by up to half a line."""
+    template's face at about its size, off the template's baseline by a few points."""
     size = pt + srng.choice((-0.5, 0.0, 0.0, 0.5, 1.0))
-    dy = round(srng.uniform(-0.45, 0.3) * cv.font("regular", pt).size)
+    dy = round(srng.uniform(-0.2, 0.12) * cv.font("regular", pt).size)
     return Piece(text, srng.choice(("regular", "regular", "bold")), size, None, dy)
 
 
