@@ -244,7 +244,7 @@ _STOP_SUBJECT = tuple(
     )
 )
 
-_NUMBER_LABEL = re.compile(
+NUMBER_LABEL = re.compile(
     r"^(?:(?:bo\s+)?luat\s+|phap\s+lenh\s+)?so(?:\s*[:.;,]|\s*(?=\d)|\s*(?=/)|\s*$)",
     re.IGNORECASE,
 )
@@ -261,7 +261,7 @@ _LOOSE_DATE = re.compile(
     r"[_.,'`]{0,2}\s*nam\s*(?P<y>\d{4})\b",
     re.IGNORECASE,
 )
-_VV = re.compile(r"^(?:v\s*/\s*[vwy]|vv)\b\.?\s*", re.IGNORECASE)
+VV_MARKER = re.compile(r"^(?:v\s*/\s*[vwy]|vv)\b\.?\s*", re.IGNORECASE)
 _NAME_WORD = re.compile(r"^[A-ZĐÀ-Ỹ][a-zđà-ỹ]*$")
 
 # Digits alone in their word are trusted as printed from this confidence on (handwritten
@@ -301,7 +301,7 @@ def read_text_fields(text: str) -> DocumentFields:
     return extract([page_from_text(0, text)])
 
 
-def _is_motto(line: Line) -> bool:
+def is_motto(line: Line) -> bool:
     """The national motto (or the Party's header), not a sentence that quotes it."""
     if len(line.text) > 60:
         return False
@@ -328,7 +328,9 @@ def _fv(value: Any, lines: Sequence[Line] = (), words: Sequence[Word] = (), fact
 
 
 @dataclass
-class _Header:
+class Header:
+    """A page's Decree 30 header: the motto's lines and where the two columns meet."""
+
     page: Page
     motto: list[Line]
     split_x: float | None  # left column ends here (None: no columns, or no boxes)
@@ -356,14 +358,15 @@ def _cut_motto(page: Page) -> None:
     page.lines[:] = sorted(out, key=lambda ln: (ln.y0, ln.box[0] if ln.box else 0))
 
 
-def _header(page: Page) -> _Header | None:
+def header_of(page: Page) -> Header | None:
+    """The page's header when the motto (or the Party's) is in its top part, else None."""
     if page.has_boxes:
         _cut_motto(page)
     limit = 0.45 * page.height if page.has_boxes else None
     found = [
         i
         for i, ln in enumerate(page.lines[:40])
-        if _is_motto(ln) and (limit is None or ln.y0 < limit)
+        if is_motto(ln) and (limit is None or ln.y0 < limit)
     ]
     if not found:
         return None
@@ -374,20 +377,20 @@ def _header(page: Page) -> _Header | None:
         if i - found[0] <= 3 if not page.has_boxes else i - found[0] <= 6:
             motto.append(page.lines[i])
     if not page.has_boxes:
-        return _Header(page, motto, None, False)
+        return Header(page, motto, None, False)
     box = union(ln.box for ln in motto)
     centre = (box[0] + box[2]) / 2
     centred = abs(centre - page.width / 2) < 0.08 * page.width and box[0] < 0.35 * page.width
-    return _Header(page, motto, None if centred else box[0] - 0.01 * page.width, centred)
+    return Header(page, motto, None if centred else box[0] - 0.01 * page.width, centred)
 
 
-def _in_left(h: _Header, line: Line) -> bool:
+def _in_left(h: Header, line: Line) -> bool:
     if h.split_x is None:
         return not h.centred
     return line.box[2] <= h.split_x + 0.03 * h.page.width and line.cx < h.split_x
 
 
-def _in_right(h: _Header, line: Line) -> bool:
+def _in_right(h: Header, line: Line) -> bool:
     return h.split_x is None or line.cx > h.split_x
 
 
@@ -408,7 +411,7 @@ def _level(a: Word, b: Word, tolerance: float = 0.6) -> bool:
     return abs(a.cy - b.cy) <= tolerance * max(a.height, b.height)
 
 
-def printed_digit_height(h: _Header) -> float | None:
+def printed_digit_height(h: Header) -> float | None:
     """How tall the header's printed digits are: the year of the date line, read surely.
 
     Why: a number or a day written by hand into its blank is read by Tesseract at a
@@ -451,7 +454,7 @@ def _joined_printed(w: Word, beside: Sequence[Word], tall: float) -> bool:
     return w.conf >= JOINED_CONF and ref > 0 and w.height <= tall * ref
 
 
-def _number_row(h: _Header, label: Word) -> list[Word]:
+def _number_row(h: Header, label: Word) -> list[Word]:
     """The words of the number's row in the left column, left to right, from "Số:" on.
 
     The row is taken from every word of the page, not Tesseract's line: the number
@@ -487,21 +490,21 @@ def _number_row(h: _Header, label: Word) -> list[Word]:
     return row
 
 
-def _number(h: _Header) -> tuple[FieldValue | None, FieldValue | None, Line | None]:
+def _number(h: Header) -> tuple[FieldValue | None, FieldValue | None, Line | None]:
     """``Số: 263/KH-UBND`` in the left column (or, without boxes, a line of its own)."""
     page = h.page
     digit_h = printed_digit_height(h) if page.has_boxes else None
     for line in page.lines[:60]:
         if page.has_boxes and (line.y0 > 0.45 * page.height or not _in_left(h, line)):
             continue
-        label = _NUMBER_LABEL.match(line.folded)
+        label = NUMBER_LABEL.match(line.folded)
         if not label:
             continue
         if page.has_boxes:
             row = _number_slot(_slash_read_as_i(_number_row(h, line.words[0])))
             text = nfc(" ".join(w.text for w in row))
             folded = fold(text).lower()
-            m = _NUMBER_LABEL.match(folded)
+            m = NUMBER_LABEL.match(folded)
             rest = text[m.end() :] if m and len(folded) == len(text) else None
             if rest is None:
                 continue
@@ -577,7 +580,7 @@ def _number_slot(row: list[Word]) -> list[Word]:
     for i, w in enumerate(row[: slash + 1]):
         text = w.text
         if i == 0:
-            m = _NUMBER_LABEL.match(fold(text).lower())
+            m = NUMBER_LABEL.match(fold(text).lower())
             if m and len(fold(text)) == len(text):
                 text = text[: m.end()] + _slot_number(text[m.end() :])
         elif i < slash:
@@ -664,7 +667,7 @@ def _date_in(line: Line) -> tuple[str | None, str, int] | None:
     return (day.isoformat() if day else None), place, m.start()
 
 
-def _date_row(h: _Header, line: Line) -> Line | None:
+def _date_row(h: Header, line: Line) -> Line | None:
     """The whole row of a date line whose pieces Tesseract cut apart: "Hà Nội, ngày 28"
     · "tháng 4" · "năm 2026" when the day and month were typed into wide blanks."""
     page = h.page
@@ -705,7 +708,7 @@ def _date_digits_printed(line: Line, comma: int, digit_h: float | None) -> bool:
 
 
 def _date(
-    h: _Header, pages: Sequence[Page], header_bottom: float | None, form: bool
+    h: Header, pages: Sequence[Page], header_bottom: float | None, form: bool
 ) -> tuple[FieldValue | None, FieldValue | None]:
     page = h.page
     digit_h = printed_digit_height(h) if page.has_boxes else None
@@ -729,7 +732,7 @@ def _date(
             for line in reversed(p.lines):
                 found = _date_in(line)
                 if found is None and p.has_boxes and "ngay" in line.folded:
-                    row = _date_row(_Header(p, [], None, True), line)
+                    row = _date_row(Header(p, [], None, True), line)
                     found = _date_in(row) if row is not None else None
                     line = row if found else line
                 if found and (not p.has_boxes or line.cx > 0.4 * p.width):
@@ -761,7 +764,7 @@ def _date(
 # ---------------------------------------------------------------- organ
 
 
-def _organ(h: _Header, number_line: Line | None) -> tuple[FieldValue | None, FieldValue | None]:
+def _organ(h: Header, number_line: Line | None) -> tuple[FieldValue | None, FieldValue | None]:
     """The issuing organ and the governing body above it, each only when plausible."""
     if h.centred:
         return None, None
@@ -769,7 +772,7 @@ def _organ(h: _Header, number_line: Line | None) -> tuple[FieldValue | None, Fie
     motto_top = min(ln.y0 for ln in h.motto) if page.has_boxes else 0
     lines = []
     for line in page.lines[:40]:
-        if line in h.motto or _is_motto(line):
+        if line in h.motto or is_motto(line):
             if not page.has_boxes:
                 break  # text: the organ comes before the motto
             continue
@@ -789,7 +792,7 @@ def _organ(h: _Header, number_line: Line | None) -> tuple[FieldValue | None, Fie
         if _is_rule(line):
             continue
         # The number's row ends the organ, even when its label was not read ("/UBND-ĐT").
-        if line.text.startswith("/") or _NUMBER_LABEL.match(line.folded):
+        if line.text.startswith("/") or NUMBER_LABEL.match(line.folded):
             break
         if line.upper_share() < 0.85 or len(line.text) < 3:
             if page.has_boxes:
@@ -831,7 +834,7 @@ def _position_text(line: Line) -> str:
 # ---------------------------------------------------------------- type and subject
 
 
-def _heading(line: Line) -> tuple[str, str | None] | None:
+def heading_of(line: Line) -> tuple[str, str | None] | None:
     """(type, subject or None) when ``line`` is a type heading or a form's title."""
     if line.upper_share() < 0.8:
         return None
@@ -849,7 +852,7 @@ def _heading(line: Line) -> tuple[str, str | None] | None:
     return None
 
 
-def _left_part(h: _Header, line: Line) -> Line:
+def _left_part(h: Header, line: Line) -> Line:
     """The words of a line left of the column split, without a list marker ("1.") that
     opens a note in the right column."""
     if h.split_x is None or not line.has_box:
@@ -901,7 +904,7 @@ def _authority(line: Line) -> bool:
 
 
 def _type_and_subject(
-    h: _Header, below: float | None
+    h: Header, below: float | None
 ) -> tuple[FieldValue | None, FieldValue | None, float | None]:
     """The heading under the header and the subject under it; or a letter's V/v line."""
     page = h.page
@@ -916,7 +919,7 @@ def _type_and_subject(
     for i, line in enumerate(lines[:25]):
         if page.has_boxes and line.y0 > 0.6 * page.height:
             break
-        vv = _VV.match(line.text)
+        vv = VV_MARKER.match(line.text)
         if vv and page.has_boxes and h.split_x is not None:
             # The letter's subject is in the left column; a routing note may sit beside it.
             left = [w for w in line.words if w.cx < h.split_x]
@@ -948,10 +951,10 @@ def _type_and_subject(
                 if words
                 else " ".join(ln.text for ln in subject_lines)
             )
-            text = _clean(_VV.sub("", _clean(text), count=1))
+            text = _clean(VV_MARKER.sub("", _clean(text), count=1))
             subject_fv = _fv(text, subject_lines, words or ()) if len(text) >= 3 else None
             return type_fv, subject_fv, line.y1 if line.has_box else None
-        found = _heading(line)
+        found = heading_of(line)
         if not found:
             continue
         kind, rest = found
@@ -965,7 +968,7 @@ def _type_and_subject(
         for nxt in lines[i + 1 : i + 6]:
             if _speck(nxt, line):
                 continue
-            if _stop(nxt) or _heading(nxt):
+            if _stop(nxt) or heading_of(nxt):
                 break
             mixed = subject_lines and subject_lines[0].upper_share() < 0.85
             if mixed and _authority(nxt):
@@ -999,7 +1002,7 @@ def _type_and_subject(
 
 def _is_position(line: Line) -> bool:
     text = line.text
-    if line.upper_share() < 0.85 or len(text) < 4 or _is_motto(line):
+    if line.upper_share() < 0.85 or len(text) < 4 or is_motto(line):
         return False
     if _POSITION_PREFIX.match(text):
         return True
@@ -1025,7 +1028,7 @@ def _name(line: Line) -> tuple[str, list[Word]] | None:
     return text, words
 
 
-def _signer(pages: Sequence[Page], h: _Header) -> tuple[FieldValue | None, FieldValue | None]:
+def _signer(pages: Sequence[Page], h: Header) -> tuple[FieldValue | None, FieldValue | None]:
     for page in reversed(pages):
         lines = page.lines
         if page.has_boxes:
@@ -1099,7 +1102,7 @@ def extract(pages: Sequence[Page]) -> DocumentFields:
     """Every field of the document from its pages; a page 1 without the motto gives none."""
     if not pages:
         return DocumentFields()
-    h = _header(pages[0])
+    h = header_of(pages[0])
     if h is None:
         return DocumentFields()
     number, notation, number_line = _number(h)
