@@ -25,6 +25,7 @@ from __future__ import annotations
 import itertools
 import re
 import statistics
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import date
@@ -273,6 +274,11 @@ JOINED_CONF = 60.0
 # times the printed year (typed-in digits 0.95-1.05; handwritten ones 1.07 and more).
 SIZED_CONF = 75.0
 SIZED_TALL = 1.05
+# A day or month (at most 31, 12: a misread is less often a date) is taken as printed
+# from this confidence when no taller than this times the year: days typed into the
+# blank read 65-74 at 0.98-1.04 of the year's height, handwritten ones 1.21-1.27.
+DAY_CONF = 60.0
+DAY_TALL = 1.1
 # "Số:" with digits run into it is at most this times the printed year when printed.
 LABEL_TALL = 1.25
 
@@ -398,8 +404,13 @@ def _in_right(h: Header, line: Line) -> bool:
 
 
 def _junk(w: Word) -> bool:
-    """A mark with no letter or digit (a stroke of the blank, a speck): never part of a row."""
-    return not any(c.isalnum() for c in w.text) and w.text != "/"
+    """A mark with no letter or digit (a stroke of the blank, a speck read as "ˆ" or
+    "`"), or a mark of one or two signs read at no confidence: never part of a row."""
+    if w.text == "/":
+        return False
+    if not any(unicodedata.category(c) in ("Lu", "Ll", "Nd") for c in w.text):
+        return True
+    return len(w.text) <= 2 and w.conf < 30 and not w.text.isdigit()
 
 
 def _level(a: Word, b: Word, tolerance: float = 0.6) -> bool:
@@ -429,7 +440,7 @@ def printed_digit_height(h: Header) -> float | None:
     return statistics.median(years) if years else None
 
 
-def _alone_printed(w: Word, digit_h: float | None) -> bool:
+def _alone_printed(w: Word, digit_h: float | None, conf: float = 0.0, tall: float = 0.0) -> bool:
     """Digits alone in their word, printed or typed rather than written by hand: read
     surely and not much taller than the printed year, or read less surely but no taller
     than the year at all.
@@ -442,7 +453,7 @@ def _alone_printed(w: Word, digit_h: float | None) -> bool:
         return w.conf >= PRINTED_CONF
     if w.conf >= PRINTED_CONF and w.height <= 1.3 * digit_h:
         return True
-    return w.conf >= SIZED_CONF and w.height <= SIZED_TALL * digit_h
+    return w.conf >= (conf or SIZED_CONF) and w.height <= (tall or SIZED_TALL) * digit_h
 
 
 def _joined_printed(w: Word, beside: Sequence[Word], tall: float) -> bool:
@@ -700,7 +711,7 @@ def _date_digits_printed(line: Line, comma: int, digit_h: float | None) -> bool:
         if seen > 2:  # the year is the template's own print
             break
         if re.fullmatch(r"\d{1,2}", mapped[start:pos]):
-            if not _alone_printed(w, digit_h):
+            if not _alone_printed(w, digit_h, DAY_CONF, DAY_TALL):
                 return False
         elif not _joined_printed(w, line.words, 1.15):
             return False
