@@ -279,6 +279,7 @@ SIZED_TALL = 1.05
 # blank read 65-74 at 0.98-1.04 of the year's height, handwritten ones 1.21-1.27.
 DAY_CONF = 60.0
 DAY_TALL = 1.1
+DAY_SURE = 90.0  # handwritten days read at most 66 on the real scans
 # "Số:" with digits run into it is at most this times the printed year when printed.
 LABEL_TALL = 1.25
 
@@ -711,7 +712,9 @@ def _date_digits_printed(line: Line, comma: int, digit_h: float | None) -> bool:
         if seen > 2:  # the year is the template's own print
             break
         if re.fullmatch(r"\d{1,2}", mapped[start:pos]):
-            if not _alone_printed(w, digit_h, DAY_CONF, DAY_TALL):
+            # Read this surely, a day is print whatever its box says: Tesseract's box of
+            # a digit on a turned page can take in the letters beside it.
+            if w.conf < DAY_SURE and not _alone_printed(w, digit_h, DAY_CONF, DAY_TALL):
                 return False
         elif not _joined_printed(w, line.words, 1.15):
             return False
