@@ -141,6 +141,9 @@ class SplitConfig:
     # sheet even without sohoa's marker in the QR (an office's own separator sheets).
     cover_max_words: int = 25
     drop_cover_backs: bool = True  # a blank page right after a cover sheet is its back
+    # A page that opens a document by what it says (the motto with a type heading, a
+    # "Số:" or "V/v" line; a receipt's title) starts one, inside what separators made.
+    by_content: bool = True
 
 
 @dataclass(frozen=True)

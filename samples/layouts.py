@@ -1,4 +1,5 @@
-"""Page layouts per Decree 30/2020/NĐ-CP: receipt, application, decision, letter.
+"""Page layouts per Decree 30/2020/NĐ-CP: receipt, application, decision, letter, and a
+document's later pages (a continuation without header, an annex "PHỤ LỤC").
 
 ``GeneratedPage.text`` is the NFC text of every drawn text line, in reading order
 (two-column blocks: left column first), lines joined by ``"\\n"``. Seal text, the
@@ -296,12 +297,65 @@ def _layout_letter(cv: _Canvas, case: _Case, rng: random.Random, qr: bool) -> di
     return {"body": (body_top, body_bottom), "signature": centre}
 
 
+def _layout_continuation(cv: _Canvas, case: _Case, rng: random.Random, qr: bool) -> dict:
+    """A decision's or letter's later page: its page number, body, then the signature.
+
+    No header, no motto: what a document's second page looks like (Decree 30 numbers
+    pages from the second one, at the top centre).
+    """
+    _sup, _lines, _abbr, _head, _agency_text, (dept, dept_abbr) = case.agency
+    y = cv.put(str(rng.randrange(2, 4)), "regular", 13, cv.left, cv.right, cv.mm(10))
+    body_top = y + cv.mm(4)
+    y = _fill(cv, body_top, cv.bottom - cv.mm(80), rng, rng.randrange(3, 6))
+    y = cv.paragraph(
+        f"Điều {rng.randrange(3, 6)}. Chánh Văn phòng, Trưởng phòng {dept} và ông (bà) "
+        f"{case.applicant} chịu trách nhiệm thi hành Quyết định này./.",
+        y,
+    )
+    body_bottom = y
+    centre = _closing(cv, y, case, rng, ["- Như trên;", f"- Lưu: VT, {dept_abbr}."])
+    return {"body": (body_top, body_bottom), "signature": centre}
+
+
+def _layout_annex(cv: _Canvas, case: _Case, rng: random.Random, qr: bool) -> dict:
+    """An annex issued with a decision: "PHỤ LỤC" and "(Kèm theo Quyết định số …)", then a
+    list; every other one repeats the organ's header and the motto above its title."""
+    _sup, _lines, abbr, _head, agency_text, _dept = case.agency
+    issued = case.received + dt.timedelta(days=rng.randrange(3, 15))
+    y = cv.mm(20)
+    if rng.random() < 0.5:
+        y = _header(cv, case, y, None, issued) + cv.mm(4)
+    y = cv.put("PHỤ LỤC", "bold", 14, cv.left, cv.right, y)
+    title = f"DANH MỤC HỒ SƠ {case.procedure[0].upper()}"
+    for line in cv.wrap(title, cv.font("bold", 13), cv.right - cv.left - cv.mm(20), 0):
+        y = cv.put(" ".join(line), "bold", 13, cv.left, cv.right, y)
+    y = cv.put(
+        f"(Kèm theo Quyết định số {rng.randrange(12, 990)}/QĐ-{abbr} ngày "
+        f"{issued:%d/%m/%Y} của {agency_text})",
+        "italic",
+        13,
+        cv.left,
+        cv.right,
+        y,
+    )
+    body_top = y + cv.mm(4)
+    y = body_top
+    for n, item in enumerate(case.procedure[2], start=1):
+        y = cv.paragraph(f"{n}. {item}: 01 bản.", y, indent_mm=0, justify=False) or y
+    y = _fill(cv, y, cv.bottom - cv.mm(30), rng, rng.randrange(2, 4))
+    return {"body": (body_top, y)}
+
+
 _LAYOUTS: dict[str, Callable[[_Canvas, _Case, random.Random, bool], dict]] = {
     "receipt": _layout_receipt,
     "application": _layout_application,
     "decision": _layout_decision,
     "letter": _layout_letter,
+    "continuation": _layout_continuation,
+    "annex": _layout_annex,
 }
+# Every page kind render_page draws: a document's first pages (KINDS) and its later ones.
+PAGE_KINDS = tuple(_LAYOUTS)
 
 
 def _ring_text(case: _Case) -> str:
@@ -318,7 +372,7 @@ def render_page(
     seal: bool = False,
     qr: bool | None = None,
 ) -> GeneratedPage:
-    """Render one clean page of ``kind`` (see KINDS).
+    """Render one clean page of ``kind`` (see PAGE_KINDS).
 
     Pages sharing a ``dossier_code`` share applicant, agency, procedure and dates (taken
     from the code's YYMMDD); ``seed`` picks the page's own sentences and numbers. Only a
@@ -326,7 +380,7 @@ def render_page(
     a receipt without a code gets one derived from ``seed``.
     """
     if kind not in _LAYOUTS:
-        raise ValueError(f"unknown page kind {kind!r}; expected one of {', '.join(KINDS)}")
+        raise ValueError(f"unknown page kind {kind!r}; expected one of {', '.join(PAGE_KINDS)}")
     if dossier_code is not None:
         dossier_code = nfc(dossier_code).strip().upper()
         if not DOSSIER_CODE_RE.match(dossier_code):

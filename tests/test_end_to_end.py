@@ -45,15 +45,19 @@ def pdftotext(path: Path) -> str:
     ).stdout
 
 
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+DEMO = f"motcua-01/{CODE_NAME}__ho-so-xay-dung.pdf"
+
+
 def test_inbox_to_archive(env: dict[str, str], tmp_path: Path) -> None:
+    """The demo's own dossier file (an application, a decision, a letter; no cover sheet)
+    is three documents, each with its own type and fields; the receipt and the
+    application after it are two; search by number and by type finds the decision."""
     inbox = Path(env["SOHOA_INBOX"])
     originals = tmp_path / "originals"
     originals.mkdir()
     png_page = generate.degrade(
         generate.render_page("application", seed=11, dpi=200), "skew", seed=11
-    )
-    pdf_pages = generate.make_dossier(
-        CODE_NAME, ["application", "decision", "letter"], seed=12, dpi=200
     )
     tif_pages = [
         generate.render_page("receipt", seed=13, dossier_code=CODE_QR, dpi=200, qr=True),
@@ -61,84 +65,120 @@ def test_inbox_to_archive(env: dict[str, str], tmp_path: Path) -> None:
     ]
     drops = {
         f"motcua-01/{CODE_FOLDER}/to-khai.png": ([png_page], generate.write_png),
-        f"motcua-01/{CODE_NAME}__ho-so-xay-dung.pdf": (pdf_pages, generate.write_pdf),
         "motcua-02/bien-nhan.tif": (tif_pages, generate.write_tiff),
     }
     for rel, (pages, writer) in drops.items():
         target = originals / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         writer(pages[0] if writer is generate.write_png else pages, target)
+    (originals / DEMO).write_bytes((SAMPLES / "inbox" / DEMO).read_bytes())
+    demo_truth = (SAMPLES / "truth" / DEMO).with_suffix(".txt").read_text(encoding="utf-8")
     shutil.copytree(originals, inbox)
 
     result = sohoa(env, "--json", "watch", "--once")
     assert result.returncode == 0, result.stderr
-    docs = {d["dossier_code"]: d for d in json_lines(result.stdout)}
+    rows = json_lines(result.stdout)
+    assert {d["status"] for d in rows} == {"indexed"}, result.stdout + result.stderr
+    docs: dict[str, list[dict]] = {}
+    for d in rows:
+        docs.setdefault(d["dossier_code"], []).append(d)
     assert set(docs) == {CODE_FOLDER, CODE_NAME, CODE_QR}, result.stdout + result.stderr
-    assert {d["status"] for d in docs.values()} == {"indexed"}
-    assert [docs[c]["pages"] for c in (CODE_FOLDER, CODE_NAME, CODE_QR)] == [1, 3, 2]
+    # One page each: the demo file is three documents, the receipt's file two.
+    assert {c: [d["pages"] for d in ds] for c, ds in docs.items()} == {
+        CODE_FOLDER: [1],
+        CODE_NAME: [1, 1, 1],
+        CODE_QR: [1, 1],
+    }
     assert not [p for p in inbox.rglob("*") if p.is_file()], "inbox must be empty afterwards"
 
     cfg = load_config(env=env)
     st = store.connect(cfg)
     keys = set(st.list_keys(st.archive_bucket))
-    for code in docs:
-        for ext in ("pdf", "json", "txt"):
-            assert f"{code}/{code}.1.{ext}" in keys
+    for code, ds in docs.items():
+        for n in range(1, len(ds) + 1):
+            for ext in ("pdf", "json", "txt"):
+                assert f"{code}/{code}.{n}.{ext}" in keys
 
-    truths = {CODE_FOLDER: [png_page], CODE_NAME: pdf_pages, CODE_QR: tif_pages}
+    # Each document's own pages: (its truth text, the source file it came from).
+    truths = {
+        CODE_FOLDER: [png_page.text],
+        CODE_NAME: demo_truth.split("\f"),
+        CODE_QR: [p.text for p in tif_pages],
+    }
     sources = {
         CODE_FOLDER: "to-khai.png",
-        CODE_NAME: f"{CODE_NAME}__ho-so-xay-dung.pdf",
+        CODE_NAME: Path(DEMO).name,
         CODE_QR: "bien-nhan.tif",
     }
-    for code, pages in truths.items():
-        pdf_path = tmp_path / f"{code}.pdf"
-        pdf_path.write_bytes(st.get_bytes(st.archive_bucket, f"{code}/{code}.1.pdf"))
-        text = pdftotext(pdf_path)
-        truth = "\n".join(p.text for p in pages)
-        assert words_found(truth, text) >= 0.9, (code, text[:400])
-        assert "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM" in text
-        fonts = subprocess.run(["pdffonts", str(pdf_path)], capture_output=True, text=True).stdout
-        assert "yes" in fonts.splitlines()[-1], fonts
-        with pikepdf.open(pdf_path) as archived, archived.open_metadata() as xmp:
-            # The title names the dossier, never the clerk's file name (often the citizen's).
-            assert xmp["dc:title"].startswith(code), xmp["dc:title"]
-            stem = Path(sources[code]).stem.split("__")[-1]
-            assert stem not in xmp["dc:title"] and stem not in str(archived.docinfo), stem
-
-        meta = json.loads(st.get_bytes(st.archive_bucket, f"{code}/{code}.1.json"))
+    metas: dict[str, list[dict]] = {}
+    for code, texts in truths.items():
         src = next(originals.rglob(sources[code]))
         src_bytes = src.read_bytes()
-        assert meta["dossier_code"] == code and meta["doc_id"] == f"{code}.1"
-        assert meta["doc_ordinal"] == 1 and meta["number_of_page"] == len(pages)
-        assert meta["confidence_level"] == "02" and meta["language"] == "vi"
-        assert meta["ocr"]["unicode_form"] == "NFC" and len(meta["ocr"]["mean_confidence"]) == len(
-            pages
-        )
-        assert meta["file"]["pdfa"] == {"part": 2, "conformance": "B"}
-        assert meta["file"]["sha256"] == hashlib.sha256(pdf_path.read_bytes()).hexdigest()
-        assert meta["source"]["sha256"] == hashlib.sha256(src_bytes).hexdigest()
-        assert meta["source"]["file_name"] == sources[code]
-        # Fields read off the page, never invented: each is null or printed on its pages.
-        for name in ("type_name", "organ_name", "subject", "code_notation", "signer_name"):
-            value = meta[name]
-            assert value is None or fold(value).lower() in fold(truth).lower(), (name, value)
-        raw = st.get_bytes(st.raw_bucket, meta["source"]["raw_key"])
-        assert raw == src_bytes, "raw bucket must hold the byte-identical original"
-        txt = st.get_bytes(st.archive_bucket, f"{code}/{code}.1.txt").decode("utf-8")
-        assert txt.count("\f") == len(pages) - 1
-    assert (
-        json.loads(st.get_bytes(st.archive_bucket, f"{CODE_QR}/{CODE_QR}.1.json"))["sohoa"][
-            "dossier_source"
-        ]
-        == "qr"
-    )
+        for n, truth in enumerate(texts, start=1):
+            pdf_path = tmp_path / f"{code}.{n}.pdf"
+            pdf_path.write_bytes(st.get_bytes(st.archive_bucket, f"{code}/{code}.{n}.pdf"))
+            text = pdftotext(pdf_path)
+            assert words_found(truth, text) >= 0.9, (code, n, text[:400])
+            assert "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM" in text
+            fonts = subprocess.run(
+                ["pdffonts", str(pdf_path)], capture_output=True, text=True
+            ).stdout
+            assert "yes" in fonts.splitlines()[-1], fonts
+            with pikepdf.open(pdf_path) as archived, archived.open_metadata() as xmp:
+                # The title names the dossier, never the clerk's file name (often the citizen's).
+                assert xmp["dc:title"].startswith(code), xmp["dc:title"]
+                stem = Path(sources[code]).stem.split("__")[-1]
+                assert stem not in xmp["dc:title"] and stem not in str(archived.docinfo), stem
 
-    # Search sees it too, typed without diacritics.
+            meta = json.loads(st.get_bytes(st.archive_bucket, f"{code}/{code}.{n}.json"))
+            metas.setdefault(code, []).append(meta)
+            assert meta["dossier_code"] == code and meta["doc_id"] == f"{code}.{n}"
+            assert meta["doc_ordinal"] == n and meta["number_of_page"] == 1
+            assert meta["confidence_level"] == "02" and meta["language"] == "vi"
+            assert meta["ocr"]["unicode_form"] == "NFC"
+            assert len(meta["ocr"]["mean_confidence"]) == 1
+            assert meta["file"]["pdfa"] == {"part": 2, "conformance": "B"}
+            assert meta["file"]["sha256"] == hashlib.sha256(pdf_path.read_bytes()).hexdigest()
+            assert meta["source"]["sha256"] == hashlib.sha256(src_bytes).hexdigest()
+            assert meta["source"]["file_name"] == sources[code]
+            if len(texts) > 1:  # a document of a split file: its own page of the source
+                assert meta["split"]["source_pages"] == [n, n]
+                first = {CODE_NAME: None, CODE_QR: "receipt"}[code]
+                assert meta["split"]["started_by"] == (first if n == 1 else "content")
+            # Fields read off the page, never invented: each is null or printed on its page.
+            printed = " ".join(fold(truth).lower().split())  # a subject may take two lines
+            for name in ("type_name", "organ_name", "subject", "code_notation", "signer_name"):
+                value = meta[name]
+                if value == "CÔNG VĂN":  # a letter's type is read off its "V/v" line
+                    assert "v/v" in printed
+                    continue
+                assert value is None or fold(value).lower() in printed, (name, value)
+            raw = st.get_bytes(st.raw_bucket, meta["source"]["raw_key"])
+            assert raw == src_bytes, "raw bucket must hold the byte-identical original"
+            txt = st.get_bytes(st.archive_bucket, f"{code}/{code}.{n}.txt").decode("utf-8")
+            assert "\f" not in txt
+    # Each document its own type: ĐƠN, QUYẾT ĐỊNH, CÔNG VĂN; the receipt, then the form.
+    assert [m["type_name"] for m in metas[CODE_NAME]] == ["ĐƠN", "QUYẾT ĐỊNH", "CÔNG VĂN"]
+    decision = metas[CODE_NAME][1]
+    assert (decision["code_number"], decision["code_notation"]) == (892, "QĐ-SXD")
+    assert decision["issued_date"] == "2026-12-01" and decision["organ_name"] == "SỞ XÂY DỰNG"
+    receipt, application = metas[CODE_QR]
+    assert receipt["type_name"] == "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ"
+    assert application["type_name"] in ("ĐƠN", "TỜ KHAI")  # a citizen's form
+    assert {m["sohoa"]["dossier_source"] for m in metas[CODE_QR]} == {"qr"}
+    assert {m["sohoa"]["dossier_source"] for m in metas[CODE_NAME]} == {"filename"}
+
+    # Search sees it too, typed without diacritics; by number and by type, the decision.
     found = sohoa(env, "--json", "search", "cong hoa xa hoi chu nghia", "--dossier", CODE_QR)
     assert found.returncode == 0, found.stderr
     hits = json_lines(found.stdout)
     assert hits and all(h["dossier_code"] == CODE_QR for h in hits)
+    for args in (("--number", "892/QĐ-SXD"), ("--number", "892/qd-sxd"), ("--type", "quyet dinh")):
+        found = sohoa(env, "--json", "search", *args)
+        assert found.returncode == 0, found.stderr
+        hits = json_lines(found.stdout)
+        assert {h["pdf_key"] for h in hits} == {f"{CODE_NAME}/{CODE_NAME}.2.pdf"}, (args, hits)
+        assert hits[0]["type_name"] == "QUYẾT ĐỊNH"
 
     # Dropping the same bytes again never makes a second archive document.
     again = inbox / "motcua-03" / "lai.png"
@@ -147,7 +187,7 @@ def test_inbox_to_archive(env: dict[str, str], tmp_path: Path) -> None:
     second = sohoa(env, "--json", "watch", "--once")
     (dup,) = json_lines(second.stdout)
     assert dup["status"] == "duplicate" and f"{CODE_FOLDER}.1.pdf" in dup["error"]
-    assert sum(1 for k in st.list_keys(st.archive_bucket) if k.endswith(".pdf")) == 3
+    assert sum(1 for k in st.list_keys(st.archive_bucket) if k.endswith(".pdf")) == 6
 
 
 def assert_pdfa(paths: list[Path]) -> None:

@@ -1,4 +1,5 @@
-"""Separator sheets and receipts cut a stack into documents; the fields of each (issue 13).
+"""Separator sheets, receipts and what pages say cut a stack into documents; the fields
+of each (issues 13 and 22).
 
 Fast: the QR codes are really decoded (zxing-cpp) on damaged 150-dpi cover sheets, but
 the split itself is planned from page results built here, without OCR. The whole
@@ -7,6 +8,7 @@ pipeline on a real stack is in test_stacks.py.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -16,7 +18,14 @@ import pytest
 from pipeline.config import SplitConfig
 from pipeline.dossier.cover import cover_payload, write_cover_pdf
 from pipeline.dossier.qr import decode_codes
-from pipeline.dossier.split import COVER, RECEIPT, parse_cover, plan_split
+from pipeline.dossier.split import (
+    CONTENT,
+    COVER,
+    RECEIPT,
+    parse_cover,
+    plan_split,
+    segment_from_info,
+)
 from pipeline.errors import UsageError
 from pipeline.extract.fields import read_text_fields
 from pipeline.model import PageResult
@@ -226,3 +235,190 @@ def test_fields_off_generated_pages_through_ocr(tmp_path: Path):
         box = [v * scale for v in got.code_notation.box]
         want = truth["where"]["code_notation"]["box"]
         assert box[0] < want[2] and want[0] < box[2] and box[1] < want[3] and want[1] < box[3]
+
+
+# ---------------------------------------------------------------- documents by content (issue 22)
+
+
+def laid_out(index: int, rows: list[tuple[str, int, int]], codes=(), blank=False) -> PageResult:
+    """A page result whose words sit where ``rows`` say: (line text, x, y) at 200 dpi,
+    each line a block of its own, as Tesseract gives a Decree 30 header's pieces."""
+    boxes = []
+    for n, (text, x, y) in enumerate(rows):
+        for word in text.split():
+            boxes.append((word, x, y, x + 22 * len(word), y + 32, 95.0, n + 1, 1, 1))
+            x += 22 * len(word) + 12
+    base = page(index, codes, words=len(boxes), blank=blank, text="\n".join(r[0] for r in rows))
+    return dataclasses.replace(base, word_boxes=tuple(boxes))
+
+
+MOTTO = [
+    ("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", 770, 150),
+    ("Độc lập - Tự do - Hạnh phúc", 840, 205),
+]
+ORGAN = [("UBND TỈNH LÀO CAI", 300, 150), ("SỞ XÂY DỰNG", 330, 196)]
+BODY = [
+    ("Căn cứ Luật Xây dựng ngày 18 tháng 6 năm 2014;", 300, 700),
+    ("Xét hồ sơ đề nghị của ông Phạm Quang Trang và đề nghị của Trưởng phòng.", 300, 760),
+    ("Điều 1. Cấp giấy phép xây dựng cho công trình nhà ở riêng lẻ.", 300, 820),
+]
+APPLICATION = [
+    ("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", 440, 150),
+    ("Độc lập - Tự do - Hạnh phúc", 520, 205),
+    ("ĐƠN ĐỀ NGHỊ CẤP GIẤY PHÉP XÂY DỰNG", 430, 330),
+    ("Kính gửi: Sở Xây dựng tỉnh Lào Cai", 440, 390),
+    *BODY,
+]
+DECISION = [
+    *ORGAN,
+    *MOTTO,
+    ("Số: 892/QĐ-SXD", 330, 276),
+    ("Lào Cai, ngày 01 tháng 12 năm 2026", 860, 280),
+    ("QUYẾT ĐỊNH", 740, 380),
+    ("Về việc giải quyết hồ sơ cấp giấy phép xây dựng", 520, 430),
+    *BODY,
+]
+LATER_PAGE = [("2", 820, 100), *BODY, ("KT. GIÁM ĐỐC", 1000, 1500), ("PHÓ GIÁM ĐỐC", 1000, 1550)]
+LETTER = [
+    *ORGAN,
+    *MOTTO,
+    ("Số: 3989/SXD-QLXD", 330, 276),
+    ("Lào Cai, ngày 21 tháng 11 năm 2026", 860, 280),
+    ("V/v hướng dẫn hoàn thiện hồ sơ", 300, 330),
+    ("Kính gửi: Ông Phạm Quang Trang", 500, 420),
+    *BODY,
+]
+ANNEX = [
+    *ORGAN,
+    *MOTTO,
+    ("PHỤ LỤC", 780, 330),
+    ("DANH MỤC HỒ SƠ CẤP GIẤY PHÉP XÂY DỰNG", 520, 380),
+    ("(Kèm theo Quyết định số 892/QĐ-SXD ngày 01/12/2026 của Sở Xây dựng)", 330, 430),
+    *BODY,
+]
+RECEIPT_PAGE = [
+    ("UBND TỈNH LÀO CAI", 300, 150),
+    ("TRUNG TÂM PHỤC VỤ HÀNH CHÍNH CÔNG", 250, 196),
+    *MOTTO,
+    ("Lào Cai, ngày 20 tháng 11 năm 2026", 860, 280),
+    ("GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ", 420, 380),
+    (f"Mã hồ sơ: {CODES[4]}", 500, 430),
+    *BODY,
+]
+
+
+def _docs(plan) -> list[tuple]:
+    return [(s.first, s.last, s.started_by, s.opened_by, s.code) for s in plan.segments]
+
+
+def test_a_file_of_several_documents_splits_where_each_opens():
+    pages = [
+        laid_out(0, APPLICATION),
+        laid_out(1, DECISION),
+        laid_out(2, LATER_PAGE),  # the decision's second page: no motto, no cut
+        laid_out(3, LETTER),
+        laid_out(4, LATER_PAGE),
+    ]
+    plan = plan_split(pages, SplitConfig())
+    assert _docs(plan) == [
+        (0, 0, None, None, None),
+        (1, 2, CONTENT, "heading", None),
+        (3, 4, CONTENT, "number", None),
+    ]
+    assert plan.is_split
+    assert not plan_split(pages, SplitConfig(by_content=False)).is_split
+
+
+def test_an_annex_with_the_motto_and_a_heading_stays_with_its_decision():
+    pages = [laid_out(0, DECISION), laid_out(1, ANNEX), laid_out(2, LATER_PAGE)]
+    assert [(s.first, s.last) for s in plan_split(pages, SplitConfig()).segments] == [(0, 2)]
+
+
+def test_cover_sheets_still_win_and_a_document_after_one_keeps_its_code():
+    cover = page(0, [f"SOHOA-COVER|{CODES[5]}|Đơn đề nghị"], words=6)
+    pages = [cover, laid_out(1, APPLICATION), laid_out(2, DECISION), laid_out(3, LATER_PAGE)]
+    plan = plan_split(pages, SplitConfig())
+    assert _docs(plan) == [
+        (1, 1, COVER, None, CODES[5]),
+        (2, 3, CONTENT, "heading", CODES[5]),
+    ]
+    first, second = plan.segments
+    assert first.cover_type == "Đơn đề nghị" and second.cover_type is None
+    assert (second.code_from, second.code_source) == (COVER, "cover")
+    again = segment_from_info(3, 4, second.info_json())  # as the ledger gives it back
+    assert (again.opened_by, again.code_from, again.code) == ("heading", COVER, CODES[5])
+    # A kept cover sheet and the page after it are one document, not two.
+    kept = plan_split(pages, SplitConfig(keep_cover_sheets=True))
+    assert [(s.first, s.last) for s in kept.segments] == [(0, 1), (2, 3)]
+
+
+def test_a_receipt_and_the_application_after_it_are_two_documents_of_its_dossier():
+    receipt = laid_out(0, RECEIPT_PAGE, codes=[CODES[4]])
+    pages = [receipt, laid_out(1, APPLICATION), laid_out(2, DECISION)]
+    plan = plan_split(pages, SplitConfig())
+    assert _docs(plan) == [
+        (0, 0, RECEIPT, None, CODES[4]),
+        (1, 1, CONTENT, "heading", CODES[4]),
+        (2, 2, CONTENT, "heading", CODES[4]),
+    ]
+    assert {s.code_source for s in plan.segments} == {"qr"}
+
+
+def test_a_blank_page_between_documents_goes_with_the_one_before():
+    pages = [laid_out(0, APPLICATION), laid_out(1, [], blank=True), laid_out(2, LETTER)]
+    assert [(s.first, s.last) for s in plan_split(pages, SplitConfig()).segments] == [
+        (0, 1),
+        (2, 2),
+    ]
+
+
+@pytest.fixture(scope="module")
+def read_pages(tmp_path_factory):
+    """Page results of a file's pages through the real page function, once per module."""
+    from pipeline.config import load_config
+    from pipeline.flow.page import process_page
+    from tests.support.jobs import page_job
+
+    cfg = load_config(env={})
+    tmp = tmp_path_factory.mktemp("pages")
+    done: dict[tuple[str, int], PageResult] = {}
+
+    def read(path: Path, count: int, media: str = "application/pdf") -> list[PageResult]:
+        for i in range(count):
+            if (str(path), i) not in done:
+                job = page_job(path, media, i, cfg)
+                done[(str(path), i)] = process_page(job, path, tmp / f"p{len(done)}.pdf")
+        return [done[(str(path), i)] for i in range(count)]
+
+    return read
+
+
+@pytest.mark.slow
+def test_the_demo_dossier_is_three_documents(read_pages):
+    """samples' ho-so-xay-dung.pdf: an application, a decision (seal, skew), a letter
+    (shadow), no cover sheet: three documents, each opened by its own first page."""
+    demo = Path(__file__).parents[1] / "samples/inbox/motcua-01"
+    pdf = demo / "000.00.13.H38-261120-0002__ho-so-xay-dung.pdf"
+    plan = plan_split(read_pages(pdf, 3), SplitConfig())
+    assert [(s.first, s.last, s.started_by) for s in plan.segments] == [
+        (0, 0, None),
+        (1, 1, CONTENT),
+        (2, 2, CONTENT),
+    ]
+
+
+@pytest.mark.slow
+def test_real_multi_page_documents_are_never_cut_and_real_letters_in_one_file_are(
+    read_pages, shared_data: Path
+):
+    """danang_3: a letter and its five-page appendix ("Phụ lục", no motto) is one
+    document; danang_1 and danang_2 (two pages each) too. The three one after another
+    in one file are three documents."""
+    folder = shared_data / "odd-inputs/vn-real-scans-vietadmin"
+    files = [read_pages(folder / f"danang_{n}.pdf", c) for n, c in ((1, 2), (2, 2), (3, 6))]
+    for pages in files:
+        plan = plan_split(pages, SplitConfig())
+        assert [(s.first, s.last) for s in plan.segments] == [(0, len(pages) - 1)]
+    stack = [dataclasses.replace(r, index=i) for i, r in enumerate(r for f in files for r in f)]
+    plan = plan_split(stack, SplitConfig())
+    assert [(s.first, s.last) for s in plan.segments] == [(0, 1), (2, 3), (4, 9)]

@@ -3,8 +3,9 @@
 One stack of seven 150-dpi pages, processed once for the module with a crash after the
 second document's archive upload (``SOHOA_CRASH_AT``), then resumed with ``sohoa retry``:
 
-    1 receipt (QR: dossier A)      → A.1 = receipt + the letter after it
-    2 a công văn
+    1 receipt (QR: dossier A)      → A.1
+    2 a công văn                   → A.2: opened by its own header (split.by_content),
+                                     in the receipt's dossier
     3 cover sheet B, upside down and photocopied (not archived)
     4 its blank duplex back (not archived)
     5 a kế hoạch with a QR that is not a dossier code (recorded, not a separator)
@@ -93,7 +94,12 @@ def stack(tmp_path_factory, minio_server, request):
     assert first.returncode < 0 or first.returncode == 137, first.stderr[-2000:]
     again = _sohoa(env, "retry", "--failed")
     assert again.returncode == 0, again.stderr[-2000:]
-    truths = {"A": (code_a, [receipt, letter]), "B": (CODE_B, [plan]), "C": (CODE_C, [decision])}
+    truths = {
+        "A": (code_a, [receipt]),
+        "A2": (code_a, [letter]),
+        "B": (CODE_B, [plan]),
+        "C": (CODE_C, [decision]),
+    }
     return cfg, env, truths, pdf
 
 
@@ -105,26 +111,29 @@ def _ledger_docs(cfg: Config):
         ledger.close()
 
 
-def test_the_stack_became_three_documents_once_each(stack):
+def test_the_stack_became_four_documents_once_each(stack):
     cfg, _env, truths, _pdf = stack
     docs = _ledger_docs(cfg)
-    assert [d.state for d in docs] == ["indexed"] * 3, [(d.state, d.reason) for d in docs]
-    by_code = {d.dossier_code: d for d in docs}
+    assert [d.state for d in docs] == ["indexed"] * 4, [(d.state, d.reason) for d in docs]
+    by_doc = {(d.dossier_code, d.ordinal): d for d in docs}
     code_a = truths["A"][0]
-    assert set(by_code) == {code_a, CODE_B, CODE_C}
-    a, b, c = by_code[code_a], by_code[CODE_B], by_code[CODE_C]
-    assert (a.parent_id, a.segment, a.first_page, a.last_page) == (None, 1, 1, 2)
-    assert (b.parent_id, b.segment, b.first_page, b.last_page) == (a.id, 2, 5, 5)
-    assert (c.parent_id, c.segment, c.first_page, c.last_page) == (a.id, 3, 7, 7)
-    assert all(d.ordinal == 1 for d in docs) and a.dossier_source == "qr"
+    assert set(by_doc) == {(code_a, 1), (code_a, 2), (CODE_B, 1), (CODE_C, 1)}
+    a, a2 = by_doc[(code_a, 1)], by_doc[(code_a, 2)]
+    b, c = by_doc[(CODE_B, 1)], by_doc[(CODE_C, 1)]
+    assert (a.parent_id, a.segment, a.first_page, a.last_page) == (None, 1, 1, 1)
+    assert (a2.parent_id, a2.segment, a2.first_page, a2.last_page) == (a.id, 2, 2, 2)
+    assert (b.parent_id, b.segment, b.first_page, b.last_page) == (a.id, 3, 5, 5)
+    assert (c.parent_id, c.segment, c.first_page, c.last_page) == (a.id, 4, 7, 7)
+    assert a.dossier_source == "qr" and a2.dossier_source == "qr"  # the receipt's code
     assert b.dossier_source == "cover"
     store = connect(cfg)
     pdfs = sorted(store.list_keys(store.archive_bucket, "", ".pdf"))
-    assert pdfs == sorted(f"{k}/{k}.1.pdf" for k in (code_a, CODE_B, CODE_C))  # none twice
+    want = [f"{code_a}/{code_a}.1.pdf", f"{code_a}/{code_a}.2.pdf"]
+    assert pdfs == sorted(want + [f"{k}/{k}.1.pdf" for k in (CODE_B, CODE_C)])  # none twice
     marker = json.loads(
         store.get_bytes(store.archive_bucket, f"sources/sha256/{a.sha256}.json").decode()
     )
-    assert sorted(e["segment"] for e in marker["documents"]) == [1, 2, 3]
+    assert sorted(e["segment"] for e in marker["documents"]) == [1, 2, 3, 4]
     assert {e["source_document_id"] for e in marker["documents"]} == {a.id}
 
 
@@ -148,13 +157,24 @@ def test_metadata_records_the_split_the_cover_and_the_ignored_qr(stack, tmp_path
     assert meta_b["type_name"] == "KẾ HOẠCH"
     words = json.loads(store.get_bytes(store.archive_bucket, f"{CODE_B}/{CODE_B}.1.words.json"))
     assert words["pages"][0]["source_page"] == 5 and len(words["pages"][0]["words"]) > 50
-    # The archived PDFs hold their own pages only: the receipt's has the letter, not the plan.
+    # The archived PDFs hold their own pages only: the receipt's just the receipt, the
+    # letter after it is a document of its own in the receipt's dossier.
     code_a = truths["A"][0]
-    pdf_a = tmp_path / "a.pdf"
-    store.download(store.archive_bucket, f"{code_a}/{code_a}.1.pdf", pdf_a)
-    text = subprocess.run(["pdftotext", str(pdf_a), "-"], capture_output=True, text=True).stdout
-    assert "TIẾP NHẬN" in text and "Kính gửi" in text and "KẾ HOẠCH" not in text
-    assert text.count("\f") == 2
+    texts = []
+    for n in (1, 2):
+        pdf_a = tmp_path / f"a{n}.pdf"
+        store.download(store.archive_bucket, f"{code_a}/{code_a}.{n}.pdf", pdf_a)
+        done = subprocess.run(["pdftotext", str(pdf_a), "-"], capture_output=True, text=True)
+        texts.append(done.stdout)
+    assert "TIẾP NHẬN" in texts[0] and "Kính gửi" not in texts[0] and texts[0].count("\f") == 1
+    assert "Kính gửi" in texts[1] and "TIẾP NHẬN" not in texts[1] and "KẾ HOẠCH" not in texts[1]
+    meta_a2 = json.loads(store.get_bytes(store.archive_bucket, f"{code_a}/{code_a}.2.json"))
+    split = meta_a2["split"]
+    assert (split["started_by"], split["code_from"]) == ("content", "receipt")
+    assert split["opened_by"] in ("number", "letter")
+    letter_truth = truths["A2"][1][0].truth
+    assert meta_a2["type_name"] == "CÔNG VĂN"
+    assert meta_a2["code_notation"] in (letter_truth["code_notation"], None)
 
 
 def test_search_by_number_and_type_through_the_cli(stack):
@@ -246,14 +266,17 @@ def test_web_pages_in_chromium(stack, web):
         page.get_by_label("Mật khẩu").fill(PASSWORDS["lan"])
         page.get_by_role("button", name="Đăng nhập").click()
         page.wait_for_url(f"{web}/")
-        page.goto(f"{web}/search?q=k%E1%BA%BF+ho%E1%BA%A1ch&type=ke+hoach")
+        page.goto(
+            f"{web}/search?q=k%E1%BA%BF+ho%E1%BA%A1ch&type=ke+hoach", wait_until="networkidle"
+        )
         assert page.locator("li.hit").count() == 1
         assert page.locator("li.hit .sheet img").evaluate("i => i.naturalWidth") == 320
         assert page.locator("li.hit .box").count() >= 1
         page.screenshot(path=str(SHOTS / "results.png"), full_page=True)
         page.goto(f"{web}/dossier/{code_a}", wait_until="networkidle")
-        assert page.locator("section .sheet img").evaluate("i => i.naturalWidth") == 320
-        assert page.locator("table.documents tbody tr").count() == 1
+        sheets = page.locator("section .sheet img")  # the receipt's and the letter's page
+        assert sheets.evaluate_all("s => s.map(i => i.naturalWidth)") == [320, 320]
+        assert page.locator("table.documents tbody tr").count() == 2  # receipt, letter
         page.screenshot(path=str(SHOTS / "dossier.png"), full_page=True)
         page.goto(f"{web}/document/{CODE_B}.1/page/1?q=k%E1%BA%BF+ho%E1%BA%A1ch")
         assert page.locator(".pageview img").evaluate("i => i.naturalWidth") == 1100
@@ -271,4 +294,4 @@ def test_the_same_stack_dropped_again_is_one_duplicate_naming_every_document(sta
     assert [r["status"] for r in rows] == ["duplicate"]
     assert f"{CODE_B}/{CODE_B}.1.pdf" in rows[0]["error"]
     assert f"{CODE_C}/{CODE_C}.1.pdf" in rows[0]["error"]
-    assert len([d for d in _ledger_docs(cfg) if d.state == "indexed"]) == 3
+    assert len([d for d in _ledger_docs(cfg) if d.state == "indexed"]) == 4

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import math
 import os
@@ -36,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from samples import canvas, generate, layouts
 
@@ -95,7 +96,23 @@ ORGANS = (
           ("ĐTĐL", "PC"), "Bộ Công Thương"),
     Organ(None, ("HỘI ĐỒNG NHÂN DÂN", "TỈNH LÀO CAI"), "HĐND", "CHỦ TỊCH", "PHÓ CHỦ TỊCH",
           "HỘI ĐỒNG NHÂN DÂN", "Lào Cai", ("VP",), "Hội đồng nhân dân tỉnh Lào Cai"),
+    # The central organs (issue 22): the Prime Minister and ministries head their own
+    # documents, with no governing body; their decisions say who decides under the subject.
+    Organ(None, ("THỦ TƯỚNG CHÍNH PHỦ",), "TTg", "THỦ TƯỚNG", "PHÓ THỦ TƯỚNG", None, "Hà Nội",
+          ("KTTH", "QHĐP", "NN"), "Thủ tướng Chính phủ"),
+    Organ(None, ("BỘ TÀI CHÍNH",), "BTC", "BỘ TRƯỞNG", "THỨ TRƯỞNG", None, "Hà Nội",
+          ("CST", "NSNN"), "Bộ Tài chính"),
+    Organ(None, ("BỘ GIÁO DỤC", "VÀ ĐÀO TẠO"), "BGDĐT", "BỘ TRƯỞNG", "THỨ TRƯỞNG", None,
+          "Hà Nội", ("GDPT", "VP"), "Bộ Giáo dục và Đào tạo"),
+    Organ(None, ("ỦY BAN NHÂN DÂN", "THÀNH PHỐ HÀ NỘI"), "UBND", "CHỦ TỊCH", "PHÓ CHỦ TỊCH",
+          "ỦY BAN NHÂN DÂN", "Hà Nội", ("KT", "VP", "ĐT"), "Ủy ban nhân dân thành phố Hà Nội"),
+    Organ(None, ("ỦY BAN NHÂN DÂN", "THÀNH PHỐ HẢI PHÒNG"), "UBND", "CHỦ TỊCH",
+          "PHÓ CHỦ TỊCH", "ỦY BAN NHÂN DÂN", "Hải Phòng", ("VP", "NC"),
+          "Ủy ban nhân dân thành phố Hải Phòng"),
 )  # fmt: skip
+# Organs only the kinds that name them draw (the older kinds keep their local organs).
+_CENTRAL = {"TTg", "BTC", "BGDĐT"}
+_CITIES = ORGANS[-2:]  # People's Committees of Hà Nội and Hải Phòng, for e-office pages
 
 _TOPICS = (
     "công tác cải cách hành chính",
@@ -118,10 +135,18 @@ _TYPES = (
     ("to_trinh", "TỜ TRÌNH", "TTr", "Về việc đề nghị phê duyệt dự toán {topic}", None),
     ("bao_cao", "BÁO CÁO", "BC", "Kết quả thực hiện {topic} {period}", None),
     ("nghi_quyet", "NGHỊ QUYẾT", "NQ", "Quy định mức chi hỗ trợ {topic}", ("HĐND",)),
-    ("thong_tu", "THÔNG TƯ", "TT", "Quy định chi tiết về {topic}", ("BCT",)),
+    ("thong_tu", "THÔNG TƯ", "TT", "Quy định chi tiết về {topic}", ("BCT", "BTC", "BGDĐT")),
     ("cong_van", None, None, "{verb} {topic}", None),
-)
+    ("quyet_dinh_ttg", "QUYẾT ĐỊNH", "QĐ", "Phê duyệt Chương trình {topic} {period}", ("TTg",)),
+    ("quyet_dinh_bo", "QUYẾT ĐỊNH", "QĐ", "Về việc ban hành Kế hoạch {topic} {period}",
+     ("BTC", "BGDĐT", "BCT")),
+    ("chi_thi", "CHỈ THỊ", "CT", "Về việc tăng cường {topic}", ("TTg", "UBND")),
+    ("cong_van_ttg", None, None, "{verb} {topic}", ("TTg",)),
+)  # fmt: skip
 _NORMATIVE = {"quyet_dinh_qppl", "nghi_quyet", "thong_tu"}  # the number carries the year
+# Kinds whose pages are made as the e-office systems make them (Times-like face, the
+# number and the day typed into the blanks after signing) more often than the others.
+_EOFFICE_KINDS = {"quyet_dinh_ttg", "quyet_dinh_bo", "chi_thi", "cong_van_ttg", "thong_tu"}
 _ADDRESSEES = (
     "Các sở, ban, ngành",
     "Ủy ban nhân dân các huyện, thị xã, thành phố",
@@ -136,6 +161,17 @@ _FORMS = (
 )
 RECEIPT_TITLE = "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ"
 KINDS = (*(t[0] for t in _TYPES), "don", "giay_tiep_nhan")
+# The e-office set (issue 22): the central organs' kinds and the local ones they fill in.
+EOFFICE_KINDS = (
+    "quyet_dinh_ttg",
+    "quyet_dinh_bo",
+    "thong_tu",
+    "chi_thi",
+    "cong_van_ttg",
+    "quyet_dinh",
+    "ke_hoach",
+    "cong_van",
+)
 PROFILE_MIX = ("clean", "skew", "photocopy", "blur_jpeg", "skew+noise", "seal+faded", "dpi150")
 
 
@@ -160,13 +196,64 @@ class _RecordingDraw:
         return getattr(self._inner, name)
 
 
+_TIMES_FILES = {
+    "regular": "FreeSerif.ttf",
+    "bold": "FreeSerifBold.ttf",
+    "italic": "FreeSerifItalic.ttf",
+    "bolditalic": "FreeSerifBoldItalic.ttf",
+}
+
+
+@functools.cache
+def times_path(style: str) -> str:
+    """A Times-like face with every Vietnamese letter (GNU FreeSerif), else Noto Serif.
+
+    Why: the e-office systems print in Times New Roman, whose letters are narrower and
+    whose numbers sit differently from Noto Serif's; Liberation Serif lacks Vietnamese.
+    """
+    return canvas._scan_fonts(_TIMES_FILES[style]) or canvas.font_path(style)
+
+
+@functools.lru_cache(maxsize=128)
+def _times(style: str, size_px: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(times_path(style), size_px)
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One run of a line drawn in pieces: its text, face, size, colour, and where it sits.
+
+    ``dy`` moves it down (up when negative) from the line's baseline, as a number typed
+    into a blank after signing sits; ``width`` reserves a blank of that many pixels.
+    """
+
+    text: str
+    style: str
+    pt: float
+    colour: tuple[int, int, int] | None = None
+    dy: int = 0
+    width: float | None = None
+
+
 class _Canvas(canvas._Canvas):
     """samples.generate's canvas, with every text box recorded in ``drawn``."""
 
-    def __init__(self, dpi: int, paper: tuple[int, int, int], ink: tuple[int, int, int]):
+    def __init__(
+        self,
+        dpi: int,
+        paper: tuple[int, int, int],
+        ink: tuple[int, int, int],
+        face: str = "noto",
+    ):
         super().__init__(dpi, paper, ink)
+        self.face = face
         self.drawn: list[tuple[str, Box]] = []
         self.draw = _RecordingDraw(self.draw, self.drawn)
+
+    def font(self, style: str, pt: float) -> ImageFont.FreeTypeFont:
+        if self.face == "times":
+            return _times(style, round(pt * self.dpi / 72))
+        return super().font(style, pt)
 
     def mark(self) -> int:
         """Index of the next recorded text; ``since(mark)`` is the union drawn after it."""
@@ -179,33 +266,37 @@ class _Canvas(canvas._Canvas):
         return _union(boxes)
 
     def pieces(
-        self,
-        parts: Sequence[tuple[str, str, float, tuple[int, int, int] | None]],
-        x0: int,
-        x1: int,
-        y: int,
+        self, parts: Sequence[Piece | tuple], x0: int, x1: int, y: int
     ) -> tuple[int, list[Box]]:
         """One centred line drawn in pieces (style, size, colour each); boxes per piece.
 
         Why: the number and the notation, the place and the date, must get boxes of
-        their own, and a handwritten number a colour and face of its own.
+        their own, and a handwritten or typed-in number a colour, face and place of its own.
         """
-        fonts = [self.font(style, pt) for _text, style, pt, _c in parts]
-        widths = [f.getlength(text) for f, (text, *_rest) in zip(fonts, parts, strict=True)]
+        parts = [p if isinstance(p, Piece) else Piece(*p) for p in parts]
+        fonts = [self.font(p.style, p.pt) for p in parts]
+        widths = [
+            p.width if p.width is not None else f.getlength(p.text)
+            for f, p in zip(fonts, parts, strict=True)
+        ]
         x = x0 + (x1 - x0 - sum(widths)) / 2
         ascent = max(f.getmetrics()[0] for f in fonts)
         boxes = []
-        for font, width, (text, _style, _pt, colour) in zip(fonts, widths, parts, strict=True):
+        for font, width, part in zip(fonts, widths, parts, strict=True):
             start = self.mark()
-            if text.strip():
+            if part.text.strip():
                 self.draw.text(
-                    (x, y + ascent), text, font=font, fill=colour or self.ink, anchor="ls"
+                    (x, y + ascent + part.dy),
+                    part.text,
+                    font=font,
+                    fill=part.colour or self.ink,
+                    anchor="ls",
                 )
                 boxes.append(self.since(start))
             else:
                 boxes.append((round(x), y, round(x + width), y + ascent))
             x += width
-        self.lines.append(_nfc("".join(p[0] for p in parts).strip()))
+        self.lines.append(_nfc("".join(p.text for p in parts).strip()))
         return y + round(max(f.size for f in fonts) * 1.3), boxes
 
 
@@ -251,6 +342,51 @@ def _date_parts(place: str, day: dt.date, hand: bool) -> list:
     ]
 
 
+def _typed(text: str, cv: _Canvas, srng: random.Random, pt: float = 13.0) -> Piece:
+    """A number or a day typed into its blank by the e-office system after signing: the
+    template's face at about its size, off the template's baseline by a few points."""
+    size = pt + srng.choice((-0.5, 0.0, 0.0, 0.5, 1.0))
+    dy = round(srng.uniform(-0.2, 0.12) * cv.font("regular", pt).size)
+    return Piece(text, srng.choice(("regular", "regular", "bold")), size, None, dy)
+
+
+def _blank(cv: _Canvas, srng: random.Random, lo_mm: float, hi_mm: float) -> Piece:
+    return Piece(" ", "regular", 13, width=cv.mm(srng.uniform(lo_mm, hi_mm)))
+
+
+def _eoffice_number(cv: _Canvas, srng: random.Random, number: int, notation: str) -> list:
+    """ "Số:173" then a blank the number did not fill, then "/KH-UBND" (issue 22)."""
+    return [
+        Piece("Số:", "regular", 13),
+        Piece(" " if srng.random() < 0.5 else "", "regular", 13),
+        _typed(str(number), cv, srng),
+        _blank(cv, srng, 6, 20),
+        Piece(f"/{notation}", "regular", 13),
+    ]
+
+
+def _eoffice_date(cv: _Canvas, srng: random.Random, place: str, day: dt.date) -> list:
+    """ "Hà Nội, ngày 28" · "tháng 4" · "năm 2026": day and month typed apart (issue 22)."""
+    month = f"{day.month:02d}" if day.month < 3 else str(day.month)
+    return [
+        Piece(f"{place},", "italic", 13.5),
+        Piece(" ngày ", "italic", 13.5),
+        _typed(f"{day.day:02d}" if day.day < 10 else str(day.day), cv, srng, 13.5),
+        _blank(cv, srng, 4, 12),
+        Piece("tháng ", "italic", 13.5),
+        _typed(month, cv, srng, 13.5),
+        _blank(cv, srng, 3, 9),
+        Piece(f"năm {day.year}", "italic", 13.5),
+    ]
+
+
+def _authority(organ: Organ) -> str:
+    """Who decides, as a decision prints it under its subject ("THỦ TƯỚNG CHÍNH PHỦ")."""
+    if organ.abbr == "TTg":
+        return "THỦ TƯỚNG CHÍNH PHỦ"
+    return f"{organ.head} {' '.join(organ.lines)}"
+
+
 def _signer_lines(organ: Organ, mode: str) -> list[str]:
     """The authority lines of the signature block for a signing mode (Decree 30 art. 13)."""
     if mode == "tm" and organ.collective:
@@ -270,18 +406,28 @@ def _person(rng: random.Random) -> str:
     )
 
 
-def _render_official(cv: _Canvas, kind: str, rng: random.Random) -> tuple[dict, dict, dict]:
-    """Header, heading, subject, body, signature of an organ's document; (fields, where, info)."""
+def _render_official(
+    cv: _Canvas, kind: str, rng: random.Random, srng: random.Random, eoffice: bool
+) -> tuple[dict, dict, dict]:
+    """Header, heading, subject, body, signature of an organ's document; (fields, where, info).
+
+    ``srng`` draws what issue 22 added (the cities, the typed-in number and day, the seal
+    over the organ), so pages of the older kinds that do not use them stay as they were.
+    """
     key, heading, code, subject_tpl, issuers = next(t for t in _TYPES if t[0] == kind)
     candidates = [o for o in ORGANS if issuers is None or o.abbr in issuers]
+    candidates = [o for o in candidates if issuers is not None or o.abbr not in _CENTRAL]
     if kind not in _NORMATIVE and issuers is None:
         candidates = [o for o in candidates if o.abbr not in ("HĐND", "BCT")]
-    organ = rng.choice(candidates)
+    older = [o for o in candidates if o not in _CITIES]
+    organ = rng.choice(older or candidates)
+    if eoffice and organ.abbr == "UBND" and srng.random() < 0.5:
+        organ = srng.choice(_CITIES)
     fields: dict = dict.fromkeys(FIELDS)
     where: dict = dict.fromkeys(FIELDS)
     issued = dt.date(2026, 1, 2) + dt.timedelta(days=rng.randrange(360))
     number = rng.randrange(1, 60) if key in _NORMATIVE else rng.randrange(1, 4000)
-    if key == "cong_van":
+    if heading is None:
         notation = f"{organ.abbr}-{rng.choice(organ.depts)}"
     elif key in _NORMATIVE:
         notation = f"{issued.year}/{code}-{organ.abbr}"
@@ -289,6 +435,7 @@ def _render_official(cv: _Canvas, kind: str, rng: random.Random) -> tuple[dict, 
         notation = f"{code}-{organ.abbr}"
     hand_number = rng.random() < 0.35
     hand_day = hand_number and rng.random() < 0.7
+    eoffice = eoffice and not hand_number
 
     lx0, lx1 = cv.left - cv.mm(12), cv.left + cv.mm(68)
     rx0, rx1 = cv.left + cv.mm(62), cv.right + cv.mm(4)
@@ -307,7 +454,9 @@ def _render_official(cv: _Canvas, kind: str, rng: random.Random) -> tuple[dict, 
     ry = cv.put("Độc lập - Tự do - Hạnh phúc", "bold", 13.5, rx0, rx1, ry, rule=1.0)
     row = max(ly, ry) + cv.mm(1)
 
-    if hand_number:  # a blank left for the number, filled in by hand after signing
+    if eoffice:
+        parts = _eoffice_number(cv, srng, number, notation)
+    elif hand_number:  # a blank left for the number, filled in by hand after signing
         parts = [
             ("Số:", "regular", 13, None),
             (" ", "regular", 13, None),
@@ -322,15 +471,19 @@ def _render_official(cv: _Canvas, kind: str, rng: random.Random) -> tuple[dict, 
             (f"/{notation}", "regular", 13, None),
         ]
     ly, boxes = cv.pieces(parts, lx0, lx1, row)
-    fields["code_number"], where["code_number"] = number, boxes[2 if hand_number else 1]
+    fields["code_number"], where["code_number"] = number, boxes[2 if hand_number or eoffice else 1]
     fields["code_notation"], where["code_notation"] = notation, boxes[-1]
-    ry, dboxes = cv.pieces(_date_parts(organ.place, issued, hand_day), rx0, rx1, row)
+    if eoffice:
+        date_parts = _eoffice_date(cv, srng, organ.place, issued)
+    else:
+        date_parts = _date_parts(organ.place, issued, hand_day)
+    ry, dboxes = cv.pieces(date_parts, rx0, rx1, row)
     fields["place"], where["place"] = organ.place, dboxes[0]
     fields["issued_date"], where["issued_date"] = issued.isoformat(), _union(dboxes[1:])
     y = max(ly, ry)
 
     topic = rng.choice(_TOPICS)
-    if key == "cong_van":
+    if heading is None:
         subject = subject_tpl.format(verb=rng.choice(_LETTER_VERBS), topic=topic)
         marker = rng.choice(("V/v", "V/v", "v/v"))
         start = cv.mark()
@@ -355,6 +508,12 @@ def _render_official(cv: _Canvas, kind: str, rng: random.Random) -> tuple[dict, 
         for line in cv.wrap(subject, cv.font("bold", 14), cv.right - cv.left - cv.mm(20), 0):
             y = cv.put(" ".join(line), "bold", 14, cv.left, cv.right, y)
         fields["subject"], where["subject"] = subject, cv.since(start)
+        if code == "QĐ" and (key != "quyet_dinh" or eoffice):  # who decides, under a rule
+            mid, ry = (cv.left + cv.right) / 2, y + cv.mm(1)
+            cv.draw.line(
+                [(mid - cv.mm(15), ry), (mid + cv.mm(15), ry)], fill=cv.ink, width=cv.mm(0.3)
+            )
+            y = cv.put(_authority(organ), "bold", 14, cv.left, cv.right, ry + cv.mm(3))
         y += cv.mm(4)
     body_top = y = y + cv.mm(2)
     if code in ("QĐ", "NQ", "TT"):  # the legal bases, then the enacting word
@@ -518,25 +677,48 @@ def ensure_corpus() -> None:
 
 
 def render_labelled(
-    kind: str, *, seed: int, dpi: int = 200, seal: bool | None = None
+    kind: str,
+    *,
+    seed: int,
+    dpi: int = 200,
+    seal: bool | None = None,
+    eoffice: bool | None = None,
 ) -> LabelledPage:
-    """One clean page of ``kind`` (see KINDS) with its true fields and boxes at ``dpi``."""
+    """One clean page of ``kind`` (see KINDS) with its true fields and boxes at ``dpi``.
+
+    ``eoffice`` (default: drawn by seed, more often for the central organs' kinds) makes
+    the page as the e-office systems do: Times-like face, the number and the day typed
+    into the blanks off the template's baseline, sometimes the organ's red seal image
+    over its name.
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
     ensure_corpus()
     rng = canvas._py_rng("fields", kind, seed)
+    srng = canvas._py_rng("fields-eoffice", kind, seed)
+    official = kind not in ("don", "giay_tiep_nhan")
+    if eoffice is None:
+        eoffice = official and srng.random() < (0.7 if kind in _EOFFICE_KINDS else 0.25)
+    eoffice = eoffice and official
     shade = rng.randrange(242, 253)
     paper = (shade + 2, shade + 1, max(0, shade - rng.randrange(3, 9)))
     grey = rng.randrange(15, 50)
-    cv = _Canvas(dpi, paper, (grey, grey, grey + 3))
+    cv = _Canvas(dpi, paper, (grey, grey, grey + 3), face="times" if eoffice else "noto")
     code = None
     if kind == "don":
         fields, where, info = _render_form(cv, rng)
     elif kind == "giay_tiep_nhan":
         fields, where, info, code = _render_receipt(cv, rng)
     else:
-        fields, where, info = _render_official(cv, kind, rng)
+        fields, where, info = _render_official(cv, kind, rng, srng, eoffice)
     image = cv.img
+    organ_seal = eoffice and srng.random() < 0.4
+    if organ_seal:  # the organ's seal image the signing system puts over its name
+        x0, y0, _x1, y1 = where["organ_name"]
+        centre = (x0 + cv.mm(srng.uniform(2, 10)), (y0 + y1) // 2 + cv.mm(srng.uniform(-3, 6)))
+        image = canvas.stamp_seal(
+            image, centre, dpi, info.get("ring_text") or "ỦY BAN NHÂN DÂN", srng
+        )
     seal = (kind not in ("don", "giay_tiep_nhan") and rng.random() < 0.6) if seal is None else seal
     if seal and "signature" in info:  # over the left part of the signer block, as stamped
         sx, sy = info["signature"]
@@ -559,7 +741,11 @@ def render_labelled(
         "where": {k: ({"page": 1, "box": list(b)} if b else None) for k, b in where.items()},
         "notes": [],
         "profile": "clean",
-        "params": {"seal": seal, "dossier_code": code},
+        "params": {
+            "seal": seal,
+            "dossier_code": code,
+            **({"eoffice": True, "organ_seal": organ_seal} if eoffice else {}),
+        },
     }
     return LabelledPage(page, truth)
 
@@ -657,6 +843,7 @@ def labelled_set(
     dpi: int = 200,
     profiles: Sequence[str] = ("clean",),
     kinds: Sequence[str] = KINDS,
+    eoffice: bool | None = None,
 ) -> list[LabelledPage]:
     """``n`` pages cycling through ``kinds`` and ``profiles`` (seeded): the generated set.
 
@@ -669,7 +856,7 @@ def labelled_set(
         kind = kinds[i % len(kinds)]
         page_seed = canvas._seed_int("fieldset", seed, i) % 2**31
         profile = profiles[(i + i // len(kinds)) % len(profiles)]
-        item = render_labelled(kind, seed=page_seed, dpi=dpi)
+        item = render_labelled(kind, seed=page_seed, dpi=dpi, eoffice=eoffice)
         if profile != "clean":
             item = degrade_labelled(item, profile, seed=page_seed)
         item.truth["doc_id"] = f"gen-{seed}-{i:03d}-{kind}"

@@ -31,6 +31,8 @@ _SEGMENT_INFO_KEYS = (
     "cover_type",
     "cover_archived",
     "skipped_pages",
+    "opened_by",
+    "code_from",
 )
 RAW_PREFIX = "sha256/"
 ORPHAN_REASON = (

@@ -1,6 +1,7 @@
-"""Where a scanned stack splits into documents: cover sheets and receipts (issue 13).
+"""Where a scanned stack splits into documents: cover sheets, receipts, and what a page
+says (issues 13 and 22).
 
-Offices scan whole feeder loads at once. Two kinds of page start a new document:
+Offices scan whole feeder loads at once. Three kinds of page start a new document:
 
 - a **cover sheet** (``sohoa cover-sheet``): a QR holding the dossier code behind the
   marker :data:`COVER_MARK`, or any QR holding a code on a page that carries hardly
@@ -11,6 +12,14 @@ Offices scan whole feeder loads at once. Two kinds of page start a new document:
   tiếp nhận hồ sơ, QR at the top left, Circular 01/2023): it starts a new document,
   and, being content, is that document's first page. Consecutive pages carrying the
   same code (a printout with its QR on every page) stay one document.
+
+- a **page that opens a document by what it says** (``split.by_content``, on by
+  default): the national motto with a type heading, a "Số: …" number line or a "V/v"
+  line under it, or a receipt's title (:mod:`pipeline.extract.opening`). It cuts
+  only inside what the separators made (cover sheets still win), and the document it
+  starts keeps the dossier code of the separator before it, if any. A page without
+  the motto (a decision's second page) or one that says it goes with another document
+  ("PHỤ LỤC", "Kèm theo Quyết định số …") never cuts.
 
 A QR whose text is not a valid dossier code (an ID card's QR, a link, a bank
 transfer) is not a separator; it is recorded by page, length and hash, never by its
@@ -25,10 +34,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from pipeline.config import SplitConfig
 from pipeline.dossier.codes import code_from_payloads
+from pipeline.extract.opening import opens_document
 from pipeline.lang.textnorm import fold, nfc
 from pipeline.model import PageResult
 
@@ -38,6 +48,7 @@ RECEIPT_WORDS = ("giay tiep nhan", "tiep nhan ho so", "phieu tiep nhan", "hen tr
 COVER = "cover"
 RECEIPT = "receipt"
 CODE_PAGE = "qr"  # another document carrying its dossier code
+CONTENT = "content"  # a page that opens a document by what it says (no separator)
 
 
 @dataclass(frozen=True)
@@ -88,10 +99,14 @@ class Segment:
     cover_type: str | None = None  # the type printed on sohoa's cover sheet
     cover_kept: bool = False
     skipped: tuple[tuple[int, str], ...] = ()  # (index, why) of pages left out before it
+    # A document started by its content: what its first page showed (see
+    # pipeline.extract.opening), and the kind of separator its code came from.
+    opened_by: str | None = None
+    code_from: str | None = None
 
     def info(self) -> dict[str, object]:
         """The segment as the ledger keeps it (JSON) and the metadata shows it (1-based)."""
-        return {
+        out: dict[str, object] = {
             "started_by": self.started_by,
             "separator_page": None if self.separator_page is None else self.separator_page + 1,
             "separator_code": self.code,
@@ -99,6 +114,14 @@ class Segment:
             "cover_archived": self.cover_kept,
             "skipped_pages": [{"source_page": i + 1, "reason": why} for i, why in self.skipped],
         }
+        if self.started_by == CONTENT:
+            out.update(opened_by=self.opened_by, code_from=self.code_from)
+        return out
+
+    @property
+    def code_source(self) -> str:
+        """Where this document's dossier code came from: "cover" or "qr"."""
+        return "cover" if (self.code_from or self.started_by) == COVER else "qr"
 
     def info_json(self) -> str:
         return json.dumps(self.info(), ensure_ascii=False, sort_keys=True)
@@ -218,9 +241,45 @@ def plan_split(results: Sequence[PageResult], cfg: SplitConfig) -> SplitPlan:
         last_content = i
         previous_code = code if kind in (RECEIPT, CODE_PAGE) else None
     close(last_content)
+    if cfg.by_content:
+        segments = _by_content(segments, pages)
     in_docs = {i for s in segments for i in range(s.first, s.last + 1)}
     unassigned = tuple(r.index for r in pages if r.index not in in_docs)
     return SplitPlan(tuple(segments), ignored, tuple(empty), unassigned)
+
+
+def _by_content(segments: Sequence[Segment], pages: Sequence[PageResult]) -> list[Segment]:
+    """Each separator's document cut again where a page opens a new document.
+
+    The first content page of a segment is never a cut (a kept cover sheet is not a
+    document of its own); a piece after a cut keeps the segment's dossier code.
+    """
+    by_index = {r.index: r for r in pages}
+    out: list[Segment] = []
+    for seg in segments:
+        start = seg.first + (1 if seg.started_by == COVER and seg.cover_kept else 0)
+        cuts = []
+        for i in range(start + 1, seg.last + 1):
+            why = opens_document(by_index[i]) if i in by_index else None
+            if why:
+                cuts.append((i, why))
+        if not cuts:
+            out.append(seg)
+            continue
+        out.append(replace(seg, last=cuts[0][0] - 1))
+        ends = [i - 1 for i, _why in cuts[1:]] + [seg.last]
+        for (first, why), last in zip(cuts, ends, strict=True):
+            out.append(
+                Segment(
+                    first=first,
+                    last=last,
+                    started_by=CONTENT,
+                    code=seg.code,
+                    opened_by=why,
+                    code_from=seg.started_by if seg.code else None,
+                )
+            )
+    return out
 
 
 def segment_from_info(first: int, last: int, info_json: str | None) -> Segment:
@@ -238,6 +297,8 @@ def segment_from_info(first: int, last: int, info_json: str | None) -> Segment:
         skipped=tuple(
             (int(p["source_page"]) - 1, p["reason"]) for p in info.get("skipped_pages", [])
         ),
+        opened_by=info.get("opened_by"),
+        code_from=info.get("code_from"),
     )
 
 

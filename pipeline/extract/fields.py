@@ -22,13 +22,17 @@ must be the "<place>, ngày" line of the header, a name must look like a name.
 
 from __future__ import annotations
 
+import itertools
 import re
+import statistics
+import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import date
 from typing import Any
 
 from pipeline.extract.layout import Box, Line, Page, Word, page_from_boxes, page_from_text, union
+from pipeline.extract.organs import ORGAN_STARTS_FOLDED, organ_name
 from pipeline.lang.textnorm import fold, nfc
 
 FIELD_NAMES = (
@@ -139,50 +143,37 @@ _TYPES = {
         "GIẤY PHÉP",
     )
 }
+# What each heading's notation says of the type (Decree 30/2020, Annex III); a notation
+# that says another type was misread ("QĐĐ-TTg", or "TT-BCT" for "2026/TT-BCT").
+_TYPE_CODES = {
+    "QUYẾT ĐỊNH": "QĐ",
+    "NGHỊ QUYẾT": "NQ",
+    "NGHỊ ĐỊNH": "NĐ",
+    "CHỈ THỊ": "CT",
+    "THÔNG TƯ": "TT",
+    "THÔNG TƯ LIÊN TỊCH": "TTLT",
+    "THÔNG BÁO": "TB",
+    "KẾ HOẠCH": "KH",
+    "TỜ TRÌNH": "TTr",
+    "BÁO CÁO": "BC",
+    "BIÊN BẢN": "BB",
+    "HƯỚNG DẪN": "HD",
+    "CHƯƠNG TRÌNH": "CTr",
+    "PHƯƠNG ÁN": "PA",
+    "ĐỀ ÁN": "ĐA",
+    "DỰ ÁN": "DA",
+    "QUY CHẾ": "QC",
+    "QUY ĐỊNH": "QyĐ",
+    "CÔNG ĐIỆN": "CĐ",
+    "GIẤY MỜI": "GM",
+    "GIẤY GIỚI THIỆU": "GGT",
+    "GIẤY ỦY QUYỀN": "GUQ",
+    "HỢP ĐỒNG": "HĐ",
+}
+# Normative types whose number always carries its year: "21/2026/TT-BCT".
+_YEAR_TYPES = {"THÔNG TƯ", "THÔNG TƯ LIÊN TỊCH", "NGHỊ ĐỊNH"}
 _FORM_WORDS = {"don": "ĐƠN", "to khai": "TỜ KHAI"}
 RECEIPT_TITLE = "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ"
-# Words an organ's own line starts with; a header line that starts otherwise continues
-# the line above ("ỦY BAN NHÂN DÂN" / "TỈNH LÀO CAI" is one organ on two lines).
-_ORGAN_STARTS = tuple(
-    fold(w).lower()
-    for w in (
-        "ỦY BAN",
-        "UỶ BAN",
-        "UBND",
-        "HỘI ĐỒNG",
-        "HĐND",
-        "SỞ",
-        "PHÒNG",
-        "CỤC",
-        "CHI CỤC",
-        "TỔNG CỤC",
-        "BỘ",
-        "BAN",
-        "VĂN PHÒNG",
-        "TRUNG TÂM",
-        "CÔNG AN",
-        "QUỐC HỘI",
-        "CHÍNH PHỦ",
-        "THỦ TƯỚNG",
-        "TÒA ÁN",
-        "TOÀ ÁN",
-        "VIỆN",
-        "TRƯỜNG",
-        "BỆNH VIỆN",
-        "ĐẢNG ỦY",
-        "ĐẢNG BỘ",
-        "THÀNH ỦY",
-        "TỈNH ỦY",
-        "HUYỆN ỦY",
-        "ĐOÀN",
-        "HỘI",
-        "KHO BẠC",
-        "CHI NHÁNH",
-        "BẢO HIỂM",
-        "CỤC THUẾ",
-        "CHI CỤC THUẾ",
-    )
-)
 _POSITION_WORDS = tuple(
     fold(w).lower()
     for w in (
@@ -254,7 +245,7 @@ _STOP_SUBJECT = tuple(
     )
 )
 
-_NUMBER_LABEL = re.compile(
+NUMBER_LABEL = re.compile(
     r"^(?:(?:bo\s+)?luat\s+|phap\s+lenh\s+)?so(?:\s*[:.;,]|\s*(?=\d)|\s*(?=/)|\s*$)",
     re.IGNORECASE,
 )
@@ -263,10 +254,34 @@ _NOTATION_OK = re.compile(r"^[0-9A-ZĐ][0-9A-Za-zĐđ]*(?:[-/.][0-9A-Za-zĐđ]+|
 _DATE = re.compile(
     r",\s*ngay\s+(?P<d>\d{1,2})\s+thang\s+(?P<m>\d{1,2})\s+nam\s+(?P<y>\d{4})\b", re.IGNORECASE
 )
-_VV = re.compile(r"^(?:v\s*/\s*[vwy]|vv)\b\.?\s*", re.IGNORECASE)
+# The date line as Tesseract reads it where the day and month were typed into blanks:
+# the comma after the place lost, the digits run into "ngày"/"tháng", specks after them
+# (not a bracket or a bar: "3]" was 31, a digit misread).
+_LOOSE_DATE = re.compile(
+    r"(?:,\s*|\s+)ngay\s*(?P<d>\d{1,2})[_.,'`]{0,2}\s*thang\s*(?P<m>\d{1,2})"
+    r"[_.,'`]{0,2}\s*nam\s*(?P<y>\d{4})\b",
+    re.IGNORECASE,
+)
+VV_MARKER = re.compile(r"^(?:v\s*/\s*[vwy]|vv)\b\.?\s*", re.IGNORECASE)
 _NAME_WORD = re.compile(r"^[A-ZĐÀ-Ỹ][a-zđà-ỹ]*$")
 
-MIN_WORD_CONF = 75.0  # digits of a number read below this are not trusted (handwriting)
+# Digits alone in their word are trusted as printed from this confidence on (handwritten
+# numbers and days on the real scans read 58-80, printed ones 85-97); digits joined to
+# printed text ("Số:173", "892/QĐ-SXD") carry that text's lower word confidence.
+PRINTED_CONF = 85.0
+JOINED_CONF = 60.0
+# Below PRINTED_CONF, digits are still taken as printed when they are no taller than this
+# times the printed year (typed-in digits 0.95-1.05; handwritten ones 1.07 and more).
+SIZED_CONF = 75.0
+SIZED_TALL = 1.05
+# A day or month (at most 31, 12: a misread is less often a date) is taken as printed
+# from this confidence when no taller than this times the year: days typed into the
+# blank read 65-74 at 0.98-1.04 of the year's height, handwritten ones 1.21-1.27.
+DAY_CONF = 60.0
+DAY_TALL = 1.1
+DAY_SURE = 90.0  # handwritten days read at most 66 on the real scans
+# "Số:" with digits run into it is at most this times the printed year when printed.
+LABEL_TALL = 1.25
 
 
 # ---------------------------------------------------------------- the document
@@ -293,7 +308,7 @@ def read_text_fields(text: str) -> DocumentFields:
     return extract([page_from_text(0, text)])
 
 
-def _is_motto(line: Line) -> bool:
+def is_motto(line: Line) -> bool:
     """The national motto (or the Party's header), not a sentence that quotes it."""
     if len(line.text) > 60:
         return False
@@ -320,7 +335,9 @@ def _fv(value: Any, lines: Sequence[Line] = (), words: Sequence[Word] = (), fact
 
 
 @dataclass
-class _Header:
+class Header:
+    """A page's Decree 30 header: the motto's lines and where the two columns meet."""
+
     page: Page
     motto: list[Line]
     split_x: float | None  # left column ends here (None: no columns, or no boxes)
@@ -348,14 +365,15 @@ def _cut_motto(page: Page) -> None:
     page.lines[:] = sorted(out, key=lambda ln: (ln.y0, ln.box[0] if ln.box else 0))
 
 
-def _header(page: Page) -> _Header | None:
+def header_of(page: Page) -> Header | None:
+    """The page's header when the motto (or the Party's) is in its top part, else None."""
     if page.has_boxes:
         _cut_motto(page)
     limit = 0.45 * page.height if page.has_boxes else None
     found = [
         i
         for i, ln in enumerate(page.lines[:40])
-        if _is_motto(ln) and (limit is None or ln.y0 < limit)
+        if is_motto(ln) and (limit is None or ln.y0 < limit)
     ]
     if not found:
         return None
@@ -366,57 +384,139 @@ def _header(page: Page) -> _Header | None:
         if i - found[0] <= 3 if not page.has_boxes else i - found[0] <= 6:
             motto.append(page.lines[i])
     if not page.has_boxes:
-        return _Header(page, motto, None, False)
+        return Header(page, motto, None, False)
     box = union(ln.box for ln in motto)
     centre = (box[0] + box[2]) / 2
     centred = abs(centre - page.width / 2) < 0.08 * page.width and box[0] < 0.35 * page.width
-    return _Header(page, motto, None if centred else box[0] - 0.01 * page.width, centred)
+    return Header(page, motto, None if centred else box[0] - 0.01 * page.width, centred)
 
 
-def _in_left(h: _Header, line: Line) -> bool:
+def _in_left(h: Header, line: Line) -> bool:
     if h.split_x is None:
         return not h.centred
     return line.box[2] <= h.split_x + 0.03 * h.page.width and line.cx < h.split_x
 
 
-def _in_right(h: _Header, line: Line) -> bool:
+def _in_right(h: Header, line: Line) -> bool:
     return h.split_x is None or line.cx > h.split_x
 
 
 # ---------------------------------------------------------------- number and notation
 
 
-def _number(h: _Header) -> tuple[FieldValue | None, FieldValue | None, Line | None]:
+def _junk(w: Word) -> bool:
+    """A mark with no letter or digit (a stroke of the blank, a speck read as "ˆ" or
+    "`"), or a mark of one or two signs read at no confidence: never part of a row."""
+    if w.text == "/":
+        return False
+    if not any(unicodedata.category(c) in ("Lu", "Ll", "Nd") for c in w.text):
+        return True
+    return len(w.text) <= 2 and w.conf < 30 and not w.text.isdigit()
+
+
+def _level(a: Word, b: Word, tolerance: float = 0.6) -> bool:
+    """Two words on one row: overlapping by 0.4 of the smaller, or their centres within
+    ``tolerance`` of the taller one (a number typed into its blank sits off the line)."""
+    overlap = min(a.y1, b.y1) - max(a.y0, b.y0)
+    if overlap >= 0.4 * min(a.height, b.height):
+        return True
+    return abs(a.cy - b.cy) <= tolerance * max(a.height, b.height)
+
+
+def printed_digit_height(h: Header) -> float | None:
+    """How tall the header's printed digits are: the year of the date line, read surely.
+
+    Why: a number or a day written by hand into its blank is read by Tesseract at a
+    confidence printed digits also get, but it is taller than the print around it.
+    """
+    page = h.page
+    years = [
+        w.height
+        for w in page.words
+        if re.fullmatch(r"(?:19|20)\d\d", w.text)
+        and w.conf >= PRINTED_CONF
+        and w.y0 < 0.35 * page.height
+        and (h.split_x is None or w.cx > h.split_x)
+    ]
+    return statistics.median(years) if years else None
+
+
+def _alone_printed(w: Word, digit_h: float | None, conf: float = 0.0, tall: float = 0.0) -> bool:
+    """Digits alone in their word, printed or typed rather than written by hand: read
+    surely and not much taller than the printed year, or read less surely but no taller
+    than the year at all.
+
+    Measured on the real scans and e-office pages: handwritten numbers and days read at
+    58-86 and stand 7-90 % taller than the print beside them; digits typed into a
+    blank off the line read 76-78 and are as tall as the year (0.95-1.05).
+    """
+    if digit_h is None:
+        return w.conf >= PRINTED_CONF
+    if w.conf >= PRINTED_CONF and w.height <= 1.3 * digit_h:
+        return True
+    return w.conf >= (conf or SIZED_CONF) and w.height <= (tall or SIZED_TALL) * digit_h
+
+
+def _joined_printed(w: Word, beside: Sequence[Word], tall: float) -> bool:
+    """Digits run into printed text ("Số:173", "892/QĐ-SXD", "ngày26"): that word's
+    confidence is the text's, so only a low bar, but it must be no taller than the
+    printed words beside it (× ``tall``): a hand that wrote into the blank and touched
+    "Số:" makes the word a third taller than the notation next to it."""
+    ref = max((x.height for x in beside if x is not w and not _junk(x)), default=0)
+    return w.conf >= JOINED_CONF and ref > 0 and w.height <= tall * ref
+
+
+def _number_row(h: Header, label: Word) -> list[Word]:
+    """The words of the number's row in the left column, left to right, from "Số:" on.
+
+    The row is taken from every word of the page, not Tesseract's line: the number
+    typed or written into the blank and the notation after it are often a block of
+    their own, off the line by half a letter.
+    """
+    page = h.page
+    right = h.split_x if h.split_x is not None else page.width
+    row = [
+        w
+        for w in page.words
+        if w.x0 >= label.x0 - 2 and w.cx < right and not _junk(w) and _level(w, label)
+    ]
+    row.sort(key=lambda w: w.x0)
+    if not any("/" in w.text for w in row):
+        # The notation a line lower, under the blank ("Số:173" / "/KH-UBND").
+        below = [
+            w
+            for w in page.words
+            if w.text.startswith("/")
+            and label.x0 <= w.x0 < right
+            and 0 < w.cy - label.cy <= 1.1 * label.height
+        ]
+        if below:
+            row.append(min(below, key=lambda w: w.cy))
+    # The notation ends where a column gap opens (the date line may start there).
+    at = next((i for i, w in enumerate(row) if "/" in w.text), None)
+    if at is not None:
+        end = at + 1
+        while end < len(row) and row[end].x0 - row[end - 1].x1 < 0.8 * label.height:
+            end += 1
+        row = row[:end]
+    return row
+
+
+def _number(h: Header) -> tuple[FieldValue | None, FieldValue | None, Line | None]:
     """``Số: 263/KH-UBND`` in the left column (or, without boxes, a line of its own)."""
     page = h.page
+    digit_h = printed_digit_height(h) if page.has_boxes else None
     for line in page.lines[:60]:
         if page.has_boxes and (line.y0 > 0.45 * page.height or not _in_left(h, line)):
             continue
-        label = _NUMBER_LABEL.match(line.folded)
+        label = NUMBER_LABEL.match(line.folded)
         if not label:
             continue
         if page.has_boxes:
-            # The whole row of the left column: the number may be far from "Số:".
-            first = line.words[0]
-            right = h.split_x if h.split_x is not None else page.width
-            row = [
-                w
-                for w in page.words
-                if w.x0 >= first.x0 - 2
-                and w.cx < right
-                and min(w.y1, first.y1) - max(w.y0, first.y0) >= 0.4 * min(w.height, first.height)
-            ]
-            row.sort(key=lambda w: w.x0)
-            # The notation ends where a column gap opens (the date line may start there).
-            at = next((i for i, w in enumerate(row) if "/" in w.text), None)
-            if at is not None:
-                end = at + 1
-                while end < len(row) and row[end].x0 - row[end - 1].x1 < 0.8 * first.height:
-                    end += 1
-                row = row[:end]
+            row = _number_slot(_slash_read_as_i(_number_row(h, line.words[0])))
             text = nfc(" ".join(w.text for w in row))
             folded = fold(text).lower()
-            m = _NUMBER_LABEL.match(folded)
+            m = NUMBER_LABEL.match(folded)
             rest = text[m.end() :] if m and len(folded) == len(text) else None
             if rest is None:
                 continue
@@ -437,20 +537,16 @@ def _number(h: _Header) -> tuple[FieldValue | None, FieldValue | None, Line | No
         number = int(before) if re.fullmatch(r"\d{1,5}", before) else None
         num_fv = not_fv = None
         if page.has_boxes:
-            digits = [w for w in row if re.fullmatch(r"\d{1,5}/?\S*", w.text) or w.text.isdigit()]
-            digit_words = [w for w in row if any(c.isdigit() for c in w.text.split("/")[0])]
             slash = next((i for i, w in enumerate(row) if "/" in w.text), None)
             if number is not None:
-                used = [w for w in digit_words[:2]] or digits[:1]
-                if not used or min(w.conf for w in used) < MIN_WORD_CONF:
-                    number = None
-                else:
+                used = _number_words(row, slash)
+                if used and all(_digits_printed(w, row, slash, digit_h) for w in used):
                     num_fv = _fv(number, [line], used)
             # The slash must open its word or follow the number's digits: "J2026/QĐ-UBND"
             # is a slash misread, and what follows the next slash is not the notation.
             head = row[slash].text.split("/", 1)[0] if slash is not None else ""
             if head and not head.isdigit():
-                number = notation = num_fv = None
+                notation = num_fv = None
             if notation is not None and slash is not None:
                 not_fv = _fv(notation, [line], row[slash:])
         else:
@@ -462,24 +558,114 @@ def _number(h: _Header) -> tuple[FieldValue | None, FieldValue | None, Line | No
     return None, None, None
 
 
+_NUMBER_SLOT = re.compile(r"[0-9IlO]{1,5}")
+_NUMBER_SLOT_MAP = str.maketrans({"I": "1", "l": "1", "O": "0"})
+
+
+def _slot_number(text: str) -> str:
+    """A number read with a typed 1 or 0 as a letter ("375I", "I356"): in the number's
+    slot only digits stand. Left as it is unless it has a digit already."""
+    if _NUMBER_SLOT.fullmatch(text) and any(c.isdigit() for c in text):
+        return text.translate(_NUMBER_SLOT_MAP)
+    return text
+
+
+_SLASH_AS_I = re.compile(r"^[Il|](?=[A-ZĐ][A-Za-zĐđ]*(?:-[0-9A-Za-zĐđ]+)+$)")
+
+
+def _slash_read_as_i(row: list[Word]) -> list[Word]:
+    """The notation's slash read as I or l ("ISGDĐT-CTrTT") when the row has no slash:
+    after the number only the notation can stand, and it is capitals with hyphens."""
+    if any("/" in w.text for w in row):
+        return row
+    for i, w in enumerate(row[1:], start=1):
+        if _SLASH_AS_I.match(w.text) and any(c.isdigit() for c in row[i - 1].text):
+            return [*row[:i], replace(w, text="/" + w.text[1:]), *row[i + 1 :]]
+    return row
+
+
+def _number_slot(row: list[Word]) -> list[Word]:
+    """The row with letters read for digits in the number's slot put back as digits:
+    after the label ("Số:375I"), alone, or before the notation's slash ("I356/QĐ")."""
+    slash = next((i for i, w in enumerate(row) if "/" in w.text), len(row))
+    out = []
+    for i, w in enumerate(row[: slash + 1]):
+        text = w.text
+        if i == 0:
+            m = NUMBER_LABEL.match(fold(text).lower())
+            if m and len(fold(text)) == len(text):
+                text = text[: m.end()] + _slot_number(text[m.end() :])
+        elif i < slash:
+            text = _slot_number(text)
+        else:
+            head, sep, tail = text.partition("/")
+            text = _slot_number(head) + sep + tail
+        out.append(w if text == w.text else replace(w, text=text))
+    return out + row[slash + 1 :]
+
+
+def _number_words(row: Sequence[Word], slash: int | None) -> list[Word]:
+    """The words that hold the number's digits (before the slash, or the slash word's head)."""
+    end = len(row) if slash is None else slash + 1
+    return [w for w in row[:end] if any(c.isdigit() for c in w.text.split("/")[0])]
+
+
+def _digits_printed(w: Word, row: Sequence[Word], slash: int | None, digit_h: float | None) -> bool:
+    """Whether the number's digits in ``w`` were printed (or typed), not written by hand.
+
+    Digits joined to "Số:" are held to the printed year's height: "Số:" with its
+    stacked marks stands 1.07-1.22 times the printed digits, and a number written by
+    hand right after it (often touching it) makes the word 1.3 times and more. Digits
+    joined to the notation's slash ("892/QĐ-SXD", printed in one run) are held to the
+    label's height, with room for the slash and the Đ that make that word taller.
+    """
+    if re.fullmatch(r"\d{1,5}", w.text):
+        return _alone_printed(w, digit_h)
+    if slash is not None and w is row[slash]:
+        return _joined_printed(w, row, 1.4)
+    if digit_h is not None:
+        return w.conf >= JOINED_CONF and w.height <= LABEL_TALL * digit_h
+    return _joined_printed(w, row, 1.15)
+
+
 # ---------------------------------------------------------------- date and place
 
 _PLACE_WORD = re.compile(r"^(?:[A-ZĐÀ-Ỹ][a-zđà-ỹ]*\.?|TP\.?|[A-ZĐÀ-Ỹ]{2,})$")
 
 
-def _date_in(line: Line) -> tuple[str, str, int] | None:
-    """(iso date, place, index of the comma) of a ``<place>, ngày … năm …`` line."""
+# The day or month right after "ngày"/"tháng" where Tesseract read a typed 1 or 0 as a
+# letter ("ngày 0I", "tháng II"): in that slot only digits can stand, so I and l are 1
+# and o is 0 (not "]" or "|": those were 7s as often as 1s). Same length, so positions
+# in the line's text still hold.
+_SLOT = re.compile(
+    r"(?<=ngay)(\s*)([0-9ilo]{1,2})(?![a-z0-9])|(?<=thang)(\s*)([0-9ilo]{1,2})(?![a-z0-9])"
+)
+_SLOT_MAP = str.maketrans({"i": "1", "l": "1", "o": "0"})
+
+
+def _slot_digits(m: re.Match[str]) -> str:
+    space, token = (m[1], m[2]) if m[2] is not None else (m[3], m[4])
+    return space + token.translate(_SLOT_MAP)
+
+
+def _date_in(line: Line) -> tuple[str | None, str, int] | None:
+    """(iso date or None, place, index of the comma) of a ``<place>, ngày … năm …`` line.
+
+    The date is None when the line is the date line but its day or month is not a
+    date (a handwritten day misread); the place is still the printed place.
+    """
     if len(line.folded) != len(line.text):
         return None
-    m = _DATE.search(line.folded)
+    folded = _SLOT.sub(_slot_digits, line.folded) if line.has_box else line.folded
+    m = (_LOOSE_DATE if line.has_box else _DATE).search(folded)
     if not m:
         return None
     try:
         day = date(int(m["y"]), int(m["m"]), int(m["d"]))
     except ValueError:
-        return None
-    if not 1945 <= day.year <= 2100:
-        return None
+        day = None
+    if day is not None and not 1945 <= day.year <= 2100:
+        day = None
     before = line.text[: m.start()].strip()
     words = before.split()
     place_words: list[str] = []
@@ -490,13 +676,56 @@ def _date_in(line: Line) -> tuple[str, str, int] | None:
     place = " ".join(place_words)
     if not place:
         return None
-    return day.isoformat(), place, m.start()
+    return (day.isoformat() if day else None), place, m.start()
+
+
+def _date_row(h: Header, line: Line) -> Line | None:
+    """The whole row of a date line whose pieces Tesseract cut apart: "Hà Nội, ngày 28"
+    · "tháng 4" · "năm 2026" when the day and month were typed into wide blanks."""
+    page = h.page
+    ngay = next((w for w in line.words if fold(w.text).lower().startswith("ngay")), None)
+    if ngay is None:
+        return None
+    left = ngay.x0 - 0.35 * page.width
+    row = [
+        w
+        for w in page.words
+        if w.x0 >= left
+        and not _junk(w)
+        and _level(w, ngay, 0.75)
+        and (h.split_x is None or h.centred or w.cx > h.split_x)
+    ]
+    row.sort(key=lambda w: w.x0)
+    return Line(line.page, row) if row else None
+
+
+def _date_digits_printed(line: Line, comma: int, digit_h: float | None) -> bool:
+    """The day and month after "ngày" were printed or typed, not written by hand."""
+    pos, seen = 0, 0
+    mapped = _SLOT.sub(_slot_digits, line.folded)
+    for w in line.words:
+        start = line.text.find(w.text, pos)
+        pos = start + len(w.text)
+        if start < comma or not any(c.isdigit() for c in mapped[start:pos]):
+            continue
+        seen += 1
+        if seen > 2:  # the year is the template's own print
+            break
+        if re.fullmatch(r"\d{1,2}", mapped[start:pos]):
+            # Read this surely, a day is print whatever its box says: Tesseract's box of
+            # a digit on a turned page can take in the letters beside it.
+            if w.conf < DAY_SURE and not _alone_printed(w, digit_h, DAY_CONF, DAY_TALL):
+                return False
+        elif not _joined_printed(w, line.words, 1.15):
+            return False
+    return True
 
 
 def _date(
-    h: _Header, pages: Sequence[Page], header_bottom: float | None, form: bool
+    h: Header, pages: Sequence[Page], header_bottom: float | None, form: bool
 ) -> tuple[FieldValue | None, FieldValue | None]:
     page = h.page
+    digit_h = printed_digit_height(h) if page.has_boxes else None
     candidates = []
     for line in page.lines[:80]:
         if page.has_boxes:
@@ -505,6 +734,10 @@ def _date(
             if not _in_right(h, line) and not h.centred:
                 continue
         found = _date_in(line)
+        if found is None and page.has_boxes and "ngay" in line.folded:
+            row = _date_row(h, line)
+            found = _date_in(row) if row is not None else None
+            line = row if found else line
         if found:
             candidates.append((line, found))
             break
@@ -512,6 +745,10 @@ def _date(
         for p in reversed(pages):
             for line in reversed(p.lines):
                 found = _date_in(line)
+                if found is None and p.has_boxes and "ngay" in line.folded:
+                    row = _date_row(Header(p, [], None, True), line)
+                    found = _date_in(row) if row is not None else None
+                    line = row if found else line
                 if found and (not p.has_boxes or line.cx > 0.4 * p.width):
                     candidates.append((line, found))
                     break
@@ -521,7 +758,9 @@ def _date(
         return None, None
     line, (iso, place, comma) = candidates[0]
     if not line.has_box:
-        return _fv(iso, [line]), _fv(place, [line])
+        return (_fv(iso, [line]) if iso else None), _fv(place, [line])
+    if iso is not None and not _date_digits_printed(line, comma, digit_h):
+        iso = None
     # Words up to the comma are the place; from "ngày" on, the date.
     pos, place_words, date_words = 0, [], []
     place_start = line.text.rfind(place, 0, comma + 1)
@@ -532,20 +771,22 @@ def _date(
             date_words.append(w)
         elif pos > place_start:
             place_words.append(w)
-    return _fv(iso, [line], date_words or line.words), _fv(place, [line], place_words)
+    date_fv = _fv(iso, [line], date_words or line.words) if iso else None
+    return date_fv, _fv(place, [line], place_words)
 
 
 # ---------------------------------------------------------------- organ
 
 
-def _organ(h: _Header, number_line: Line | None) -> tuple[FieldValue | None, FieldValue | None]:
+def _organ(h: Header, number_line: Line | None) -> tuple[FieldValue | None, FieldValue | None]:
+    """The issuing organ and the governing body above it, each only when plausible."""
     if h.centred:
         return None, None
     page = h.page
     motto_top = min(ln.y0 for ln in h.motto) if page.has_boxes else 0
     lines = []
     for line in page.lines[:40]:
-        if line in h.motto or _is_motto(line):
+        if line in h.motto or is_motto(line):
             if not page.has_boxes:
                 break  # text: the organ comes before the motto
             continue
@@ -558,8 +799,15 @@ def _organ(h: _Header, number_line: Line | None) -> tuple[FieldValue | None, Fie
                 continue
             if line.y0 > 0.3 * page.height:
                 break
+            words = [w for w in line.words if not _junk(w) or w.text in ("-", "–")]
+            if not words:
+                continue
+            line = Line(line.page, words)
         if _is_rule(line):
             continue
+        # The number's row ends the organ, even when its label was not read ("/UBND-ĐT").
+        if line.text.startswith("/") or NUMBER_LABEL.match(line.folded):
+            break
         if line.upper_share() < 0.85 or len(line.text) < 3:
             if page.has_boxes:
                 continue
@@ -569,15 +817,19 @@ def _organ(h: _Header, number_line: Line | None) -> tuple[FieldValue | None, Fie
         return None, None
     units: list[list[Line]] = []
     for line in lines:
-        starts = line.folded.startswith(_ORGAN_STARTS)
+        starts = line.folded.startswith(ORGAN_STARTS_FOLDED)
         if units and not starts:
             units[-1].append(line)
         else:
             units.append([line])
     organ = units[-1]
     governing = units[-2] if len(units) >= 2 else None
-    organ_fv = _fv(_clean(" ".join(ln.text for ln in organ)), organ)
-    gov_fv = _fv(_clean(" ".join(ln.text for ln in governing)), governing) if governing else None
+    organ_text = organ_name(_clean(" ".join(ln.text for ln in organ)))
+    organ_fv = _fv(organ_text, organ) if organ_text else None
+    gov_fv = None
+    if governing:
+        gov_text = organ_name(_clean(" ".join(ln.text for ln in governing)))
+        gov_fv = _fv(gov_text, governing) if gov_text else None
     return organ_fv, gov_fv
 
 
@@ -596,7 +848,7 @@ def _position_text(line: Line) -> str:
 # ---------------------------------------------------------------- type and subject
 
 
-def _heading(line: Line) -> tuple[str, str | None] | None:
+def heading_of(line: Line) -> tuple[str, str | None] | None:
     """(type, subject or None) when ``line`` is a type heading or a form's title."""
     if line.upper_share() < 0.8:
         return None
@@ -614,7 +866,7 @@ def _heading(line: Line) -> tuple[str, str | None] | None:
     return None
 
 
-def _left_part(h: _Header, line: Line) -> Line:
+def _left_part(h: Header, line: Line) -> Line:
     """The words of a line left of the column split, without a list marker ("1.") that
     opens a note in the right column."""
     if h.split_x is None or not line.has_box:
@@ -629,8 +881,44 @@ def _stop(line: Line) -> bool:
     return line.folded.startswith(_STOP_SUBJECT) or _is_rule(line)
 
 
+def _speck(line: Line, ref: Line) -> bool:
+    """Specks read as a line (dust, the dots of a stamp): a third of a letter tall, or a
+    few marks read with no confidence. Not a rule that ends a subject."""
+    if not (line.has_box and ref.has_box):
+        return False
+    return line.height < 0.5 * ref.height or (len(line.text) <= 3 and line.conf < 0.5)
+
+
+def _subject_words(lines: Sequence[Line]) -> list[Word] | None:
+    """The subject's words without marks read at no confidence; None when a word was lost.
+
+    Why None: a subject line with a hole two letters wide in it lost a word to a stamp
+    or a fold ("tà đạo … thánh Đức … trời"); the rest is not the subject, and a subject
+    shown wrong is worse than none.
+    """
+    out = []
+    for line in lines:
+        words = [w for w in line.words if w.conf >= 30 and (not _junk(w) or w.text in ("-", "–"))]
+        for a, b in itertools.pairwise(words):
+            if b.x0 - a.x1 > 2.5 * max(1, line.height):
+                return None
+        out += words
+    return out
+
+
+def _authority(line: Line) -> bool:
+    """The line under a decision's subject that says who decides ("THỦ TƯỚNG CHÍNH PHỦ",
+    "BỘ TRƯỞNG BỘ TÀI CHÍNH", "CHỦ TỊCH ỦY BAN NHÂN DÂN TỈNH …"): not the subject."""
+    if line.upper_share() < 0.85:
+        return False
+    folded = re.sub(r"[^a-z ]+", " ", line.folded).strip()
+    return folded.startswith(ORGAN_STARTS_FOLDED) or any(
+        folded.startswith(w) for w in _POSITION_WORDS
+    )
+
+
 def _type_and_subject(
-    h: _Header, below: float | None
+    h: Header, below: float | None
 ) -> tuple[FieldValue | None, FieldValue | None, float | None]:
     """The heading under the header and the subject under it; or a letter's V/v line."""
     page = h.page
@@ -645,7 +933,7 @@ def _type_and_subject(
     for i, line in enumerate(lines[:25]):
         if page.has_boxes and line.y0 > 0.6 * page.height:
             break
-        vv = _VV.match(line.text)
+        vv = VV_MARKER.match(line.text)
         if vv and page.has_boxes and h.split_x is not None:
             # The letter's subject is in the left column; a routing note may sit beside it.
             left = [w for w in line.words if w.cx < h.split_x]
@@ -655,9 +943,11 @@ def _type_and_subject(
             words = line.words[:1]
             type_fv = _fv("CÔNG VĂN", [line], words)
             subject_lines = [_left_part(h, line)]
-            for nxt in lines[i + 1 : i + 6]:
+            for nxt in lines[i + 1 : i + 14]:
                 if page.has_boxes and nxt.box[0] < h.split_x if h.split_x else False:
                     nxt = _left_part(h, nxt)
+                if _speck(nxt, line):
+                    continue
                 if _stop(nxt) or (page.has_boxes and not _in_left(h, nxt)):
                     if page.has_boxes and not _in_left(h, nxt):
                         continue
@@ -667,11 +957,18 @@ def _type_and_subject(
                 if not page.has_boxes:
                     break
                 subject_lines.append(nxt)
-            text = _clean(" ".join(ln.text for ln in subject_lines))
-            text = _clean(_VV.sub("", text, count=1))
-            subject_fv = _fv(text, subject_lines) if len(text) >= 3 else None
+            words = _subject_words(subject_lines) if page.has_boxes else None
+            if page.has_boxes and words is None:
+                return type_fv, None, line.y1
+            text = (
+                " ".join(w.text for w in words)
+                if words
+                else " ".join(ln.text for ln in subject_lines)
+            )
+            text = _clean(VV_MARKER.sub("", _clean(text), count=1))
+            subject_fv = _fv(text, subject_lines, words or ()) if len(text) >= 3 else None
             return type_fv, subject_fv, line.y1 if line.has_box else None
-        found = _heading(line)
+        found = heading_of(line)
         if not found:
             continue
         kind, rest = found
@@ -681,9 +978,14 @@ def _type_and_subject(
             return type_fv, subject_fv, line.y1 if line.has_box else None
         if kind == RECEIPT_TITLE or kind.startswith("GIẤY TIẾP NHẬN"):
             return type_fv, None, line.y1 if line.has_box else None
-        subject_lines = []
+        subject_lines: list[Line] = []
         for nxt in lines[i + 1 : i + 6]:
-            if _stop(nxt) or _heading(nxt):
+            if _speck(nxt, line):
+                continue
+            if _stop(nxt) or heading_of(nxt):
+                break
+            mixed = subject_lines and subject_lines[0].upper_share() < 0.85
+            if mixed and _authority(nxt):
                 break
             if page.has_boxes:
                 prev = subject_lines[-1] if subject_lines else line
@@ -695,10 +997,16 @@ def _type_and_subject(
             if not page.has_boxes:
                 break
         subject_fv = None
-        if subject_lines:
-            text = _clean(" ".join(ln.text for ln in subject_lines))
+        words = _subject_words(subject_lines) if page.has_boxes else None
+        if subject_lines and (words or not page.has_boxes):
+            text = (
+                " ".join(w.text for w in words)
+                if words
+                else " ".join(ln.text for ln in subject_lines)
+            )
+            text = _clean(text)
             if len(text) >= 3:
-                subject_fv = _fv(text, subject_lines)
+                subject_fv = _fv(text, subject_lines, words or ())
         return type_fv, subject_fv, line.y1 if line.has_box else None
     return None, None, None
 
@@ -708,7 +1016,7 @@ def _type_and_subject(
 
 def _is_position(line: Line) -> bool:
     text = line.text
-    if line.upper_share() < 0.85 or len(text) < 4 or _is_motto(line):
+    if line.upper_share() < 0.85 or len(text) < 4 or is_motto(line):
         return False
     if _POSITION_PREFIX.match(text):
         return True
@@ -734,7 +1042,7 @@ def _name(line: Line) -> tuple[str, list[Word]] | None:
     return text, words
 
 
-def _signer(pages: Sequence[Page], h: _Header) -> tuple[FieldValue | None, FieldValue | None]:
+def _signer(pages: Sequence[Page], h: Header) -> tuple[FieldValue | None, FieldValue | None]:
     for page in reversed(pages):
         lines = page.lines
         if page.has_boxes:
@@ -791,11 +1099,24 @@ def _signer(pages: Sequence[Page], h: _Header) -> tuple[FieldValue | None, Field
 # ---------------------------------------------------------------- all of it
 
 
+def notation_agrees(notation: str, kind: str | None) -> bool:
+    """Whether a notation fits the type heading: its type code, and the year where the
+    type always has one. A công văn's notation names no type; any heading not listed
+    passes."""
+    code = _TYPE_CODES.get(kind or "")
+    if code is None:
+        return True
+    rest = re.sub(r"^\d{4}/", "", notation)
+    if kind in _YEAR_TYPES and rest == notation:
+        return False
+    return re.split(r"[-/]", rest, maxsplit=1)[0] == code
+
+
 def extract(pages: Sequence[Page]) -> DocumentFields:
     """Every field of the document from its pages; a page 1 without the motto gives none."""
     if not pages:
         return DocumentFields()
-    h = _header(pages[0])
+    h = header_of(pages[0])
     if h is None:
         return DocumentFields()
     number, notation, number_line = _number(h)
@@ -809,6 +1130,9 @@ def extract(pages: Sequence[Page]) -> DocumentFields:
     if number_line is not None and number_line.has_box:
         below = number_line.y1 - 0.3 * number_line.height
     type_fv, subject_fv, _end = _type_and_subject(h, below)
+    kind = None if type_fv is None else str(type_fv.value)
+    if notation is not None and not notation_agrees(str(notation.value), kind):
+        number = notation = None  # one of them was misread: which, the page cannot say
     form = type_fv is not None and (
         type_fv.value in _FORM_WORDS.values() or str(type_fv.value).startswith("GIẤY TIẾP NHẬN")
     )

@@ -146,6 +146,32 @@ def _split_at_gaps(words: list[Word], gap_factor: float) -> list[list[Word]]:
     return pieces
 
 
+def _echoes(words: list[Word]) -> set[int]:
+    """Indexes of words that repeat a neighbour: a second reading of the same ink (the
+    page's second look over a line Tesseract had read) gives "nghỉ nghỉ", "h hè".
+
+    A word is an echo when most of its width lies inside another word on its row and
+    its text is part of that word's; of two equal readings the less sure one goes.
+    """
+    out: set[int] = set()
+    order = sorted(range(len(words)), key=lambda i: words[i].x0)
+    for n, i in enumerate(order):
+        a = words[i]
+        for j in order[n + 1 : n + 4]:
+            b = words[j]
+            overlap = min(a.x1, b.x1) - max(a.x0, b.x0)
+            if overlap <= 0 or min(a.y1, b.y1) <= max(a.y0, b.y0):
+                continue
+            fa, fb = fold(a.text).lower(), fold(b.text).lower()
+            if fa == fb:
+                out.add(i if (a.conf, a.x1 - a.x0) < (b.conf, b.x1 - b.x0) else j)
+            elif fa in fb and overlap >= 0.6 * (a.x1 - a.x0):
+                out.add(i)
+            elif fb in fa and overlap >= 0.6 * (b.x1 - b.x0):
+                out.add(j)
+    return out
+
+
 def page_from_boxes(
     index: int,
     width: int,
@@ -155,14 +181,19 @@ def page_from_boxes(
 ) -> Page:
     """Lines from OCR word boxes ``(text, x0, y0, x1, y1, conf, block, par, line)``."""
     groups: dict[tuple[int, int, int], list[Word]] = {}
-    words: list[Word] = []
+    read: list[tuple[Word, tuple[int, int, int]]] = []
     for wb in word_boxes:
         text, x0, y0, x1, y1, conf, block, par, line = wb
         if not str(text).strip():
             continue
         w = Word(nfc(str(text)), int(x0), int(y0), int(x1), int(y1), float(conf))
-        words.append(w)
-        groups.setdefault((int(block), int(par), int(line)), []).append(w)
+        read.append((w, (int(block), int(par), int(line))))
+    echoes = _echoes([w for w, _key in read])
+    words: list[Word] = []
+    for i, (w, key) in enumerate(read):
+        if i not in echoes:
+            words.append(w)
+            groups.setdefault(key, []).append(w)
     lines = [
         Line(index, piece)
         for group in groups.values()

@@ -18,10 +18,13 @@ def small_page(seed: int, path: Path, *, kind: str = "application", dpi: int = 2
 
 
 def small_pdf(seeds: list[int], path: Path, *, dpi: int = 200) -> Path:
-    """A PDF of one small page per seed (JPEG pages, as a scanner writes them)."""
+    """A PDF of one small page per seed (JPEG pages, as a scanner writes them): one
+    document, an application's first page then later pages (no header, no motto), so
+    ``split.by_content`` keeps it whole as it keeps a real multi-page document."""
     jpgs = []
-    for seed in seeds:
-        png = small_page(seed, path.parent / f".{path.stem}-{seed}.png", dpi=dpi)
+    for n, seed in enumerate(seeds):
+        kind = "application" if n == 0 else "continuation"
+        png = small_page(seed, path.parent / f".{path.stem}-{seed}.png", kind=kind, dpi=dpi)
         jpg = png.with_suffix(".jpg")
         from PIL import Image
 

@@ -1,14 +1,14 @@
 """Step ``dossier``: the document's dossier code, or ``needs_dossier`` when none is found.
 
 Order: a code an operator assigned (``sohoa assign``) > the code of the separator that
-started this document of a stack (cover sheet, receipt) > DESIGN's order for the file
+started this document of a stack (cover sheet, receipt), or of the separator before a
+document its own first page started (``split.by_content``) > DESIGN's order for the file
 (``--dossier``, folder, file name, QR on the first page, "Mã hồ sơ" text).
 """
 
 from __future__ import annotations
 
 from pipeline.dossier.codes import DossierMatch, resolve
-from pipeline.dossier.split import COVER
 from pipeline.flow.run import DocumentRun
 from pipeline.flow.steps._stage import stage
 from pipeline.storage.ledger import Document
@@ -21,7 +21,7 @@ def find(run: DocumentRun) -> Document | None:
     first = run.results[0]
     seg = run.segment
     if run.explicit_code is None and seg is not None and seg.started_by and seg.code:
-        run.match = DossierMatch(seg.code, "cover" if seg.started_by == COVER else "qr")
+        run.match = DossierMatch(seg.code, seg.code_source)
     else:
         run.match = resolve(
             doc.folder_name,

@@ -1,7 +1,10 @@
-"""Step ``split``: a scanned stack cut into documents at cover sheets and receipts.
+"""Step ``split``: a scanned stack cut into documents at cover sheets and receipts, and
+where a page opens a new document by what it says (``split.by_content``).
 
 The cut is decided once, from every page of the source (the QR codes the page
-function read on each), and recorded in the ledger (``Ledger.record_split``): the
+function read on each, and the words at the top of each page: layout work on the word
+boxes already read, a few milliseconds a page), and recorded in the ledger
+(``Ledger.record_split``), one row per document whatever made the cut: the
 source's row keeps the first document, each further one gets a row of its own that
 runs through the same steps later, from the pages already in the work store. A re-run
 (after a crash, a retry) reads the recorded cut instead of deciding again, so a stack
