@@ -23,6 +23,7 @@ from pipeline.flow.intake import RECORD_PREFIX, CustodyRecord
 from pipeline.storage.objects import connect
 from tests.support.api import (
     CODE,
+    OTHER,
     PROCEDURE,
     SIGNED,
     ApiWorld,
@@ -320,6 +321,7 @@ def test_the_same_key_and_bytes_give_one_document_other_bytes_409(world, api):
         moved = upload(c, one, key="igate-hs-0042-tp01", component="TP09")
         fresh = upload(c, two, key="igate-hs-0042-tp02", component="TP01")
     assert first.status_code == again.status_code == fresh.status_code == 202
+    assert first.json()["kind"] == "submitted"  # a component without a kind: a paper handed in
     assert again.json()["document_id"] == first.json()["document_id"]
     assert again.json()["replayed"] is True
     assert other.status_code == moved.status_code == 409
@@ -361,7 +363,7 @@ def test_a_retry_after_a_half_done_upload_hands_over_under_the_same_ids(world, a
         (b"Hello, I am not a scan at all" * 50, "application/pdf", {}, 415,
          "not a PDF, TIFF, JPEG or PNG file (it starts with 'Hello, I am not '"),
         (b"", "application/pdf", {}, 400, "empty file"),
-        (page_bytes(1), "image/png", {"kind": "draft"}, 400, "kind is submitted or result"),
+        (page_bytes(1), "image/png", {"kind": "draft"}, 400, "kind"),
         (page_bytes(1), "image/png", {"component": "TP 01/../x"}, 400, "component code"),
         (page_bytes(1), "image/png", {"name": "../../etc/passwd"}, 400, "name is a file name"),
     ],
@@ -434,3 +436,45 @@ def test_json_bodies_never_carry_page_text_in_the_dossier_view(world, api):
         body = c.get(f"/api/v1/dossiers/{CODE}").text
     assert "Chủ đầu tư" not in body and "Phạm Văn Anh" not in body
     assert json.loads(body)["documents"][0]["fields"]["type_name"] == "Đơn đề nghị"
+
+
+def test_a_paper_handed_in_to_two_dossiers_is_listed_in_both(world, api):
+    """The same bytes uploaded to a second dossier become a duplicate of the copy in the
+    first (dedupe looks at the whole archive); the second dossier still lists the paper,
+    with the first copy's link, in its DVCQG view too."""
+    from pipeline.storage.ledger import mark_duplicate, open_ledger
+
+    prior_id = world.docs["other"]
+    ledger = open_ledger(world.worker)
+    try:
+        prior = ledger.get_document(prior_id)
+        batch = ledger.create_batch("api:igate", "api/igate", "client:igate")
+        doc = ledger.add_document(
+            batch, actor="intake", source_name="xac-nhan.pdf", source_path=None,
+            sha256=prior.sha256, size=prior.size, station="api:igate",
+            folder_name=NEW_CODE, dossier_hint=None,
+        )  # fmt: skip
+        ledger.update_fields(doc.id, raw_key=f"sha256/{prior.sha256}")
+        dup = mark_duplicate(ledger, doc.id, prior, actor="intake")  # as custody settles it
+    finally:
+        ledger.close()
+    uploads = UploadStore(access_backend(world.web))
+    uploads.reserve(
+        "igate", None, document_id=dup.id, batch_id=batch, dossier_code=NEW_CODE,
+        sha256=prior.sha256, request={"component": "TP05", "kind": "submitted",
+                                      "procedure": None, "name": "xac-nhan.pdf"},
+    )  # fmt: skip
+    uploads.handed_over(dup.id)
+    with world.client(api) as c:
+        listed = c.get(f"/api/v1/dossiers/{NEW_CODE}").json()["documents"]
+        portal = c.get(f"/api/v1/dossiers/{NEW_CODE}/dvcqg").json()
+        other = c.get(f"/api/v1/dossiers/{OTHER}").json()["documents"]
+        pdf = c.get(f"/api/v1/documents/{dup.id}/pdf")
+    (entry,) = listed
+    assert (entry["id"], entry["state"], entry["duplicate_of"]) == (dup.id, "duplicate", prior_id)
+    assert entry["component_code"] == "TP05"
+    assert [d["id"] for d in other] == [prior_id]  # and the first dossier keeps its own
+    (paper,) = portal["TaiLieuNop"]
+    assert paper["TepDinhKemId"] == dup.id and paper["MaThanhPhanHoSo"] == "TP05"
+    assert paper["DuongDanTaiTepTin"].endswith(f"/api/v1/documents/{dup.id}/pdf")
+    assert pdf.status_code == 200 and pdf.content == world.pdfs[prior_id]

@@ -18,6 +18,7 @@ from pipeline.errors import NotFound
 from pipeline.storage.index import SearchIndex
 from pipeline.storage.index.records import IndexedDocument
 from pipeline.storage.ledger import Document, Ledger
+from pipeline.storage.ledger.states import DUPLICATE
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,8 @@ def dossier_entries(
     ledger: Ledger, index: SearchIndex, uploads: UploadStore, code: str
 ) -> list[Entry]:
     """The dossier's archived copies in order, then its uploads not archived (yet), oldest
-    first. A document archived into another dossier than it was sent to is listed there."""
+    first. A document archived into another dossier than it was sent to is listed there; a
+    duplicate of a copy in another dossier is listed in both."""
     indexed = index.dossier_documents(code)
     entries: list[Entry] = []
     seen: set[str] = set()
@@ -78,8 +80,10 @@ def dossier_entries(
         if upload.document_id in seen or upload.handed_over_at is None:
             continue
         doc = _ledger_row(ledger, upload.document_id)
-        if doc is not None and doc.dossier_code not in (None, code):
-            continue  # its pages named another dossier: listed there
+        moved = doc is not None and doc.dossier_code not in (None, code)
+        if moved and doc.state != DUPLICATE:
+            continue  # archived into the dossier its pages named: listed there
+        # (a duplicate names its twin's dossier: the paper handed in to both is in both)
         copy = _copy(indexed, doc, upload.document_id)
         entries.append(Entry(upload.document_id, doc, upload, copy))
         seen.add(upload.document_id)

@@ -66,11 +66,14 @@ def file_name(value: str | None) -> str | None:
 
 
 def asked(query: QueryParams) -> dict[str, Any]:
-    """What the client says of the document besides its bytes, every value validated."""
+    """What the client says of the document besides its bytes, every value validated; a
+    component without a kind is a submitted paper (as :mod:`pipeline.dossier.place` says)."""
     component, kind, procedure = (query.get(k) or None for k in ("component", "kind", "procedure"))
+    component = valid_component(component) if component else None
+    kind = valid_kind(kind) if kind else None
     return {
-        "component": valid_component(component) if component else None,
-        "kind": valid_kind(kind) if kind else None,
+        "component": component,
+        "kind": kind or ("submitted" if component else None),
         "procedure": valid_procedure(procedure) if procedure else None,
         "name": file_name(query.get("name")),
     }

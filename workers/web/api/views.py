@@ -116,7 +116,7 @@ def document_json(entry: Entry, base: str) -> dict[str, Any]:
         "pages": pages,
         "sha256": sha256,
         "size": size,
-        "pdf_sha256": file.get("sha256"),
+        "pdf_sha256": getattr(doc, "pdf_sha256", None) or file.get("sha256"),
         "signature": _signature(entry),
         "duplicate_of": doc.duplicate_of if doc else None,
         "received_from": upload.client if upload else (doc.station if doc else None),
