@@ -25,6 +25,7 @@ import argparse
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -76,6 +77,7 @@ def write_config(folder: Path, settings: dict) -> str:
 
 def installation(server, root: Path, name: str, settings: dict) -> dict[str, dict[str, str]]:
     """Home, inbox, buckets and role keys of one installation; its processes' environments."""
+    (root / name).mkdir(parents=True, exist_ok=True)
     base = {
         **server.env(),
         "SOHOA_HOME": str(root / name / "home"),
@@ -86,7 +88,6 @@ def installation(server, root: Path, name: str, settings: dict) -> dict[str, dic
         "SOHOA_CONFIG": write_config(root / name, settings),
         "OMP_THREAD_LIMIT": "1",
     }
-    (root / name).mkdir(parents=True, exist_ok=True)
     keys = setup_roles(server, base)
     station = keys["station"]
     web = {
@@ -211,7 +212,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=10)
     parser.add_argument("--dpi", type=int, default=300)
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="runs of each (median shown; the machine varies)"
+    )
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     root = Path(tempfile.mkdtemp(prefix="sohoa-bench-api-"))
     server = new_server(root / "minio")
     server.start()
@@ -220,31 +225,42 @@ def main() -> int:
         pdf = make_pdf(args.pages, args.dpi, root / "scan.pdf")
         size = pdf.stat().st_size
         for label, settings in SETTINGS.items():
-            for path, run in (("api", run_api), ("inbox", run_inbox)):
-                name = f"{label}-{path}"
-                envs = installation(server, root, name, settings)
-                logs = root / name
-                custody, indexed = run(envs, pdf, logs)
+            times: dict[str, list[tuple[float, float]]] = {"api": [], "inbox": []}
+            for n in range(args.rounds):
+                for path, run in (("api", run_api), ("inbox", run_inbox)):
+                    name = f"{label}-{path}-{n}"
+                    envs = installation(server, root, name, settings)
+                    custody, indexed = run(envs, pdf, root / name)
+                    times[path].append((custody, indexed))
+                    print(f"{name}: custody {custody:.2f} s, indexed {indexed:.1f} s", flush=True)
+            for path in ("api", "inbox"):
+                custody = statistics.median(c for c, _ in times[path])
+                indexed = statistics.median(i for _, i in times[path])
+                spread = ", ".join(f"{i:.0f}" for _, i in times[path])
                 rows.append(
                     [
                         path,
                         label,
                         f"{custody:.2f} s" + (" (202)" if path == "api" else " (stored_raw)"),
                         f"{indexed:.1f} s",
+                        spread,
                         f"{args.pages * 60 / indexed:.1f}",
                     ]
                 )
-                print(f"{name}: custody {custody:.2f} s, indexed {indexed:.1f} s", flush=True)
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
     print()
     print(f"Machine: {machine()}")
-    print(f"The same {args.pages}-page PDF ({size / 1e6:.1f} MB, {args.dpi} dpi), one at a time")
+    print(
+        f"The same {args.pages}-page PDF ({size / 1e6:.1f} MB, {args.dpi} dpi), one run at a"
+        f" time, median of {args.rounds}; load average {load_before:.1f} before,"
+        f" {os.getloadavg()[0]:.1f} after"
+    )
     print()
     print(
         table(
-            ["path", "settings", "to custody", "to indexed (archived)", "pages/min"],
+            ["path", "settings", "to custody", "to indexed", "each run (s)", "pages/min"],
             rows,
         )
     )

@@ -478,3 +478,23 @@ def test_a_paper_handed_in_to_two_dossiers_is_listed_in_both(world, api):
     assert paper["TepDinhKemId"] == dup.id and paper["MaThanhPhanHoSo"] == "TP05"
     assert paper["DuongDanTaiTepTin"].endswith(f"/api/v1/documents/{dup.id}/pdf")
     assert pdf.status_code == 200 and pdf.content == world.pdfs[prior_id]
+
+
+def test_behind_a_proxy_only_its_secret_makes_the_forwarded_address_believed(world):
+    """The LGSP or the office's proxy in front: with the shared secret its X-Forwarded-For
+    is the client's address in the audit log; a wrong secret is refused before the API."""
+    secret = "s" * 40
+    app = create_app(world.web, users=fast_users(world.web), env={"SOHOA_WEB_PROXY_SECRET": secret})
+    with serve(app) as url, world.client(url) as c:
+        forwarded = {"X-Forwarded-For": "203.0.113.7"}
+        trusted = c.get(f"/api/v1/dossiers/{CODE}",
+                        headers={**forwarded, "X-Sohoa-Proxy-Secret": secret})  # fmt: skip
+        plain = c.get(f"/api/v1/dossiers/{OTHER}", headers=forwarded)
+        forged = c.get(f"/api/v1/dossiers/{CODE}",
+                       headers={**forwarded, "X-Sohoa-Proxy-Secret": "x" * 40})  # fmt: skip
+    assert trusted.status_code == plain.status_code == 200
+    assert forged.status_code == 403
+    views = {r.object: r.client for r in audit_rows(world, "client:igate", "dossier_view")}
+    assert views == {CODE: "203.0.113.7", OTHER: "127.0.0.1"}
+    (refused,) = audit_rows(world, "?", "denied")
+    assert refused.details["reason"] == "wrong proxy secret"
