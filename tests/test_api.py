@@ -498,3 +498,23 @@ def test_behind_a_proxy_only_its_secret_makes_the_forwarded_address_believed(wor
     assert views == {CODE: "203.0.113.7", OTHER: "127.0.0.1"}
     (refused,) = audit_rows(world, "?", "denied")
     assert refused.details["reason"] == "wrong proxy secret"
+
+
+def test_an_uploads_private_folder_is_the_processes_own_under_sohoa_home(tmp_path):
+    """0700 under SOHOA_HOME/tmp, named after the pid (so a later start removes it after a
+    kill, as recover.clean_tmp does for every <pid>-… folder there)."""
+    import os
+    import stat
+
+    from pipeline.config import load_config
+    from pipeline.flow.recover import clean_tmp
+    from workers.web.api.body import private_folder
+
+    cfg = load_config(env={"SOHOA_HOME": str(tmp_path / "home")})
+    folder = private_folder(cfg)
+    assert folder.parent == cfg.tmp_dir
+    assert folder.name.startswith(f"{os.getpid()}-api-")
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    dead = cfg.tmp_dir / "999999999-api-abcdefgh"  # a pid no process has
+    dead.mkdir()
+    assert clean_tmp(cfg) == 1 and not dead.exists() and folder.exists()

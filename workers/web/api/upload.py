@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import shutil
 import unicodedata
+from pathlib import Path
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -27,12 +28,21 @@ from starlette.datastructures import QueryParams
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from pipeline.access.clients import Client
+from pipeline.access.uploads import Upload
 from pipeline.dossier.place import valid_component, valid_kind, valid_procedure
 from pipeline.errors import UsageError
 from pipeline.flow.custody import hand_over
 from pipeline.storage.ledger.records import new_id
 from pipeline.storage.ledger.states import STORED_RAW
-from workers.web.api.body import accepted_types, private_folder, receive, upload_limit
+from pipeline.storage.objects import MinioStore
+from workers.web.api.body import (
+    Received,
+    accepted_types,
+    private_folder,
+    receive,
+    upload_limit,
+)
 from workers.web.api.context import ApiCall, ApiContext, endpoint
 from workers.web.api.dossiers import dossier_code
 from workers.web.api.links import document_links
@@ -84,6 +94,36 @@ def declared_type(header: str | None, accepted: dict[str, str]) -> str:
     if media not in accepted:
         raise Refusal(415, f"Content-Type must be the file's type: one of {', '.join(accepted)}")
     return media
+
+
+def custody(
+    api: ApiContext,
+    store: MinioStore,
+    path: Path,
+    got: Received,
+    row: Upload,
+    client: Client,
+    wanted: dict[str, Any],
+) -> None:
+    """The upload handed over as a station hands a scan over, under the row's ids; then
+    the row says so (a retry with the same key is then answered without doing it again)."""
+    hand_over(
+        store,
+        path,
+        batch_id=row.batch_id,
+        doc_id=row.document_id,
+        seq=1,
+        station=f"api:{client.name}",
+        origin=f"api/{client.name}",
+        folder_name=row.dossier_code,
+        actor=client.actor,
+        known=got.fingerprint,
+        component_code=wanted["component"],
+        kind=wanted["kind"],
+        procedure_code=wanted["procedure"],
+        dossier_code=row.dossier_code,
+    )
+    api.uploads.handed_over(row.document_id)
 
 
 def routes(api: ApiContext) -> list[Route]:
@@ -140,25 +180,7 @@ def routes(api: ApiContext) -> list[Route]:
                 )
             replayed = row.handed_over_at is not None
             if not replayed:
-                await run_in_threadpool(
-                    lambda: hand_over(
-                        store,
-                        path,
-                        batch_id=row.batch_id,
-                        doc_id=row.document_id,
-                        seq=1,
-                        station=f"api:{client.name}",
-                        origin=f"api/{client.name}",
-                        folder_name=code,
-                        actor=client.actor,
-                        known=got.fingerprint,
-                        component_code=wanted["component"],
-                        kind=wanted["kind"],
-                        procedure_code=wanted["procedure"],
-                        dossier_code=code,
-                    )
-                )
-                await run_in_threadpool(api.uploads.handed_over, row.document_id)
+                await run_in_threadpool(custody, api, store, path, got, row, client, wanted)
             await run_in_threadpool(
                 lambda: api.record(
                     call, "upload", row.document_id, code, status=202, replayed=replayed, **audit
