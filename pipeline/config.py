@@ -308,6 +308,58 @@ def _validate_sign(sign: SignConfig) -> None:
 # ------------------------------------------------------------------------ end signing
 
 
+# ------------------------------------------------------------------------ /api/v1 (issue 21)
+# Systems, not people: a one-stop system reads dossiers and uploads scans with a bearer
+# token (workers/web/api). The upload key is the station's MinIO key, held by `sohoa serve`
+# only when uploads are wanted and used by the upload route alone (README, Roles and keys).
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    # SOHOA_API_PUBLIC_URL: how a one-stop system reaches sohoa (https://hoso.example.gov.vn);
+    # the links in answers, the DVCQG view and the events start with it. Unset: the address
+    # the request came to.
+    public_url: str | None = None
+    rate_per_minute: int = 120  # calls per client per minute (bursts up to this, then 429)
+    # The largest upload taken (413 beyond it); the inbox's other limits (ingest.*: pages,
+    # pixels, PDF objects) are checked by the worker, which rejects as it does for the inbox.
+    max_upload_mb: float = 512.0
+    feed_max_limit: int = 1000  # events per page of /api/v1/events at most
+    # SOHOA_UPLOAD_ACCESS_KEY / SOHOA_UPLOAD_SECRET_KEY: the station key (put into raw and
+    # nothing else) for POST /api/v1/dossiers/{code}/documents; unset: uploads answer 503.
+    upload_access_key: str | None = None
+    upload_secret_key: str | None = field(default=None, repr=False)
+
+
+_API_ENV: dict[str, tuple[str, ...]] = {
+    "SOHOA_API_PUBLIC_URL": ("api", "public_url"),
+    "SOHOA_UPLOAD_ACCESS_KEY": ("api", "upload_access_key"),
+    "SOHOA_UPLOAD_SECRET_KEY": ("api", "upload_secret_key"),
+}
+
+
+def _validate_api(api: ApiConfig) -> None:
+    if api.public_url is not None and not re.fullmatch(
+        r"https?://[A-Za-z0-9.\-\[\]:]+(/[A-Za-z0-9._~\-/]*)?", api.public_url
+    ):
+        raise ConfigError(
+            "api.public_url (SOHOA_API_PUBLIC_URL) must be http(s)://host[:port][/path],"
+            f" without query or user, got {api.public_url!r}"
+        )
+    if api.rate_per_minute < 1 or api.max_upload_mb <= 0 or api.feed_max_limit < 1:
+        raise ConfigError(
+            "api.rate_per_minute and api.feed_max_limit must be >= 1, api.max_upload_mb > 0"
+        )
+    if bool(api.upload_access_key) != bool(api.upload_secret_key):
+        raise ConfigError(
+            "set both SOHOA_UPLOAD_ACCESS_KEY and SOHOA_UPLOAD_SECRET_KEY (the station key), or"
+            " neither"
+        )
+
+
+# ---------------------------------------------------------------------- end /api/v1
+
+
 @dataclass(frozen=True)
 class Config:
     home: Path = Path("./var")
@@ -327,6 +379,7 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     sign: SignConfig = field(default_factory=SignConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
 
     @property
     def ledger_path(self) -> Path:
@@ -372,6 +425,7 @@ _ENV_MAP: dict[str, tuple[str, ...]] = {
     **_SIGN_ENV,
     "SOHOA_BROKER_URL": ("broker", "url"),
     "SOHOA_TASK_KEY": ("broker", "task_key"),
+    **_API_ENV,
 }
 
 
@@ -460,6 +514,7 @@ _SECTIONS: dict[str, type] = {
     "storage": StorageConfig,
     "sign": SignConfig,
     "audit": AuditConfig,
+    "api": ApiConfig,
 }
 
 
@@ -577,6 +632,7 @@ def _validate(cfg: Config) -> None:
     valid_port(cfg.web.port, "web.port")
     _validate_access(cfg)
     _validate_sign(cfg.sign)
+    _validate_api(cfg.api)
 
 
 def _validate_access(cfg: Config) -> None:
@@ -637,7 +693,12 @@ def _validate_access(cfg: Config) -> None:
 def public_dict(cfg: Config) -> dict[str, Any]:
     """The effective configuration as plain data, secrets replaced by a mark (``sohoa config``)."""
     data = _plain(dataclasses.asdict(cfg))
-    for section, key in (("minio", "secret_key"), ("web", "secret"), ("broker", "task_key")):
+    for section, key in (
+        ("minio", "secret_key"),
+        ("web", "secret"),
+        ("broker", "task_key"),
+        ("api", "upload_secret_key"),
+    ):
         if data[section].get(key):
             data[section][key] = "(set)"
     for section in ("database", "broker"):  # URLs may carry a password

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from argon2 import PasswordHasher
 
+from pipeline.access.db import SCHEMA_VERSION
 from pipeline.access.stores import open_audit, open_sessions, open_users
 from pipeline.access.users import (
     LoginPolicy,
@@ -296,5 +297,5 @@ def test_tables_of_an_older_sohoa_are_upgraded_in_place(tmp_path: Path):
     result = users.authenticate("lan", "guess-three", None)  # the third failure: locked
     assert result.locked and result.checked and result.tried == 1
     conn = sqlite3.connect(path)
-    assert conn.execute("SELECT version FROM access_schema").fetchone() == (2,)
+    assert conn.execute("SELECT version FROM access_schema").fetchone() == (SCHEMA_VERSION,)
     conn.close()

@@ -33,7 +33,9 @@ from pipeline.storage.sqlite_util import immediate
 T = TypeVar("T")
 
 SCHEMA_COMPONENT = "access"
-SCHEMA_VERSION = 2  # 2: login_throttle.attempts (every attempt in the window, refused ones too)
+# 2: login_throttle.attempts (every attempt in the window, refused ones too)
+# 3: api_clients, api_rate, api_uploads (systems that use /api/v1, issue 21)
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS access_schema (
@@ -83,6 +85,31 @@ CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END;
+CREATE TABLE IF NOT EXISTS api_clients (
+    name TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    token_hint TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+CREATE TABLE IF NOT EXISTS api_rate (
+    client TEXT PRIMARY KEY,
+    tat REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS api_uploads (
+    document_id TEXT PRIMARY KEY,
+    client TEXT NOT NULL,
+    idempotency_key TEXT,
+    batch_id TEXT NOT NULL,
+    dossier_code TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    request TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    handed_over_at TEXT,
+    UNIQUE (client, idempotency_key)
+);
+CREATE INDEX IF NOT EXISTS api_uploads_dossier ON api_uploads(dossier_code);
 """
 
 _ready: set[str] = set()
@@ -135,6 +162,7 @@ def _upgrade(conn: sqlite3.Connection, version: int) -> None:
             conn.execute(
                 "ALTER TABLE login_throttle ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0"
             )
+    # 3: the API's tables are in SCHEMA (CREATE TABLE IF NOT EXISTS), made before this runs.
     conn.execute(
         "UPDATE access_schema SET version = ? WHERE component = ?",
         (SCHEMA_VERSION, SCHEMA_COMPONENT),

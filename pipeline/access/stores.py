@@ -27,7 +27,7 @@ from minio import Minio
 from pipeline.access.anchoring import Anchorer
 from pipeline.access.anchors import AnchorStore, chain_id
 from pipeline.access.audit import AuditLog, SqlAuditLog, SqliteAuditLog
-from pipeline.access.db import AccessBackend
+from pipeline.access.db import AccessBackend, SqliteAccess
 from pipeline.access.sessions import SessionStore, SqliteSessionStore, SqlSessionStore
 from pipeline.access.users import LoginPolicy, SqliteUserStore, SqlUserStore, UserStore
 from pipeline.config import Config, storage_role
@@ -53,6 +53,12 @@ def _postgres(cfg: Config) -> AccessBackend | None:
             backend = _pools[key] = PostgresAccess.from_config(cfg)
             atexit.register(backend.close)
         return backend
+
+
+def access_backend(cfg: Config) -> AccessBackend:
+    """The access tables of this configuration: the office's PostgreSQL, else the SQLite file
+    (the API's clients, rate and uploads are stores over it, pipeline/access/clients.py)."""
+    return _postgres(cfg) or SqliteAccess(cfg.ledger_path)
 
 
 def open_audit(cfg: Config) -> AuditLog:

@@ -213,6 +213,10 @@ def hand_over(
     folder_name: str | None,
     actor: str,
     known: Fingerprint | None = None,
+    component_code: str | None = None,
+    kind: str | None = None,
+    procedure_code: str | None = None,
+    dossier_code: str | None = None,
 ) -> tuple[CustodyRecord, str]:
     """A station's custody, with its MinIO key alone: the original into raw, its custody
     record beside it (:mod:`pipeline.flow.intake`), and only once MinIO has confirmed both,
@@ -257,6 +261,10 @@ def hand_over(
         raw_version=version,
         taken_at=taken_at.isoformat(timespec="seconds"),
         actor=actor,
+        component_code=component_code,
+        kind=kind,
+        procedure_code=procedure_code,
+        explicit_code=dossier_code,
     )
     key = record_key(doc_id, taken_at)
     objects.put_bytes(objects.raw_bucket, key, record.to_json(), content_type="application/json")

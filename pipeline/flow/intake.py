@@ -49,6 +49,7 @@ from pipeline.storage.ledger.states import DUPLICATE, LIVE_STATES, STORED_RAW
 RECORD_PREFIX = "intake/"
 FORMAT = 1
 _MAX_RECORD_BYTES = 64 * 1024
+_PLACE = ("component_code", "kind", "procedure_code", "explicit_code")  # optional, issue 21
 _MAX_TEXT = 4096
 _ID = re.compile(r"^[bd][0-9a-f]{11}$")
 _SHA = re.compile(r"^[0-9a-f]{64}$")
@@ -76,6 +77,12 @@ class CustodyRecord:
     raw_version: str | None
     taken_at: str  # the station's clock, UTC ISO 8601
     actor: str  # station:<host>:<OS user>
+    # The document's place in its dossier (issue 21), when the hand-over knew it: an API
+    # upload names the dossier in its URL and the component and kind in its query.
+    component_code: str | None = None
+    kind: str | None = None
+    procedure_code: str | None = None
+    explicit_code: str | None = None
 
     def to_json(self) -> bytes:
         return json.dumps(
@@ -101,7 +108,7 @@ class CustodyRecord:
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             value = raw.get(f.name)
-            optional = f.name in ("station", "folder_name", "raw_version")
+            optional = f.name in ("station", "folder_name", "raw_version", *_PLACE)
             kind = int if f.name in ("seq", "size") else str
             if value is None and optional:
                 values[f.name] = None

@@ -26,6 +26,7 @@ from pipeline.config import Config, load_config
 from pipeline.errors import ExitCode, SohoaError, exit_code
 from pipeline.flow.recover import clean_tmp
 from workers.cli import access, broker, database, documents, operator, process, search, sign, worker
+from workers.cli import clients as api_clients  # issue 21: systems that use /api/v1
 from workers.cli.output import Output
 
 
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for module in (process, operator, search, documents, sign, worker, access, database, broker):
         module.register(sub, common)
+    api_clients.register(sub, common)
     _describe(parser)
     return parser
 

@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from pipeline.access.audit import AuditLog
 from pipeline.access.stores import open_audit, open_users
@@ -30,6 +30,8 @@ from pipeline.config import Config
 from pipeline.storage.index import SearchIndex, open_index
 from pipeline.storage.ledger import Ledger, open_ledger
 from pipeline.storage.objects import MinioStore, connect
+from workers.web.api import API_PREFIX, create_api
+from workers.web.api.context import Feed
 from workers.web.auth import SECURITY_HEADERS, WebAuth, create_auth
 from workers.web.context import WebContext, dossier_href, pdf_href
 from workers.web.routes import MODULES
@@ -56,10 +58,12 @@ def create_app(
     users: UserStore | None = None,
     auth: WebAuth | None = None,
     env: Mapping[str, str] | None = None,
+    api_feed: Feed | None = None,
 ) -> Starlette:
     """The app; every handler reads ``cfg`` and the backends through one :class:`WebContext`.
 
-    ``env`` is where the proxy's secret is read (the process environment unless given).
+    ``env`` is where the proxy's secret is read (the process environment unless given);
+    ``api_feed`` stands in for the outbox's event feed of ``/api/v1/events`` (tests).
     """
     audit = audit or open_audit(cfg)
     users = users or (auth.users if auth else open_users(cfg))
@@ -80,7 +84,9 @@ def create_app(
         log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
         return ctx.error(request, 500, "Đã có lỗi trong hệ thống. Vui lòng thử lại sau.")
 
-    routes = [*gate.routes(), Route("/health", health)]
+    # /api/v1 first: systems with bearer tokens, let past the gate (auth.API_PATHS)
+    routes = [Mount(API_PREFIX, app=create_api(ctx, api_feed)), *gate.routes()]
+    routes.append(Route("/health", health))
     for module in MODULES:
         routes.extend(module.routes(ctx))
     app = Starlette(

@@ -79,6 +79,8 @@ _SECURITY_HEADERS = {
 }
 SECURITY_HEADERS = _SECURITY_HEADERS  # for the app's own responses: the same set everywhere
 PROXY_SECRET_ENV = "SOHOA_WEB_PROXY_SECRET"
+# Systems' API (workers/web/api): no session, no cookie, no CSRF here; its own bearer check.
+API_PATHS = "/api/v1"
 
 
 # ----------------------------------------------------------------------- secrets
@@ -488,6 +490,13 @@ class _AuthMiddleware:
             if proto in ("http", "https"):
                 state["scheme"] = proto
         state["client_addr"] = client
+        path = scope.get("path", "/")
+        if path == API_PATHS or path.startswith(API_PATHS + "/"):
+            # A system's call: whatever cookie it sends is ignored (never a session here),
+            # and its body is the API's to stream; the API checks the bearer token.
+            state["user"] = None
+            await self.app(scope, receive, _with_headers(send))
+            return
 
         set_cookie: str | None = None
         user: CurrentUser | None = None
@@ -507,7 +516,6 @@ class _AuthMiddleware:
         state["user"] = user
 
         method = scope["method"].upper()
-        path = scope.get("path", "/")
         public = path in settings.public_paths
         if user is None and not public:
             query = scope.get("query_string", b"").decode("latin-1")
@@ -526,19 +534,7 @@ class _AuthMiddleware:
                 raise
             receive = _replay(body, receive)
 
-        async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                raw = list(message.get("headers", []))
-                have = {k.lower() for k, _ in raw}
-                for name, value in _SECURITY_HEADERS.items():
-                    if name.lower().encode() not in have:
-                        raw.append((name.lower().encode(), value.encode()))
-                if set_cookie:
-                    raw.append((b"set-cookie", set_cookie.encode("latin-1")))
-                message["headers"] = raw
-            await send(message)
-
-        await self.app(scope, receive, send_wrapper)
+        await self.app(scope, receive, _with_headers(send, set_cookie))
 
     def _session_user(self, sid: str) -> CurrentUser | None:
         session = self.auth.sessions.get(sid)
@@ -607,6 +603,24 @@ class _AuthMiddleware:
                 expected.append(nonce)
         if not sent or not any(hmac.compare_digest(sent, e) for e in expected):
             raise _Refused(_forbidden(text), "CSRF token missing or wrong")
+
+
+def _with_headers(send: Send, set_cookie: str | None = None) -> Send:
+    """``send`` adding the security headers a response lacks (and a session cookie)."""
+
+    async def send_wrapper(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            raw = list(message.get("headers", []))
+            have = {k.lower() for k, _ in raw}
+            for name, value in _SECURITY_HEADERS.items():
+                if name.lower().encode() not in have:
+                    raw.append((name.lower().encode(), value.encode()))
+            if set_cookie:
+                raw.append((b"set-cookie", set_cookie.encode("latin-1")))
+            message["headers"] = raw
+        await send(message)
+
+    return send_wrapper
 
 
 def _cookie(headers: Headers, name: str) -> str | None:

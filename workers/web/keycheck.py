@@ -13,6 +13,15 @@ that cannot change anything:
 
 Any other answer than "denied" means the key can do more than the web role, and the
 server does not start (exit 5). So does a process without a MinIO key.
+
+**The upload key.** With uploads configured (``SOHOA_UPLOAD_ACCESS_KEY`` /
+``SOHOA_UPLOAD_SECRET_KEY``), ``serve`` holds a second key, the station's, used by the
+API's upload route alone to put an original and its custody record into raw. It is
+held to the station's powers the same way: it must be able to put into raw (a probe
+under ``sha256/`` with wrong checksums, refused for its body), and must not list raw,
+read anything from raw or the archive (a GET of a key that does not exist: "denied" or
+"no such key"), or write into the archive or work. So the serve process holds at most
+what a scanner station and the web each hold, never a worker's or an operator's key.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import base64
 import hashlib
 import secrets
 from collections.abc import Callable
+from dataclasses import replace
 
 from minio import Minio
 from minio.error import S3Error
@@ -57,6 +67,55 @@ def refuse_stronger_key(cfg: Config, command: str = "serve") -> None:
             f" {', '.join(found)}, more than the web key may; give it the web key from"
             " `sohoa storage setup`"
         )
+    if cfg.api.upload_access_key and cfg.api.upload_secret_key:
+        refuse_stronger_upload_key(cfg, command)
+
+
+def refuse_stronger_upload_key(cfg: Config, command: str = "serve") -> None:
+    """Raise :class:`NotAllowed` unless the upload key may put into raw and do no more than
+    a station key may."""
+    upload = replace(
+        cfg,
+        minio=replace(
+            cfg.minio,
+            access_key=cfg.api.upload_access_key,
+            secret_key=cfg.api.upload_secret_key,
+            role="station",
+        ),
+    )
+    client = objects_mod.connect(upload).client
+    endpoint, key = cfg.minio.endpoint, cfg.api.upload_access_key
+    if not _allowed(lambda: _refused_put(client, cfg.buckets.raw, "sha256/"), endpoint):
+        raise NotAllowed(
+            f"sohoa {command} was given an upload key ({key}) that may not put originals into"
+            f" {cfg.buckets.raw}: SOHOA_UPLOAD_ACCESS_KEY / _SECRET_KEY take the station key"
+            " from `sohoa storage setup`"
+        )
+    found = upload_powers(client, cfg)
+    if found:
+        raise NotAllowed(
+            f"sohoa {command} refuses the upload key {key}: it can {', '.join(found)}, more"
+            " than the station key may; give SOHOA_UPLOAD_ACCESS_KEY / _SECRET_KEY the"
+            " station key from `sohoa storage setup`"
+        )
+
+
+def upload_powers(client: Minio, cfg: Config) -> list[str]:
+    """What the upload key can do beyond a station's, found by requests that change nothing."""
+    buckets = cfg.buckets
+    missing = f"{PROBE_PREFIX}{secrets.token_hex(8)}"
+    checks: list[tuple[str, Callable[[], object]]] = [
+        (f"list {buckets.raw}", lambda: next(iter(client.list_objects(buckets.raw)), None)),
+        *(
+            (f"read {bucket}", lambda b=bucket: client.stat_object(b, f"sha256/{missing}"))
+            for bucket in (buckets.raw, buckets.archive, buckets.work)
+        ),
+        *(
+            (f"write into {bucket}", lambda b=bucket: _refused_put(client, b))
+            for bucket in (buckets.archive, buckets.work)
+        ),
+    ]
+    return [what for what, call in checks if _allowed(call, cfg.minio.endpoint)]
 
 
 def powers(client: Minio, cfg: Config) -> list[str]:
@@ -103,6 +162,8 @@ def _allowed(call: Callable[[], object], endpoint: str) -> bool:
             return False
         if exc.code in ("BadDigest", "XAmzContentChecksumMismatch", "InvalidDigest"):
             return True  # it may write; the wrong checksums kept anything from being stored
+        if exc.code in ("NoSuchKey", "NoSuchVersion"):
+            return True  # it may read; there was just nothing at the probe's key
         if exc.code == "NoSuchBucket":
             raise StorageUnavailable(
                 f"bucket {exc.bucket_name} does not exist at {endpoint}: run `sohoa storage"

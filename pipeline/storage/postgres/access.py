@@ -88,10 +88,30 @@ def _attempts() -> list[str]:
     return ["ALTER TABLE login_throttle ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0"]
 
 
+def _api() -> list[str]:
+    """Systems that use /api/v1 (issue 21): clients and their hashed tokens, each client's
+    rate (its theoretical arrival time, GCRA), and uploads by idempotency key."""
+    return [
+        'CREATE TABLE api_clients (name TEXT COLLATE "C" PRIMARY KEY,'
+        " token_hash TEXT NOT NULL UNIQUE, token_hint TEXT NOT NULL, scopes TEXT NOT NULL,"
+        ' created_at TEXT COLLATE "C" NOT NULL, revoked_at TEXT COLLATE "C")',
+        'CREATE TABLE api_rate (client TEXT COLLATE "C" PRIMARY KEY,'
+        " tat DOUBLE PRECISION NOT NULL)",
+        "CREATE TABLE api_uploads (document_id TEXT PRIMARY KEY,"
+        ' client TEXT COLLATE "C" NOT NULL, idempotency_key TEXT COLLATE "C",'
+        ' batch_id TEXT NOT NULL, dossier_code TEXT COLLATE "C" NOT NULL,'
+        " sha256 TEXT NOT NULL, request TEXT NOT NULL,"
+        ' created_at TEXT COLLATE "C" NOT NULL, handed_over_at TEXT COLLATE "C",'
+        " UNIQUE (client, idempotency_key))",
+        "CREATE INDEX api_uploads_dossier ON api_uploads (dossier_code)",
+    ]
+
+
 # The access tables' migrations; a later schema change is appended here, never edited in.
 MIGRATIONS = (
     Migration(1, "users, login throttle, web sessions, append-only audit log", _schema),
     Migration(2, "login_throttle.attempts: every attempt counted, refused ones too", _attempts),
+    Migration(3, "api_clients, api_rate, api_uploads: systems that use /api/v1", _api),
 )
 
 

@@ -9,7 +9,8 @@ code paths run, from :data:`GRANTS` below:
 - ``worker`` reads and writes the ledger and the index; appends to the audit log;
 - ``web`` reads the ledger and the index, records an operator's decisions (see
   below), reads accounts and writes what a login changes, keeps sessions and the
-  login throttle, appends to the audit log;
+  login throttle, appends to the audit log; for ``/api/v1`` it reads the clients
+  (token checks) and keeps their call rate and their uploads by idempotency key;
 - ``operator`` (an operator's PC: ``batches``, ``show``, ``audit``, ``review``,
   ``retry`` and ``assign`` queued for a worker) the same without accounts and
   sessions, which its commands never read.
@@ -97,6 +98,10 @@ GRANTS: dict[str, tuple[str, str, str]] = {
     "web_sessions":      (_NONE,                     _ALL,      _NONE),
     "audit_log":         (_APPEND,                   _APPEND,   _APPEND),
     "audit_chain":       (_CHAIN,                    _CHAIN,    _CHAIN),
+    # /api/v1 (clients are managed by the owner: `sohoa clients` with the owner's URL)
+    "api_clients":       (_NONE,                     _READ,     _NONE),
+    "api_rate":          (_NONE,                     _WRITE,    _NONE),
+    "api_uploads":       (_NONE,                     _WRITE,    _NONE),
 }
 # fmt: on
 # The roles whose document writes the decisions trigger restricts.

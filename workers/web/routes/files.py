@@ -16,7 +16,7 @@ first one asked for (:class:`workers.web.readaudit.ReadWindow`).
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -25,6 +25,8 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from pipeline.dossier.codes import CODE_RE
+from pipeline.storage.index import SearchIndex
+from pipeline.storage.objects import MinioStore
 from workers.web.auth import SECURITY_HEADERS
 from workers.web.context import WebContext, page
 
@@ -88,52 +90,80 @@ async def _stream(resp: Any) -> AsyncIterator[bytes]:
         resp.release_conn()
 
 
-def routes(ctx: WebContext) -> list[Route]:
-    def _known(key: str) -> bool:
-        match = PDF_KEY_RE.fullmatch(key)
-        return bool(match and CODE_RE.match(match["code"]) and ctx.index.pdf_known(key))
+def known_pdf(index: SearchIndex, key: str) -> bool:
+    """Whether ``key`` has the archive's shape and is the PDF of an indexed document."""
+    match = PDF_KEY_RE.fullmatch(key) if len(key) <= 200 else None
+    return bool(match and CODE_RE.match(match["code"]) and index.pdf_known(key))
 
+
+async def pdf_response(
+    request: Request,
+    store: MinioStore,
+    key: str,
+    *,
+    audit: Callable[[int, str | None], None],
+    missing: Callable[[], Response],
+) -> Response:
+    """The archived PDF at ``key`` (checked with :func:`known_pdf` by the caller), whole or
+    the one range asked for, streamed from MinIO with this process's key.
+
+    ``audit(size, range)`` writes the read's row before any byte is sent (it runs in the
+    thread pool and may raise, which sends nothing); ``missing()`` is the caller's 404 for
+    a file gone from the archive. The web's ``/pdf/<key>`` and the API's
+    ``/api/v1/documents/<id>/pdf`` answer through this one function.
+    """
+    info = await run_in_threadpool(store.stat, store.archive_bucket, key)
+    if info is None:
+        return missing()
+    headers = {
+        **PDF_HEADERS,
+        "Accept-Ranges": "bytes",
+        "Content-Type": "application/pdf",
+        "Content-Disposition": f'inline; filename="{safe_filename(key)}"',
+    }
+    if info.etag:
+        headers["ETag"] = f'"{info.etag}"'
+    wanted = request.headers.get("range")
+    if_range = request.headers.get("if-range")
+    if wanted and if_range and if_range.strip() != headers.get("ETag"):
+        wanted = None  # the file changed since the viewer's first request: send it whole
+    try:
+        span = byte_range(wanted, info.size)
+    except Unsatisfiable:
+        return Response(
+            status_code=416,
+            headers={**SECURITY_HEADERS, "Content-Range": f"bytes */{info.size}"},
+        )
+    start, end = span if span else (0, info.size - 1)
+    length = max(0, end - start + 1)
+    headers["Content-Length"] = str(length)
+    status = 200
+    if span is not None:
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
+    await run_in_threadpool(audit, info.size, wanted)
+    if request.method == "HEAD" or length == 0:
+        return Response(status_code=status, headers=headers)
+    resp = await run_in_threadpool(store.open_range, store.archive_bucket, key, start, length)
+    return StreamingResponse(_stream(resp), status_code=status, headers=headers)
+
+
+def routes(ctx: WebContext) -> list[Route]:
     async def pdf(request: Request) -> Response:
         key = request.path_params["key"]
-        if len(key) > 200 or not await run_in_threadpool(_known, key):
+        if not await run_in_threadpool(known_pdf, ctx.index, key):
             return ctx.error(request, 404, "Không có tệp PDF này trong chỉ mục.")
-        store = ctx.store()
-        info = await run_in_threadpool(store.stat, store.archive_bucket, key)
-        if info is None:
-            return ctx.error(request, 404, "Tệp PDF này không còn trong kho lưu trữ.")
-        headers = {
-            **PDF_HEADERS,
-            "Accept-Ranges": "bytes",
-            "Content-Type": "application/pdf",
-            "Content-Disposition": f'inline; filename="{safe_filename(key)}"',
-        }
-        if info.etag:
-            headers["ETag"] = f'"{info.etag}"'
-        wanted = request.headers.get("range")
-        if_range = request.headers.get("if-range")
-        if wanted and if_range and if_range.strip() != headers.get("ETag"):
-            wanted = None  # the file changed since the viewer's first request: send it whole
-        try:
-            span = byte_range(wanted, info.size)
-        except Unsatisfiable:
-            return Response(
-                status_code=416,
-                headers={**SECURITY_HEADERS, "Content-Range": f"bytes */{info.size}"},
-            )
-        start, end = span if span else (0, info.size - 1)
-        length = max(0, end - start + 1)
-        headers["Content-Length"] = str(length)
-        status = 200
-        if span is not None:
-            status = 206
-            headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
         code = key.split("/", 1)[0]
-        await run_in_threadpool(
-            ctx.record_read, request, "pdf_open", key, code, size=info.size, range=wanted
+
+        def audit(size: int, wanted: str | None) -> None:
+            ctx.record_read(request, "pdf_open", key, code, size=size, range=wanted)
+
+        return await pdf_response(
+            request,
+            ctx.store(),
+            key,
+            audit=audit,
+            missing=lambda: ctx.error(request, 404, "Tệp PDF này không còn trong kho lưu trữ."),
         )
-        if request.method == "HEAD" or length == 0:
-            return Response(status_code=status, headers=headers)
-        resp = await run_in_threadpool(store.open_range, store.archive_bucket, key, start, length)
-        return StreamingResponse(_stream(resp), status_code=status, headers=headers)
 
     return [page(ctx, "/pdf/{key:path}", pdf)]
