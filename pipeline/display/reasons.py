@@ -88,6 +88,14 @@ _TABLE: tuple[tuple[str, str], ...] = (
         "nguồn {key}: bản đệm liên tục bị mất",
     ),
     (r"raw copy (?P<key>.+) does not match its SHA-256", "bản gốc {key} không khớp mã SHA-256"),
+    # --- the OCR model and the API's refusals
+    (
+        r"ocr\.model (?P<value>.+) is not auto, system or a \.traineddata file",
+        "ocr.model {value} không phải auto, system hay một tệp .traineddata",
+    ),
+    (r"no bearer token", "thiếu mã truy cập (bearer token)"),
+    (r"rate limit", "vượt giới hạn số lần gọi"),
+    (r"needs scope (?P<scope>.+)", "cần quyền {scope}"),
     # --- operators
     (r"retry requested by (?P<who>.+)", "{who} yêu cầu chạy lại"),
     (r"a worker runs it", "máy xử lý sẽ chạy"),
