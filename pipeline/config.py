@@ -120,6 +120,10 @@ class OcrConfig:
     # reading that scores better (pipeline.ocr.judge) is kept; 0 turns it off. 95: the
     # development pages' damaged copies read 91-95, clean scans 95.3-96 (bench/realset).
     compare_below_confidence: float = 95.0
+    # The second reading replaces the first only when it scores this much better (a
+    # share of the first's score): two readings within a few words of each other are a
+    # coin toss, and one of them may have dropped a header line the other kept.
+    compare_margin: float = 0.02
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,20 @@ def test_the_judge_counts_real_words_for_and_impossible_ones_against() -> None:
     assert judge.plausible("tỗổ") is False and judge.plausible("...") is None
 
 
+def test_a_near_tie_keeps_the_first_reading() -> None:
+    """A second reading that edges ahead by a few words (here it lost the header's
+    "Số: 791/QĐ-BGDĐT" and gained specks) is no evidence; a clear win is."""
+
+    def words(n: int, conf: float = 90) -> list[Word]:
+        return [Word("trang", 0, 0, 10, 10, conf)] * n
+
+    first = words(100)
+    assert not judge.clearly_better(words(101), first, 0.02)
+    assert judge.clearly_better(words(110), first, 0.02)
+    assert judge.clearly_better(words(101), first, 0.0)  # no margin: any lead wins
+    assert judge.clearly_better(words(3), [Word("QUYÉT", 0, 0, 9, 9, 90)] * 5, 0.02)
+
+
 @pytest.fixture(scope="module")
 def dark_copy(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("keep-better")

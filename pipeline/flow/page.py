@@ -139,7 +139,7 @@ def keep_better(
         return raw
     ocr_dpi = dpi * clean.ocr_scale
     other = _filled(gray, ocr.ocr_page(gray, ocr_dpi, cfg.ocr), ocr_dpi, cfg)
-    if judge.score(other.words) > judge.score(raw.words):
+    if judge.clearly_better(other.words, raw.words, cfg.ocr.compare_margin):
         return other
     return raw
 

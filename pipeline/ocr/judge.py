@@ -46,3 +46,13 @@ def score(words: Sequence[Word]) -> float:
         weight = max(w.conf, 0.0) / 100.0
         total += weight if ok else -JUNK_WEIGHT * weight
     return total
+
+
+def clearly_better(candidate: Sequence[Word], current: Sequence[Word], margin: float) -> bool:
+    """Whether ``candidate`` scores better than ``current`` by more than ``margin`` of it.
+
+    A near tie is no evidence: a reading that splits a few words more, or adds specks read
+    as signs, can edge ahead while losing a whole line of the header.
+    """
+    ahead = score(candidate) - score(current)
+    return ahead > margin * max(abs(score(current)), 1.0)
