@@ -17,7 +17,7 @@ Measured, single-threaded as the pipeline calls it:
 Usage::
 
     git archive <old commit> pipeline | tar -x -C /tmp/old   # the code to compare with
-    python -m bench.ledger --baseline /tmp/old [--docs 3000]
+    python -m bench.ledger --baseline /tmp/old [--after /tmp/new] [--docs 3000]
 """
 
 from __future__ import annotations
@@ -131,6 +131,9 @@ def main() -> None:
     ap.add_argument(
         "--baseline", type=Path, required=True, help="a tree holding the older pipeline/"
     )
+    ap.add_argument(
+        "--after", type=Path, default=REPO, help="the newer tree (default: this checkout)"
+    )
     ap.add_argument("--docs", type=int, default=3000, help="documents in the ledger searched")
     ap.add_argument("--timed", type=int, default=300, help="documents written while timed")
     ap.add_argument("--backends", default="sqlite,postgres")
@@ -143,7 +146,7 @@ def main() -> None:
 
         server = new_server()
         server.start()
-    trees = {"before": args.baseline.resolve(), "after": REPO}
+    trees = {"before": args.baseline.resolve(), "after": args.after.resolve()}
     results: dict[tuple[str, str], dict[str, float]] = {}
     started = time.monotonic()
     try:

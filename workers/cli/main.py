@@ -20,7 +20,18 @@ from pipeline import __version__, private
 from pipeline.config import Config, load_config
 from pipeline.errors import ExitCode, SohoaError, exit_code
 from pipeline.flow.recover import clean_tmp
-from workers.cli import access, broker, database, documents, operator, process, search, sign, worker
+from workers.cli import (
+    access,
+    broker,
+    database,
+    documents,
+    events,
+    operator,
+    process,
+    search,
+    sign,
+    worker,
+)
 from workers.cli.output import Output
 
 
@@ -53,7 +64,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )
-    for module in (process, operator, search, documents, sign, worker, access, database, broker):
+    for module in (
+        process,
+        operator,
+        search,
+        documents,
+        sign,
+        worker,
+        access,
+        database,
+        broker,
+        events,
+    ):
         module.register(sub, common)
     return parser
 

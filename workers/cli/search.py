@@ -74,6 +74,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="document number: 263/KH-UBND, 263 or KH-UBND (accents and case ignored)",
     )
     p.add_argument("--organ", metavar="O", help="issuing organ (or its governing body) contains O")
+    p.add_argument("--component", metavar="C", help="documents of this dossier component")
+    p.add_argument("--kind", choices=("submitted", "result"), help="submitted papers or results")
     p.add_argument("--limit", default="20", metavar="N", help="at most N hits (20)")
     p.set_defaults(handler=run_search)
 
@@ -142,6 +144,8 @@ def run_search(args: argparse.Namespace, cfg: Config, out: Output) -> int:
         limit=args.limit,
         number=args.number,
         organ=args.organ,
+        component=args.component,
+        kind=args.kind,
     )
     index = open_index(cfg)
     try:
@@ -157,6 +161,8 @@ def run_search(args: argparse.Namespace, cfg: Config, out: Output) -> int:
             ("from", args.date_from),
             ("to", args.date_to),
             ("type", args.doc_type),
+            ("component", args.component),
+            ("kind", args.kind),
         )
         if v
     }

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from pipeline.dossier.codes import CODE_RE
+from pipeline.dossier.place import valid_component, valid_kind
 from pipeline.errors import QueryError
 from pipeline.lang.textnorm import fold, has_diacritics, nfc
 
@@ -243,6 +244,8 @@ class SearchRequest:
     limit: int = 20
     number: NumberFilter | None = None
     organ: str | None = None
+    component: str | None = None  # the place in the dossier (issue 21)
+    kind: str | None = None
 
     @property
     def by_fields_only(self) -> bool:
@@ -262,6 +265,8 @@ class SearchRequest:
         limit: str | int | None = 20,
         number: str | None = None,
         organ: str | None = None,
+        component: str | None = None,
+        kind: str | None = None,
     ) -> SearchRequest:
         """Validate every value. The words may be left out when a field filter is given
         (``--number 263/KH-UBND`` alone lists that document)."""
@@ -271,7 +276,11 @@ class SearchRequest:
         wanted = number_arg(number)
         organ_text = text_arg(organ, "organ")
         type_text = text_arg(doc_type, "type")
-        filtered = bool(wanted or organ_text or type_text or start or end or dossier)
+        component = valid_component(component) if component else None
+        kind = valid_kind(kind) if kind else None
+        filtered = bool(
+            wanted or organ_text or type_text or start or end or dossier or component or kind
+        )
         return cls(
             parsed=parse_query(query or "", allow_empty=filtered),
             query=query or "",
@@ -283,4 +292,6 @@ class SearchRequest:
             date_to=end,
             doc_type=type_text,
             limit=parse_limit(limit),
+            component=component,
+            kind=kind,
         )

@@ -9,6 +9,8 @@
   becomes :class:`DuplicateContent`.
 - Ordinals gap-free and unique per dossier: the dossier's ``ordinals`` row is locked
   while the next number is chosen (and a unique index backs it up).
+- Each change a one-stop system cares about writes its event to the outbox in the same
+  transaction (:mod:`.outbox`): an event exists exactly when its change was committed.
 - Every write may run twice (PostgreSQL repeats a transaction whose connection broke,
   perhaps after it committed): ids are chosen before the first try, inserts skip what
   is there, and a change already made is recognised as done.
@@ -23,6 +25,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from pipeline.errors import DuplicateContent, NotFound, TransitionError
+from pipeline.events.payload import ARCHIVED as ARCHIVED_EVENT
+from pipeline.storage.ledger.outbox import Outbox, OutboxEvent, announce, event_types, new_key
 from pipeline.storage.ledger.records import (
     ANY_OWNER,
     DOCUMENT_FIELDS,
@@ -35,7 +39,14 @@ from pipeline.storage.ledger.records import (
     split_event,
 )
 from pipeline.storage.ledger.sql import LedgerBackend, LedgerTx, UniqueConflict, marks
-from pipeline.storage.ledger.states import LIVE_STATES, RECEIVED, STORED_RAW, check_transition
+from pipeline.storage.ledger.states import (
+    ARCHIVED,
+    INDEXED,
+    LIVE_STATES,
+    RECEIVED,
+    STORED_RAW,
+    check_transition,
+)
 
 T = TypeVar("T")
 
@@ -104,6 +115,18 @@ class SqlLedger:
     def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         return self._read(lambda tx: tx.execute(sql, args).fetchall())
 
+    @property
+    def outbox(self) -> Outbox:
+        """The deliveries of this ledger's events to webhooks."""
+        return Outbox(self.backend)
+
+    def events_after(self, after: int, limit: int) -> list[OutboxEvent]:
+        """The outbox's events after ``after``, in order (ids are in commit order: a reader
+        that saw event ``n`` has seen every event below it)."""
+        from pipeline.storage.ledger.outbox import events_after
+
+        return self._read(lambda tx: events_after(tx, after, limit))
+
     # -- writing ---------------------------------------------------------------------------
     def create_batch(self, station: str | None, origin: str, actor: str) -> str:
         batch_id = new_id("b")
@@ -137,8 +160,13 @@ class SqlLedger:
         dossier_hint: str | None,
         owner: str | None = None,
         source_name_bytes: bytes | None = None,
+        component_code: str | None = None,
+        kind: str | None = None,
+        procedure_code: str | None = None,
+        place_source: str | None = None,
     ) -> Document:
-        """Record a newly seen file as ``received`` (before anything is uploaded)."""
+        """Record a newly seen file as ``received`` (before anything is uploaded), with its
+        place in the dossier when its folder gives one."""
         stamp = now()
         values = {
             "id": new_id("d"),
@@ -156,6 +184,10 @@ class SqlLedger:
             "updated_at": stamp,
             "owner": owner,
             "source_name_bytes": source_name_bytes,
+            "component_code": component_code,
+            "kind": kind,
+            "procedure_code": procedure_code,
+            "place_source": place_source,
         }
 
         def write(tx: LedgerTx) -> Document:
@@ -206,6 +238,7 @@ class SqlLedger:
         :class:`DuplicateContent` when another live document already holds the same bytes.
         """
         _check_fields(fields)
+        key = new_key()
 
         def write(tx: LedgerTx) -> Document:
             row = tx.execute(
@@ -232,7 +265,9 @@ class SqlLedger:
             cols = ", ".join(f"{k} = ?" for k in values)
             tx.execute(f"UPDATE documents SET {cols} WHERE id = ?", (*values.values(), doc_id))
             _event(tx, actor, doc_id, row["batch_id"], current, to_state, stage, reason)
-            return as_document({**dict(row), **values})
+            doc = as_document({**dict(row), **values})
+            announce(tx, key, doc, event_types(current, doc, fields))
+            return doc
 
         try:
             return self._write(write)
@@ -249,6 +284,7 @@ class SqlLedger:
         if not fields or fields.keys() & {"id", "state"} or set(fields) - DOCUMENT_FIELDS:
             raise TransitionError("use transition() to change state; fields must be known")
         values = {**fields, "updated_at": now()}
+        key = new_key()
 
         def write(tx: LedgerTx) -> Document:
             cols = ", ".join(f"{k} = ?" for k in values)
@@ -257,7 +293,9 @@ class SqlLedger:
             ).fetchall()
             if not rows:
                 raise NotFound(f"no document {doc_id}")
-            return as_document(rows[0])
+            doc = as_document(rows[0])
+            announce(tx, key, doc, event_types(doc.state, doc, fields))  # a signature recorded
+            return doc
 
         return self._write(write)
 
@@ -426,9 +464,12 @@ class SqlLedger:
         """Insert a batch and document rebuilt from MinIO (or taken in from a station's
         custody record, ``stage="intake"``), unless the ledger already has it.
 
-        False when the document (or a live one with the same bytes) is already there.
+        False when the document (or a live one with the same bytes) is already there. A
+        document taken in (not rebuilt: the one-stop system heard of those before) announces
+        the state it arrives in (a duplicate).
         """
         values = dict(doc.__dict__)
+        key = new_key()
 
         def write(tx: LedgerTx) -> bool:
             if tx.execute("SELECT 1 AS one FROM documents WHERE id = ?", (doc.id,)).fetchone():
@@ -460,12 +501,47 @@ class SqlLedger:
                     (doc.dossier_code, doc.ordinal),
                 )
             _event(tx, actor, doc.id, doc.batch_id, None, doc.state, stage, reason)
+            if stage != "rebuild":
+                announce(tx, key, doc, event_types(None, doc, {}))
             return True
 
         try:
             return self._write(write)
         except UniqueConflict:
             return False
+
+    def record_place(
+        self, doc_id: str, place: dict[str, Any], *, actor: str, reason: str
+    ) -> Document:
+        """Change an archived document's place in its dossier (``component_code``, ``kind``,
+        ``procedure_code``, ``place_source``), with its event row and, the archived copy
+        being described anew, a ``document.archived`` event carrying the new place.
+        The caller has written the new metadata into the archive first."""
+        bad = set(place) - {"component_code", "kind", "procedure_code", "place_source"}
+        if bad:
+            raise TransitionError(f"not a place: {sorted(bad)}")
+        key = new_key()
+
+        def write(tx: LedgerTx) -> Document:
+            row = tx.execute(
+                f"SELECT * FROM documents WHERE id = ?{tx.dialect.for_update}", (doc_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no document {doc_id}")
+            if row["state"] not in (ARCHIVED, INDEXED):
+                raise TransitionError(f"document {doc_id} is {row['state']}, not archived")
+            if all(row[k] == v for k, v in place.items()):
+                return as_document(row)  # said before (or a repeat after a broken connection)
+            values = {**place, "updated_at": now()}
+            cols = ", ".join(f"{k} = ?" for k in values)
+            tx.execute(f"UPDATE documents SET {cols} WHERE id = ?", (*values.values(), doc_id))
+            state = row["state"]
+            _event(tx, actor, doc_id, row["batch_id"], state, state, "place", reason)
+            doc = as_document({**dict(row), **values})
+            announce(tx, key, doc, [ARCHIVED_EVENT])
+            return doc
+
+        return self._write(write)
 
     # -- reading ---------------------------------------------------------------------------
     @staticmethod

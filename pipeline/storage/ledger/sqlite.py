@@ -95,6 +95,51 @@ CREATE TABLE IF NOT EXISTS events (
     reason TEXT
 );
 CREATE INDEX IF NOT EXISTS events_document ON events(document_id);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_key TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    occurred_at TEXT NOT NULL,
+    dossier_code TEXT,
+    document_id TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox_cursors (
+    webhook TEXT PRIMARY KEY,
+    last_event_id INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox_deliveries (
+    webhook TEXT NOT NULL,
+    event_id INTEGER NOT NULL REFERENCES outbox(id),
+    dossier_key TEXT NOT NULL,
+    document_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at REAL NOT NULL,
+    holder TEXT,
+    lease_until REAL,
+    last_status INTEGER,
+    last_error TEXT,
+    delivered_at TEXT,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (webhook, event_id)
+);
+CREATE INDEX IF NOT EXISTS outbox_deliveries_due
+    ON outbox_deliveries(webhook, event_id) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS outbox_deliveries_open_dossier
+    ON outbox_deliveries(webhook, dossier_key, event_id) WHERE state <> 'delivered';
+CREATE INDEX IF NOT EXISTS outbox_deliveries_open_document
+    ON outbox_deliveries(webhook, document_id, event_id) WHERE state <> 'delivered';
+CREATE INDEX IF NOT EXISTS outbox_deliveries_state ON outbox_deliveries(state, event_id);
+CREATE TABLE IF NOT EXISTS outbox_replays (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id INTEGER NOT NULL,
+    webhook TEXT,
+    actor TEXT NOT NULL,
+    requested_at TEXT NOT NULL,
+    applied_at TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_replays_open ON outbox_replays(id) WHERE applied_at IS NULL;
 """
 _SQLITE_TYPES = {str: "TEXT", int: "INTEGER", float: "REAL", bytes: "BLOB", bool: "INTEGER"}
 

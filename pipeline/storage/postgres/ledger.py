@@ -100,6 +100,63 @@ def _stack_indexes() -> list[str]:
     ]
 
 
+def _outbox() -> list[str]:
+    # The events a one-stop system is told of, and their deliveries to each webhook
+    # (pipeline/storage/ledger/outbox.py). The trigger keeps every event true to the ledger
+    # as the inserting transaction sees it: the document exists, is in the state (or has
+    # the signature) its type says, in that dossier, with those hashes. The web and operator
+    # roles may insert (an operator's decision can settle a duplicate), so none of them can
+    # announce what did not happen.
+    refuse = (
+        "RAISE EXCEPTION 'outbox event % does not match document %', NEW.type,"
+        " NEW.document_id USING ERRCODE = 'insufficient_privilege';"
+    )
+    return [
+        "CREATE TABLE outbox (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+        " event_key TEXT NOT NULL UNIQUE, type TEXT NOT NULL, occurred_at TEXT NOT NULL,"
+        " dossier_code TEXT, document_id TEXT NOT NULL, data TEXT NOT NULL)",
+        "CREATE TABLE outbox_cursors (webhook TEXT PRIMARY KEY, last_event_id BIGINT NOT NULL)",
+        "CREATE TABLE outbox_deliveries (webhook TEXT NOT NULL,"
+        " event_id BIGINT NOT NULL REFERENCES outbox(id), dossier_key TEXT NOT NULL,"
+        " document_id TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+        " next_at DOUBLE PRECISION NOT NULL, holder TEXT, lease_until DOUBLE PRECISION,"
+        " last_status INTEGER, last_error TEXT, delivered_at TEXT, updated_at TEXT NOT NULL,"
+        " PRIMARY KEY (webhook, event_id))",
+        "CREATE INDEX outbox_deliveries_due ON outbox_deliveries (webhook, event_id)"
+        " WHERE state = 'pending'",
+        "CREATE INDEX outbox_deliveries_open_dossier ON outbox_deliveries"
+        " (webhook, dossier_key, event_id) WHERE state <> 'delivered'",
+        "CREATE INDEX outbox_deliveries_open_document ON outbox_deliveries"
+        " (webhook, document_id, event_id) WHERE state <> 'delivered'",
+        "CREATE INDEX outbox_deliveries_state ON outbox_deliveries (state, event_id)",
+        "CREATE TABLE outbox_replays (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+        " event_id BIGINT NOT NULL, webhook TEXT, actor TEXT NOT NULL,"
+        " requested_at TEXT NOT NULL, applied_at TEXT)",
+        "CREATE INDEX outbox_replays_open ON outbox_replays (id) WHERE applied_at IS NULL",
+        "CREATE FUNCTION sohoa_outbox_true() RETURNS trigger LANGUAGE plpgsql AS $body$"
+        " DECLARE d documents%ROWTYPE; facts jsonb := NEW.data::jsonb; BEGIN"
+        " SELECT * INTO d FROM documents WHERE id = NEW.document_id;"
+        f" IF NOT FOUND THEN {refuse} END IF;"
+        " IF NEW.type = 'document.signed' THEN"
+        "  IF d.signature IS NULL OR d.signature = 'pending' THEN"
+        f"   {refuse} END IF;"
+        " ELSIF NEW.type = 'document.archived' THEN"
+        "  IF d.state NOT IN ('archived', 'indexed') THEN"
+        f"   {refuse} END IF;"
+        f" ELSIF NEW.type <> 'document.' || d.state THEN {refuse}"
+        " END IF;"
+        " IF NEW.dossier_code IS DISTINCT FROM d.dossier_code"
+        " OR facts->>'state' IS DISTINCT FROM d.state"
+        " OR facts->>'sha256' IS DISTINCT FROM d.sha256"
+        " OR facts->>'signature_level' IS DISTINCT FROM d.signature"
+        " OR (facts->>'pdf_sha256' IS NOT NULL AND facts->>'pdf_sha256' IS DISTINCT FROM"
+        "  d.pdf_sha256)"
+        f" THEN {refuse} END IF; RETURN NEW; END $body$",
+        "CREATE TRIGGER sohoa_outbox_true BEFORE INSERT ON outbox"
+        " FOR EACH ROW EXECUTE FUNCTION sohoa_outbox_true()",
+    ]
+
+
 MIGRATIONS = (
     Migration(1, "batches, documents, ordinals, events", _documents_table),
     Migration(2, "documents by signature state (sign --pending)", _signature_index),
@@ -109,6 +166,7 @@ MIGRATIONS = (
         "the raw original's version id, recorded at custody",
         lambda: ["ALTER TABLE documents ADD COLUMN IF NOT EXISTS raw_version TEXT"],
     ),
+    Migration(5, "the outbox: events, deliveries to webhooks, replays", _outbox),
 )
 
 
