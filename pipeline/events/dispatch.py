@@ -40,6 +40,7 @@ from pipeline.storage.ledger import Ledger
 from pipeline.storage.ledger.outbox import Delivery
 
 _MAX_ANSWER = 64 * 1024  # what is read of a receiver's answer (it is not used)
+ROUNDS = 50  # claims a webhook per pass, at most (then the next pass goes on)
 
 
 @dataclass(frozen=True)
@@ -148,17 +149,24 @@ class Dispatcher:
         self._rand = random.Random()
 
     def pass_once(self) -> PassReport:
-        """One round: fan-out, replays, then each webhook's due deliveries."""
+        """One round: fan-out, replays, then each webhook's due deliveries. Only the first
+        undelivered event of a dossier is due, so after a delivery the next one is: the
+        round claims again for as long as its last claim delivered something (at most
+        :data:`ROUNDS` claims a webhook), and a dossier's events all go in one round."""
         outbox = self.ledger.outbox
         report = PassReport()
         for hook in self.endpoints:
             report.fanned_out += outbox.fan_out(hook.name)
         report.replayed = outbox.apply_replays()
         for hook in self.endpoints:
-            claimed = outbox.claim(
-                hook.name, self.holder, self.lease_seconds, self.cfg.webhooks.batch
-            )
-            self._deliver(hook, claimed, report)
+            for _ in range(ROUNDS):
+                before = report.delivered
+                claimed = outbox.claim(
+                    hook.name, self.holder, self.lease_seconds, self.cfg.webhooks.batch
+                )
+                self._deliver(hook, claimed, report)
+                if not claimed or report.delivered == before:
+                    break
         return report
 
     def _deliver(self, hook: WebhookEndpoint, claimed: list[Delivery], report: PassReport) -> None:
