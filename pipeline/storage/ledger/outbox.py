@@ -59,6 +59,17 @@ _FAN_OUT_BATCH = 1000
 _DOSSIER_KEY = "COALESCE(dossier_code, 'document:' || document_id)"
 
 
+# An earlier undelivered event of the same dossier (or document) to the same webhook: one
+# subquery per key, each answered from its own partial index by its first entry.
+def _earlier(key: str, what: str = "1") -> str:
+    # The states as literals, not parameters: a partial index is used only when the
+    # planner sees that the query's condition implies the index's.
+    return (
+        f"SELECT {what} FROM outbox_deliveries e WHERE e.webhook = d.webhook"
+        f" AND e.{key} = d.{key} AND e.state <> '{DELIVERED}' AND e.event_id < d.event_id"
+    )
+
+
 @dataclass(frozen=True)
 class OutboxEvent:
     """One event as the outbox keeps it (``data``: the facts, links relative)."""
@@ -207,6 +218,17 @@ class Outbox:
     def fan_out(self, webhook: str) -> int:
         """New events become pending deliveries to ``webhook``; how many did."""
 
+        def news(tx: LedgerTx) -> bool:
+            row = tx.execute(
+                "SELECT (SELECT MAX(id) FROM outbox) AS top,"
+                " (SELECT last_event_id FROM outbox_cursors WHERE webhook = ?) AS seen",
+                (webhook,),
+            ).fetchone()
+            return row["top"] is not None and (row["seen"] is None or row["top"] > row["seen"])
+
+        if not self._read(news):  # an idle dispatcher takes no write lock
+            return 0
+
         def write(tx: LedgerTx) -> int:
             row = tx.execute(
                 f"SELECT last_event_id FROM outbox_cursors WHERE webhook = ?"
@@ -248,6 +270,13 @@ class Outbox:
 
     def apply_replays(self) -> int:
         """Carry out operators' replay requests: each delivery named is due again."""
+        asked = self._read(
+            lambda tx: tx.execute(
+                "SELECT 1 AS one FROM outbox_replays WHERE applied_at IS NULL LIMIT 1"
+            ).fetchone()
+        )
+        if asked is None:
+            return 0
 
         def write(tx: LedgerTx) -> int:
             lock = tx.dialect.skip_locked
@@ -284,13 +313,12 @@ class Outbox:
             now = tx.clock()
             rows = tx.execute(
                 "SELECT d.event_id FROM outbox_deliveries d"
-                " WHERE d.webhook = ? AND d.state = ? AND d.next_at <= ?"
+                f" WHERE d.webhook = ? AND d.state = '{PENDING}' AND d.next_at <= ?"
                 " AND (d.lease_until IS NULL OR d.lease_until < ?)"
-                " AND NOT EXISTS (SELECT 1 FROM outbox_deliveries e WHERE e.webhook = d.webhook"
-                "  AND e.state <> ? AND e.event_id < d.event_id"
-                "  AND (e.dossier_key = d.dossier_key OR e.document_id = d.document_id))"
+                f" AND NOT EXISTS ({_earlier('dossier_key')})"
+                f" AND NOT EXISTS ({_earlier('document_id')})"
                 f" ORDER BY d.event_id LIMIT ?{tx.dialect.skip_locked}",
-                (webhook, PENDING, now, now, DELIVERED, limit),
+                (webhook, now, now, limit),
             ).fetchall()
             ids = [int(r["event_id"]) for r in rows]
             if not ids:
@@ -406,25 +434,28 @@ class Outbox:
 
         def read(tx: LedgerTx) -> list[Delivery]:
             rows = tx.execute(
-                f"SELECT {_DELIVERY_COLUMNS}, (SELECT MIN(e.event_id) FROM outbox_deliveries e"
-                "  WHERE e.webhook = d.webhook AND e.state <> ? AND e.event_id < d.event_id"
-                "  AND (e.dossier_key = d.dossier_key OR e.document_id = d.document_id))"
-                " AS waiting_for, EXISTS (SELECT 1 FROM outbox_replays r WHERE r.event_id ="
+                f"SELECT {_DELIVERY_COLUMNS},"
+                f" ({_earlier('dossier_key', 'MIN(e.event_id)')}) AS by_dossier,"
+                f" ({_earlier('document_id', 'MIN(e.event_id)')}) AS by_document,"
+                " EXISTS (SELECT 1 FROM outbox_replays r WHERE r.event_id ="
                 " d.event_id AND r.applied_at IS NULL AND (r.webhook IS NULL OR r.webhook ="
                 " d.webhook)) AS replay_requested"
                 " FROM outbox_deliveries d JOIN outbox o ON o.id = d.event_id"
                 f" WHERE d.state IN ({marks(states)}) AND d.event_id > ?"
                 " ORDER BY d.event_id, d.webhook LIMIT ?",
-                (DELIVERED, *states, after, limit),
+                (*states, after, limit),
             )
-            return [
-                _delivery(
-                    r,
-                    waiting_for=r["waiting_for"],
-                    replay_requested=bool(r["replay_requested"]),
+            out = []
+            for r in rows:
+                behind = [v for v in (r["by_dossier"], r["by_document"]) if v is not None]
+                out.append(
+                    _delivery(
+                        r,
+                        waiting_for=min(behind) if behind else None,
+                        replay_requested=bool(r["replay_requested"]),
+                    )
                 )
-                for r in rows
-            ]
+            return out
 
         return self._read(read)
 
