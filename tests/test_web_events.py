@@ -115,3 +115,19 @@ def test_the_assign_form_gives_the_place_in_the_dossier(world, op):
     )
     assert row.details["component_code"] == "KQ_01" and row.details["kind"] == "result"
     ledger.close()
+
+
+def test_the_dossier_table_shows_each_documents_place(world, op):
+    from pipeline.storage.index import SqliteIndex
+    from tests.test_search_minio import archive_meta
+
+    code = "000.00.13.H38-261201-0043"
+    index = SqliteIndex(world.web.index_path)
+    for n, place in ((1, {"component_code": "TP_01", "kind": "submitted"}), (2, {})):
+        meta = {**archive_meta(code, n, "motcua-01", "Đơn", 1), **place}
+        index.index_document(meta, ["Đơn đề nghị cấp phép"])
+    index.close()
+    page = op.get(f"/dossier/{code}")
+    assert page.status_code == 200 and '<th scope="col">Thành phần hồ sơ</th>' in page.text
+    assert "TP_01 (nộp)" in page.text
+    assert page.text.count("<td>—</td>") >= 1  # the document whose place nobody gave
