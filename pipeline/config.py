@@ -245,6 +245,104 @@ class AuditConfig:
     chain: str | None = None
 
 
+# --------------------------------------------------------------------------- webhooks
+# Events for the one-stop system (issue 21, DESIGN §10), POSTed signed to each webhook by
+# `sohoa events deliver` (and `sohoa worker`). One webhook from the environment
+# (SOHOA_WEBHOOK_URL, SOHOA_WEBHOOK_SECRET), or several in the file, each naming the
+# environment variable that holds its secret (secret_env): secrets never sit in a file.
+
+
+@dataclass(frozen=True)
+class WebhookEndpoint:
+    name: str
+    url: str
+    secret: str | None = field(default=None, repr=False)  # read from secret_env at load
+    secret_env: str | None = None
+
+
+@dataclass(frozen=True)
+class WebhooksConfig:
+    url: str | None = None  # SOHOA_WEBHOOK_URL: one webhook, named "default"
+    secret: str | None = field(default=None, repr=False)  # SOHOA_WEBHOOK_SECRET
+    endpoints: tuple[WebhookEndpoint, ...] = ()  # several: [{name, url, secret_env}]
+    timeout_seconds: float = 10.0  # one POST, whole: connect, send, answer
+    max_attempts: int = 12  # then the delivery is dead, shown to operators until replayed
+    backoff_seconds: float = 5.0  # the wait after the first failure, doubled after each…
+    backoff_max_seconds: float = 3600.0  # …up to this; each wait drawn from its upper half
+    poll_seconds: float = 2.0  # how often an idle dispatcher looks for new events
+    batch: int = 20  # deliveries one dispatcher takes per webhook and pass
+
+
+_WEBHOOK_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+
+def _webhook_secrets(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    """Each webhook of the file as a record, its secret read from the variable it names."""
+    section = data.get("webhooks")
+    if not isinstance(section, Mapping) or "endpoints" not in section:
+        return
+    raw = section.get("endpoints") or []
+    if not isinstance(raw, list):
+        raise ConfigError("webhooks.endpoints must be a list of {name, url, secret_env}")
+    endpoints = []
+    for n, item in enumerate(raw):
+        where = f"webhooks.endpoints[{n}]"
+        if not isinstance(item, Mapping) or set(item) - {"name", "url", "secret_env"}:
+            raise ConfigError(
+                f"{where} takes name, url and secret_env (the secret comes from the"
+                " environment variable secret_env names, never from the file)"
+            )
+        secret_env = item.get("secret_env")
+        endpoints.append(
+            WebhookEndpoint(
+                name=str(item.get("name") or ""),
+                url=str(item.get("url") or ""),
+                secret=env.get(str(secret_env)) if secret_env else None,
+                secret_env=str(secret_env) if secret_env else None,
+            )
+        )
+    data["webhooks"] = {**section, "endpoints": tuple(endpoints)}
+
+
+def webhook_endpoints(cfg: Config) -> list[WebhookEndpoint]:
+    """Every configured webhook: SOHOA_WEBHOOK_URL's (``default``), then the file's."""
+    hooks = cfg.webhooks
+    out = list(hooks.endpoints)
+    if hooks.url:
+        out.insert(0, WebhookEndpoint("default", hooks.url, hooks.secret, "SOHOA_WEBHOOK_SECRET"))
+    return out
+
+
+def _validate_webhooks(cfg: Config) -> None:
+    hooks = cfg.webhooks
+    names: set[str] = set()
+    for hook in webhook_endpoints(cfg):
+        if not _WEBHOOK_NAME_RE.fullmatch(hook.name):
+            raise ConfigError(
+                f"webhook name {hook.name!r}: 1-40 of a-z, 0-9, '_' and '-', starting with a"
+                " letter or digit"
+            )
+        if hook.name in names:
+            raise ConfigError(f"two webhooks are named {hook.name}")
+        names.add(hook.name)
+        if not hook.url.startswith(("https://", "http://")) or any(c in hook.url for c in " \n"):
+            raise ConfigError(f"webhook {hook.name}: the url must be http(s)://…")
+        if not hook.secret or len(hook.secret) < 16:
+            where = hook.secret_env or "its secret_env"
+            raise ConfigError(
+                f"webhook {hook.name} needs a secret of at least 16 characters in {where}"
+            )
+    if hooks.timeout_seconds <= 0 or hooks.poll_seconds <= 0:
+        raise ConfigError("webhooks.timeout_seconds and webhooks.poll_seconds must be positive")
+    if hooks.max_attempts < 1 or hooks.batch < 1:
+        raise ConfigError("webhooks.max_attempts and webhooks.batch must be at least 1")
+    if not 0 < hooks.backoff_seconds <= hooks.backoff_max_seconds:
+        raise ConfigError("webhooks.backoff_seconds must be > 0 and <= backoff_max_seconds")
+
+
+# ------------------------------------------------------------------------ end webhooks
+
+
 # --------------------------------------------------------------------------- signing
 # The agency's PAdES signature (DESIGN §3, §9). Everything a signing step needs
 # except the secrets: the PIN and passphrase are read by ``pipeline.sign.secrets``
@@ -384,6 +482,7 @@ class Config:
     sign: SignConfig = field(default_factory=SignConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
+    webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
 
     @property
     def ledger_path(self) -> Path:
@@ -430,6 +529,8 @@ _ENV_MAP: dict[str, tuple[str, ...]] = {
     "SOHOA_BROKER_URL": ("broker", "url"),
     "SOHOA_TASK_KEY": ("broker", "task_key"),
     **_API_ENV,
+    "SOHOA_WEBHOOK_URL": ("webhooks", "url"),
+    "SOHOA_WEBHOOK_SECRET": ("webhooks", "secret"),
 }
 
 
@@ -519,6 +620,7 @@ _SECTIONS: dict[str, type] = {
     "sign": SignConfig,
     "audit": AuditConfig,
     "api": ApiConfig,
+    "webhooks": WebhooksConfig,
 }
 
 
@@ -552,6 +654,7 @@ def load_config(
             data = _merge(data, patch)
     if overrides:
         data = _merge(data, overrides)
+    _webhook_secrets(data, env)
     home = Path(str(data.get("home") or "./var")).expanduser()
     inbox = data.get("inbox")
     data["home"] = home.resolve()
@@ -637,6 +740,7 @@ def _validate(cfg: Config) -> None:
     _validate_access(cfg)
     _validate_sign(cfg.sign)
     _validate_api(cfg.api)
+    _validate_webhooks(cfg)
 
 
 def _validate_access(cfg: Config) -> None:
@@ -708,6 +812,10 @@ def public_dict(cfg: Config) -> dict[str, Any]:
     for section in ("database", "broker"):  # URLs may carry a password
         if data[section].get("url"):
             data[section]["url"] = _without_password(data[section]["url"])
+    hooks = data["webhooks"]
+    for hook in [hooks, *hooks["endpoints"]]:
+        if hook.get("secret"):
+            hook["secret"] = "(set)"
     return data
 
 

@@ -134,6 +134,16 @@ BEYOND_DECISIONS = [
      " VALUES ('x', 'X', 'x', 1, '{}')", "write the index"),
     ("DELETE FROM search_docs", "remove from the index"),
     ("DELETE FROM search_pages", "remove pages from the index"),
+    # the outbox (issue 21): ask for a replay, never deliver, settle or announce a lie
+    ("UPDATE outbox_deliveries SET state = 'delivered'", "mark an event delivered"),
+    ("DELETE FROM outbox_deliveries", "drop deliveries"),
+    ("DELETE FROM outbox", "drop events"),
+    ("UPDATE outbox SET type = 'document.archived'", "rewrite an event"),
+    ("UPDATE outbox_cursors SET last_event_id = 0", "rewind a webhook"),
+    ("INSERT INTO outbox (event_key, type, occurred_at, dossier_code, document_id, data)"
+     " SELECT 'x', 'document.archived', 'now', dossier_code, id, '{\"state\": \"failed\"}'"
+     " FROM documents WHERE state = 'failed' LIMIT 1", "announce a failed document archived"),
+    ("UPDATE outbox_replays SET applied_at = 'now'", "swallow a replay request"),
 ]  # fmt: skip
 MATRIX = (
     [("worker", sql, what) for sql, what in AUDIT_AND_SCHEMA]
@@ -250,6 +260,45 @@ def test_web_and_operator_record_decisions_for_a_worker(office_db):
     finally:
         web.close()
         operator.close()
+
+
+def test_web_and_operator_ask_for_replays_and_a_worker_delivers(office_db):
+    """The events' tables (issue 21) with each machine's own role: the worker's dispatcher
+    fans out, claims, settles and carries out replays; the web and operator read the
+    deliveries and the feed, and may only ask for a replay."""
+    from pipeline.storage.ledger.outbox import DEAD, PENDING
+
+    worker, web = Database(office_db.urls["worker"], pool_size=1), None
+    try:
+        wk = PostgresLedger(worker, owns_db=False)
+        assert wk.outbox.fan_out("igate") >= 1
+        (first, *_) = wk.outbox.claim("igate", "worker:1", 60, 1)
+        wk.outbox.settle(first, "worker:1", delivered=False, status=500, error="x", retry_in=None)
+        for role in ("web", "operator"):
+            web = Database(office_db.urls[role], pool_size=1)
+            ledger = PostgresLedger(web, owns_db=False)
+            assert [d.event.id for d in ledger.outbox.deliveries(states=(DEAD,))] == [
+                first.event.id
+            ]
+            assert ledger.events_after(0, 100)  # the feed
+            assert ledger.outbox.request_replay(first.event.id, "igate", f"{role}:op") == 1
+            outbox = ledger.outbox
+            refused = f"the database role {office_db.users[role]}"
+            with pytest.raises(NotAllowed, match=refused):
+                outbox.apply_replays()
+            with pytest.raises(NotAllowed, match=refused):
+                outbox.claim("igate", "web:1", 60, 5)
+            with pytest.raises(NotAllowed, match=refused):
+                outbox.fan_out("elsewhere")
+            web.close()
+            web = None
+        assert wk.outbox.apply_replays() == 2  # the web's request and the operator's
+        (again,) = [d for d in wk.outbox.deliveries() if d.event.id == first.event.id]
+        assert (again.state, again.attempts) == (PENDING, 0)
+    finally:
+        worker.close()
+        if web is not None:
+            web.close()
 
 
 # --------------------------------------------------------------- schema, setup, rotation

@@ -189,3 +189,30 @@ def test_a_split_is_recorded_once_and_its_documents_share_the_bytes(led):
     twin = _doc(led, sha="c" * 64, name="again.pdf")
     with pytest.raises(DuplicateContent):
         led.transition(twin.id, st.STORED_RAW, actor="w", stage="t")
+
+
+def test_a_stack_comes_back_whole_when_the_ledger_is_rebuilt(led):
+    """The further documents of a stack share their source's bytes: restoring them (ledger
+    rebuild) must not take them for a second live copy of those bytes."""
+    doc = _doc(led, "b" * 64, "stack.pdf")
+    batch = led.get_batch(doc.batch_id)
+    code = "000.00.13.H38-261127-0003"
+    head = type(doc)(
+        **{**doc.__dict__, "id": "dhead0000001", "state": st.ARCHIVED, "sha256": "7" * 64}
+    )
+    child = type(doc)(
+        **{
+            **head.__dict__,
+            "id": "dchild000002",
+            "parent_id": head.id,
+            "segment": 2,
+            "dossier_code": code,
+            "ordinal": 2,
+        }
+    )
+    assert led.restore(batch, head, "rebuild", "from the archive") is True
+    assert led.restore(batch, child, "rebuild", "from the archive") is True
+    assert [d.id for d in led.family(head.id)] == [head.id, child.id]
+    # A second file with those bytes is still refused as a live twin of the head.
+    twin = type(doc)(**{**head.__dict__, "id": "dtwin0000003"})
+    assert led.restore(batch, twin, "rebuild", "from the archive") is False

@@ -48,6 +48,7 @@ from pathlib import Path
 from pipeline import names
 from pipeline.config import Config, watch_processes
 from pipeline.dossier import codes as dossier
+from pipeline.dossier.place import FOLDER, SUBMITTED, Place, folder_component
 from pipeline.errors import StorageUnavailable, Unavailable
 from pipeline.flow import custody, intake
 from pipeline.flow.context import Services
@@ -180,20 +181,41 @@ def scan(inbox: Path, extensions: tuple[str, ...]) -> Scan:
     return Scan(files, skipped)
 
 
-def locate(inbox: Path, path: Path) -> tuple[str | None, str | None]:
-    """``inbox/<station>/[<folders>/]file`` → (station, folder), as display names.
+@dataclass(frozen=True)
+class Location:
+    """Where a file lies in the inbox, as display names: its station, its folder (a dossier
+    code, or not) and the component code a folder right below the dossier folder gives."""
+
+    station: str | None
+    folder: str | None
+    component: str | None = None
+
+    @property
+    def place(self) -> Place | None:
+        """The document's place in its dossier (a submitted paper unless said otherwise)."""
+        if self.component is None:
+            return None
+        return Place(self.component, SUBMITTED, None, FOLDER)
+
+
+def locate(inbox: Path, path: Path) -> Location:
+    """``inbox/<station>/[<folders>/]file`` → its :class:`Location`.
 
     The folder is the nearest one above the file whose name is a valid dossier
     code, so ``<station>/<code>/scans/2026/x.pdf`` belongs to ``<code>``; with
     none, the file's own folder (the document then waits for ``sohoa assign``).
+    The folder right below the dossier folder names the document's component
+    (``<station>/<code>/<component>/x.pdf``: MaThanhPhanHoSo) when its name can be
+    one (:func:`~pipeline.dossier.place.folder_component`).
     """
     parts = path.relative_to(inbox).parts
     station = names.display(parts[0]) if len(parts) >= 2 else None
     folders = [names.display(p) for p in parts[1:-1]]
-    for name in reversed(folders):
-        if dossier.code_from_folder(name):
-            return station, name
-    return station, (folders[-1] if folders else None)
+    for at in range(len(folders) - 1, -1, -1):
+        if dossier.code_from_folder(folders[at]):
+            below = folders[at + 1] if at + 1 < len(folders) else None
+            return Location(station, folders[at], folder_component(below))
+    return Location(station, folders[-1] if folders else None)
 
 
 def group_key(inbox: Path, path: Path) -> Path:
@@ -377,7 +399,7 @@ class Watcher:
         how many files left the inbox.
         """
         inbox = self.cfg.inbox
-        station, _ = locate(inbox, files[0].path)
+        station = locate(inbox, files[0].path).station
         origin = names.display(group_key(inbox, files[0].path).relative_to(inbox))
         key = group_key(inbox, files[0].path)
         # A group whose duplicates were held keeps its batch for them.
@@ -411,6 +433,7 @@ class Watcher:
                 if twin is not None and not self._resumes(twin, path):
                     self.held[path] = twin
                     continue
+                where = locate(inbox, path)
                 doc = custody.accept_file(
                     self.ledger,
                     self.services.objects,
@@ -418,11 +441,12 @@ class Watcher:
                     path,
                     batch_id=batch_id,
                     station=station,
-                    folder_name=locate(inbox, path)[1],
+                    folder_name=where.folder,
                     dossier_hint=None,
                     actor=self.actor,
                     known=fp,
                     twin=self.held.pop(path, None),
+                    place=where.place,
                 )
             except Unavailable:
                 raise
@@ -469,6 +493,7 @@ class Watcher:
     ) -> Document:
         """A station's custody: original and custody record into raw, the file out of the
         inbox; the document (as the intake will record it) for the report."""
+        where = locate(self.cfg.inbox, path)
         record, key = custody.hand_over(
             self.services.objects,
             path,
@@ -477,9 +502,11 @@ class Watcher:
             seq=seq,
             station=station,
             origin=origin,
-            folder_name=locate(self.cfg.inbox, path)[1],
+            folder_name=where.folder,
             actor=self.station_actor,
             known=fp,
+            component_code=where.component,
+            kind=SUBMITTED if where.component else None,
         )
         doc = intake.as_document(record, key)
         self.in_custody.append(doc)

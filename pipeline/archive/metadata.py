@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline import __version__
+from pipeline.dossier.place import Place
 from pipeline.dossier.split import IgnoredCode, Segment
 from pipeline.extract.fields import DocumentFields
 from pipeline.lang.textnorm import nfc
@@ -90,9 +91,12 @@ def build(
     composition: Composition | None = None,
     signature: dict[str, Any] | None = None,
     signature_pending: dict[str, Any] | None = None,
+    place: Place | None = None,
 ) -> dict[str, Any]:
-    """The metadata JSON: Circular 05/2025's document fields, then scan/ocr/pages/file/source,
-    then the signature (``SignatureRecord.as_metadata()``) or why it is still missing.
+    """The metadata JSON: Circular 05/2025's document fields, the document's place in its
+    dossier (``component_code``, ``kind``, ``procedure_code``: what a one-stop system files
+    it under), then scan/ocr/pages/file/source, then the signature
+    (``SignatureRecord.as_metadata()``) or why it is still missing.
 
     ``pages[].page`` is the page in the archived PDF, ``pages[].source_page`` the page
     of the scanned file it came from (they differ for a stack's later documents).
@@ -115,6 +119,7 @@ def build(
         "dossier_code": code,
         "doc_id": f"{code}.{ordinal}",
         "doc_ordinal": ordinal,
+        **place_fields(place or Place()),
         "type_name": type_name,
         "code_number": values["code_number"],
         "code_notation": values["code_notation"],
@@ -187,7 +192,41 @@ def build(
             "batch_id": doc.batch_id,
             "version": __version__,
             "dossier_source": origin.dossier_source,
+            "place_source": (place or Place()).fields()["place_source"],
         },
+    }
+
+
+def place_fields(place: Place) -> dict[str, str | None]:
+    """The document-level keys of the place in the dossier (null when not known)."""
+    return {
+        "component_code": place.component_code,
+        "kind": place.kind,
+        "procedure_code": place.procedure_code,
+    }
+
+
+def place_of(meta: dict[str, Any]) -> Place:
+    """The place an archived document's metadata records (none, for metadata made before)."""
+
+    def text(key: str) -> str | None:
+        value = meta.get(key)
+        return value if isinstance(value, str) and value else None
+
+    sohoa = meta.get("sohoa") if isinstance(meta.get("sohoa"), dict) else {}
+    return Place(
+        text("component_code"), text("kind"), text("procedure_code"), sohoa.get("place_source")
+    )
+
+
+def ledger_fields(meta: dict[str, Any]) -> dict[str, Any]:
+    """What the ledger keeps of an archived document's metadata beside its keys: the place
+    in the dossier, the PDF's SHA-256 and the signature's state (rebuild, recovery)."""
+    file = meta.get("file") if isinstance(meta.get("file"), dict) else {}
+    return {
+        **place_of(meta).fields(),
+        "pdf_sha256": file.get("sha256"),
+        "signature": signature_state(meta),
     }
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from pipeline.archive.layout import archived_from, metadata_keys, record_source, source_entry
-from pipeline.archive.metadata import signature_state
+from pipeline.archive.metadata import ledger_fields
 from pipeline.storage.ledger import Document, Ledger
 from pipeline.storage.ledger.records import new_id, now
 from pipeline.storage.ledger.states import ARCHIVED, FAILED
@@ -29,6 +29,7 @@ _SEGMENT_INFO_KEYS = (
     "separator_page",
     "separator_code",
     "cover_type",
+    "cover_place",
     "cover_archived",
     "skipped_pages",
     "opened_by",
@@ -82,7 +83,7 @@ def _archived_row(key: str, meta: dict[str, Any]) -> tuple[dict[str, Any], Docum
         duplicate_of=None,
         created_at=stamp,
         updated_at=now(),
-        signature=signature_state(meta),
+        **ledger_fields(meta),  # the place in the dossier, the PDF's SHA-256, the signature
     )
     split = meta.get("split")
     if isinstance(split, dict) and split.get("source_pages"):

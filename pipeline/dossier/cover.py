@@ -1,6 +1,8 @@
 """The cover (separator) sheet: an A4 page that starts a new document in a scanned stack.
 
-The QR holds ``SOHOA-COVER|<code>[|<type>]`` (see :mod:`pipeline.dossier.split`) with
+The QR holds ``SOHOA-COVER|<code>[|<type>]``, and the document's place in the dossier
+when one is given (``|c=<component>|k=<kind>|p=<procedure>``, :mod:`pipeline.dossier.place`;
+see :mod:`pipeline.dossier.split`), with
 modules of about 1.6 mm, far above what zxing-cpp needs at 150 dpi or through a
 photocopy (bench/qr); the code is printed large under it so a clerk can read it and
 an OCR-only reader still finds it. Vietnamese is drawn with Noto Sans (or DejaVu
@@ -16,6 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from pipeline.dossier.codes import normalize_code
+from pipeline.dossier.place import COVER, RESULT, checked_place
 from pipeline.dossier.split import CoverPayload
 from pipeline.errors import UsageError
 from pipeline.lang.textnorm import nfc
@@ -54,23 +57,41 @@ def _mm(value: float) -> int:
     return round(value * DPI / 25.4)
 
 
-def cover_payload(code: str, doc_type: str | None = None) -> CoverPayload:
-    """Validate what goes on a sheet: a valid code, and a short type without ``|``."""
+def cover_payload(
+    code: str,
+    doc_type: str | None = None,
+    *,
+    component: str | None = None,
+    kind: str | None = None,
+    procedure: str | None = None,
+) -> CoverPayload:
+    """Validate what goes on a sheet: a valid code, a short type without ``|``, and the
+    document's place in the dossier (each part checked by :mod:`pipeline.dossier.place`)."""
     canonical = normalize_code(code)
     if canonical is None:
         raise UsageError(f"not a valid dossier code: {code!r} (e.g. 000.00.13.H38-261127-0001)")
-    kind = nfc(doc_type).strip() if doc_type else None
-    if kind and ("|" in kind or len(kind) > MAX_TYPE_CHARS or not kind.isprintable()):
+    type_text = nfc(doc_type).strip() if doc_type else None
+    if type_text and (
+        "|" in type_text or len(type_text) > MAX_TYPE_CHARS or not type_text.isprintable()
+    ):
         raise UsageError(f"--type must be printable, without '|', at most {MAX_TYPE_CHARS} chars")
-    return CoverPayload(canonical, kind or None)
+    place = checked_place(component, kind, procedure, COVER)
+    return CoverPayload(canonical, type_text or None, None if place.empty else place)
 
 
-def render_cover(code: str, doc_type: str | None = None):
+def render_cover(
+    code: str,
+    doc_type: str | None = None,
+    *,
+    component: str | None = None,
+    kind: str | None = None,
+    procedure: str | None = None,
+):
     """The sheet as a gray PIL image at :data:`DPI` (A4 portrait)."""
     import segno
     from PIL import Image, ImageDraw, ImageFont
 
-    payload = cover_payload(code, doc_type)
+    payload = cover_payload(code, doc_type, component=component, kind=kind, procedure=procedure)
     w, h = _mm(A4_MM[0]), _mm(A4_MM[1])
     page = Image.new("L", (w, h), 255)
     draw = ImageDraw.Draw(page)
@@ -105,16 +126,36 @@ def render_cover(code: str, doc_type: str | None = None):
     y = centred(payload.code, y, "bold", 34)
     if payload.doc_type:
         y = centred("Loại tài liệu", y + _mm(8), "regular", 16)
-        centred(payload.doc_type, y, "bold", 26)
+        y = centred(payload.doc_type, y, "bold", 26)
+    place = payload.place
+    if place is not None:
+        lines = []
+        if place.component_code:
+            lines.append(f"Thành phần hồ sơ: {place.component_code}")
+        if place.kind:
+            lines.append("Giấy tờ kết quả" if place.kind == RESULT else "Giấy tờ nộp")
+        if place.procedure_code:
+            lines.append(f"Mã thủ tục: {place.procedure_code}")
+        y += _mm(6)
+        for line in lines:
+            y = centred(line, y, "regular", 16)
     centred("sohoa · tờ phân cách", h - _mm(20), "regular", 10)
     return page
 
 
-def write_cover_pdf(code: str, out: Path, doc_type: str | None = None) -> Path:
+def write_cover_pdf(
+    code: str,
+    out: Path,
+    doc_type: str | None = None,
+    *,
+    component: str | None = None,
+    kind: str | None = None,
+    procedure: str | None = None,
+) -> Path:
     """Write the sheet as a one-page A4 PDF at ``out`` (replaced atomically)."""
     import img2pdf
 
-    image = render_cover(code, doc_type)
+    image = render_cover(code, doc_type, component=component, kind=kind, procedure=procedure)
     png = io.BytesIO()
     image.save(png, format="PNG", dpi=(DPI, DPI))
     layout = img2pdf.get_layout_fun((img2pdf.mm_to_pt(A4_MM[0]), img2pdf.mm_to_pt(A4_MM[1])))

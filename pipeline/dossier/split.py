@@ -38,6 +38,9 @@ from dataclasses import asdict, dataclass, field, replace
 
 from pipeline.config import SplitConfig
 from pipeline.dossier.codes import code_from_payloads
+from pipeline.dossier.place import COVER as PLACE_COVER
+from pipeline.dossier.place import Place, valid_component, valid_kind, valid_procedure
+from pipeline.errors import UsageError
 from pipeline.extract.opening import opens_document
 from pipeline.lang.textnorm import fold, nfc
 from pipeline.model import PageResult
@@ -51,18 +54,54 @@ CODE_PAGE = "qr"  # another document carrying its dossier code
 CONTENT = "content"  # a page that opens a document by what it says (no separator)
 
 
+# The document's place in the dossier (issue 21) rides after the type as tagged fields,
+# ``c=<component>``, ``k=<kind>``, ``p=<procedure>``: a reader that knows only
+# ``<code>|<type>`` still reads newer sheets, and sheets printed before still read.
+_PLACE_TAGS = {"c": "component_code", "k": "kind", "p": "procedure_code"}
+
+
 @dataclass(frozen=True)
 class CoverPayload:
-    """What sohoa's cover-sheet QR holds: ``SOHOA-COVER|<code>[|<type>]``."""
+    """What sohoa's cover-sheet QR holds:
+    ``SOHOA-COVER|<code>[|<type>[|c=<component>][|k=<kind>][|p=<procedure>]]``."""
 
     code: str
     doc_type: str | None = None
+    place: Place | None = None
 
     def text(self) -> str:
         parts = [COVER_MARK, self.code]
-        if self.doc_type:
-            parts.append(nfc(self.doc_type))
-        return "|".join(parts)
+        tags = []
+        if self.place is not None:
+            values = {
+                "c": self.place.component_code,
+                "k": self.place.kind,
+                "p": self.place.procedure_code,
+            }
+            tags = [f"{tag}={value}" for tag, value in values.items() if value]
+        if self.doc_type or tags:
+            parts.append(nfc(self.doc_type) if self.doc_type else "")
+        return "|".join(parts + tags)
+
+
+def _cover_place(tags: Sequence[str]) -> Place | None:
+    """The place a cover's tagged fields give; a field that does not check out is left out
+    (a hand-made sheet must not stop the stack), unknown tags are for newer readers."""
+    found: dict[str, str | None] = {}
+    for item in tags:
+        tag, sep, value = item.partition("=")
+        if sep and tag.strip().lower() in _PLACE_TAGS:
+            found[_PLACE_TAGS[tag.strip().lower()]] = value
+    try:
+        component = found.get("component_code")
+        component = valid_component(component) if component else None
+        kind = valid_kind(found["kind"]) if found.get("kind") else None
+        procedure = found.get("procedure_code")
+        procedure = valid_procedure(procedure) if procedure else None
+    except UsageError:
+        return None
+    place = Place(component, kind, procedure, PLACE_COVER)
+    return None if place.empty else place
 
 
 def parse_cover(payload: str) -> CoverPayload | None:
@@ -75,7 +114,7 @@ def parse_cover(payload: str) -> CoverPayload | None:
     if code is None:
         return None
     doc_type = parts[2].strip() if len(parts) > 2 and parts[2].strip() else None
-    return CoverPayload(code, doc_type)
+    return CoverPayload(code, doc_type, _cover_place(parts[3:]))
 
 
 @dataclass(frozen=True)
@@ -103,9 +142,11 @@ class Segment:
     # pipeline.extract.opening), and the kind of separator its code came from.
     opened_by: str | None = None
     code_from: str | None = None
+    cover_place: Place | None = None  # the place in the dossier printed on the cover sheet
 
     def info(self) -> dict[str, object]:
         """The segment as the ledger keeps it (JSON) and the metadata shows it (1-based)."""
+        place = self.cover_place
         out: dict[str, object] = {
             "started_by": self.started_by,
             "separator_page": None if self.separator_page is None else self.separator_page + 1,
@@ -113,6 +154,17 @@ class Segment:
             "cover_type": self.cover_type,
             "cover_archived": self.cover_kept,
             "skipped_pages": [{"source_page": i + 1, "reason": why} for i, why in self.skipped],
+            **(
+                {
+                    "cover_place": {
+                        "component_code": place.component_code,
+                        "kind": place.kind,
+                        "procedure_code": place.procedure_code,
+                    }
+                }
+                if place is not None
+                else {}
+            ),
         }
         if self.started_by == CONTENT:
             out.update(opened_by=self.opened_by, code_from=self.code_from)
@@ -198,6 +250,7 @@ def plan_split(results: Sequence[PageResult], cfg: SplitConfig) -> SplitPlan:
                 cover_type=current.get("cover_type"),
                 cover_kept=current.get("cover_kept", False),
                 skipped=tuple(current["skipped"]),
+                cover_place=current.get("cover_place"),
             )
         )
 
@@ -215,6 +268,7 @@ def plan_split(results: Sequence[PageResult], cfg: SplitConfig) -> SplitPlan:
                 "separator_page": i,
                 "code": code,
                 "cover_type": cover.doc_type if cover else None,
+                "cover_place": cover.place if cover else None,
                 "cover_kept": keep,
                 "skipped": [] if keep else [(i, "cover sheet")],
             }
@@ -286,6 +340,7 @@ def segment_from_info(first: int, last: int, info_json: str | None) -> Segment:
     """The segment a ledger row records (1-based pages, JSON info) back as a Segment."""
     info = json.loads(info_json) if info_json else {}
     sep = info.get("separator_page")
+    placed = info.get("cover_place")
     return Segment(
         first=first - 1,
         last=last - 1,
@@ -299,6 +354,16 @@ def segment_from_info(first: int, last: int, info_json: str | None) -> Segment:
         ),
         opened_by=info.get("opened_by"),
         code_from=info.get("code_from"),
+        cover_place=(
+            Place(
+                placed.get("component_code"),
+                placed.get("kind"),
+                placed.get("procedure_code"),
+                PLACE_COVER,
+            )
+            if isinstance(placed, dict)
+            else None
+        ),
     )
 
 

@@ -45,7 +45,9 @@ from pathlib import Path
 from pipeline import faults, names
 from pipeline.archive.layout import raw_key
 from pipeline.config import Config
-from pipeline.errors import DuplicateContent
+from pipeline.dossier.codes import normalize_code
+from pipeline.dossier.place import FOLDER, Place, checked_place
+from pipeline.errors import DuplicateContent, UsageError
 from pipeline.flow.intake import CustodyRecord, record_key
 from pipeline.storage.ledger import Document, Ledger, mark_duplicate, this_process
 from pipeline.storage.ledger.states import RECEIVED, STORED_RAW, UNFINISHED_STATES
@@ -222,6 +224,11 @@ def hand_over(
     record beside it (:mod:`pipeline.flow.intake`), and only once MinIO has confirmed both,
     the file out of the inbox.
 
+    ``component_code``, ``kind`` and ``procedure_code`` are the document's place in its
+    dossier (a folder below the dossier folder, or an API upload's parameters), and
+    ``dossier_code`` the dossier an API upload names in its URL; each is checked here
+    (:class:`~pipeline.errors.UsageError`) before anything is stored.
+
     A crash before the end leaves the file in the inbox, to be taken again: the raw key is
     its content, and a second record for the same bytes becomes a duplicate at the
     intake. A file that changed after it was hashed is refused by MinIO's checksum and
@@ -229,6 +236,12 @@ def hand_over(
     to be taken again as it is then, while the bytes already handed over are a document
     of their own (raw and its record are locked: nothing can take them back).
     """
+    place = checked_place(component_code, kind, procedure_code, FOLDER)
+    explicit = None
+    if dossier_code is not None:
+        explicit = normalize_code(dossier_code)
+        if explicit is None:
+            raise UsageError(f"not a valid dossier code: {dossier_code!r}")
     fp = known or fingerprint(path)
     if known is not None and not known.same_file(os.lstat(path)):
         raise FileChanged(f"{names.display(path)} changed since it was read")
@@ -261,10 +274,10 @@ def hand_over(
         raw_version=version,
         taken_at=taken_at.isoformat(timespec="seconds"),
         actor=actor,
-        component_code=component_code,
-        kind=kind,
-        procedure_code=procedure_code,
-        explicit_code=dossier_code,
+        component_code=place.component_code,
+        kind=place.kind,
+        procedure_code=place.procedure_code,
+        explicit_code=explicit,
     )
     key = record_key(doc_id, taken_at)
     objects.put_bytes(objects.raw_bucket, key, record.to_json(), content_type="application/json")
@@ -318,13 +331,15 @@ def accept_file(
     keep_source: bool = False,
     known: Fingerprint | None = None,
     twin: str | None = None,
+    place: Place | None = None,
 ) -> Document:
     """Record ``path``, store its verified raw copy, and move it into the spool.
 
     ``batch_id`` may be a function that creates the batch: the watcher calls it only
     when the file needs a new document. ``known`` is a fingerprint the caller already
     took (the file must still match it). ``twin`` is a settled document of this watcher's
-    drop with the same SHA-256: the file is then recorded as its duplicate. ``keep_source``
+    drop with the same SHA-256: the file is then recorded as its duplicate. ``place`` is
+    the document's place in its dossier (a folder below the dossier folder). ``keep_source``
     leaves the file in place (``sohoa process`` on a user's own files); the spool then
     gets a copy. Raises FileChanged when the file changed while it was taken.
     """
@@ -350,6 +365,7 @@ def accept_file(
             folder_name=folder_name,
             dossier_hint=dossier_hint,
             owner=owner,
+            **(place.fields() if place is not None else {}),
         )
     else:
         doc = ledger.update_fields(doc.id, sha256=fp.sha256, size=fp.size, owner=owner)

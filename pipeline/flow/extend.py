@@ -136,6 +136,7 @@ def extend_archived(
     doc = ledger.update_fields(
         doc.id,
         signature=level,
+        pdf_sha256=renewal.sha256,
         reason=f"long-term signature renewed ({level}, next renewal before "
         f"{renewal.renew_before}) by {actor} at {stamp}; {bucket}/{pdf_key} has a new version",
     )

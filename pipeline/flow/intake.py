@@ -39,7 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.archive.layout import raw_key
-from pipeline.errors import NotFound, RejectedInput
+from pipeline.dossier.codes import normalize_code
+from pipeline.dossier.place import FOLDER, UPLOAD, Place, checked_place
+from pipeline.errors import NotFound, RejectedInput, UsageError
 from pipeline.flow.context import Services
 from pipeline.storage.ledger import Document, Ledger
 from pipeline.storage.ledger.base import duplicate_reason
@@ -47,9 +49,9 @@ from pipeline.storage.ledger.records import now
 from pipeline.storage.ledger.states import DUPLICATE, LIVE_STATES, STORED_RAW
 
 RECORD_PREFIX = "intake/"
+_PLACE_FIELDS = ("component_code", "kind", "procedure_code", "explicit_code")
 FORMAT = 1
 _MAX_RECORD_BYTES = 64 * 1024
-_PLACE = ("component_code", "kind", "procedure_code", "explicit_code")  # optional, issue 21
 _MAX_TEXT = 4096
 _ID = re.compile(r"^[bd][0-9a-f]{11}$")
 _SHA = re.compile(r"^[0-9a-f]{64}$")
@@ -77,8 +79,9 @@ class CustodyRecord:
     raw_version: str | None
     taken_at: str  # the station's clock, UTC ISO 8601
     actor: str  # station:<host>:<OS user>
-    # The document's place in its dossier (issue 21), when the hand-over knew it: an API
-    # upload names the dossier in its URL and the component and kind in its query.
+    # The document's place in its dossier (issue 21), from a folder below the dossier folder
+    # or the API upload's parameters; ``explicit_code`` is the dossier code an upload names
+    # in its URL. Optional: records written before have none, and still read.
     component_code: str | None = None
     kind: str | None = None
     procedure_code: str | None = None
@@ -108,7 +111,7 @@ class CustodyRecord:
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             value = raw.get(f.name)
-            optional = f.name in ("station", "folder_name", "raw_version", *_PLACE)
+            optional = f.name in ("station", "folder_name", "raw_version", *_PLACE_FIELDS)
             kind = int if f.name in ("seq", "size") else str
             if value is None and optional:
                 values[f.name] = None
@@ -133,7 +136,24 @@ class CustodyRecord:
             rec.name_bytes  # noqa: B018 - it must decode
         except (binascii.Error, ValueError):
             raise RejectedInput("custody record: the name's bytes are not base64") from None
+        try:
+            rec.place  # noqa: B018 - each part must check out
+        except UsageError as exc:
+            raise RejectedInput(f"custody record: {exc}") from None
+        if rec.explicit_code is not None and normalize_code(rec.explicit_code) is None:
+            raise RejectedInput("custody record: the dossier code is not a valid code")
         return rec
+
+    @property
+    def place(self) -> Place:
+        """The place in the dossier the record gives: from the API upload when it names its
+        dossier (``explicit_code``), else from the folder below the dossier folder."""
+        return checked_place(
+            self.component_code,
+            self.kind,
+            self.procedure_code,
+            UPLOAD if self.explicit_code else FOLDER,
+        )
 
 
 def record_key(document_id: str, at: datetime) -> str:
@@ -241,7 +261,7 @@ def _row(rec: CustodyRecord, key: str, owner: str | None, lease_until: str | Non
         size=rec.size,
         media_type=None,
         raw_key=rec.raw_key,
-        dossier_hint=None,
+        dossier_hint=normalize_code(rec.explicit_code),
         dossier_code=None,
         dossier_source=None,
         ordinal=None,
@@ -261,6 +281,7 @@ def _row(rec: CustodyRecord, key: str, owner: str | None, lease_until: str | Non
         owner=owner,
         lease_until=lease_until,
         raw_version=rec.raw_version,
+        **rec.place.fields(),
     )
 
 

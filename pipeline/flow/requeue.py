@@ -12,6 +12,7 @@ which is what a person who clicked on a stale page gets to read.
 
 from __future__ import annotations
 
+from pipeline.dossier.place import Place
 from pipeline.errors import DuplicateContent, TransitionError, UsageError
 from pipeline.storage.ledger import Document, Ledger, mark_duplicate, owner_gone
 from pipeline.storage.ledger.states import (
@@ -65,21 +66,40 @@ def queue_retry(ledger: Ledger, doc_id: str, actor: str) -> Document:
     return _queue(ledger, doc, actor, f"retry requested by {actor}; a worker runs it")
 
 
-def queue_assign(ledger: Ledger, doc_id: str, code: str, actor: str) -> Document:
-    """Give the document its dossier code and have a worker archive it under that code."""
+def queue_assign(
+    ledger: Ledger, doc_id: str, code: str, actor: str, place: Place | None = None
+) -> Document:
+    """Give the document its dossier code (and its place in the dossier, when ``place``
+    names one) and have a worker archive it so."""
     doc = ledger.get_document(doc_id)
     if doc.state not in ASSIGN_STATES:
         raise UsageError(
             f"document {doc.id} is {doc.state}: only documents that need a dossier"
             " code (or failed) can be assigned one"
         )
+    placed = place is not None and not place.empty
     return _queue(
         ledger,
         doc,
         actor,
-        f"dossier code {code} assigned by {actor}; a worker archives it",
+        f"dossier code {code} assigned by {actor}"
+        + (f" ({place_text(place)})" if placed and place else "")
+        + "; a worker archives it",
         dossier_hint=code,
+        **(place.fields() if placed and place else {}),
     )
+
+
+def place_text(place: Place) -> str:
+    """A place in one line, for reasons and messages."""
+    parts = []
+    if place.component_code:
+        parts.append(f"component {place.component_code}")
+    if place.kind:
+        parts.append(place.kind)
+    if place.procedure_code:
+        parts.append(f"procedure {place.procedure_code}")
+    return ", ".join(parts) or "no place"
 
 
 def flagged(ledger: Ledger) -> list[Document]:

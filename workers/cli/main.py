@@ -25,7 +25,18 @@ from pipeline import __version__, private
 from pipeline.config import Config, load_config
 from pipeline.errors import ExitCode, SohoaError, exit_code
 from pipeline.flow.recover import clean_tmp
-from workers.cli import access, broker, database, documents, operator, process, search, sign, worker
+from workers.cli import (
+    access,
+    broker,
+    database,
+    documents,
+    events,
+    operator,
+    process,
+    search,
+    sign,
+    worker,
+)
 from workers.cli import clients as api_clients  # issue 21: systems that use /api/v1
 from workers.cli.output import Output
 
@@ -68,7 +79,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )
-    for module in (process, operator, search, documents, sign, worker, access, database, broker):
+    for module in (
+        process,
+        operator,
+        search,
+        documents,
+        sign,
+        worker,
+        access,
+        database,
+        broker,
+        events,
+    ):
         module.register(sub, common)
     api_clients.register(sub, common)
     _describe(parser)

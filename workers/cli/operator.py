@@ -17,9 +17,11 @@ import yaml
 from pipeline.archive.rebuild import rebuild_ledger
 from pipeline.config import Config, public_dict, storage_role
 from pipeline.display import actor_vi, local_time, reason_vi, stage_vi, state_vi
-from pipeline.errors import ExitCode, UsageError
+from pipeline.dossier.place import KINDS, Place, amended
+from pipeline.errors import ExitCode, NotAllowed, UsageError
 from pipeline.flow import requeue
 from pipeline.flow.intake import take_in_records
+from pipeline.flow.placing import place_archived
 from pipeline.flow.recover import stuck
 from pipeline.names import display
 from pipeline.storage.ledger import (
@@ -32,8 +34,10 @@ from pipeline.storage.ledger import (
 )
 from pipeline.storage.ledger.records import stalled
 from pipeline.storage.ledger.states import (
+    ARCHIVED,
     ATTENTION_STATES,
     FAILED,
+    INDEXED,
     NEEDS_DOSSIER,
     PROCESSING,
     REJECTED,
@@ -101,12 +105,21 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = sub.add_parser(
         "assign",
         parents=[common],
-        help="give a document its dossier code",
-        description="Give a document whose code was not found its dossier code and archive it"
-        " (with the operator key: queued for a worker).",
+        help="give a document its dossier code and its place in the dossier",
+        description=(
+            "A document waiting for its dossier code (or failed) gets --dossier CODE and is"
+            " archived under it. --component, --kind and --procedure give its place in the"
+            " dossier (MaThanhPhanHoSo, a submitted paper or a result, MaTTHC): with the"
+            " code, or alone for a document already archived, whose metadata, index entry"
+            " and ledger row then change (with the worker's key) and whose one-stop system"
+            " is told again (document.archived)."
+        ),
     )
     p.add_argument("document_id", metavar="DOCUMENT_ID", help="the document (id or prefix)")
-    p.add_argument("--dossier", metavar="CODE", required=True, help="its dossier code")
+    p.add_argument("--dossier", metavar="CODE", help="its dossier code")
+    p.add_argument("--component", metavar="C", help="the component code (MaThanhPhanHoSo)")
+    p.add_argument("--kind", choices=KINDS, help="a submitted paper or a result")
+    p.add_argument("--procedure", metavar="P", help="the procedure code (MaTTHC)")
     p.set_defaults(handler=cmd_assign)
 
     p = sub.add_parser(
@@ -449,36 +462,99 @@ def cmd_retry(args: argparse.Namespace, cfg: Config, out: Output) -> int:
         )
 
 
+def _assigned_document(ledger: Ledger, ident: str) -> Document:
+    kind, doc_id = ledger.resolve_id(ident)
+    if kind != "document":
+        raise UsageError(f"{ident} is a batch, not a document")
+    return ledger.get_document(doc_id)
+
+
+def _place_of(doc: Document) -> Place:
+    return Place(doc.component_code, doc.kind, doc.procedure_code, doc.place_source)
+
+
 def cmd_assign(args: argparse.Namespace, cfg: Config, out: Output) -> int:
     code = valid_code(args.dossier)
+    placing = any(v is not None for v in (args.component, args.kind, args.procedure))
+    if code is None and not placing:
+        raise UsageError("give --dossier CODE, or --component/--kind/--procedure (or both)")
+    ledger = open_ledger(cfg)
+    try:
+        doc = _assigned_document(ledger, args.document_id)
+    finally:
+        ledger.close()
+    place = amended(_place_of(doc), args.component, args.kind, args.procedure)
+    if doc.state in (ARCHIVED, INDEXED):
+        return _place_archived(args, cfg, out, doc, code, place if placing else None)
+    if code is None:
+        raise UsageError(
+            f"document {doc.id} is {doc.state}: it is archived once it has its dossier code;"
+            " give --dossier CODE with its place"
+        )
+    placed = place if placing else None
+    audit = {"dossier_code": code, **(place.fields() if placing else {})}
     if queues_for_a_worker(cfg):
         ledger = open_ledger(cfg)
         try:
-            kind, doc_id = ledger.resolve_id(args.document_id)
-            if kind != "document":
-                raise UsageError(f"{args.document_id} is a batch, not a document")
-            was = {doc_id: ledger.get_document(doc_id).state}
-            assert code is not None
-            doc = requeue.queue_assign(ledger, doc_id, code, cli_actor())
+            was = {doc.id: doc.state}
+            doc = requeue.queue_assign(ledger, doc.id, code, cli_actor(), placed)
         finally:
             ledger.close()
-        cli_audit(cfg, "assign", doc_id, dossier=code, dossier_code=code, queued=True)
+        cli_audit(cfg, "assign", doc.id, dossier=code, queued=True, **audit)
         _print_queued([doc], out, was)
         return int(ExitCode.OK)
     require_worker_key(cfg, "assign")
     with services(cfg) as svc:
-        kind, doc_id = svc.ledger.resolve_id(args.document_id)
-        if kind != "document":
-            raise UsageError(f"{args.document_id} is a batch, not a document")
-        doc = svc.ledger.get_document(doc_id)
         if doc.state not in (NEEDS_DOSSIER, FAILED, REJECTED):
             raise UsageError(
-                f"document {doc_id} is {doc.state}; only documents that need a dossier code"
+                f"document {doc.id} is {doc.state}; only documents that need a dossier code"
                 " (or failed) can be assigned one"
             )
+        if placed is not None:
+            svc.ledger.update_fields(doc.id, **placed.fields())
         svc.objects.ensure_buckets()
-        cli_audit(cfg, "assign", doc_id, dossier=code, dossier_code=code)
-        return run_and_print(svc, [doc_id], [doc.source_path or ""], out, cli_actor(), code)
+        cli_audit(cfg, "assign", doc.id, dossier=code, **audit)
+        return run_and_print(svc, [doc.id], [doc.source_path or ""], out, cli_actor(), code)
+
+
+def _place_archived(
+    args: argparse.Namespace,
+    cfg: Config,
+    out: Output,
+    doc: Document,
+    code: str | None,
+    place: Place | None,
+) -> int:
+    """An archived document keeps its code and number; its place changes where it lies
+    (:mod:`pipeline.flow.placing`: metadata, index, ledger and a new event)."""
+    if code is not None and code != doc.dossier_code:
+        raise UsageError(
+            f"document {doc.id} is archived as {doc.pdf_key}: its dossier code stays"
+            f" {doc.dossier_code}; only its place (--component, --kind, --procedure) changes"
+        )
+    if place is None:
+        raise UsageError(f"document {doc.id} already has the dossier code {doc.dossier_code}")
+    if queues_for_a_worker(cfg) or storage_role(cfg) not in (None, "worker"):
+        raise NotAllowed(
+            "the place of an archived document is written into its metadata in the archive,"
+            " which needs the worker key: run `sohoa assign` on a worker or a single machine"
+        )
+    with services(cfg, signing=False) as svc:
+        doc = place_archived(svc, doc, place, actor=cli_actor())
+    cli_audit(
+        cfg, "assign", doc.id, dossier=doc.dossier_code, pdf_key=doc.pdf_key, **place.fields()
+    )
+    out.row(
+        {
+            "document_id": doc.id,
+            "dossier_code": doc.dossier_code,
+            "component_code": doc.component_code,
+            "kind": doc.kind,
+            "procedure_code": doc.procedure_code,
+            "metadata_key": doc.metadata_key,
+        }
+    )
+    return int(ExitCode.OK)
 
 
 REVIEW_COLUMNS = tuple(c.key for c in REVIEW_TABLE)  # the machine columns (README: CLI)

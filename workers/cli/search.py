@@ -67,6 +67,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="document number: 263/KH-UBND, 263 or KH-UBND (accents and case ignored)",
     )
     p.add_argument("--organ", metavar="O", help="issuing organ (or its governing body) contains O")
+    p.add_argument("--component", metavar="C", help="documents of this dossier component")
+    p.add_argument("--kind", choices=("submitted", "result"), help="submitted papers or results")
     p.add_argument("--limit", default="20", metavar="N", help="at most N hits (20)")
     p.add_argument(
         "--exact",
@@ -158,6 +160,8 @@ def run_search(args: argparse.Namespace, cfg: Config, out: Output) -> int:
         number=args.number,
         organ=args.organ,
         exact_only=args.exact,
+        component=args.component,
+        kind=args.kind,
     )
     index = open_index(cfg)
     try:
@@ -174,6 +178,8 @@ def run_search(args: argparse.Namespace, cfg: Config, out: Output) -> int:
             ("to", args.date_to),
             ("type", args.doc_type),
             ("exact", args.exact),
+            ("component", args.component),
+            ("kind", args.kind),
         )
         if v
     }

@@ -12,7 +12,8 @@ slot a page needs (that deadlocks a small office with one worker machine):
 documents``) and starts one again if it ends by itself; children end with it.
 The supervisor itself runs the intake and the pick-up (:class:`Pickup`, a thread):
 custody records of the stations into the ledger, and stalled documents taken over,
-each sent to the documents queue once. Before anything starts it checks that
+each sent to the documents queue once; and, when webhooks are configured, the events'
+delivery (:class:`EventDelivery`, another thread). Before anything starts it checks that
 MinIO, the database and the broker accept this machine's keys, and refuses to
 start, with one line, when one does not.
 """
@@ -31,7 +32,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pipeline.config import Config
+from pipeline.config import Config, webhook_endpoints
 from pipeline.errors import BrokerUnavailable, ConfigError, ExitCode
 from workers.cli.output import Output
 
@@ -118,10 +119,15 @@ def cmd_worker(args: argparse.Namespace, cfg: Config, out: Output) -> int:
     tasks.configure(cfg)  # the pick-up sends documents to the queue
     pickup = Pickup(cfg, out.info)
     pickup.start()
+    delivery = EventDelivery(cfg, out.info) if webhook_endpoints(cfg) else None
+    if delivery is not None:
+        delivery.start()
     try:
         return _supervise(args, roles, out)
     finally:
         pickup.close()
+        if delivery is not None:
+            delivery.close()
 
 
 def check_keys(cfg: Config) -> None:
@@ -250,6 +256,45 @@ class Pickup:
             )
             raise
         self.log(note)
+
+
+class EventDelivery:
+    """The supervisor's other thread: the outbox's events POSTed to the webhooks
+    (:mod:`pipeline.events.dispatch`), as ``sohoa events deliver`` does. Every worker
+    machine may run one: their leases keep them off each other's deliveries. A ledger
+    that cannot be opened, or a dispatcher that stops on an error, is started again."""
+
+    def __init__(self, cfg: Config, log: Callable[[str], None]) -> None:
+        self.cfg, self.log = cfg, log
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="events", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=3 * self.cfg.webhooks.timeout_seconds + 30)
+
+    def _loop(self) -> None:
+        from pipeline.events.dispatch import Dispatcher
+        from pipeline.storage.ledger import open_ledger
+
+        told: str | None = None
+        while not self._stop.is_set():
+            ledger = None
+            try:
+                ledger = open_ledger(self.cfg)
+                Dispatcher(self.cfg, ledger, log=self.log).run(self._stop)
+            except Exception as exc:  # tried again after a pause; said once
+                text = f"events: {exc}"
+                if text != told:
+                    told = text
+                    self.log(text)
+                self._stop.wait(self.cfg.webhooks.poll_seconds)
+            finally:
+                if ledger is not None:
+                    ledger.close()
 
 
 def _supervise(args: argparse.Namespace, roles: dict[str, list[str]], out: Output) -> int:

@@ -26,6 +26,7 @@ from pipeline.archive.layout import (
     source_entry,
     source_marker_key,
 )
+from pipeline.dossier.place import Place, effective_place
 from pipeline.dossier.split import ignored_codes
 from pipeline.flow.run import DocumentRun
 from pipeline.flow.steps._stage import stage
@@ -68,7 +69,7 @@ def _already_archived(run: DocumentRun) -> Document | None:
             "archive objects found after an interruption",
             **_keys_of(entry),
             ordinal=entry.get("doc_ordinal"),
-            signature=metadata.signature_state(meta),
+            **metadata.ledger_fields(meta),
         )
         return index_archived(run.services, run.doc, run.actor)
     others = [e for e in entries if e.get("document_id") != run.doc.id]
@@ -115,6 +116,10 @@ def store(run: DocumentRun) -> Document | None:
     texts = [r.text for r in run.results]
     confs = [r.mean_confidence for r in run.results if r.mean_confidence is not None]
     mean_conf = round(sum(confs) / len(confs), 2) if confs else None
+    place = effective_place(
+        Place(doc.component_code, doc.kind, doc.procedure_code, doc.place_source),
+        run.segment.cover_place if run.segment is not None else None,
+    )
     composition = metadata.Composition(
         segment=run.segment,
         dropped=run.dropped,
@@ -144,6 +149,7 @@ def store(run: DocumentRun) -> Document | None:
             ocr_lang=cfg.ocr.lang,
         ),
         **_signature_fields(run),
+        place=place,
     )
     obj_meta = {
         "source-sha256": doc.sha256,
@@ -213,6 +219,8 @@ def store(run: DocumentRun) -> Document | None:
         review=review_note(run.results),
         signature=level,
         owner=None,
+        pdf_sha256=pdf_sha,
+        **place.fields(),
     )
     return None
 

@@ -188,7 +188,7 @@ def sign_archived(services: Services, doc: Document, *, actor: str, tmp: Path) -
             raise StorageIntegrityError(
                 f"{bucket}/{pdf_key} does not match the signature its metadata records"
             )
-        return ledger.update_fields(doc.id, signature=done["level"])
+        return ledger.update_fields(doc.id, signature=done["level"], pdf_sha256=done["sha256"])
     tmp.mkdir(parents=True, exist_ok=True)
     fetched = tmp / "archived.pdf"
     objects.download(bucket, pdf_key, fetched)
@@ -224,6 +224,7 @@ def sign_archived(services: Services, doc: Document, *, actor: str, tmp: Path) -
     doc = ledger.update_fields(
         doc.id,
         signature=level,
+        pdf_sha256=record.sha256,
         reason=f"signed ({level}) after archiving by {actor} at {stamp}; {bucket}/{pdf_key}"
         " has a new version",
     )

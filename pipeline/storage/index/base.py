@@ -68,7 +68,13 @@ def document_row(meta: dict[str, Any]) -> dict[str, Any]:
         "received": received_date(code),
         "digitized_at": scan.get("digitized_at"),
         "pdf_key": file.get("key") or f"{code}/{doc_id}.pdf",
+        "component_code": _text(meta.get("component_code")),
+        "kind": _text(meta.get("kind")),
     }
+
+
+def _text(value: Any) -> str | None:
+    return nfc(value) if isinstance(value, str) and value else None
 
 
 def _code_condition(code: str, prefix: bool, mark: str) -> tuple[str, list[str]]:
@@ -124,4 +130,11 @@ def filter_clauses(request: SearchRequest, mark: str, contains: str) -> tuple[st
     if request.doc_type:
         where.append(f"{contains}(d.type_folded, {mark}) > 0")
         params.append(fold(request.doc_type).lower())
+    # The document's place in its dossier (issue 21).
+    if request.component:
+        where.append(f"d.component_code = {mark}")
+        params.append(request.component)
+    if request.kind:
+        where.append(f"d.kind = {mark}")
+        params.append(request.kind)
     return "".join(f" AND {w}" for w in where), params

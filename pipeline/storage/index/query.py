@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from pipeline.dossier.codes import CODE_RE
+from pipeline.dossier.place import valid_component, valid_kind
 from pipeline.errors import QueryError
 from pipeline.lang.textnorm import fold, has_diacritics, nfc
 
@@ -254,6 +255,8 @@ class SearchRequest:
     # Only pages holding the words exactly as typed, diacritics and all (no folded tier):
     # "đăng ký" then finds neither "đang giảng dạy" nor "đăng kỳ".
     exact_only: bool = False
+    component: str | None = None  # the place in the dossier (issue 21)
+    kind: str | None = None
 
     @property
     def by_fields_only(self) -> bool:
@@ -274,6 +277,8 @@ class SearchRequest:
         number: str | None = None,
         organ: str | None = None,
         exact_only: bool = False,
+        component: str | None = None,
+        kind: str | None = None,
     ) -> SearchRequest:
         """Validate every value. The words may be left out when a field filter is given
         (``--number 263/KH-UBND`` alone lists that document)."""
@@ -283,7 +288,11 @@ class SearchRequest:
         wanted = number_arg(number)
         organ_text = text_arg(organ, "organ")
         type_text = text_arg(doc_type, "type")
-        filtered = bool(wanted or organ_text or type_text or start or end or dossier)
+        component = valid_component(component) if component else None
+        kind = valid_kind(kind) if kind else None
+        filtered = bool(
+            wanted or organ_text or type_text or start or end or dossier or component or kind
+        )
         return cls(
             parsed=parse_query(query or "", allow_empty=filtered),
             query=query or "",
@@ -296,4 +305,6 @@ class SearchRequest:
             doc_type=type_text,
             limit=parse_limit(limit),
             exact_only=bool(exact_only),
+            component=component,
+            kind=kind,
         )

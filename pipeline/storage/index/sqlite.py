@@ -41,7 +41,7 @@ from pipeline.storage.index.records import Hit, IndexedDocument
 from pipeline.storage.index.snippets import make_snippet, render_snippet
 from pipeline.storage.sqlite_util import ThreadConnections, immediate
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 2: the document fields; 3: the place in the dossier (issue 21)
 _TIE_SLACK = 20
 
 _SCHEMA = """
@@ -65,7 +65,9 @@ CREATE TABLE IF NOT EXISTS docs (
     issued_date TEXT,
     organ_name TEXT,
     organ_folded TEXT,
-    subject TEXT
+    subject TEXT,
+    component_code TEXT,
+    kind TEXT
 );
 CREATE INDEX IF NOT EXISTS docs_by_code ON docs(dossier_code, doc_ordinal);
 CREATE INDEX IF NOT EXISTS docs_by_received ON docs(received);
@@ -74,6 +76,7 @@ CREATE INDEX IF NOT EXISTS docs_by_number ON docs(code_number);
 CREATE INDEX IF NOT EXISTS docs_by_number_key ON docs(number_key);
 CREATE INDEX IF NOT EXISTS docs_by_notation ON docs(notation_key);
 CREATE INDEX IF NOT EXISTS docs_by_issued ON docs(issued_date);
+CREATE INDEX IF NOT EXISTS docs_by_component ON docs(component_code, kind);
 CREATE TABLE IF NOT EXISTS pages (
     id INTEGER PRIMARY KEY,
     doc_id TEXT NOT NULL,
@@ -137,6 +140,8 @@ _DOC_COLUMNS = (
     "organ_name",
     "organ_folded",
     "subject",
+    "component_code",
+    "kind",
 )
 # Version 1 indexes lack the field columns; they are added and filled from ``meta``.
 _V2_COLUMNS = (
@@ -149,6 +154,8 @@ _V2_COLUMNS = (
     ("organ_folded", "TEXT"),
     ("subject", "TEXT"),
 )
+# Version 2 indexes lack the place in the dossier; added and filled the same way.
+_V3_COLUMNS = (("component_code", "TEXT"), ("kind", "TEXT"))
 
 
 def _fts(term: Term, folded: bool) -> str:
@@ -227,23 +234,24 @@ class SqliteIndex:
                 time.sleep(0.1 * (attempt + 1))
         with immediate(conn):
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, 1, SCHEMA_VERSION):
+            if version not in (0, 1, 2, SCHEMA_VERSION):
                 raise DatabaseUnavailable(
                     f"index schema version {version} is not {SCHEMA_VERSION}: "
                     "delete the index file and run `sohoa reindex`"
                 )
-            if version == 1:
-                self._upgrade_v1(conn)
+            if version in (1, 2):
+                self._upgrade(conn, version)
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @staticmethod
-    def _upgrade_v1(conn: sqlite3.Connection) -> None:
-        """Add the field columns to a version-1 index and fill them from each row's meta."""
+    def _upgrade(conn: sqlite3.Connection, version: int) -> None:
+        """Add the columns an index of ``version`` lacks and fill them from each row's meta."""
+        added = (_V2_COLUMNS if version < 2 else ()) + _V3_COLUMNS
         have = {r[1] for r in conn.execute("PRAGMA table_info(docs)")}
-        for column, kind in _V2_COLUMNS:
+        for column, kind in added:
             if column not in have:
                 conn.execute(f"ALTER TABLE docs ADD COLUMN {column} {kind}")
         for doc_id, meta_text in conn.execute("SELECT doc_id, meta FROM docs").fetchall():
@@ -251,7 +259,7 @@ class SqliteIndex:
                 row = document_row(json.loads(meta_text))
             except (ValueError, TypeError):
                 continue
-            cols = [c for c, _ in _V2_COLUMNS]
+            cols = [c for c, _ in added]
             conn.execute(
                 f"UPDATE docs SET {', '.join(f'{c} = ?' for c in cols)} WHERE doc_id = ?",
                 [*(row.get(c) for c in cols), doc_id],

@@ -12,6 +12,7 @@ import pwd
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
+from pipeline.storage.ledger.outbox import Outbox, OutboxEvent
 from pipeline.storage.ledger.records import ANY_OWNER, Document, SegmentRow, stalled
 from pipeline.storage.ledger.states import (
     ARCHIVED,
@@ -42,6 +43,10 @@ class Ledger(Protocol):
         dossier_hint: str | None,
         owner: str | None = None,
         source_name_bytes: bytes | None = None,
+        component_code: str | None = None,
+        kind: str | None = None,
+        procedure_code: str | None = None,
+        place_source: str | None = None,
     ) -> Document: ...
     def transition(
         self,
@@ -96,6 +101,12 @@ class Ledger(Protocol):
     def live_twin(self, doc: Document) -> Document | None: ...
     def attempts(self, doc_id: str, stage: str) -> int: ...
     def is_empty(self) -> bool: ...
+    def record_place(
+        self, doc_id: str, place: dict[str, Any], *, actor: str, reason: str
+    ) -> Document: ...
+    def events_after(self, after: int, limit: int) -> list[OutboxEvent]: ...
+    @property
+    def outbox(self) -> Outbox: ...
     def close(self) -> None: ...
 
 

@@ -65,6 +65,16 @@ class Document:
     # The raw object's version id recorded at custody: the locked original, read by that id
     # whenever the source is fetched (a later PUT over the same key cannot replace it).
     raw_version: str | None = None
+    # Its place in the dossier (issue 21, pipeline/dossier/place.py): the component code
+    # (MaThanhPhanHoSo), "submitted" or "result", the procedure code (MaTTHC), and where
+    # they came from ("assigned", "cover", "upload", "folder").
+    component_code: str | None = None
+    kind: str | None = None
+    procedure_code: str | None = None
+    place_source: str | None = None
+    # The archived PDF's SHA-256 as it is now in the archive (signed or not): what a
+    # one-stop system checks the copy it downloads against.
+    pdf_sha256: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """The fields `sohoa process` prints, in DESIGN §3 order."""

@@ -1,37 +1,32 @@
-"""The ledger in one SQLite file (WAL), for a single machine.
+"""The ledger in one SQLite file (WAL), for a single machine: the SQLite side of the seam.
 
-Every change of state is checked by :func:`states.check_transition` and written
-together with its event row in one IMMEDIATE transaction, so the trail can never
-disagree with the current state, and writers from several processes (watcher,
-CLI, page workers' parents) serialise up front instead of failing at commit.
-Each thread gets its own connection: sqlite3 connections must not be shared
-across threads mid-transaction.
+The rules are :class:`~pipeline.storage.ledger.rules.SqlLedger`'s; this module gives
+them a transaction, the schema and SQLite's spellings. Every write is one ``BEGIN
+IMMEDIATE`` transaction, so writers from several processes (watcher, CLI, page
+workers' parents) serialise up front instead of failing at commit, and a file locked
+by another process is waited for (``database.retry_seconds``). Each thread gets its
+own connection: sqlite3 connections must not be shared across threads mid-transaction.
+The schema is upgraded in place when an older sohoa made the file: new ``Document``
+fields become columns, new tables and indexes are created.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pipeline.errors import DatabaseUnavailable, DuplicateContent, NotFound, TransitionError
+from pipeline.errors import DatabaseUnavailable
 from pipeline.private import private_file
-from pipeline.storage.ledger.records import (
-    ANY_OWNER,
-    DOCUMENT_FIELDS,
-    Document,
-    SegmentRow,
-    document_columns,
-    new_id,
-    now,
-    segment_event,
-    segment_row,
-    split_event,
-)
-from pipeline.storage.ledger.states import LIVE_STATES, RECEIVED, STORED_RAW, check_transition
+from pipeline.storage.ledger.records import document_columns
+from pipeline.storage.ledger.rules import SqlLedger
+from pipeline.storage.ledger.sql import Dialect, LedgerTx, UniqueConflict
+from pipeline.storage.ledger.states import LIVE_STATES
 from pipeline.storage.sqlite_util import ThreadConnections, immediate
+
+T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -100,6 +95,51 @@ CREATE TABLE IF NOT EXISTS events (
     reason TEXT
 );
 CREATE INDEX IF NOT EXISTS events_document ON events(document_id);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_key TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    occurred_at TEXT NOT NULL,
+    dossier_code TEXT,
+    document_id TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox_cursors (
+    webhook TEXT PRIMARY KEY,
+    last_event_id INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox_deliveries (
+    webhook TEXT NOT NULL,
+    event_id INTEGER NOT NULL REFERENCES outbox(id),
+    dossier_key TEXT NOT NULL,
+    document_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at REAL NOT NULL,
+    holder TEXT,
+    lease_until REAL,
+    last_status INTEGER,
+    last_error TEXT,
+    delivered_at TEXT,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (webhook, event_id)
+);
+CREATE INDEX IF NOT EXISTS outbox_deliveries_due
+    ON outbox_deliveries(webhook, event_id) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS outbox_deliveries_open_dossier
+    ON outbox_deliveries(webhook, dossier_key, event_id) WHERE state <> 'delivered';
+CREATE INDEX IF NOT EXISTS outbox_deliveries_open_document
+    ON outbox_deliveries(webhook, document_id, event_id) WHERE state <> 'delivered';
+CREATE INDEX IF NOT EXISTS outbox_deliveries_state ON outbox_deliveries(state, event_id);
+CREATE TABLE IF NOT EXISTS outbox_replays (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id INTEGER NOT NULL,
+    webhook TEXT,
+    actor TEXT NOT NULL,
+    requested_at TEXT NOT NULL,
+    applied_at TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_replays_open ON outbox_replays(id) WHERE applied_at IS NULL;
 """
 _SQLITE_TYPES = {str: "TEXT", int: "INTEGER", float: "REAL", bytes: "BLOB", bool: "INTEGER"}
 
@@ -123,32 +163,56 @@ CREATE UNIQUE INDEX IF NOT EXISTS documents_segment
 """
 
 
-class SqliteLedger:
+DIALECT = Dialect(
+    name="sqlite",
+    for_update="",
+    skip_locked="",
+    same="IS",
+    bytewise="",  # SQLite compares text byte by byte (BINARY) unless told otherwise
+    like="LIKE",  # case-insensitive for ASCII
+    greatest="max",
+)
+# RETURNING (update_fields) came with SQLite 3.35.
+_MIN_SQLITE = (3, 35, 0)
+
+
+class _Tx:
+    """:class:`~pipeline.storage.ledger.sql.LedgerTx` on one sqlite3 connection."""
+
+    attempt = 0  # SQLite never repeats a transaction
+    dialect = DIALECT
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, tuple(args))
+
+    def clock(self) -> float:
+        return time.time()  # one machine: its clock is the only one
+
+    def lock(self, key: str) -> None:
+        """Nothing to do: ``BEGIN IMMEDIATE`` lets one writer in at a time."""
+
+
+class SqliteLedger(SqlLedger):
     """The ``Ledger`` interface over one SQLite file."""
 
     def __init__(self, path: Path, wait_seconds: float = 0.0) -> None:
+        if sqlite3.sqlite_version_info < _MIN_SQLITE:
+            raise DatabaseUnavailable(
+                f"SQLite {sqlite3.sqlite_version} is too old for the ledger (3.35 or newer)"
+            )
         self.path = Path(path)
         self.wait_seconds = wait_seconds  # a file locked by another process is waited for
         self.created = not self.path.exists()
+        self.backend = self
+        self.dialect = DIALECT
         self._conns = ThreadConnections(self._open)
         # One transaction, so a process opening the ledger at the same moment never
         # sees half a schema.
-        with self._tx() as conn:
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            have = {row["name"] for row in conn.execute("PRAGMA table_info(documents)")}
-            for column, kind in _added_columns():
-                if column not in have:
-                    conn.execute(f"ALTER TABLE documents ADD COLUMN {column} {kind}")
-            conn.execute("DROP INDEX IF EXISTS documents_live_sha")  # before split stacks
-            conn.execute(_LIVE_SHA_INDEX)
-            conn.execute(_SEGMENT_INDEX)
-            # after the columns, which an older ledger only has once altered
-            conn.execute(
-                "CREATE INDEX IF NOT EXISTS documents_signature ON documents(signature)"
-                " WHERE signature IS NOT NULL"
-            )
+        with immediate(self._conns.get(), self.wait_seconds) as conn:
+            _create_schema(conn)
 
     def _open(self) -> sqlite3.Connection:
         try:
@@ -164,462 +228,38 @@ class SqliteLedger:
             raise DatabaseUnavailable(f"cannot open the ledger {self.path}: {exc}") from None
         return conn
 
-    def _conn(self) -> sqlite3.Connection:
-        return self._conns.get()
-
     def close(self) -> None:
         self._conns.close()
 
-    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
-        return immediate(self._conns.get(), self.wait_seconds)
+    # -- the seam --------------------------------------------------------------------------
+    def read(self, fn: Callable[[LedgerTx], T]) -> T:
+        return fn(_Tx(self._conns.get()))
 
-    @staticmethod
-    def _event(
-        conn: sqlite3.Connection,
-        actor: str,
-        document_id: str | None,
-        batch_id: str | None,
-        from_state: str | None,
-        to_state: str | None,
-        stage: str | None = None,
-        reason: str | None = None,
-    ) -> None:
-        conn.execute(
-            "INSERT INTO events(document_id, batch_id, at, actor, from_state, to_state, stage,"
-            " reason) VALUES (?,?,?,?,?,?,?,?)",
-            (document_id, batch_id, now(), actor, from_state, to_state, stage, reason),
-        )
-
-    # -- writing ---------------------------------------------------------------------------
-    def create_batch(self, station: str | None, origin: str, actor: str) -> str:
-        batch_id = new_id("b")
-        with self._tx() as conn:
-            conn.execute(
-                "INSERT INTO batches(id, station, origin, created_at, actor) VALUES (?,?,?,?,?)",
-                (batch_id, station, origin, now(), actor),
-            )
-            self._event(conn, actor, None, batch_id, None, None, "batch", f"batch from {origin}")
-        return batch_id
-
-    def add_document(
-        self,
-        batch_id: str,
-        *,
-        actor: str,
-        source_name: str,
-        source_path: str | None,
-        sha256: str,
-        size: int,
-        station: str | None,
-        folder_name: str | None,
-        dossier_hint: str | None,
-        owner: str | None = None,
-        source_name_bytes: bytes | None = None,
-    ) -> Document:
-        """Record a newly seen file as ``received`` (before anything is uploaded)."""
-        doc_id = new_id("d")
-        stamp = now()
-        with self._tx() as conn:
-            seq = conn.execute(
-                "SELECT COALESCE(MAX(seq), 0) + 1 FROM documents WHERE batch_id = ?", (batch_id,)
-            ).fetchone()[0]
-            conn.execute(
-                "INSERT INTO documents(id, batch_id, seq, station, folder_name, source_name,"
-                " source_path, sha256, size, dossier_hint, state, created_at, updated_at, owner,"
-                " source_name_bytes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    doc_id,
-                    batch_id,
-                    seq,
-                    station,
-                    folder_name,
-                    source_name,
-                    source_path,
-                    sha256,
-                    size,
-                    dossier_hint,
-                    RECEIVED,
-                    stamp,
-                    stamp,
-                    owner,
-                    source_name_bytes,
-                ),
-            )
-            self._event(
-                conn,
-                actor,
-                doc_id,
-                batch_id,
-                None,
-                RECEIVED,
-                "ingest",
-                f"file {source_name} ({size} bytes)",
-            )
-        return self.get_document(doc_id)
-
-    def transition(
-        self,
-        doc_id: str,
-        to_state: str,
-        *,
-        actor: str,
-        stage: str | None = None,
-        reason: str | None = None,
-        expect: Sequence[str] | None = None,
-        expect_owner: str | object | None = ANY_OWNER,
-        **fields: Any,
-    ) -> Document:
-        """Move a document to ``to_state``, updating ``fields`` and writing the event atomically.
-
-        ``expect`` guards against races: the move happens only if the current state is one
-        of them. Raises :class:`DuplicateContent` when another live document already holds
-        the same bytes.
-        """
-        bad = set(fields) - DOCUMENT_FIELDS
-        if bad or fields.keys() & {"id", "state"}:
-            raise TransitionError(
-                f"cannot set fields {sorted(bad | (fields.keys() & {'id', 'state'}))}"
-            )
+    def write(self, fn: Callable[[LedgerTx], T]) -> T:
         try:
-            with self._tx() as conn:
-                row = conn.execute(
-                    "SELECT state, batch_id, owner FROM documents WHERE id = ?", (doc_id,)
-                ).fetchone()
-                if row is None:
-                    raise NotFound(f"no document {doc_id}")
-                current = row["state"]
-                if expect_owner is not ANY_OWNER and row["owner"] != expect_owner:
-                    raise TransitionError(f"document {doc_id} was taken by {row['owner']}")
-                check_transition(doc_id, current, to_state, tuple(expect) if expect else None)
-                assignments = {
-                    **fields,
-                    "state": to_state,
-                    "stage": stage,
-                    "reason": reason,
-                    "updated_at": now(),
-                }
-                cols = ", ".join(f"{k} = ?" for k in assignments)
-                conn.execute(
-                    f"UPDATE documents SET {cols} WHERE id = ?", (*assignments.values(), doc_id)
-                )
-                self._event(conn, actor, doc_id, row["batch_id"], current, to_state, stage, reason)
+            with immediate(self._conns.get(), self.wait_seconds) as conn:
+                return fn(_Tx(conn))
         except sqlite3.IntegrityError as exc:
-            if "sha256" not in str(exc):
+            text = str(exc)
+            if not text.startswith("UNIQUE constraint failed"):
                 raise
-            prior = self.live_twin(self.get_document(doc_id))
-            if prior is None:
-                raise
-            raise DuplicateContent(prior) from None
-        return self.get_document(doc_id)
+            raise UniqueConflict(text, live_sha="documents.sha256" in text) from exc
 
-    def update_fields(self, doc_id: str, **fields: Any) -> Document:
-        """Change bookkeeping fields without a state change (media type, pages, lease…)."""
-        if not fields or fields.keys() & {"id", "state"} or set(fields) - DOCUMENT_FIELDS:
-            raise TransitionError("use transition() to change state; fields must be known")
-        with self._tx() as conn:
-            cols = ", ".join(f"{k} = ?" for k in fields)
-            conn.execute(
-                f"UPDATE documents SET {cols}, updated_at = ? WHERE id = ?",
-                (*fields.values(), now(), doc_id),
-            )
-        return self.get_document(doc_id)
 
-    def claim(
-        self,
-        doc_id: str,
-        *,
-        states: Sequence[str],
-        owner: str | None,
-        lease_until: str | None,
-        expect_owner: str | object | None = ANY_OWNER,
-        expect_lease: str | object | None = ANY_OWNER,
-    ) -> bool:
-        """Set the holder and lease of a document in one of ``states``, only if the holder
-        (and lease) are still the ones the caller read: of many processes claiming or
-        renewing at once, exactly one wins. No event: a claim is bookkeeping, not a change
-        of state."""
-        clauses, params = [f"state IN ({','.join('?' * len(states))})"], list(states)
-        if expect_owner is not ANY_OWNER:
-            clauses.append("owner IS ?")
-            params.append(expect_owner)
-        if expect_lease is not ANY_OWNER:
-            clauses.append("lease_until IS ?")
-            params.append(expect_lease)
-        with self._tx() as conn:
-            cur = conn.execute(
-                f"UPDATE documents SET owner = ?, lease_until = ? WHERE id = ? AND"
-                f" {' AND '.join(clauses)}",
-                (owner, lease_until, doc_id, *params),
-            )
-            return cur.rowcount == 1
-
-    def allocate_ordinal(self, doc_id: str, dossier_code: str, floor: int = 0) -> int:
-        """Give a document its number ``<n>`` in the dossier, once and atomically.
-
-        A document that already has a number for this dossier keeps it, so a re-run
-        after a crash writes to the same keys. ``floor`` is the highest number already
-        seen in the archive bucket, which protects numbering even if the ledger was lost.
-        """
-        with self._tx() as conn:
-            row = conn.execute(
-                "SELECT dossier_code, ordinal FROM documents WHERE id = ?", (doc_id,)
-            ).fetchone()
-            if row is None:
-                raise NotFound(f"no document {doc_id}")
-            if row["ordinal"] is not None and row["dossier_code"] == dossier_code:
-                return int(row["ordinal"])
-            last = conn.execute(
-                "SELECT last FROM ordinals WHERE dossier_code = ?", (dossier_code,)
-            ).fetchone()
-            used = conn.execute(
-                "SELECT COALESCE(MAX(ordinal), 0) FROM documents WHERE dossier_code = ?",
-                (dossier_code,),
-            ).fetchone()[0]
-            n = max(int(last[0]) if last else 0, int(used), floor) + 1
-            conn.execute(
-                "INSERT INTO ordinals(dossier_code, last) VALUES (?, ?)"
-                " ON CONFLICT(dossier_code) DO UPDATE SET last = excluded.last",
-                (dossier_code, n),
-            )
-            conn.execute(
-                "UPDATE documents SET dossier_code = ?, ordinal = ?, updated_at = ? WHERE id = ?",
-                (dossier_code, n, now(), doc_id),
-            )
-        return n
-
-    def record_split(
-        self, parent_id: str, segments: Sequence[SegmentRow], *, actor: str
-    ) -> list[Document]:
-        """Record how a stack splits, once: the source's row takes the first segment, each
-        further segment gets a row of its own (``stored_raw``: its bytes are in raw already).
-
-        Idempotent: when the split is already recorded, the recorded family is returned
-        unchanged, so a re-run after a crash never makes a document twice or cuts the
-        stack differently.
-        """
-        if not segments:
-            raise TransitionError("a split needs at least one segment")
-        with self._tx() as conn:
-            row = conn.execute("SELECT * FROM documents WHERE id = ?", (parent_id,)).fetchone()
-            if row is None:
-                raise NotFound(f"no document {parent_id}")
-            parent = self._doc(row)
-            if parent.parent_id is not None:
-                raise TransitionError(f"document {parent_id} is itself a segment of a stack")
-            recorded = (
-                parent.segment is not None
-                or conn.execute(
-                    "SELECT 1 FROM documents WHERE parent_id = ? LIMIT 1", (parent_id,)
-                ).fetchone()
-            )
-            if not recorded:
-                first, rest = segments[0], segments[1:]
-                conn.execute(
-                    "UPDATE documents SET segment = ?, first_page = ?, last_page = ?,"
-                    " segment_info = ?, updated_at = ? WHERE id = ?",
-                    (
-                        first.segment,
-                        first.first_page,
-                        first.last_page,
-                        first.info,
-                        now(),
-                        parent_id,
-                    ),
-                )
-                stamp = now()
-                for seg in rest:
-                    child = new_id("d")
-                    seq = conn.execute(
-                        "SELECT COALESCE(MAX(seq), 0) + 1 FROM documents WHERE batch_id = ?",
-                        (parent.batch_id,),
-                    ).fetchone()[0]
-                    values = segment_row(parent, seg, child, seq, stamp, STORED_RAW)
-                    conn.execute(
-                        f"INSERT INTO documents({', '.join(values)})"
-                        f" VALUES ({','.join('?' * len(values))})",
-                        list(values.values()),
-                    )
-                    self._event(
-                        conn,
-                        actor,
-                        child,
-                        parent.batch_id,
-                        None,
-                        STORED_RAW,
-                        "split",
-                        segment_event(parent, seg),
-                    )
-                self._event(
-                    conn,
-                    actor,
-                    parent_id,
-                    parent.batch_id,
-                    parent.state,
-                    parent.state,
-                    "split",
-                    split_event(segments),
-                )
-        return self.family(parent_id)
-
-    def family(self, parent_id: str) -> list[Document]:
-        """A stack's documents in stack order: the source's row, then its further segments."""
-        head = self.get_document(parent_id)
-        rows = self._conn().execute(
-            "SELECT * FROM documents WHERE parent_id = ? ORDER BY segment", (parent_id,)
-        )
-        return [head, *(self._doc(r) for r in rows)]
-
-    def restore(
-        self,
-        batch: dict[str, Any],
-        doc: Document,
-        actor: str,
-        reason: str,
-        stage: str = "rebuild",
-    ) -> bool:
-        """Insert a batch and document rebuilt from MinIO (or taken in from a station's
-        custody record, ``stage="intake"``), unless the ledger already has it.
-
-        False when the document (or a live one with the same bytes) is already there.
-        """
-        try:
-            return self._restore(batch, doc, actor, reason, stage)
-        except sqlite3.IntegrityError:
-            return False
-
-    def _restore(
-        self, batch: dict[str, Any], doc: Document, actor: str, reason: str, stage: str
-    ) -> bool:
-        with self._tx() as conn:
-            if conn.execute("SELECT 1 FROM documents WHERE id = ?", (doc.id,)).fetchone():
-                return False
-            conn.execute(
-                "INSERT OR IGNORE INTO batches(id, station, origin, created_at, actor)"
-                " VALUES (?,?,?,?,?)",
-                (batch["id"], batch["station"], batch["origin"], batch["created_at"], actor),
-            )
-            values = doc.__dict__
-            cols = ", ".join(values)
-            conn.execute(
-                f"INSERT INTO documents({cols}) VALUES ({', '.join('?' * len(values))})",
-                tuple(values.values()),
-            )
-            if doc.dossier_code and doc.ordinal:
-                conn.execute(
-                    "INSERT INTO ordinals(dossier_code, last) VALUES (?, ?) ON CONFLICT"
-                    "(dossier_code) DO UPDATE SET last = max(last, excluded.last)",
-                    (doc.dossier_code, doc.ordinal),
-                )
-            self._event(conn, actor, doc.id, doc.batch_id, None, doc.state, stage, reason)
-        return True
-
-    # -- reading ---------------------------------------------------------------------------
-    @staticmethod
-    def _doc(row: sqlite3.Row) -> Document:
-        # Only known columns: a ledger made by an older version may carry retired ones.
-        return Document(**{k: row[k] for k in row.keys() if k in DOCUMENT_FIELDS})  # noqa: SIM118
-
-    def get_document(self, doc_id: str) -> Document:
-        row = self._conn().execute("SELECT * FROM documents WHERE id = ?", (doc_id,)).fetchone()
-        if row is None:
-            raise NotFound(f"no document {doc_id}")
-        return self._doc(row)
-
-    def find_documents(
-        self,
-        *,
-        states: Sequence[str] | None = None,
-        sha256: str | None = None,
-        batch_id: str | None = None,
-        station: str | None = None,
-        since: str | None = None,
-        source_path: str | None = None,
-        parent_id: str | None = None,
-        signature: str | None = None,
-    ) -> list[Document]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if states:
-            clauses.append(f"state IN ({','.join('?' * len(states))})")
-            params.extend(states)
-        for col, value in (
-            ("sha256", sha256),
-            ("batch_id", batch_id),
-            ("station", station),
-            ("source_path", source_path),
-            ("parent_id", parent_id),
-            ("signature", signature),
-        ):
-            if value is not None:
-                clauses.append(f"{col} = ?")
-                params.append(value)
-        if since:
-            clauses.append("created_at >= ?")
-            params.append(since)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self._conn().execute(
-            f"SELECT * FROM documents{where} ORDER BY created_at, batch_id, seq", params
-        )
-        return [self._doc(r) for r in rows]
-
-    def resolve_id(self, ident: str) -> tuple[str, str]:
-        """Map a full id or unique prefix to ``("document"|"batch", id)``."""
-        ident = ident.strip()
-        if not ident or any(ch in ident for ch in "%_"):
-            raise NotFound(f"no batch or document {ident!r}")
-        hits: list[tuple[str, str]] = []
-        conn = self._conn()
-        for kind, table in (("document", "documents"), ("batch", "batches")):
-            for row in conn.execute(
-                f"SELECT id FROM {table} WHERE id LIKE ? LIMIT 3", (ident + "%",)
-            ):
-                hits.append((kind, row["id"]))
-        exact = [h for h in hits if h[1] == ident]
-        if exact:
-            return exact[0]
-        if len(hits) == 1:
-            return hits[0]
-        if not hits:
-            raise NotFound(f"no batch or document {ident!r}")
-        raise NotFound(f"{ident!r} is ambiguous: {', '.join(h[1] for h in hits)}")
-
-    def events(
-        self, *, document_id: str | None = None, batch_id: str | None = None
-    ) -> list[dict[str, Any]]:
-        if document_id:
-            sql, arg = "SELECT * FROM events WHERE document_id = ? ORDER BY id", document_id
-        else:
-            sql, arg = "SELECT * FROM events WHERE batch_id = ? ORDER BY id", batch_id
-        return [dict(r) for r in self._conn().execute(sql, (arg,))]
-
-    def list_batches(self) -> list[dict[str, Any]]:
-        return [
-            dict(r) for r in self._conn().execute("SELECT * FROM batches ORDER BY created_at, id")
-        ]
-
-    def get_batch(self, batch_id: str) -> dict[str, Any]:
-        row = self._conn().execute("SELECT * FROM batches WHERE id = ?", (batch_id,)).fetchone()
-        if row is None:
-            raise NotFound(f"no batch {batch_id}")
-        return dict(row)
-
-    def live_twin(self, doc: Document) -> Document | None:
-        """Another document holding the same bytes in a live state (the one that keeps them)."""
-        for other in self.find_documents(sha256=doc.sha256, states=LIVE_STATES):
-            if other.id != doc.id and other.parent_id is None:
-                return other
-        return None
-
-    def attempts(self, doc_id: str, stage: str) -> int:
-        """How many events of ``stage`` the document has (bounded retries)."""
-        row = (
-            self._conn()
-            .execute(
-                "SELECT COUNT(*) FROM events WHERE document_id = ? AND stage = ?", (doc_id, stage)
-            )
-            .fetchone()
-        )
-        return int(row[0])
-
-    def is_empty(self) -> bool:
-        return self._conn().execute("SELECT 1 FROM batches LIMIT 1").fetchone() is None
+def _create_schema(conn: sqlite3.Connection) -> None:
+    """The tables, brought up to this version in place (inside the caller's transaction)."""
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    have = {row["name"] for row in conn.execute("PRAGMA table_info(documents)")}
+    for column, kind in _added_columns():
+        if column not in have:
+            conn.execute(f"ALTER TABLE documents ADD COLUMN {column} {kind}")
+    conn.execute("DROP INDEX IF EXISTS documents_live_sha")  # before split stacks
+    conn.execute(_LIVE_SHA_INDEX)
+    conn.execute(_SEGMENT_INDEX)
+    # after the columns, which an older ledger only has once altered
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS documents_signature ON documents(signature)"
+        " WHERE signature IS NOT NULL"
+    )

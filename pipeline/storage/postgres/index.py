@@ -147,6 +147,15 @@ def _backfill_fields(conn: Connection) -> None:
                 cur.executemany(update, updates)
 
 
+# The place in the dossier (issue 21): filtered on, filled from the stored meta.
+_MIGRATION_3 = (
+    "ALTER TABLE search_docs ADD COLUMN component_code TEXT",
+    "ALTER TABLE search_docs ADD COLUMN kind TEXT",
+    "UPDATE search_docs SET component_code = NULLIF(meta->>'component_code', ''),"
+    " kind = NULLIF(meta->>'kind', '') WHERE meta ? 'component_code' OR meta ? 'kind'",
+    "CREATE INDEX search_docs_component ON search_docs (component_code, kind)",
+)
+
 MIGRATIONS = (
     Migration(1, "search_docs, search_pages, GIN indexes", lambda: _MIGRATION_1),
     Migration(
@@ -155,6 +164,7 @@ MIGRATIONS = (
         lambda: _MIGRATION_2,
         _backfill_fields,
     ),
+    Migration(3, "the place in the dossier: component code, kind", lambda: _MIGRATION_3),
 )
 
 

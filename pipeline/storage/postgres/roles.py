@@ -65,7 +65,8 @@ DB_ROLES: tuple[str, ...] = ("worker", "web", "operator")
 # update_fields, and mark_duplicate when the bytes turn out to be archived already).
 DECISION_COLUMNS = (
     "state, stage, reason, updated_at, owner, dossier_hint, review,"
-    " duplicate_of, pdf_key, metadata_key, text_key, dossier_code, pages"
+    " duplicate_of, pdf_key, metadata_key, text_key, dossier_code, pages,"
+    " component_code, kind, procedure_code, place_source"
 )
 _READ = "SELECT"
 _APPEND = "SELECT, INSERT"
@@ -89,6 +90,13 @@ GRANTS: dict[str, tuple[str, str, str]] = {
     "documents":         (_WRITE,                    _DECIDE,   _DECIDE),
     "ordinals":          (_WRITE,                    _NONE,     _NONE),
     "events":            (_APPEND,                   _APPEND,   _APPEND),
+    # the outbox (issue 21): a decision may settle a duplicate, whose event the web and
+    # operator roles write (a trigger holds every event to the ledger's row); they read the
+    # deliveries and ask for replays, which a worker's dispatcher carries out
+    "outbox":            (_APPEND,                   _APPEND,   _APPEND),
+    "outbox_cursors":    (_WRITE,                    _NONE,     _NONE),
+    "outbox_deliveries": (_WRITE,                    _READ,     _READ),
+    "outbox_replays":    (_WRITE,                    _APPEND,   _APPEND),
     # index (a document indexed again is deleted and written anew; its pages go by cascade)
     "search_docs":       ("SELECT, INSERT, DELETE",  _READ,     _READ),
     "search_pages":      (_APPEND,                   _READ,     _READ),
@@ -111,6 +119,9 @@ _PRIVILEGES_RE = re.compile(r"^[A-Z]+( \([a-z_, ]+\))?(, [A-Z]+( \([a-z_, ]+\))?
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 _SECRET_BYTES = 30
 _RETRY_FROM = (FAILED, REJECTED, NEEDS_DOSSIER)
+# A document's place in its dossier: set by an assign (with its code), kept by every other
+# decision.
+_PLACE_COLUMNS = ("component_code", "kind", "procedure_code", "place_source")
 
 
 def grants_of(role: str) -> dict[str, str]:
@@ -204,13 +215,15 @@ def _decisions_sql(deciders: list[str]) -> list[sql.Composable]:
         " IF {kept} THEN"
         # a flagged archived document accepted as read: its note cleared, nothing else
         "  IF OLD.state = {indexed} AND NEW.state = {indexed} AND OLD.review IS NOT NULL"
-        "   AND NEW.review IS NULL AND ROW(NEW.stage, NEW.reason, NEW.owner, NEW.dossier_hint)"
-        "   IS NOT DISTINCT FROM ROW(OLD.stage, OLD.reason, OLD.owner, OLD.dossier_hint)"
+        "   AND NEW.review IS NULL AND ROW(NEW.stage, NEW.reason, NEW.owner, NEW.dossier_hint,"
+        "   {place_new}) IS NOT DISTINCT FROM ROW(OLD.stage, OLD.reason, OLD.owner,"
+        "   OLD.dossier_hint, {place_old})"
         "  THEN RETURN NEW; END IF;"
         # a document waiting in custody for a process that is gone, freed for a worker
         "  IF OLD.state = {stored} AND NEW.state = {stored} AND NEW.owner IS NULL"
-        "   AND ROW(NEW.stage, NEW.reason, NEW.dossier_hint, NEW.review)"
-        "   IS NOT DISTINCT FROM ROW(OLD.stage, OLD.reason, OLD.dossier_hint, OLD.review)"
+        "   AND ROW(NEW.stage, NEW.reason, NEW.dossier_hint, NEW.review, {place_new})"
+        "   IS NOT DISTINCT FROM ROW(OLD.stage, OLD.reason, OLD.dossier_hint, OLD.review,"
+        "   {place_old})"
         "  THEN RETURN NEW; END IF;"
         # retry, assign (a new hint) or re-run: queued for a worker, nobody holding it
         "  IF NEW.state = {stored} AND NEW.owner IS NULL AND NEW.stage = 'operator'"
@@ -220,8 +233,8 @@ def _decisions_sql(deciders: list[str]) -> list[sql.Composable]:
         # queued bytes that another live document holds: settled as its duplicate
         " ELSIF NEW.state = {duplicate} AND NEW.stage = 'dedupe' AND NEW.owner IS NULL"
         "  AND OLD.state IN ({retry_from})"
-        "  AND ROW(NEW.review, NEW.dossier_hint)"
-        "  IS NOT DISTINCT FROM ROW(OLD.review, OLD.dossier_hint)"
+        "  AND ROW(NEW.review, NEW.dossier_hint, {place_new})"
+        "  IS NOT DISTINCT FROM ROW(OLD.review, OLD.dossier_hint, {place_old})"
         "  AND EXISTS (SELECT 1 FROM documents p WHERE p.id = NEW.duplicate_of AND p.id <> OLD.id"
         "   AND p.sha256 = OLD.sha256 AND ROW(p.pdf_key, p.metadata_key, p.text_key,"
         "   p.dossier_code, p.pages) IS NOT DISTINCT FROM ROW(NEW.pdf_key, NEW.metadata_key,"
@@ -230,6 +243,8 @@ def _decisions_sql(deciders: list[str]) -> list[sql.Composable]:
         " END IF; {refuse} END $body$"
     ).format(
         who=who,
+        place_new=sql.SQL(", ".join(f"NEW.{c}" for c in _PLACE_COLUMNS)),
+        place_old=sql.SQL(", ".join(f"OLD.{c}" for c in _PLACE_COLUMNS)),
         kept=sql.SQL(kept),
         indexed=sql.Literal(INDEXED),
         stored=sql.Literal(STORED_RAW),

@@ -7,8 +7,8 @@ already keeps strangers out of every path, and ``page`` adds the role check.
 
 from __future__ import annotations
 
-from workers.web.routes import admin, dossier, files, operator, pages, search
+from workers.web.routes import admin, dossier, events, files, operator, pages, search
 
-MODULES = (search, dossier, pages, files, operator, admin)
+MODULES = (search, dossier, pages, files, operator, events, admin)
 
 __all__ = ["MODULES"]

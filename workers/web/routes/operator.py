@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from pipeline.archive.layout import split_pages
 from pipeline.dossier import normalize_code
+from pipeline.dossier.place import ASSIGNED, Place, checked_place
 from pipeline.errors import NotFound, UsageError
 from pipeline.flow import requeue
 from pipeline.storage.ledger import batch_rows
@@ -50,6 +51,20 @@ def _back(path: str, done: str) -> Response:
 
 def _message(request: Request) -> str | None:
     return MESSAGES.get(request.query_params.get("done", ""))
+
+
+def _form_place(fields: dict[str, str]) -> Place | None:
+    """The place in the dossier an assign form gives (its fields may be left empty)."""
+    values = {k: (fields.get(k) or "").strip() or None for k in ("component", "kind", "procedure")}
+    if not any(values.values()):
+        return None
+    try:
+        return checked_place(values["component"], values["kind"], values["procedure"], ASSIGNED)
+    except UsageError:
+        raise UsageError(
+            "thành phần hồ sơ và mã thủ tục gồm chữ cái không dấu, chữ số, '.', '-', '_'"
+            " (tối đa 64 ký tự); loại giấy tờ là giấy tờ nộp hoặc giấy tờ kết quả"
+        ) from None
 
 
 def routes(ctx: WebContext) -> list[Route]:
@@ -116,12 +131,15 @@ def routes(ctx: WebContext) -> list[Route]:
 
     def assign(request: Request) -> Response:
         ident = _ident(request.path_params["doc_id"])
-        raw = form(request).get("dossier", "")
+        fields = form(request)
+        raw = fields.get("dossier", "")
         code = normalize_code(raw) if len(raw) <= 80 else None
         if code is None:
             raise UsageError("mã hồ sơ không hợp lệ (ví dụ 000.00.13.H38-261127-0001)")
-        doc = requeue.queue_assign(ctx.ledger(), ident, code, ctx.actor(request))
-        ctx.record(request, "assign", doc.id, dossier=code, dossier_code=code)
+        place = _form_place(fields)
+        doc = requeue.queue_assign(ctx.ledger(), ident, code, ctx.actor(request), place)
+        placed = place.fields() if place is not None else {}
+        ctx.record(request, "assign", doc.id, dossier=code, dossier_code=code, **placed)
         return _back(f"/documents/{doc.id}", "assign")
 
     # -- review --------------------------------------------------------------------------
