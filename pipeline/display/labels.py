@@ -24,6 +24,7 @@ STAGE_LABELS = {
     "batch": "tạo lô",
     "ingest": "tiếp nhận",
     "intake": "nhận bàn giao",
+    "place": "vị trí trong hồ sơ",
     "start": "bắt đầu",
     "pages": "đọc trang",
     "ocr": "nhận dạng chữ",

@@ -63,6 +63,16 @@ _TABLE: tuple[tuple[str, str], ...] = (
     ),
     (r"custody record: (?P<field>.+) is too long", "biên bản tiếp nhận: {field} quá dài"),
     (
+        r"custody record: the dossier code is not a valid code",
+        "biên bản tiếp nhận: mã hồ sơ không hợp lệ",
+    ),
+    (r"custody record: (?P<why>.+)", "biên bản tiếp nhận: {why}"),
+    (
+        r"place in the dossier set by (?P<who>.+)",
+        "{who} đặt vị trí của giấy tờ trong hồ sơ",
+    ),
+    (r"(?P<key>.+) has a new version", "{key} có phiên bản mới"),
+    (
         r"the file changed while it was taken \((?P<change>.+)\)",
         "tệp thay đổi trong lúc tiếp nhận ({change})",
     ),

@@ -14,21 +14,13 @@ from typing import Any
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from pipeline.events.feed import feed_page
 from workers.web.api.context import ApiCall, ApiContext, Feed, endpoint
 from workers.web.api.links import absolute
 from workers.web.api.problems import Refusal
 from workers.web.auth import SECURITY_HEADERS
 
 DEFAULT_LIMIT = 100
-
-
-def default_feed() -> Feed | None:
-    """The outbox's feed of this build (None before the events half is there)."""
-    try:
-        from pipeline.events.feed import feed_page  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    return feed_page
 
 
 def _whole(value: str | None, name: str, low: int, high: int, default: int) -> int:
@@ -41,9 +33,7 @@ def _whole(value: str | None, name: str, low: int, high: int, default: int) -> i
 
 def routes(api: ApiContext) -> list[Route]:
     def events(call: ApiCall) -> JSONResponse:
-        feed = api.feed or default_feed()
-        if feed is None:
-            raise Refusal(503, "the event feed is not part of this build")
+        feed: Feed = api.feed or feed_page
         most = api.cfg.api.feed_max_limit
         after = _whole(call.query.get("after"), "after", 0, 2**63 - 1, 0)
         limit = _whole(call.query.get("limit"), "limit", 1, most, min(DEFAULT_LIMIT, most))
