@@ -92,7 +92,8 @@ def test_an_installed_package_runs_from_any_folder(tmp_path):
     )
     (wheel,) = wheels.glob("sohoa-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "pipeline/lang/data/vi_syllable_lm.tsv.gz" in names
+    assert "pipeline/lang/data/vi_syllable_lm.bin" in names
+    assert "pipeline/lang/data/vi_skeletons.tsv.gz" in names
     assert "workers/web/templates/base.html" in names
     assert not any(n.startswith(("tests/", "bench/", "configs/")) for n in names)
     venv = tmp_path / "venv"

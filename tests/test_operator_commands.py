@@ -226,7 +226,8 @@ def test_assign_archives_a_needs_dossier_document(env: dict[str, str], tmp_path:
     assert {e["actor"] for e in history} == {user_actor()}
 
     twice = sohoa(env, "assign", doc["document_id"], "--dossier", "000.00.13.H38-261127-0078")
-    assert twice.returncode == 2 and "indexed" in twice.stderr
+    assert twice.returncode == 2, twice.stderr
+    assert "archived as" in twice.stderr and f"dossier code stays {CODE}" in twice.stderr
     assert len([k for k in archive_keys(env) if k.endswith(".pdf")]) == 1
     on_batch = sohoa(env, "assign", doc["batch_id"], "--dossier", CODE)
     assert on_batch.returncode == 2 and "batch" in on_batch.stderr

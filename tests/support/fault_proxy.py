@@ -4,14 +4,15 @@ with the errors an overloaded S3 gives: 503 ``SlowDown``/``ServiceUnavailable``,
 
 It reads each request's head and ``Content-Length`` body (enough for minio-py, which
 sends no chunked bodies), then either forwards it untouched (the signature still
-matches) or answers with an error and closes the connection. The choice is drawn
-from a seeded generator, so a run is repeatable.
+matches) or answers with an error and closes the connection. Faults are spread evenly
+over each kind of request (every third or fourth write, every tenth read) and cycle
+through the error kinds, so a run is repeatable and every kind is met whatever the
+threads' order.
 """
 
 from __future__ import annotations
 
 import contextlib
-import random
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -51,15 +52,11 @@ class FaultyProxy:
     upstream: tuple[str, int]
     write_share: float = 0.3  # of PUT/POST/DELETE requests answered with an error
     read_share: float = 0.1  # of GET/HEAD requests
-    seed: int = 20
     faulted: int = 0
     forwarded: int = 0
-    _rng: random.Random = field(init=False)
+    _seen: dict[bool, int] = field(default_factory=lambda: {True: 0, False: 0})
     _sock: socket.socket | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __post_init__(self) -> None:
-        self._rng = random.Random(self.seed)
 
     @property
     def endpoint(self) -> str:
@@ -101,13 +98,15 @@ class FaultyProxy:
             threading.Thread(target=self._requests, args=(client, upstream), daemon=True).start()
 
     def _fault_for(self, method: bytes) -> tuple | None:
-        share = self.write_share if method in WRITES else self.read_share
+        write = method in WRITES
+        share = self.write_share if write else self.read_share
         with self._lock:
-            if self._rng.random() >= share:
+            n = self._seen[write] = self._seen[write] + 1
+            if int(n * share) == int((n - 1) * share):
                 self.forwarded += 1
                 return None
             self.faulted += 1
-            return self._rng.choice(FAULTS)
+            return FAULTS[(self.faulted - 1) % len(FAULTS)]
 
     @staticmethod
     def _close(*socks: socket.socket) -> None:
