@@ -91,6 +91,9 @@ def cmd_worker(args: argparse.Namespace, cfg: Config, out: Output) -> int:
     documents = args.documents if args.documents is not None else 4
     os.environ["OMP_THREAD_LIMIT"] = "1"
     if args.role != "all":  # one consumer, started (and restarted) by `sohoa worker`
+        from workers.executors import reconnect
+
+        reconnect.quiet_consumer_logs()
         app = tasks.configure(cfg)
         parent = int(os.environ.get("SOHOA_WORKER_PARENT", "0"))
         if parent:
@@ -107,6 +110,10 @@ def cmd_worker(args: argparse.Namespace, cfg: Config, out: Output) -> int:
             f" {cfg.home}, which only processes sharing that folder see"
         )
     check_keys(cfg)
+    from workers.executors.reconnect import root_notice
+
+    if notice := root_notice():
+        out.info(notice)
     roles = {"pages": ["--concurrency", str(concurrency)]}
     if documents > 0:
         roles["documents"] = ["--documents", str(documents)]

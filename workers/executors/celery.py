@@ -67,7 +67,7 @@ from pipeline.model import DocumentRef, PageJob, PageResult, checked_job, checke
 from pipeline.storage.ledger import Document
 from pipeline.storage.ledger.states import PROCESSING, UNFINISHED_STATES
 from pipeline.storage.work import OBJECTS, ObjectWork
-from workers.executors import lifeline, task_auth
+from workers.executors import lifeline, reconnect, task_auth
 
 PAGES_QUEUE = "sohoa.pages"
 DOCUMENTS_QUEUE = "sohoa.documents"
@@ -89,6 +89,7 @@ def configure(cfg: Config) -> Celery:
         raise errors.ConfigError(
             "run.executor celery needs a broker: set SOHOA_BROKER_URL=redis://…"
         )
+    reconnect.install()  # a lost broker connection closes without crashing the consumer
     transport = {
         "visibility_timeout": int(cfg.broker.visibility_timeout),
         # Look for tasks of vanished workers every few seconds (kombu's default: ~100 s).
