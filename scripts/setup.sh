@@ -25,6 +25,10 @@ if [ "${SOHOA_SETUP_TEST:-0}" = 1 ]; then
   # The office tests start their own PostgreSQL 15 and Redis (never the packaged services)
   # and make network namespaces with iproute2.
   apt_packages+=(chromium postgresql-15 redis-server iproute2 util-linux curl)
+  # compose.yaml brought up for real (tests/test_office_compose.py): podman and buildah,
+  # runc (crun cannot run on hybrid cgroups), CNI with DNS, debootstrap for the base image
+  apt_packages+=(podman buildah runc debootstrap containernetworking-plugins
+                 golang-github-containernetworking-plugin-dnsname)
   # a JDK: veraPDF runs on Java, and the DSS validator program is compiled with javac
   command -v javac >/dev/null || apt_packages+=(default-jdk-headless)
   command -v mvn >/dev/null || apt_packages+=(maven)

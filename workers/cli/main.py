@@ -25,7 +25,18 @@ from pipeline import __version__, private
 from pipeline.config import Config, load_config
 from pipeline.errors import ExitCode, SohoaError, exit_code
 from pipeline.flow.recover import clean_tmp
-from workers.cli import access, broker, database, documents, operator, process, search, sign, worker
+from workers.cli import (
+    access,
+    broker,
+    database,
+    documents,
+    office,
+    operator,
+    process,
+    search,
+    sign,
+    worker,
+)
 from workers.cli.output import Output
 
 
@@ -67,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )
-    for module in (process, operator, search, documents, sign, worker, access, database, broker):
+    modules = (process, operator, search, documents, sign, worker, access, database, broker, office)
+    for module in modules:
         module.register(sub, common)
     _describe(parser)
     return parser
