@@ -99,6 +99,9 @@ def cmd_worker(args: argparse.Namespace, cfg: Config, out: Output) -> int:
         if parent:
             _end_with_parent(parent)
         if args.role == "documents":
+            from pipeline.storage import heartbeats  # pages noted on the supervisor's row
+
+            heartbeats.register(cfg, "worker", heartbeats.process_name("worker", parent or None))
             argv = _celery_argv(tasks.DOCUMENTS_QUEUE, "threads", documents, "documents")
         else:
             argv = _celery_argv(tasks.PAGES_QUEUE, "prefork", concurrency, "pages")
@@ -229,8 +232,10 @@ class Pickup:
     def once(self, svc: Any, cursor: Any) -> None:
         from pipeline.flow import intake
         from pipeline.flow.recover import pick_up
+        from pipeline.storage import heartbeats
         from pipeline.storage.ledger.records import lease, queued_owner
 
+        heartbeats.alive(self.cfg, "worker")  # the web and operators see it looking for work
         owner = queued_owner()
         host = socket.gethostname()
         for doc in intake.take_in(

@@ -64,6 +64,7 @@ from pipeline.errors import (
 )
 from pipeline.flow.context import Services
 from pipeline.model import DocumentRef, PageJob, PageResult, checked_job, checked_ref
+from pipeline.storage import heartbeats
 from pipeline.storage.ledger import Document
 from pipeline.storage.ledger.states import PROCESSING, UNFINISHED_STATES
 from pipeline.storage.work import OBJECTS, ObjectWork
@@ -450,6 +451,7 @@ class CeleryExecutor:
                     if result is not None:
                         inflight.remove(item)
                         progressed = True
+                        heartbeats.note_page(item.job.document_id, item.job.index)
                         yield result
                     elif time.monotonic() - item.sent > deadline_per_page:
                         raise errors.PageWorkerLost(
