@@ -145,6 +145,26 @@ def test_a_running_worker_is_shown_and_promised(minio_server, sohoa_env, tmp_pat
         watch.send_signal(signal.SIGTERM)
         watch.wait(timeout=60)
     assert watch.returncode == 0
+    assert heartbeats.live_workers(web) == []  # it said goodbye: not shown as running
+
+
+def test_a_killed_process_of_this_host_is_not_shown_as_running(tmp_path):
+    from pipeline.config import load_config
+
+    cfg = load_config(env={"SOHOA_HOME": str(tmp_path / "home")})
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], text=True, capture_output=True
+    ).stdout.strip()
+    store = heartbeats.Heartbeats(cfg)
+    try:
+        store.beat(f"watch@{socket.gethostname()}:{gone}", "watch", "2026-12-07T01:00:00+00:00")
+        store._run(  # the row of a process that was killed: same host, its pid gone
+            "UPDATE worker_heartbeats SET pid = ?", (int(gone),)
+        )
+        store.beat("worker@elsewhere:7", "worker", "2026-12-07T01:00:00+00:00")
+    finally:
+        store.close()
+    assert [b.name for b in heartbeats.live_workers(cfg) or []] == ["worker@elsewhere:7"]
 
 
 def test_an_operator_queueing_at_the_terminal_is_told_when_no_worker_runs(

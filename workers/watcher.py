@@ -653,6 +653,7 @@ class Watcher:
             if observer is not None:
                 observer.stop()
                 observer.join(timeout=5)
+            heartbeats.leave()  # no longer taking queued documents
         if runner.outage is not None and once:
             raise runner.outage
 

@@ -48,6 +48,7 @@ _LIVE = (
     f" last_page_at FROM {TABLE} WHERE seen_at >= ? ORDER BY host, name"
 )
 _PRUNE = f"DELETE FROM {TABLE} WHERE seen_at < ?"
+_LEAVE = f"DELETE FROM {TABLE} WHERE name = ?"
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,9 @@ class Heartbeats:
         found = self._run(_LIVE, (_ago(within_seconds),), rows=True)
         return [Beat(**row) if isinstance(row, dict) else Beat(*row) for row in found]
 
+    def leave(self, name: str) -> None:
+        self._run(_LEAVE, (name,))
+
     def prune(self, days: float = KEEP_DAYS) -> None:
         self._run(_PRUNE, (_ago(days * 86400),))
 
@@ -162,11 +166,25 @@ def live_workers(cfg: Config) -> list[Beat] | None:
     except Exception:
         return None
     try:
-        return store.live(cfg.run.lease_seconds)
+        return [b for b in store.live(cfg.run.lease_seconds) if not _gone_here(b)]
     except Exception:
         return None
     finally:
         store.close()
+
+
+def _gone_here(beat: Beat) -> bool:
+    """A process of this very host that is no longer running (known at once, as a
+    document's holder is: a killed demo watcher does not linger for a lease)."""
+    if beat.host != socket.gethostname():
+        return False
+    try:
+        os.kill(beat.pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # another account's process: alive
+        return False
+    return False
 
 
 # ---------------------------------------------------------- this process's own row
@@ -207,11 +225,29 @@ def alive(cfg: Config, kind: str) -> None:
             store = _store()
             assert store is not None
             store.beat(_mine["name"], kind, _mine["started"])
+            _mine["beating"] = True
             if time.monotonic() - _mine.get("pruned", -1e9) > 3600:
                 _mine["pruned"] = time.monotonic()
                 store.prune()
         except Exception:
             _mine["store"] = None
+
+
+def leave() -> None:
+    """This process stops looking for work: its row goes (a clean exit; a killed process
+    lingers for ``run.lease_seconds``, or not at all on the web's own host)."""
+    with _lock:
+        name = _mine.get("name")
+        if not name or not _mine.get("beating"):
+            return
+        try:
+            store = _store()
+            if store is not None:
+                store.leave(name)
+                store.close()
+        except Exception:
+            pass
+        _mine.clear()
 
 
 def note_page(document_id: str, index: int) -> None:

@@ -132,6 +132,9 @@ def cmd_worker(args: argparse.Namespace, cfg: Config, out: Output) -> int:
         return _supervise(args, roles, out)
     finally:
         pickup.close()
+        from pipeline.storage import heartbeats
+
+        heartbeats.leave()  # no longer shown as running
 
 
 def check_keys(cfg: Config) -> None:
