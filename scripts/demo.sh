@@ -2,14 +2,30 @@
 # The main job on the embedded default: install, start a local MinIO, set up the buckets and
 # one key per role (the root key is used for that alone), watch var/inbox with the worker key,
 # drop the samples in, wait until they are archived, then search with the web key.
-# MinIO keeps running afterwards so you can try the CLI; stop it with scripts/minio.sh stop.
+# MinIO and a worker (`sohoa watch` with the worker key) keep running afterwards, so the CLI
+# and the web page work and what an operator queues there is carried out:
+#   bash scripts/demo.sh          # the demo
+#   bash scripts/demo.sh stop     # stop the demo's worker and MinIO
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
 umask 077   # var/ holds keys, the ledger and citizens' pages: this account's alone
 export SOHOA_HOME="${SOHOA_HOME:-$PWD/var}"
-bash scripts/minio.sh start
 ROLES="$SOHOA_HOME/roles"
+WATCH_PID="$SOHOA_HOME/watch.pid"
+watching() { [ -f "$WATCH_PID" ] && kill -0 "$(cat "$WATCH_PID")" 2>/dev/null; }
+
+if [ "${1:-}" = stop ]; then
+  if watching; then
+    kill "$(cat "$WATCH_PID")"
+    for _ in $(seq 1 150); do watching || break; sleep 0.2; done
+    echo "stopped the demo's worker" >&2
+  fi
+  rm -f "$WATCH_PID"
+  bash scripts/minio.sh stop
+  exit 0
+fi
+bash scripts/setup.sh
+bash scripts/minio.sh start
 
 # Each command runs with one role's key, in a subshell, so no key outlives its command.
 as_role() {
@@ -48,9 +64,18 @@ for line in sys.stdin:
 fi
 
 mkdir -p "$SOHOA_HOME/inbox"
-cp -r samples/inbox/. "$SOHOA_HOME/inbox/"
-echo "== watching $SOHOA_HOME/inbox with the worker key until the samples are archived" >&2
-as_role worker watch --once || true
+if watching; then  # a run before left its worker: it takes the samples in
+  echo "== the demo's worker (pid $(cat "$WATCH_PID")) takes the samples" >&2
+  cp -r samples/inbox/. "$SOHOA_HOME/inbox/"
+  for _ in $(seq 1 900); do
+    [ -z "$(find "$SOHOA_HOME/inbox" -type f -print -quit)" ] && break
+    sleep 1
+  done
+else
+  cp -r samples/inbox/. "$SOHOA_HOME/inbox/"
+  echo "== watching $SOHOA_HOME/inbox with the worker key until the samples are archived" >&2
+  as_role worker watch --once || true
+fi
 echo; echo "== batches" >&2
 as_role worker batches
 echo; echo "== archived documents" >&2
@@ -71,10 +96,23 @@ if ! as_role web users list | grep -q '^demo'; then
 fi
 echo; echo "== the audit log so far (searches above included)" >&2
 as_role web audit --limit 5 || true
-as_role web audit verify
+as_role operator audit verify   # the operator key may list the anchors it checks
+
+# A worker keeps running: what an operator queues in the web page (Chạy lại, Gán mã) or
+# with the operator key is carried out by it, and the batches page shows it as running.
+if ! watching; then
+  (
+    unset SOHOA_MINIO_ACCESS_KEY SOHOA_MINIO_SECRET_KEY SOHOA_MINIO_ROLE
+    # shellcheck disable=SC1091
+    . "$ROLES/worker.env"
+    exec nohup .venv/bin/sohoa watch
+  ) > "$SOHOA_HOME/watch.log" 2>&1 &
+  echo $! > "$WATCH_PID"
+fi
 echo
-echo "MinIO is still running. The web page, with the web key:" >&2
+echo "MinIO and the demo's worker (sohoa watch, worker key, pid $(cat "$WATCH_PID"); log in" >&2
+echo "$SOHOA_HOME/watch.log) are still running. The web page, with the web key:" >&2
 echo "  . $ROLES/web.env && .venv/bin/sohoa serve     # http://127.0.0.1:8080, user demo," >&2
 echo "  password in $SOHOA_HOME/demo-password" >&2
 echo "Other commands: . $ROLES/worker.env && .venv/bin/sohoa --help" >&2
-echo "Stop MinIO with: bash scripts/minio.sh stop" >&2
+echo "Stop both with: bash scripts/demo.sh stop" >&2

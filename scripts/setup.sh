@@ -25,6 +25,10 @@ if [ "${SOHOA_SETUP_TEST:-0}" = 1 ]; then
   # The office tests start their own PostgreSQL 15 and Redis (never the packaged services)
   # and make network namespaces with iproute2.
   apt_packages+=(chromium postgresql-15 redis-server iproute2 util-linux curl)
+  # compose.yaml brought up for real (tests/test_office_compose.py): podman and buildah,
+  # runc (crun cannot run on hybrid cgroups), CNI with DNS, debootstrap for the base image
+  apt_packages+=(podman buildah runc debootstrap containernetworking-plugins
+                 golang-github-containernetworking-plugin-dnsname)
   # a JDK: veraPDF runs on Java, and the DSS validator program is compiled with javac
   command -v javac >/dev/null || apt_packages+=(default-jdk-headless)
   command -v mvn >/dev/null || apt_packages+=(maven)
@@ -52,11 +56,32 @@ if [ ! -x "$MINIO_BIN" ]; then
     log "reusing MinIO ${MINIO_VERSION} from $SHARED_CACHE"
     cp "$SHARED_CACHE/minio-${MINIO_VERSION}" "$MINIO_BIN"
   else
-    log "building MinIO ${MINIO_VERSION} with go install (a few minutes, once)"
+    # No package registry serves the MinIO server (it publishes source only): built once,
+    # then copied from $SHARED_CACHE; Go keeps the modules and the compiled packages in its
+    # own caches ($(go env GOMODCACHE), $(go env GOCACHE)), so a rebuild is quicker.
+    log "building MinIO ${MINIO_VERSION} with go install, once (about 10 minutes on 2 cores;"
+    log "  kept in $SHARED_CACHE and Go's module and build caches)"
     tmpbin="$(mktemp -d)"
-    GOBIN="$tmpbin" GOFLAGS=-mod=mod go install "github.com/minio/minio@${MINIO_VERSION}"
+    t0=$(date +%s)
+    GOBIN="$tmpbin" GOFLAGS=-mod=mod go install -v "github.com/minio/minio@${MINIO_VERSION}" \
+      2> "$tmpbin/build.log" &
+    build=$!
+    told=$t0
+    while kill -0 "$build" 2>/dev/null; do
+      sleep 2
+      if [ $(( $(date +%s) - told )) -ge 30 ] && kill -0 "$build" 2>/dev/null; then
+        told=$(date +%s)
+        log "  MinIO: $(( (told - t0) / 60 )) min, $(grep -vc '^go: downloading' "$tmpbin/build.log") packages compiled so far"
+      fi
+    done
+    if ! wait "$build"; then
+      tail -n 20 "$tmpbin/build.log" >&2
+      log "building MinIO failed"
+      exit 1
+    fi
     mv "$tmpbin/minio" "$MINIO_BIN"
-    rmdir "$tmpbin"
+    rm -rf "$tmpbin"
+    log "MinIO built in $(( $(date +%s) - t0 )) s"
     cp "$MINIO_BIN" "$SHARED_CACHE/minio-${MINIO_VERSION}" || true
   fi
 fi

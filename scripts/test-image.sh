@@ -9,25 +9,8 @@ cd "$(dirname "$0")/.."
 log() { printf '[test-image] %s\n' "$*" >&2; }
 T0=$(date +%s)
 
-need=()
-for pkg in debootstrap buildah podman; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  log "installing ${need[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
 SOHOA_SETUP_TEST=0 bash scripts/setup.sh >/dev/null 2>&1 || true  # MinIO binary and .venv
-
-BASE=localhost/sohoa-bookworm-base
-if ! podman image exists "$BASE"; then
-  root="$(mktemp -d)"
-  log "debootstrap --variant=minbase bookworm (about 30 s)"
-  debootstrap --variant=minbase bookworm "$root" http://deb.debian.org/debian >/dev/null
-  tar -C "$root" -c . | podman import - "$BASE" >/dev/null
-  rm -rf "$root"
-fi
+BASE="$(bash scripts/base-image.sh)"
 log "buildah bud (FROM $BASE)"
 certs=()
 [ -f /etc/ssl/certs/ca-certificates.crt ] && certs=(-v /etc/ssl/certs:/host-certs:ro

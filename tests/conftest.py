@@ -1,4 +1,13 @@
-"""Shared fixtures: a real MinIO server per test session, isolated configs per test."""
+"""Shared fixtures: a real MinIO server per test session, isolated configs per test.
+
+With pytest-xdist (``scripts/test.sh`` runs ``-n 3 --dist loadgroup``) each worker process
+is a session of its own: it starts its own MinIO, PostgreSQL, Redis, test PKI, SoftHSM2
+token and DSS JVM on free ports under its own temporary folders, so no server, port or
+token directory is shared between workers. Two kinds of test are kept on one worker
+each (:func:`pytest_collection_modifyitems`): the signing tests, which share one PKI,
+token and DSS JVM (set up once instead of on every worker), and the office tests, each
+of which runs a whole office of processes with leases and timeouts of seconds.
+"""
 
 from __future__ import annotations
 
@@ -97,3 +106,30 @@ from tests.support.signing import (  # noqa: E402, F401
     pki,
     trust,
 )
+
+# Tests kept together on one xdist worker (see the module docstring), by what they use.
+SIGNING_FIXTURES = frozenset(
+    {"pki", "trust", "hsm", "dss", "archived"}
+    | {"p11_signer", "p12_signer", "p12_lt_signer", "p12_lta_signer", "p12_tsa_signer"}
+)
+OFFICE_MODULES = frozenset(
+    {"test_office", "test_office_hosts", "test_office_compose", "test_broker_restart"}
+)
+
+
+def _group(item: pytest.Item) -> str | None:
+    if item.module is not None and item.module.__name__.rpartition(".")[2] in OFFICE_MODULES:
+        return "office"
+    if SIGNING_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        return "signing"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Group the office and signing tests, and hand those long chains out first."""
+    order = {"office": 0, "signing": 1, None: 2}
+    for item in items:
+        group = _group(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=lambda item: order[_group(item)])  # stable: file order within a group

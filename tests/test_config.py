@@ -135,19 +135,27 @@ def test_compose_file_wires_every_sohoa_service_and_holds_no_secret():
     repo = Path(__file__).parents[1]
     compose = yaml.safe_load((repo / "compose.yaml").read_text(encoding="utf-8"))
     services = compose["services"]
-    assert {"minio", "postgres", "redis", "worker", "watcher", "web"} <= set(services)
-    # Each service holds its own role's URLs only: the station none, the broker the worker's.
-    urls = {"worker": {"DATABASE", "BROKER"}, "watcher": set(), "web": {"DATABASE"}}
-    urls |= {"cli": {"DATABASE"}, "admin": {"DATABASE"}}
-    for name, wanted in urls.items():
+    assert {"minio", "postgres", "redis", "setup", "worker", "watcher", "web"} <= set(services)
+    # Each sohoa service mounts its own role's file and nothing else (the station: the
+    # station key alone), and no secret is written in the compose file or read from .env.
+    roles = {"worker": "worker", "watcher": "station", "web": "web"}
+    roles |= {"cli": "operator", "admin": "admin"}
+    for name, role in roles.items():
         env = services[name]["environment"]
-        assert env["SOHOA_EXECUTOR"] == "celery"
-        assert {k[6:-4] for k in env if k.startswith("SOHOA_") and k.endswith("_URL")} == wanted
-        for key, value in env.items():  # secrets come from .env, never from the file
-            if any(w in key for w in ("SECRET", "PASSWORD", "URL")):
-                assert "${" in str(value), (name, key)
+        assert env["SOHOA_EXECUTOR"] == "celery" and env["SOHOA_ROLE_FILE"]
+        mounts = [v for v in services[name]["volumes"] if "/run/sohoa/role" in v]
+        assert mounts == [f"${{SOHOA_OFFICE_DIR:-./office}}/{role}:/run/sohoa/role:ro"], name
+    for name, service in services.items():
+        for key, value in (service.get("environment") or {}).items():
+            assert not any(w in key for w in ("SECRET", "PASSWORD", "_URL", "KEY")), (name, key)
+            assert "${" not in str(value) or key == "SOHOA_ROLE_FILE", (name, key)
+    # Each server mounts its own secret's volume only, read-only; setup writes all three.
+    for server in ("minio", "postgres", "redis"):
+        keys = [v for v in services[server]["volumes"] if "-keys:" in v]
+        assert keys == [f"{server}-keys:/run/sohoa-servers/{server}:ro"], server
     assert services["worker"]["command"][0] == "worker"
     assert services["watcher"]["command"] == ["watch"]
+    assert services["setup"]["command"][:2] == ["office", "init"]
     assert "SOHOA_" in (repo / "configs" / "office.env.example").read_text(encoding="utf-8")
 
 

@@ -53,6 +53,7 @@ from pipeline.errors import StorageUnavailable, Unavailable
 from pipeline.flow import custody, intake
 from pipeline.flow.context import Services
 from pipeline.flow.recover import pick_up, recover
+from pipeline.storage import heartbeats
 from pipeline.storage import objects as objects_mod
 from pipeline.storage.ledger import Document, this_process
 from pipeline.storage.ledger.records import lease, new_id
@@ -535,6 +536,7 @@ class Watcher:
         processes never both start one."""
         if self.runner.outage is not None or self.runner.interrupted:
             return  # claimed now, they would wait for this process instead of the recovery
+        heartbeats.alive(self.cfg, "watch")  # the web and operators see it looking for work
         self._take_in()
         me = str(this_process())
         for doc in pick_up(
@@ -578,6 +580,7 @@ class Watcher:
                 self.log(f"document {doc_id}: unexpected error {exc!r}")
 
     def _recover(self) -> None:
+        heartbeats.alive(self.cfg, "watch")
         for doc_id in recover(self.services, actor=self.actor):
             if self.stop.is_set():
                 return
@@ -677,6 +680,7 @@ class Watcher:
             if observer is not None:
                 observer.stop()
                 observer.join(timeout=5)
+            heartbeats.leave()  # no longer taking queued documents
         if runner.outage is not None and once:
             raise runner.outage
 

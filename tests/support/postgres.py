@@ -42,6 +42,7 @@ class PostgresServer:
     password: str = field(default_factory=lambda: secrets.token_hex(12))
     proc: subprocess.Popen | None = None
     wrap: list[str] = field(default_factory=list)  # e.g. ["ip", "netns", "exec", "storage"]
+    superuser: str = "sohoa"  # the cluster's superuser (Debian's packaged one is "postgres")
 
     @property
     def data_dir(self) -> Path:
@@ -52,7 +53,7 @@ class PostgresServer:
         return self.root / "sock"
 
     def url(self, database: str = "postgres") -> str:
-        return f"postgresql://sohoa:{self.password}@{self.host}:{self.port}/{database}"
+        return f"postgresql://{self.superuser}:{self.password}@{self.host}:{self.port}/{database}"
 
     def init(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -71,7 +72,7 @@ class PostgresServer:
                     "-D",
                     str(self.data_dir),
                     "-U",
-                    "sohoa",
+                    self.superuser,
                     f"--pwfile={pwfile}",
                     "--auth-local=trust",
                     "--auth-host=scram-sha-256",
@@ -145,7 +146,7 @@ class PostgresServer:
                 "-p",
                 str(self.port),
                 "-U",
-                "sohoa",
+                self.superuser,
                 "-d",
                 database,
                 "-v",

@@ -31,6 +31,7 @@ from workers.cli import (
     database,
     documents,
     events,
+    office,
     operator,
     process,
     search,
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         database,
         broker,
         events,
+        office,
     ):
         module.register(sub, common)
     api_clients.register(sub, common)

@@ -24,6 +24,7 @@ from pipeline.flow.intake import take_in_records
 from pipeline.flow.placing import place_archived
 from pipeline.flow.recover import stuck
 from pipeline.names import display
+from pipeline.storage.heartbeats import live_workers
 from pipeline.storage.ledger import (
     Document,
     Ledger,
@@ -362,7 +363,7 @@ def queues_for_a_worker(cfg: Config) -> bool:
     return storage_role(cfg) == "operator"
 
 
-def _print_queued(docs: list[Document], out: Output, was: dict[str, str]) -> None:
+def _print_queued(docs: list[Document], out: Output, was: dict[str, str], cfg: Config) -> None:
     """The decisions recorded: one row per document, and a line saying who carries them out."""
     out.header(DOC_TABLE)
     for doc in docs:
@@ -377,6 +378,13 @@ def _print_queued(docs: list[Document], out: Output, was: dict[str, str]) -> Non
             f"{queued} document(s) queued: a worker (`sohoa worker`) runs them;"
             " `sohoa batches` shows when they are done"
         )
+        live = live_workers(cfg)
+        if live == []:  # said only when it is known; None: the heartbeats could not be read
+            out.info(
+                "no worker has been heard from in the last"
+                f" {cfg.run.lease_seconds:g} s: nothing happens until one is started"
+                " (`sohoa worker`, or `sohoa watch` with the worker key on one machine)"
+            )
 
 
 def _queue_retry(args: argparse.Namespace, cfg: Config, out: Output, since: str | None) -> int:
@@ -408,7 +416,7 @@ def _queue_retry(args: argparse.Namespace, cfg: Config, out: Output, since: str 
         was = {d.id: d.state for d in docs}
         queued = [requeue.queue_retry(ledger, d.id, actor) for d in docs]
         cli_audit(cfg, "retry", None, documents=[d.id for d in queued], queued=True)
-        _print_queued(queued, out, was)
+        _print_queued(queued, out, was, cfg)
     finally:
         ledger.close()
     return int(ExitCode.OK)
@@ -501,7 +509,7 @@ def cmd_assign(args: argparse.Namespace, cfg: Config, out: Output) -> int:
         finally:
             ledger.close()
         cli_audit(cfg, "assign", doc.id, dossier=code, queued=True, **audit)
-        _print_queued([doc], out, was)
+        _print_queued([doc], out, was, cfg)
         return int(ExitCode.OK)
     require_worker_key(cfg, "assign")
     with services(cfg) as svc:
@@ -593,7 +601,7 @@ def cmd_review(args: argparse.Namespace, cfg: Config, out: Output) -> int:
         finally:
             ledger.close()
         cli_audit(cfg, "review_rerun", doc.pdf_key, document=doc.id, queued=True)
-        _print_queued([doc], out, was)
+        _print_queued([doc], out, was, cfg)
         return int(ExitCode.OK)
     require_worker_key(cfg, "review --rerun")
     with services(cfg) as svc:

@@ -92,11 +92,17 @@ def cmd_worker(args: argparse.Namespace, cfg: Config, out: Output) -> int:
     documents = args.documents if args.documents is not None else 4
     os.environ["OMP_THREAD_LIMIT"] = "1"
     if args.role != "all":  # one consumer, started (and restarted) by `sohoa worker`
+        from workers.executors import reconnect
+
+        reconnect.quiet_consumer_logs()
         app = tasks.configure(cfg)
         parent = int(os.environ.get("SOHOA_WORKER_PARENT", "0"))
         if parent:
             _end_with_parent(parent)
         if args.role == "documents":
+            from pipeline.storage import heartbeats  # pages noted on the supervisor's row
+
+            heartbeats.register(cfg, "worker", heartbeats.process_name("worker", parent or None))
             argv = _celery_argv(tasks.DOCUMENTS_QUEUE, "threads", documents, "documents")
         else:
             argv = _celery_argv(tasks.PAGES_QUEUE, "prefork", concurrency, "pages")
@@ -108,6 +114,10 @@ def cmd_worker(args: argparse.Namespace, cfg: Config, out: Output) -> int:
             f" {cfg.home}, which only processes sharing that folder see"
         )
     check_keys(cfg)
+    from workers.executors.reconnect import root_notice
+
+    if notice := root_notice():
+        out.info(notice)
     roles = {"pages": ["--concurrency", str(concurrency)]}
     if documents > 0:
         roles["documents"] = ["--documents", str(documents)]
@@ -128,6 +138,9 @@ def cmd_worker(args: argparse.Namespace, cfg: Config, out: Output) -> int:
         pickup.close()
         if delivery is not None:
             delivery.close()
+        from pipeline.storage import heartbeats
+
+        heartbeats.leave()  # no longer shown as running
 
 
 def check_keys(cfg: Config) -> None:
@@ -228,8 +241,10 @@ class Pickup:
     def once(self, svc: Any, cursor: Any) -> None:
         from pipeline.flow import intake
         from pipeline.flow.recover import pick_up
+        from pipeline.storage import heartbeats
         from pipeline.storage.ledger.records import lease, queued_owner
 
+        heartbeats.alive(self.cfg, "worker")  # the web and operators see it looking for work
         owner = queued_owner()
         host = socket.gethostname()
         for doc in intake.take_in(

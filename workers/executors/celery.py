@@ -64,10 +64,11 @@ from pipeline.errors import (
 )
 from pipeline.flow.context import Services
 from pipeline.model import DocumentRef, PageJob, PageResult, checked_job, checked_ref
+from pipeline.storage import heartbeats
 from pipeline.storage.ledger import Document
 from pipeline.storage.ledger.states import PROCESSING, UNFINISHED_STATES
 from pipeline.storage.work import OBJECTS, ObjectWork
-from workers.executors import lifeline, task_auth
+from workers.executors import lifeline, reconnect, task_auth
 
 PAGES_QUEUE = "sohoa.pages"
 DOCUMENTS_QUEUE = "sohoa.documents"
@@ -89,6 +90,7 @@ def configure(cfg: Config) -> Celery:
         raise errors.ConfigError(
             "run.executor celery needs a broker: set SOHOA_BROKER_URL=redis://…"
         )
+    reconnect.install()  # a lost broker connection closes without crashing the consumer
     transport = {
         "visibility_timeout": int(cfg.broker.visibility_timeout),
         # Look for tasks of vanished workers every few seconds (kombu's default: ~100 s).
@@ -449,6 +451,7 @@ class CeleryExecutor:
                     if result is not None:
                         inflight.remove(item)
                         progressed = True
+                        heartbeats.note_page(item.job.document_id, item.job.index)
                         yield result
                     elif time.monotonic() - item.sent > deadline_per_page:
                         raise errors.PageWorkerLost(

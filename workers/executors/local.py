@@ -39,6 +39,7 @@ from pipeline.config import Config
 from pipeline.errors import Interrupted, PageWorkerLost
 from pipeline.flow.page_task import PageRuntime, run_page_job, warm_up
 from pipeline.model import PageJob, PageResult
+from pipeline.storage import heartbeats
 from pipeline.storage.work import LOCAL
 from workers.executors.lifeline import bind_to
 
@@ -160,6 +161,7 @@ class LocalExecutor:
                 if kind == "error":
                     raise value
                 remaining -= 1
+                heartbeats.note_page(jobs[0].document_id, value.index)
                 yield value
         finally:
             with self._cond:

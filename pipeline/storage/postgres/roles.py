@@ -110,6 +110,9 @@ GRANTS: dict[str, tuple[str, str, str]] = {
     "api_clients":       (_NONE,                     _READ,     _NONE),
     "api_rate":          (_NONE,                     _WRITE,    _NONE),
     "api_uploads":       (_NONE,                     _WRITE,    _NONE),
+    # heartbeats: the processes that run documents, for the web's and operators' "is one
+    # running?" (a worker prunes rows a week old)
+    "worker_heartbeats": (_ALL,                      _READ,     _READ),
 }
 # fmt: on
 # The roles whose document writes the decisions trigger restricts.
@@ -313,6 +316,7 @@ def _foreign_tables(conn: Connection) -> list[tuple[str, str]]:
 
 def _migrate(db: Database) -> None:
     """Every component's schema, created or brought up to date by the owner."""
+    from pipeline.storage import heartbeats
     from pipeline.storage.postgres.access import PostgresAccess
     from pipeline.storage.postgres.index import PostgresIndex
     from pipeline.storage.postgres.ledger import PostgresLedger
@@ -320,6 +324,7 @@ def _migrate(db: Database) -> None:
     PostgresLedger(db, owns_db=False)
     PostgresIndex(db, owns_db=False)
     PostgresAccess(db, owns_db=False)
+    heartbeats.migrate_postgres(db)
 
 
 def _ensure_role(conn: Connection, name: str, password: str | None) -> str:

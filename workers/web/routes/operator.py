@@ -4,7 +4,9 @@ Actions are POST forms (the gate checks their CSRF token) that end in a redirect
 back to the page (so a reload never repeats them), with a fixed message chosen by
 a code in the URL rather than text a link could carry. The web key cannot run
 documents: retry, assign and re-run are queued for a worker in the ledger
-(:mod:`pipeline.flow.requeue`), with the operator as the actor.
+(:mod:`pipeline.flow.requeue`), with the operator as the actor; the batches page lists
+the workers heard from (:mod:`pipeline.storage.heartbeats`), and the banner after queueing
+says whether one is running, so it promises only what will happen.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from pipeline.archive.layout import split_pages
+from pipeline.config import Config
+from pipeline.display.workers import START_HINT, queued_notice, worker_name
 from pipeline.dossier import normalize_code
 from pipeline.dossier.place import ASSIGNED, Place, checked_place
 from pipeline.errors import NotFound, UsageError
 from pipeline.flow import requeue
+from pipeline.storage.heartbeats import live_workers
 from pipeline.storage.ledger import batch_rows
 from pipeline.storage.ledger.states import STATES
 from workers.web.auth import SECURITY_HEADERS
@@ -31,12 +36,10 @@ from workers.web.pageimage import page_image
 _ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 BATCH_STATUSES = (*STATES, "in_progress", "done")
 MESSAGES = {
-    "retry": "Đã xếp lịch chạy lại; máy xử lý sẽ thực hiện trong ít phút.",
-    "assign": "Đã gán mã hồ sơ; máy xử lý sẽ lưu trữ tài liệu trong ít phút.",
     "accept": "Đã chấp nhận kết quả nhận dạng.",
-    "rerun": "Đã xếp lịch chạy lại tài liệu; bản mới sẽ thay bản hiện tại khi xong.",
     "none": "Không có tài liệu nào cần chạy lại.",
 }
+QUEUED_ACTIONS = ("retry", "assign", "rerun")  # a worker carries these out: say whether one runs
 
 
 def _ident(raw: str) -> str:
@@ -49,8 +52,15 @@ def _back(path: str, done: str) -> Response:
     return RedirectResponse(f"{path}?done={done}", status_code=303, headers=SECURITY_HEADERS)
 
 
-def _message(request: Request) -> str | None:
-    return MESSAGES.get(request.query_params.get("done", ""))
+def _message(request: Request, cfg: Config) -> dict[str, str] | None:
+    """The banner after an action: ``{"level", "text"}``. For queued work it says whether
+    a worker is running now (the heartbeats), so it promises only what will happen."""
+    done = request.query_params.get("done", "")
+    if done in QUEUED_ACTIONS:
+        level, text = queued_notice(done, live_workers(cfg))
+        return {"level": level, "text": text}
+    text = MESSAGES.get(done)
+    return {"level": "notice", "text": text} if text else None
 
 
 def _form_place(fields: dict[str, str]) -> Place | None:
@@ -75,7 +85,15 @@ def routes(ctx: WebContext) -> list[Route]:
         rows = batch_rows(ctx.ledger(), status or None)
         rows.sort(key=lambda r: r["created_at"], reverse=True)
         ctx.record(request, "batches_view", None, status=status or None, batches=len(rows))
-        view = {"rows": rows, "status": status, "statuses": BATCH_STATUSES}
+        view = {
+            "rows": rows,
+            "status": status,
+            "statuses": BATCH_STATUSES,
+            "workers": live_workers(ctx.cfg),
+            "worker_name": worker_name,
+            "start_hint": START_HINT,
+            "lease_seconds": int(ctx.cfg.run.lease_seconds),
+        }
         return ctx.render(request, "batches.html", view)
 
     def batch(request: Request) -> Response:
@@ -90,7 +108,7 @@ def routes(ctx: WebContext) -> list[Route]:
             "docs": docs,
             "retryable": {d.id for d in docs if requeue.can_retry(d)},
             "assignable": {d.id for d in docs if d.state in requeue.ASSIGN_STATES},
-            "message": _message(request),
+            "message": _message(request, ctx.cfg),
         }
         return ctx.render(request, "batch.html", view)
 
@@ -106,7 +124,7 @@ def routes(ctx: WebContext) -> list[Route]:
             "events": ledger.events(document_id=ident),
             "retryable": requeue.can_retry(doc),
             "assignable": doc.state in requeue.ASSIGN_STATES,
-            "message": _message(request),
+            "message": _message(request, ctx.cfg),
         }
         return ctx.render(request, "document.html", view)
 
@@ -146,7 +164,8 @@ def routes(ctx: WebContext) -> list[Route]:
     def review_queue(request: Request) -> Response:
         docs = requeue.flagged(ctx.ledger())
         ctx.record(request, "review_queue_view", None, documents=len(docs))
-        return ctx.render(request, "review.html", {"docs": docs, "message": _message(request)})
+        view = {"docs": docs, "message": _message(request, ctx.cfg)}
+        return ctx.render(request, "review.html", view)
 
     def _flagged_pages(doc) -> list[int]:
         docs = ctx.index.dossier_documents(doc.dossier_code) if doc.dossier_code else []
