@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from bench.sign_mark import data_dir, real_pages
 from pipeline.flow.steps.archive import with_room_above
-from pipeline.sign import sign_pdf, verify_pdf
+from pipeline.sign import placement, sign_pdf, verify_pdf
 from pipeline.sign.placement import find_spot
 from tests.support.marks import archived_page, overlap
 from tests.support.signing import run, verapdf_command
@@ -158,6 +158,50 @@ def test_find_spot_prefers_the_corner_and_refuses_ink() -> None:
     top, bottom = 842 - y2, 842 - y1  # rows, from the top
     assert x2 <= 560 - 4 or x1 >= 560 + 5 or bottom <= 20 - 4 or top >= 20 + 5  # 4-pt clearance
     assert x2 > 500 and top < 842 * 0.16  # still at the top right
+
+
+@pytest.mark.parametrize("name", ["certified", "motto-at-edge", "danang_3-p1"])
+def test_the_page_jpeg_gives_the_spot_poppler_gives(pages, name) -> None:
+    """An archived page 1 (one JPEG over the page) is measured from the JPEG, decoded small,
+    not rendered: the same spot as poppler's rendering, or the same "no room"."""
+    if name not in pages:
+        pytest.skip("shared/data (the Đà Nẵng scans) is not beside the checkout")
+    with pikepdf.open(pages[name]) as pdf:
+        box = tuple(float(v) for v in pdf.pages[0].MediaBox)
+    from_jpeg = placement.page_jpeg_gray(pages[name], placement.RENDER_DPI, 220)
+    assert from_jpeg is not None  # the fast path is taken on the pipeline's own pages
+    rendered = placement.rendered_gray(pages[name], placement.RENDER_DPI, 220)
+    assert from_jpeg.shape[1] == rendered.shape[1]
+    spots = [
+        find_spot(placement.ink_of_gray(gray), box, (170.0, 60.0)) for gray in (from_jpeg, rendered)
+    ]
+    if spots[1] is None:
+        assert spots[0] is None
+    else:
+        assert spots[0] is not None
+        assert max(abs(a - b) for a, b in zip(*spots, strict=True)) <= 3, spots
+
+
+def test_a_page_that_is_more_than_one_jpeg_is_rendered(tmp_path) -> None:
+    """Visible text, a drawn line, a bilevel scan: poppler draws those, not the fast path."""
+    base = archived_page(letter(22, certified=True), DPI, tmp_path / "base.pdf")
+    with pikepdf.open(base) as pdf:
+        page = pdf.pages[0]
+        width = float(page.MediaBox[2])
+        ruled = pdf.make_stream(f"q 0 g {width - 60} 800 40 2 re f Q".encode())
+        page.contents_add(ruled, prepend=False)
+        pdf.save(tmp_path / "ruled.pdf")
+    assert placement.page_jpeg_gray(base, 100, 200) is not None
+    assert placement.page_jpeg_gray(tmp_path / "ruled.pdf", 100, 200) is None
+    # the ruled line at the top right is ink the mark must avoid, seen through poppler
+    mask = placement.ink_mask(tmp_path / "ruled.pdf", top_pt=200)
+    assert mask[int(40 * 100 / 72) : int(44 * 100 / 72), -int(60 * 100 / 72) :].any()
+    bilevel = letter(22, certified=False).convert("1").convert("RGB")
+    scan = archived_page(bilevel, DPI, tmp_path / "bilevel.pdf")
+    with pikepdf.open(scan) as pdf:
+        (image,) = pdf.pages[0].get_images().values()
+        if image.get("/Filter") != pikepdf.Name.DCTDecode:  # the writer chose CCITT G4
+            assert placement.page_jpeg_gray(scan, 100, 200) is None
 
 
 def test_words_follow_the_page_when_room_is_added() -> None:
