@@ -193,6 +193,23 @@ def test_a_page_that_is_more_than_one_jpeg_is_rendered(tmp_path) -> None:
         pdf.save(tmp_path / "ruled.pdf")
     assert placement.page_jpeg_gray(base, 100, 200) is not None
     assert placement.page_jpeg_gray(tmp_path / "ruled.pdf", 100, 200) is None
+    for n, ops in enumerate(
+        (
+            b"BT /Fx 9 Tf 500 800 Td (SAO Y) Tj ET",  # render mode 0: visible
+            b"q BT 3 Tr ET Q BT /Fx 9 Tf 500 800 Td (SAO Y) Tj ET",  # Q restored mode 0
+        )
+    ):
+        with pikepdf.open(base) as pdf:
+            page = pdf.pages[0]
+            font = pikepdf.Dictionary(
+                Type=pikepdf.Name.Font,
+                Subtype=pikepdf.Name.Type1,
+                BaseFont=pikepdf.Name.Helvetica,
+            )
+            page.add_resource(pdf.make_indirect(font), pikepdf.Name.Font, pikepdf.Name("/Fx"))
+            page.contents_add(pdf.make_stream(ops), prepend=False)
+            pdf.save(tmp_path / f"text-{n}.pdf")
+        assert placement.page_jpeg_gray(tmp_path / f"text-{n}.pdf", 100, 200) is None, ops
     # the ruled line at the top right is ink the mark must avoid, seen through poppler
     mask = placement.ink_mask(tmp_path / "ruled.pdf", top_pt=200)
     assert mask[int(40 * 100 / 72) : int(44 * 100 / 72), -int(60 * 100 / 72) :].any()

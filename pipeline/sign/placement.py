@@ -79,7 +79,7 @@ def _whole_page_image(page: pikepdf.Page) -> pikepdf.Object | None:
         return None  # a form: anything may be drawn in it
     x0, y0, x1, y1 = (float(v) for v in page.mediabox)
     drawn = None
-    visible_text = False
+    visible_text = [True]  # the text render mode is 0 (fill) until a Tr; q and Q save it
     try:
         ops = pikepdf.parse_content_stream(page)
     except pikepdf.PdfError:
@@ -94,9 +94,13 @@ def _whole_page_image(page: pikepdf.Page) -> pikepdf.Object | None:
         elif name == "Do":
             if drawn is None or drawn != [x1 - x0, 0.0, 0.0, y1 - y0, x0, y0]:
                 return None
+        elif name == "q":
+            visible_text.append(visible_text[-1])
+        elif name == "Q" and len(visible_text) > 1:
+            visible_text.pop()
         elif name == "Tr":
-            visible_text = int(operands[0]) != 3
-        elif name in ("Tj", "TJ", "'", '"') and visible_text:
+            visible_text[-1] = int(operands[0]) != 3
+        elif name in ("Tj", "TJ", "'", '"') and visible_text[-1]:
             return None
         elif name in ("re", "m", "l", "c", "v", "y", "sh", "BI"):
             return None  # vector drawing or an inline image
