@@ -1,5 +1,6 @@
 """Reading pages: type by content, DPI from the file or the configuration, clear rejections."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,16 @@ def test_type_comes_from_bytes_not_the_name(tmp_path):
     text_named_jpg.write_text("Đây không phải là ảnh", encoding="utf-8")
     with pytest.raises(pages.RejectedInput, match="not a PDF, TIFF, JPEG or PNG"):
         pages.sniff(text_named_jpg)
+
+
+def test_an_unknown_file_is_named_by_its_first_characters_without_escapes(tmp_path):
+    """The reason quotes what a person would see, so JSON and logs escape nothing twice."""
+    note = tmp_path / "note.pdf"
+    note.write_bytes(b"hello\n\x00\x01world")
+    with pytest.raises(pages.RejectedInput) as caught:
+        pages.sniff(note)
+    assert str(caught.value).endswith("(it starts with 'hello···world')")
+    assert "\\" not in json.dumps(str(caught.value), ensure_ascii=False)
 
 
 def test_empty_file_is_rejected(tmp_path):

@@ -76,8 +76,9 @@ def sniff(path: Path) -> str:
         return PNG
     if head[:12] == b"\x00\x00\x00\x0cjP  \r\n\x87\n" or head[:4] == b"\xff\x4f\xff\x51":
         return JP2
-    # Escaped once (b"hello\n" reads hello\n), quoted by hand: !r would escape it again.
-    preview = head[:16].decode("latin-1").encode("unicode_escape").decode("ascii")
+    # Its first characters as a person reads them, with a dot for each control byte
+    # (b"hello\n" reads hello·): no backslash that JSON and logs would escape again.
+    preview = "".join(c if c.isprintable() else "·" for c in head[:16].decode("latin-1"))
     raise RejectedInput(f"not a PDF, TIFF, JPEG or PNG file (it starts with '{preview}')")
 
 
