@@ -164,6 +164,7 @@ class RunConfig:
     # takes over stalled documents, and how long a document sent to the queue is left
     # to it before another machine sends it again.
     pickup_seconds: float = 10.0
+    sweep_seconds: float = 60.0  # how often a worker clears pages of settled documents
     queue_lease_seconds: float = 600.0
     # The intake lists custody records from this far behind the newest it has seen
     # (stations' clocks drift; records arrive out of order).

@@ -32,6 +32,18 @@ if not SHARED_DATA.exists():  # CI clones next to shared/ too; allow an override
     SHARED_DATA = Path(os.environ.get("SOHOA_SHARED_DATA", "../shared/data")).resolve()
 
 
+@pytest.fixture(autouse=True)
+def _pillow_pixel_limit() -> Iterator[None]:
+    """Pillow's pixel limit as each test found it: reading a page sets it from the ingest
+    settings (process-wide), and a test with a small limit must not leave it to the next
+    test on the same pytest-xdist worker."""
+    from PIL import Image
+
+    limit = Image.MAX_IMAGE_PIXELS
+    yield
+    Image.MAX_IMAGE_PIXELS = limit
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.exists():

@@ -168,6 +168,29 @@ def recover(services: Services, *, actor: str) -> list[str]:
     return [d.id for d in stuck(services, (STORED_RAW,)) if claim(services, d, me, lease_seconds)]
 
 
+def sweep_work(services: Services) -> int:
+    """Clear the finished pages of documents that have settled; return how many were cleared.
+
+    A document run clears its pages when it settles. One run cut off from the ledger
+    while another took its document over can still open the folder and store a page
+    after the taker had cleared it, and nothing else would remove them: so every worker
+    sweeps now and then (``run.sweep_seconds``), with the same rule a run applies
+    (:func:`pipeline.flow.run.tidy`: nothing of a document, or of its stack, that is
+    unfinished or may resume).
+    """
+    from pipeline.errors import NotFound
+    from pipeline.flow.run import tidy
+
+    found = services.work.documents()
+    for doc_id in found:
+        try:
+            doc = services.ledger.get_document(doc_id)
+        except NotFound:
+            continue  # not this ledger's: leave it
+        tidy(services, doc)
+    return len(set(found) - set(services.work.documents())) if found else 0
+
+
 def clean_tmp(cfg: Config) -> int:
     """Remove temporary folders left by processes that no longer run (after a kill -9)."""
     removed = 0

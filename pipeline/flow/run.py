@@ -5,7 +5,7 @@ of the :class:`DocumentRun` with one job; a step either adds what it made to the
 run or settles the document (returns it) to end the run early. Adding a step is
 adding a function to that list. What an error means for the document is decided
 here and only here (:func:`_settle_error`), and so is what a settled document
-leaves behind (:func:`_tidy`).
+leaves behind (:func:`tidy`).
 
 A document is held by one process at a time: taking it into ``processing``
 records the process (``owner``) and a short lease (``run.lease_seconds``) that a
@@ -173,8 +173,8 @@ def run_document(
         for member in services.ledger.family(doc.id)[1:]:
             if member.state in (STORED_RAW, PROCESSING):
                 _run_one(services, member.id, actor=actor)
-                _tidy(services, services.ledger.get_document(member.id))
-    return _tidy(services, services.ledger.get_document(doc.id)) if doc.state != PROCESSING else doc
+                tidy(services, services.ledger.get_document(member.id))
+    return tidy(services, services.ledger.get_document(doc.id)) if doc.state != PROCESSING else doc
 
 
 def _run_one(
@@ -195,7 +195,7 @@ def _run_one(
     if doc.state in (DUPLICATE, INDEXED):
         return doc
     if doc.state == ARCHIVED:  # archived before a crash (or found so by take_over)
-        return _tidy(services, index_archived(services, doc, actor))
+        return tidy(services, index_archived(services, doc, actor))
     owner = str(this_process())
     services.cfg.tmp_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-{doc_id}-", dir=services.cfg.tmp_dir))
@@ -260,7 +260,7 @@ def _settle_error(run: DocumentRun, stage: str, exc: Exception) -> Document:
     return run.settle(FAILED, stage, f"{type(exc).__name__}: {exc}")
 
 
-def _tidy(services: Services, doc: Document) -> Document:
+def tidy(services: Services, doc: Document) -> Document:
     """Remove what a settled document no longer needs on this machine.
 
     The documents of a split stack share their source's spool copy and finished pages

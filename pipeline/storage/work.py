@@ -61,6 +61,7 @@ class WorkStore(Protocol):
     def done_pages(self, key: str) -> dict[int, PageResult]: ...
     def done_page(self, key: str, index: int) -> PageResult | None: ...
     def clear(self, document_id: str) -> None: ...
+    def documents(self) -> list[str]: ...
 
 
 class LocalWork:
@@ -134,6 +135,12 @@ class LocalWork:
             ignore_errors=True,
         )
 
+    def documents(self) -> list[str]:
+        """The documents that have a folder here (see :func:`pipeline.flow.recover.sweep_work`)."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and is_id(p.name))
+
 
 class ObjectWork:
     """Pages in the ``work`` bucket, for workers on other machines."""
@@ -201,6 +208,11 @@ class ObjectWork:
         # Markers first: a late page sees the folder closed and takes its own result back.
         for key in sorted(keys, key=lambda k: not k.endswith(f"/{_OPEN}")):
             self.objects.remove(bucket, key)
+
+    def documents(self) -> list[str]:
+        """The documents that have objects here (see :func:`pipeline.flow.recover.sweep_work`)."""
+        found = {key.partition("/")[0] for key in self.objects.list_keys(self.objects.work_bucket)}
+        return sorted(d for d in found if is_id(d))
 
 
 def _with_key(result: PageResult, pdf_key: str) -> PageResult:

@@ -37,6 +37,7 @@ minio:
   connect_timeout: 2
 run:
   pickup_seconds: 2
+  sweep_seconds: 5
 {lease}broker:
   visibility_timeout: {visibility}
 database:

@@ -193,6 +193,7 @@ class Pickup:
         self.cfg, self.log = cfg, log
         self._stop = threading.Event()
         self._told: str | None = None
+        self._swept = 0.0  # monotonic time of the last sweep of the work store
         self._thread = threading.Thread(target=self._loop, name="pickup", daemon=True)
 
     def start(self) -> None:
@@ -240,7 +241,7 @@ class Pickup:
 
     def once(self, svc: Any, cursor: Any) -> None:
         from pipeline.flow import intake
-        from pipeline.flow.recover import pick_up
+        from pipeline.flow.recover import pick_up, sweep_work
         from pipeline.storage import heartbeats
         from pipeline.storage.ledger.records import lease, queued_owner
 
@@ -258,6 +259,11 @@ class Pickup:
             self._send(svc, doc.id, owner, f"took in {doc.id} from {doc.station or '?'}")
         for doc in pick_up(svc, actor=f"worker@{host}", owner=owner):
             self._send(svc, doc.id, owner, f"took up {doc.id} ({doc.reason or doc.state})")
+        if time.monotonic() - self._swept >= self.cfg.run.sweep_seconds:
+            self._swept = time.monotonic()
+            cleared = sweep_work(svc)
+            if cleared:
+                self.log(f"cleared the finished pages of {cleared} settled documents")
 
     def _send(self, svc: Any, doc_id: str, owner: str, note: str) -> None:
         from pipeline.storage.ledger.states import STORED_RAW
