@@ -31,10 +31,9 @@ import time
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from pipeline.access.db import AccessBackend, Tx
+from pipeline.access.db import AccessBackend, Tx, iso_utc
 from pipeline.config import Config
 from pipeline.errors import NotFound, UsageError
 
@@ -127,10 +126,6 @@ def _client(row: Any) -> Client:
     )
 
 
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
-
-
 class ClientStore:
     """Clients in the access tables of any :class:`~pipeline.access.db.AccessBackend`."""
 
@@ -146,7 +141,7 @@ class ClientStore:
         token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
         digest = hash_token(token)
         hint = token[: len(TOKEN_PREFIX) + HINT_CHARS]
-        stamp = _iso(self.clock())
+        stamp = iso_utc(self.clock())
 
         def insert(tx: Tx) -> None:
             added = tx.execute(
@@ -186,7 +181,7 @@ class ClientStore:
     def revoke(self, name: str) -> Client:
         """End the client's token now (a second revoke keeps the first time)."""
         name = normalize_name(name)
-        stamp = _iso(self.clock())
+        stamp = iso_utc(self.clock())
 
         def revoke(tx: Tx) -> None:
             tx.execute(

@@ -23,6 +23,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -114,6 +115,11 @@ CREATE INDEX IF NOT EXISTS api_uploads_dossier ON api_uploads(dossier_code);
 
 _ready: set[str] = set()
 _ready_lock = threading.Lock()
+
+
+def iso_utc(ts: float) -> str:
+    """A clock reading as the access tables store times: ISO 8601 in UTC, to the second."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
 def _open(path: Path) -> sqlite3.Connection:

@@ -23,10 +23,9 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from pipeline.access.db import AccessBackend, Tx
+from pipeline.access.db import AccessBackend, Tx, iso_utc
 
 
 @dataclass(frozen=True)
@@ -59,10 +58,6 @@ def _upload(row: Any) -> Upload:
     )
 
 
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
-
-
 class UploadStore:
     def __init__(self, backend: AccessBackend, clock: Callable[[], float] = time.time) -> None:
         self.backend = backend
@@ -81,7 +76,7 @@ class UploadStore:
     ) -> tuple[Upload, bool]:
         """The row for ``(client, key)``: a new one with these ids (True), or the one an
         earlier request with the same key made (False), whatever it holds."""
-        stamp = _iso(self.clock())
+        stamp = iso_utc(self.clock())
         text = json.dumps(request, ensure_ascii=False, sort_keys=True)
 
         def reserve(tx: Tx) -> tuple[Upload, bool]:
@@ -106,7 +101,7 @@ class UploadStore:
 
     def handed_over(self, document_id: str) -> None:
         """Custody of this upload is complete (its original and record are in raw)."""
-        stamp = _iso(self.clock())
+        stamp = iso_utc(self.clock())
         self.backend.write(
             lambda tx: tx.execute(
                 "UPDATE api_uploads SET handed_over_at = ?"

@@ -33,14 +33,13 @@ import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from pipeline.access.db import AccessBackend, SqliteAccess, Tx
+from pipeline.access.db import AccessBackend, SqliteAccess, Tx, iso_utc
 from pipeline.config import Config
 from pipeline.errors import NotFound, UsageError
 
@@ -74,10 +73,6 @@ def check_password(password: str, name: str) -> None:
         raise UsageError(f"a password may have at most {MAX_PASSWORD} characters")
     if password.strip().lower() == name.lower():
         raise UsageError("the password must not be the user name")
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -180,7 +175,7 @@ class SqlUserStore:
             raise UsageError(f"role must be one of {', '.join(USER_ROLES)}")
         check_password(password, name)
         digest = self.hasher.hash(password)
-        now = _iso(self.clock())
+        now = iso_utc(self.clock())
 
         def insert(tx: Tx) -> None:
             added = tx.execute(
@@ -202,7 +197,7 @@ class SqlUserStore:
 
     def _update(self, name: str, sql: str, args: tuple[object, ...], revoke: bool) -> None:
         name = normalize_name(name)
-        stamp = _iso(self.clock())
+        stamp = iso_utc(self.clock())
 
         def update(tx: Tx) -> None:
             if tx.execute(sql, (*args, stamp, name)).rowcount == 0:
@@ -387,7 +382,7 @@ class SqlUserStore:
                     "UPDATE users SET password_hash = ? WHERE name = ? AND password_hash = ?",
                     (new_hash, uname, stored),
                 )
-            tx.execute("UPDATE users SET last_login_at = ? WHERE name = ?", (_iso(now), uname))
+            tx.execute("UPDATE users SET last_login_at = ? WHERE name = ?", (iso_utc(now), uname))
             tx.lock("login_throttle")
             # The account starts afresh; the address gets its reserved attempt back.
             tx.execute("DELETE FROM login_throttle WHERE key = ?", (f"user:{uname}",))

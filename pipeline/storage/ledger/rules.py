@@ -254,11 +254,7 @@ class SqlLedger:
         key = new_key()
 
         def write(tx: LedgerTx) -> Document:
-            row = tx.execute(
-                f"SELECT * FROM documents WHERE id = ?{tx.dialect.for_update}", (doc_id,)
-            ).fetchone()
-            if row is None:
-                raise NotFound(f"no document {doc_id}")
+            row = self._row(tx, doc_id, lock=True)
             current = row["state"]
             if tx.attempt:  # a repeat after a connection broke at commit: done if it is ours
                 if (current, row["stage"], row["reason"]) == (to_state, stage, reason) and all(
@@ -409,10 +405,7 @@ class SqlLedger:
 
         def write(tx: LedgerTx) -> None:
             lock = tx.dialect.for_update
-            row = tx.execute(f"SELECT * FROM documents WHERE id = ?{lock}", (parent_id,)).fetchone()
-            if row is None:
-                raise NotFound(f"no document {parent_id}")
-            parent = as_document(row)
+            parent = as_document(self._row(tx, parent_id, lock=True))
             if parent.parent_id is not None:
                 raise TransitionError(f"document {parent_id} is itself a segment of a stack")
             if (
@@ -536,11 +529,7 @@ class SqlLedger:
         key = new_key()
 
         def write(tx: LedgerTx) -> Document:
-            row = tx.execute(
-                f"SELECT * FROM documents WHERE id = ?{tx.dialect.for_update}", (doc_id,)
-            ).fetchone()
-            if row is None:
-                raise NotFound(f"no document {doc_id}")
+            row = self._row(tx, doc_id, lock=True)
             if row["state"] not in (ARCHIVED, INDEXED):
                 raise TransitionError(f"document {doc_id} is {row['state']}, not archived")
             if all(row[k] == v for k, v in place.items()):
@@ -558,11 +547,18 @@ class SqlLedger:
 
     # -- reading ---------------------------------------------------------------------------
     @staticmethod
-    def _get(tx: LedgerTx, doc_id: str) -> Document:
-        row = tx.execute("SELECT * FROM documents WHERE id = ?", (doc_id,)).fetchone()
+    def _row(tx: LedgerTx, doc_id: str, *, lock: bool = False) -> Any:
+        """The document's row (locked until the transaction ends, with ``lock``), or
+        :class:`NotFound`."""
+        lock_clause = tx.dialect.for_update if lock else ""
+        row = tx.execute(f"SELECT * FROM documents WHERE id = ?{lock_clause}", (doc_id,)).fetchone()
         if row is None:
             raise NotFound(f"no document {doc_id}")
-        return as_document(row)
+        return row
+
+    @classmethod
+    def _get(cls, tx: LedgerTx, doc_id: str) -> Document:
+        return as_document(cls._row(tx, doc_id))
 
     def get_document(self, doc_id: str) -> Document:
         return self._read(lambda tx: self._get(tx, doc_id))

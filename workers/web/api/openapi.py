@@ -19,6 +19,7 @@ from starlette.routing import Route
 from pipeline import __version__
 from pipeline.access.clients import SCOPES
 from workers.web.api.links import API_PREFIX
+from workers.web.api.views import FIELDS
 from workers.web.auth import SECURITY_HEADERS
 
 JSON = "application/json"
@@ -66,19 +67,7 @@ SCHEMAS: dict[str, Any] = {
     "Fields": _object(
         {
             name: _nullable("integer" if name == "code_number" else "string")
-            for name in (
-                "type_name",
-                "code_number",
-                "code_notation",
-                "number",
-                "issued_date",
-                "organ_name",
-                "subject",
-                "governing_body",
-                "place",
-                "signer_name",
-                "signer_position",
-            )
+            for name in (*FIELDS, "number")  # what views._fields answers
         }
     ),
     "Document": _object(
