@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import pty
-import select
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support.cli import json_lines, sohoa
+from tests.support.cli import json_lines, on_terminal, sohoa
 from tests.support.files import small_page, small_pdf
 
 pytestmark = pytest.mark.integration
@@ -52,38 +47,10 @@ def test_process_prints_one_row_per_file_in_input_order_with_its_source(
     assert header.split("\t")[0] == "source" and line.split("\t")[0] == str(quick[0])
 
 
-def _on_a_terminal(env: dict[str, str], *args: str) -> str:
-    """Run the CLI with stdout on a pseudo-terminal, as a person at a console sees it."""
-    main, child = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", *args],
-        env={**os.environ, **env},
-        stdout=child,
-        stderr=subprocess.PIPE,
-    )
-    os.close(child)
-    out = b""
-    while True:
-        ready, _, _ = select.select([main], [], [], 60)
-        if not ready:
-            break
-        try:
-            chunk = os.read(main, 65536)
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        out += chunk
-    proc.wait(timeout=60)
-    os.close(main)
-    assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
-    return out.decode("utf-8")
-
-
 def test_search_on_a_terminal_is_a_readable_list(sohoa_env: dict[str, str], tmp_path: Path) -> None:
     page = small_page(71, tmp_path / "don.png")
     assert sohoa(sohoa_env, "process", str(page), "--dossier", CODE).returncode == 0
-    shown = _on_a_terminal(sohoa_env, "search", "cong hoa xa hoi")
+    shown = on_terminal(sohoa_env, "search", "cong hoa xa hoi")
     assert "\t" not in shown and "http" not in shown, "no tab rows, no presigned URLs"
     assert f"{CODE}  {CODE}.1  trang 1" in shown
     assert "\033[1m" in shown  # the match stands out

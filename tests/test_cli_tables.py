@@ -7,16 +7,11 @@ the library's own calls: no MinIO is needed for these listings.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import pty
 import re
-import select
-import struct
 import subprocess
 import sys
-import termios
 from pathlib import Path
 
 import pytest
@@ -26,6 +21,7 @@ from pipeline.config import load_config
 from pipeline.storage.index import SqliteIndex
 from pipeline.storage.ledger import open_ledger
 from tests.support.cli import json_lines, sohoa
+from tests.support.cli import on_terminal as _terminal
 
 WIDTH = 100
 BUDGET = (
@@ -110,32 +106,8 @@ def home(tmp_path: Path) -> dict[str, str]:
 
 
 def on_terminal(env: dict[str, str], *args: str, width: int = WIDTH) -> str:
-    """``sohoa ARGS`` with stdout on a pseudo-terminal ``width`` columns wide."""
-    main, child = pty.openpty()
-    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 50, width, 0, 0))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", *args],
-        env={**os.environ, **env},
-        stdout=child,
-        stderr=subprocess.PIPE,
-    )
-    os.close(child)
-    out = b""
-    while True:
-        ready, _, _ = select.select([main], [], [], 60)
-        if not ready:
-            break
-        try:
-            chunk = os.read(main, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    proc.wait(timeout=60)
-    os.close(main)
-    assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
-    return out.decode("utf-8").replace("\r\n", "\n")
+    """``sohoa ARGS`` on a pseudo-terminal ``width`` columns wide (tests.support.cli)."""
+    return _terminal(env, *args, width=width)
 
 
 def _fits(text: str, width: int = WIDTH) -> None:
