@@ -29,6 +29,27 @@ def test_a_database_never_reached_is_exit_4_without_the_password(tmp_path):
     assert "hunter2secret" not in result.stderr + result.stdout
 
 
+def test_the_reason_given_is_the_failed_attempts_own(monkeypatch):
+    """A database created between the failed attempt and the message must not turn
+    "does not exist" into a timeout (CI once saw the events thread say both)."""
+    import psycopg
+
+    calls: list[str] = []
+
+    def connect(url: str, **_: object) -> object:
+        calls.append(url)
+        if len(calls) == 1:
+            raise psycopg.OperationalError('database "late" does not exist')
+        raise AssertionError("the reason was asked for again")
+
+    monkeypatch.setattr(psycopg, "connect", connect)
+    url = f"postgresql://sohoa:hunter2secret@127.0.0.1:{free_port()}/late"
+    with pytest.raises(DatabaseUnavailable) as err:
+        Database(url, connect_timeout=2)
+    assert 'database "late" does not exist' in str(err.value)
+    assert "hunter2secret" not in str(err.value) and len(calls) == 1
+
+
 def test_ledger_and_index_carry_on_across_a_database_restart():
     server = pgs.new_server()
     server.start()

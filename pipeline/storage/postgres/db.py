@@ -82,9 +82,11 @@ class Database:
             # at once, in the server's words, instead of after the pool's whole timeout.
             with psycopg.connect(url, connect_timeout=max(1, int(connect_timeout))) as first:
                 self.role = first.info.user  # the database role, for refusals and messages
-        except psycopg.Error:
+        except psycopg.Error as exc:
+            # The reason is this attempt's own: asking again could meet a database created
+            # in between and report a timeout that never happened.
             raise DatabaseUnavailable(
-                f"cannot connect to the database {self.shown}: {self._reason()}"
+                f"cannot connect to the database {self.shown}: {self._said(exc)}"
             ) from None
         try:
             self.pool.open(wait=True, timeout=connect_timeout)
@@ -112,9 +114,13 @@ class Database:
         try:
             psycopg.connect(self.url, connect_timeout=max(1, int(self.connect_timeout))).close()
         except psycopg.Error as exc:
-            text = str(exc).strip().splitlines()
-            return (text[-1] if text else type(exc).__name__).replace(self.url, self.shown)
+            return self._said(exc)
         return "no connection within the time allowed"
+
+    def _said(self, exc: psycopg.Error) -> str:
+        """The last line of a driver error, with the password hidden."""
+        text = str(exc).strip().splitlines()
+        return (text[-1] if text else type(exc).__name__).replace(self.url, self.shown)
 
     def run(self, fn: Callable[[Connection, int], T]) -> T:
         """``fn(conn, attempt)`` in one transaction, retried on a broken connection."""
