@@ -339,3 +339,33 @@ def test_a_running_worker_watch_takes_up_what_is_queued_meanwhile(sohoa_env, key
         )
         assert watch.stop() == 0
     assert ledger.get_document(row["document_id"]).pdf_key == f"{CODE}/{CODE}.1.pdf"
+
+
+def test_documents_of_one_stack_archived_at_once_all_reach_the_source_marker(sohoa_env, keys):
+    """A retry archives the documents of a split stack side by side, each adding itself to
+    the original's marker: none may be lost (CI once saw 3 of 4 with a plain overwrite)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pipeline.archive.layout import archived_from, record_source, source_marker_key
+
+    worker = connect(role_cfg(sohoa_env, keys, "worker"))
+    sha = secrets.token_hex(32)
+    entries = [{"pdf_key": f"C/C.{n}.pdf", "segment": n} for n in range(1, 13)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(lambda e: record_source(worker, sha, e), entries))
+    assert sorted(d["segment"] for d in archived_from(worker, sha)) == list(range(1, 13))
+    record_source(worker, sha, entries[0])  # again: idempotent by pdf_key
+    assert len(archived_from(worker, sha)) == 12
+
+    key = source_marker_key(sha)
+    stale = worker.stat(worker.archive_bucket, key).etag
+    assert worker.replace_bytes(
+        worker.archive_bucket, key, b"{}", etag=stale, content_type="application/json"
+    )
+    assert not worker.replace_bytes(
+        worker.archive_bucket, key, b"[]", etag=stale, content_type="application/json"
+    ), "a write over a version that changed since it was read must be refused"
+    assert not worker.replace_bytes(
+        worker.archive_bucket, key, b"[]", etag=None, content_type="application/json"
+    ), "a first write must not replace a marker another machine wrote meanwhile"
+    assert worker.get_bytes(worker.archive_bucket, key) == b"{}"

@@ -14,12 +14,15 @@ Dossier codes are upper-case, so no dossier folder can be called ``sources``.
 from __future__ import annotations
 
 import json
+import random
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pipeline.errors import StorageUnavailable
 from pipeline.storage.objects import ObjectStore
 
 SOURCES_PREFIX = "sources/sha256/"
@@ -94,26 +97,49 @@ def join_pages(texts: Iterable[str]) -> str:
 
 def archived_from(objects: ObjectStore, sha256: str) -> list[dict[str, Any]]:
     """The documents archived from the original with this hash (empty when none)."""
+    return _marker(objects, sha256)[1]
+
+
+def _marker(objects: ObjectStore, sha256: str) -> tuple[str | None, list[dict[str, Any]]]:
+    """The source marker's version (ETag, None when absent) and its documents."""
     key = source_marker_key(sha256)
-    if objects.stat(objects.archive_bucket, key) is None:
-        return []
+    info = objects.stat(objects.archive_bucket, key)
+    if info is None:
+        return None, []
     try:
         data = json.loads(objects.get_bytes(objects.archive_bucket, key))
     except (UnicodeDecodeError, json.JSONDecodeError):
-        return []
+        return info.etag, []
     docs = data.get("documents") if isinstance(data, dict) else None
-    return [d for d in docs or [] if isinstance(d, dict) and d.get("pdf_key")]
+    return info.etag, [d for d in docs or [] if isinstance(d, dict) and d.get("pdf_key")]
+
+
+MARKER_ATTEMPTS = 50
 
 
 def record_source(objects: ObjectStore, sha256: str, entry: dict[str, Any]) -> None:
-    """Add one archived document to its original's marker (idempotent by ``pdf_key``)."""
-    docs = [d for d in archived_from(objects, sha256) if d.get("pdf_key") != entry["pdf_key"]]
-    body = {"sha256": sha256, "documents": [*docs, entry]}
-    objects.put_bytes(
-        objects.archive_bucket,
-        source_marker_key(sha256),
-        json.dumps(body, ensure_ascii=False, indent=1).encode("utf-8"),
-        content_type="application/json; charset=utf-8",
+    """Add one archived document to its original's marker (idempotent by ``pdf_key``).
+
+    The documents of one scanned stack are archived by several runs at once (a retry
+    runs them side by side, and other machines take stalled ones over), each adding
+    its own entry: the write is conditional on the version read, and redone on a clash.
+    """
+    for _ in range(MARKER_ATTEMPTS):
+        etag, docs = _marker(objects, sha256)
+        docs = [d for d in docs if d.get("pdf_key") != entry["pdf_key"]]
+        body = {"sha256": sha256, "documents": [*docs, entry]}
+        if objects.replace_bytes(
+            objects.archive_bucket,
+            source_marker_key(sha256),
+            json.dumps(body, ensure_ascii=False, indent=1).encode("utf-8"),
+            etag=etag,
+            content_type="application/json; charset=utf-8",
+        ):
+            return
+        time.sleep(random.uniform(0.01, 0.1))
+    raise StorageUnavailable(
+        f"the source marker {source_marker_key(sha256)} kept changing while"
+        f" {entry['pdf_key']} was added ({MARKER_ATTEMPTS} attempts)"
     )
 
 

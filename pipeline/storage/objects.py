@@ -45,12 +45,19 @@ from minio.error import InvalidResponseError, S3Error, ServerError
 from pipeline.config import Config, public_endpoint, require_credentials, storage_role
 from pipeline.errors import ConfigError, StorageDenied, StorageIntegrityError, StorageUnavailable
 from pipeline.storage import connect as connect_mod
-from pipeline.storage.checksum import put_bytes_checksummed, put_file_checksummed
+from pipeline.storage.checksum import (
+    CHECKSUM_HEADER,
+    put_bytes_checksummed,
+    put_file_checksummed,
+    sha256_b64,
+)
 from pipeline.storage.roles import GET, LIST, role_can
 
 T = TypeVar("T")
 CHUNK = 1024 * 1024
 META_SHA256 = "sha256"
+# What S3 answers a conditional write whose object changed (or appeared) since it was read.
+_CHANGED_MEANWHILE = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
 _NOT_FOUND = ("NoSuchKey", "NoSuchObject", "NotFound")
 _BAD_KEYS = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken")
 
@@ -92,6 +99,9 @@ class ObjectStore(Protocol):
         content_type: str = "application/octet-stream",
         meta: dict[str, Any] | None = None,
     ) -> str: ...
+    def replace_bytes(
+        self, bucket: str, key: str, data: bytes, *, etag: str | None, content_type: str
+    ) -> bool: ...
     def get_bytes(self, bucket: str, key: str) -> bytes: ...
     def download(
         self, bucket: str, key: str, dest: Path, version_id: str | None = None
@@ -411,6 +421,33 @@ class MinioStore:
         )
         self._verify(bucket, key, sha256)
         return sha256
+
+    def replace_bytes(
+        self, bucket: str, key: str, data: bytes, *, etag: str | None, content_type: str
+    ) -> bool:
+        """Write a small object only if it is still the version read (``etag``; None: still
+        absent), its SHA-256 checked by the server. False when another writer came first:
+        read it again and redo the change. For objects several machines update (the source
+        markers), where a plain read-modify-write would lose one machine's change."""
+        sha256 = hashlib.sha256(data).hexdigest()
+        headers = {
+            "Content-Type": content_type,
+            CHECKSUM_HEADER: sha256_b64(sha256),
+            f"x-amz-meta-{META_SHA256}": sha256,
+            **({"If-Match": f'"{etag}"'} if etag else {"If-None-Match": "*"}),
+        }
+
+        def put() -> bool:
+            try:
+                # minio-py's put_object would turn the conditional into user metadata.
+                self.client._put_object(bucket, key, data, headers=headers)
+            except S3Error as exc:
+                if exc.code in _CHANGED_MEANWHILE:
+                    return False
+                raise
+            return True
+
+        return self._call(f"upload {bucket}/{key}", put)
 
     def _verify(self, bucket: str, key: str, sha256: str) -> None:
         digest = self._hash_object(bucket, key)
