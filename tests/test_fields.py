@@ -233,6 +233,20 @@ def test_number_and_notation_in_two_blocks_off_the_line_are_one_number():
     assert got["issued_date"] == "2026-04-28" and got["place"] == "Hà Nội"
 
 
+def test_a_speck_before_the_organ_does_not_join_it_to_the_governing_body():
+    """danang_1's copies: a speck left of "SỞ" read as "-" hid that the line opens an organ,
+    and "UBND THÀNH PHỐ ĐÀ NẴNG SỞ GIÁO DỤC VÀ ĐÀO TẠO" came out as one organ."""
+    number = [
+        ("Số:", 330, 276, 376, 306, 96.0, 4),
+        ("463/SGDĐT-CTrTT", 390, 276, 640, 306, 95.0, 4),
+    ]
+    words = _header(["UBND TỈNH LÀO CAI", "SỞ XÂY DỰNG"], number, _DATE_ONE_LINE)
+    words.append(("-", 284, 212, 288, 215, 70.0, 11))  # on the second organ line, left of it
+    got = read_document_fields([_page(words)]).values()
+    assert got["organ_name"] == "SỞ XÂY DỰNG"
+    assert got["governing_body"] == "UBND TỈNH LÀO CAI"
+
+
 def test_day_month_and_year_in_three_pieces_are_one_date():
     """ "Hà Nội, ngày 28" · "tháng 4" · "năm 2026": three lines, wide blanks between."""
     date = [

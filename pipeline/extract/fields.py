@@ -817,7 +817,8 @@ def _organ(h: Header, number_line: Line | None) -> tuple[FieldValue | None, Fiel
         return None, None
     units: list[list[Line]] = []
     for line in lines:
-        starts = line.folded.startswith(ORGAN_STARTS_FOLDED)
+        # a speck read as "-" before "SỞ" must not hide that the line opens an organ
+        starts = fold(_clean(line.text)).lower().startswith(ORGAN_STARTS_FOLDED)
         if units and not starts:
             units[-1].append(line)
         else:
